@@ -1,0 +1,3 @@
+from launchui.celery import app as celery_app
+
+__all__ = ["celery_app"]

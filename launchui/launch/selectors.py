@@ -1,0 +1,115 @@
+"""Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from launchui.accounts.models import Membership
+from launchui.launch import liveness
+from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    """A correlated COUNT(*) subquery; cheaper than joined Counts, which multiply rows."""
+    counted = queryset.order_by().annotate(_g=Value(1)).values("_g").annotate(_n=Count("pk")).values("_n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def waiting_items_q(now=None) -> Q:
+    """Items an agent could pop now: pending, or leased and never acked within the lease."""
+    now = now or timezone.now()
+    expired = now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
+    return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
+
+
+def with_queue_stats(queues: QuerySet[RunQueue]) -> QuerySet[RunQueue]:
+    now = timezone.now()
+    live = LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
+    waiting = RunQueueItem.objects.filter(waiting_items_q(now), queue=OuterRef("pk"))
+    return queues.annotate(live_agent_count=_count(live), queued_count=_count(waiting))
+
+
+QUEUE_SORTS = {
+    "name": ("name", "entity__name"),
+    "-name": ("-name", "-entity__name"),
+    "entity": ("entity__name", "name"),
+    "-entity": ("-entity__name", "name"),
+    "resource": ("resource", "entity__name", "name"),
+    "-resource": ("-resource", "entity__name", "name"),
+    "queued": ("queued_count", "entity__name", "name"),
+    "-queued": ("-queued_count", "entity__name", "name"),
+    "agents": ("live_agent_count", "entity__name", "name"),
+    "-agents": ("-live_agent_count", "entity__name", "name"),
+}
+
+
+def visible_queues(user: User) -> QuerySet[RunQueue]:
+    return RunQueue.objects.filter(entity__memberships__user=user)
+
+
+def queue_list(*, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
+               ) -> QuerySet[RunQueue]:
+    queues = visible_queues(user).select_related("entity")
+    if entity_name:
+        queues = queues.filter(entity__name=entity_name)
+    if search:
+        queues = queues.filter(name__icontains=search)
+    return with_queue_stats(queues).order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["entity"]))
+
+
+def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[RunQueue, Membership] | None:
+    """The queue and the user's membership in its entity; None for outsiders and unknown queues."""
+    membership = (Membership.objects.select_related("entity")
+                  .filter(user=user, entity__name=entity_name).first())
+    if membership is None:
+        return None
+    queue = (with_queue_stats(RunQueue.objects.filter(entity=membership.entity, name=queue_name))
+             .select_related("entity", "created_by").first())
+    if queue is None:
+        return None
+    return queue, membership
+
+
+def _agents_with_context() -> QuerySet[LaunchAgent]:
+    current = RunQueueItem.objects.filter(state__in=[RunQueueItem.LEASED, RunQueueItem.CLAIMED]) \
+        .select_related("queue").order_by("-updated_at")
+    return (LaunchAgent.objects.select_related("entity")
+            .prefetch_related(Prefetch("queues", queryset=RunQueue.objects.select_related("entity")),
+                              Prefetch("items", queryset=current, to_attr="current_items")))
+
+
+def agents_for_queue(queue: RunQueue) -> list[LaunchAgent]:
+    agents = list(_agents_with_context().filter(queues=queue))
+    return annotate_status(agents)
+
+
+def annotate_status(agents: list[LaunchAgent]) -> list[LaunchAgent]:
+    now = timezone.now()
+    for agent in agents:
+        agent.status = liveness.agent_status(agent, now)
+        agent.status_label = liveness.STATUS_LABELS[agent.status]
+    return agents
+
+
+def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[LaunchAgent]:
+    agents = _agents_with_context().filter(entity__memberships__user=user)
+    if entity_name:
+        agents = agents.filter(entity__name=entity_name)
+    now = timezone.now()
+    if status == liveness.OFFLINE:
+        agents = agents.filter(last_seen_at__lt=liveness.offline_cutoff(now)).exclude(
+            reported_status=LaunchAgent.KILLED)
+    elif status == LaunchAgent.KILLED:
+        agents = agents.filter(reported_status=LaunchAgent.KILLED)
+    elif status in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
+        agents = agents.filter(liveness.live_agent_q(now=now), reported_status=status)
+    return annotate_status(list(agents.order_by("entity__name", "-started_at")))
+
+
+def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
+    """Queues with waiting items and no live agent: what the on-call engineer must fix first."""
+    return queue_list(user=user, entity_name=entity_name).filter(queued_count__gt=0, live_agent_count=0)

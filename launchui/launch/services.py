@@ -1,0 +1,258 @@
+"""Writes for queues, agents, items and runs. The browser and the wire protocol both call these."""
+
+import secrets
+import string
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from launchui.accounts.models import Entity
+from launchui.launch import liveness, queue_config
+from launchui.launch.models import LaunchAgent, Project, Run, RunQueue, RunQueueItem
+
+
+def project_get_or_create(*, entity: Entity, name: str) -> Project:
+    if not name or len(name) > 128 or "/" in name:
+        raise ValidationError(f"Project name {name!r} is not valid.")
+    project, _ = Project.objects.get_or_create(entity=entity, name=name)
+    return project
+
+
+def _queue_fields(*, resource: str, config: dict | str | None, template_variables: Any,
+                  external_links: Any, prioritization_mode: str, access: str) -> dict:
+    """Validated queue fields, with errors keyed by field so forms can show them beside the input."""
+    errors: dict[str, list[str]] = {}
+    fields: dict[str, Any] = {}
+
+    def check(field, fn, *args):
+        try:
+            return fn(*args)
+        except ValidationError as exc:
+            errors.setdefault(field, []).extend(exc.messages)
+
+    fields["resource"] = check("resource", queue_config.validate_resource, resource)
+    if isinstance(config, str):
+        fields["config_text"] = config
+        body = check("config", queue_config.parse_config_text, config)
+    else:
+        body = config or {}
+        if not isinstance(body, dict):
+            errors.setdefault("config", []).append("The configuration must be a mapping.")
+            body = {}
+        fields["config_text"] = queue_config.json.dumps(body, indent=2) if body else ""
+    # Accept a config already wrapped as {"resource_args": {resource: ...}} (what wandb.Api() sends).
+    if isinstance(body, dict) and set(body) == {"resource_args"} and isinstance(body["resource_args"], dict) \
+            and resource in body["resource_args"]:
+        body = body["resource_args"][resource]
+    fields["config"] = {"resource_args": {resource: body or {}}}
+    fields["template_variables"] = check("template_variables", queue_config.validate_template_variables,
+                                         template_variables) or []
+    fields["external_links"] = check("external_links", queue_config.validate_external_links,
+                                     external_links) or []
+    if prioritization_mode not in dict(RunQueue.PRIORITIZATION_MODES):
+        errors.setdefault("prioritization_mode", []).append("Prioritization is DISABLED or V0.")
+    fields["prioritization_mode"] = prioritization_mode
+    if access not in dict(RunQueue.ACCESS_TYPES):
+        errors.setdefault("access", []).append("Access is PROJECT or USER.")
+    fields["access"] = access
+    if not errors and body is not None:
+        declared = {v["name"] for v in fields["template_variables"]}
+        if missing := [n for n in queue_config.template_names_in(body) if n not in declared]:
+            errors.setdefault("template_variables", []).append(
+                f"The config uses {{{{{missing[0]}}}}} but no template variable of that name is declared.")
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def queue_create(*, entity: Entity, name: str, resource: str, config: dict | str | None = None,
+                 template_variables: Any = None, external_links: Any = None,
+                 prioritization_mode: str = RunQueue.PRIORITIZATION_DISABLED,
+                 access: str = RunQueue.ACCESS_PROJECT, created_by: User | None) -> RunQueue:
+    try:
+        name = queue_config.validate_queue_name(name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from None
+    fields = _queue_fields(resource=resource, config=config, template_variables=template_variables,
+                           external_links=external_links, prioritization_mode=prioritization_mode,
+                           access=access)
+    if RunQueue.objects.filter(entity=entity, name=name).exists():
+        raise ValidationError({"name": [f"{entity.name} already has a queue named {name}."]})
+    try:
+        with transaction.atomic():
+            return RunQueue.objects.create(entity=entity, name=name, created_by=created_by, **fields)
+    except IntegrityError:  # a concurrent create of the same name
+        raise ValidationError({"name": [f"{entity.name} already has a queue named {name}."]}) from None
+
+
+def queue_update(*, queue: RunQueue, config: dict | str | None, template_variables: Any = None,
+                 external_links: Any = None, prioritization_mode: str | None = None,
+                 resource: str | None = None) -> RunQueue:
+    fields = _queue_fields(
+        resource=resource or queue.resource, config=config, template_variables=template_variables,
+        external_links=external_links,
+        prioritization_mode=prioritization_mode or queue.prioritization_mode, access=queue.access)
+    for key, value in fields.items():
+        setattr(queue, key, value)
+    queue.save(update_fields=[*fields, "updated_at"])
+    return queue
+
+
+def queue_delete(*, queue: RunQueue) -> None:
+    queue.delete()
+
+
+# --- agents ---------------------------------------------------------------------------------------
+
+_NAME_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _agent_name() -> str:
+    # Becomes the id of the agent's hidden run, so it must avoid :;,#?/' (wandb's run id rule).
+    return "agent-" + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(10))
+
+
+def agent_register(*, entity: Entity, queues: list[RunQueue], hostname: str, config: dict,
+                   version: str, created_by: User | None) -> LaunchAgent:
+    """A new agent, Polling at once: its first status update only comes ~20 s later."""
+    if not queues:
+        raise ValidationError("An agent must poll at least one queue.")
+    if any(q.entity_id != entity.pk for q in queues):
+        raise ValidationError("An agent polls queues of its own entity only.")
+    config = {k: v for k, v in (config or {}).items() if k != "project"}
+    with transaction.atomic():
+        agent = LaunchAgent.objects.create(
+            entity=entity, name=_agent_name(), hostname=(hostname or "")[:255], version=(version or "")[:64],
+            config=config, reported_status=LaunchAgent.POLLING, created_by=created_by,
+            last_seen_at=timezone.now())
+        agent.queues.set(queues)
+    return agent
+
+
+def agent_touch(*, agent_id: int) -> int:
+    """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown)."""
+    return LaunchAgent.objects.filter(pk=agent_id).update(last_seen_at=timezone.now())
+
+
+def agent_update_status(*, agent_id: int, status: str) -> int:
+    if status not in dict(LaunchAgent.REPORTED_STATUSES):
+        raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
+    return LaunchAgent.objects.filter(pk=agent_id).update(reported_status=status, last_seen_at=timezone.now())
+
+
+def agent_request_stop(*, agent: LaunchAgent) -> None:
+    """The agent reads the flag on its next poll, reports KILLED and exits."""
+    LaunchAgent.objects.filter(pk=agent.pk).update(stop_requested=True)
+    agent.stop_requested = True
+
+
+def agent_delete(*, agent: LaunchAgent) -> None:
+    if liveness.is_live(agent):
+        raise ValidationError("Only Killed or Offline agents can be deleted: stop it first.")
+    agent.delete()
+
+
+# --- queue items ----------------------------------------------------------------------------------
+
+def item_push(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
+              template_variable_values: dict | None = None, created_by: User | None) -> RunQueueItem:
+    if not isinstance(run_spec, dict):
+        raise ValidationError("The run spec must be a JSON object.")
+    if priority is None or not queue.is_prioritized:
+        priority = RunQueueItem.MEDIUM
+    if priority not in dict(RunQueueItem.PRIORITIES):
+        raise ValidationError("Priority is 0 (critical), 1 (high), 2 (medium) or 3 (low).")
+    values = queue_config.resolve_variable_values(queue.template_variables, template_variable_values)
+    spec = dict(run_spec)
+    if not spec.get("resource"):
+        spec["resource"] = queue.resource
+    # The agent receives the queue's config with template variables filled, merged under the item's own.
+    queue_args = queue_config.fill_template(queue.config.get("resource_args", {}), values)
+    item_args = spec.get("resource_args") or {}
+    spec["resource_args"] = {**queue_args, **item_args} if isinstance(item_args, dict) else queue_args
+    return RunQueueItem.objects.create(queue=queue, run_spec=spec, priority=priority,
+                                       template_variable_values=values, created_by=created_by)
+
+
+def _poppable(now) -> Q:
+    lease_expired = now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
+    return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=lease_expired)
+
+
+def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
+    """Lease the next item, or None. Safe under concurrent pollers: FOR UPDATE SKIP LOCKED on PostgreSQL,
+    and a compare-and-set update everywhere, so no item is handed out twice."""
+    order = ["priority", "created_at", "id"] if queue.is_prioritized else ["created_at", "id"]
+    for _ in range(5):
+        now = timezone.now()
+        with transaction.atomic():
+            candidate = (RunQueueItem.objects.select_for_update(skip_locked=True)
+                         .filter(_poppable(now), queue=queue).order_by(*order)
+                         .only("id", "state", "leased_at").first())
+            if candidate is None:
+                return None
+            won = (RunQueueItem.objects
+                   .filter(pk=candidate.pk, state=candidate.state, leased_at=candidate.leased_at)
+                   .update(state=RunQueueItem.LEASED, leased_at=now, agent_id=agent_id, updated_at=now))
+            if won:
+                return RunQueueItem.objects.get(pk=candidate.pk)
+    return None
+
+
+def item_ack(*, item: RunQueueItem, run_name: str) -> bool:
+    """LEASED -> CLAIMED with the run's name; False when another agent or an expired lease got there."""
+    now = timezone.now()
+    return bool(RunQueueItem.objects.filter(pk=item.pk, state=RunQueueItem.LEASED, agent_id=item.agent_id)
+                .update(state=RunQueueItem.CLAIMED, associated_run_id=(run_name or "")[:128],
+                        claimed_at=now, updated_at=now))
+
+
+def item_fail(*, item: RunQueueItem, message: str, stage: str, file_paths: list[str] | None) -> None:
+    RunQueueItem.objects.filter(pk=item.pk).update(
+        state=RunQueueItem.FAILED, error_message=message or "", error_stage=(stage or "agent")[:32],
+        error_file_paths=list(file_paths or []), updated_at=timezone.now())
+
+
+def item_warn(*, item: RunQueueItem, message: str, stage: str, file_paths: list[str] | None) -> None:
+    with transaction.atomic():
+        locked = RunQueueItem.objects.select_for_update().get(pk=item.pk)
+        locked.warnings = [*locked.warnings, {"message": message, "stage": stage,
+                                              "file_paths": list(file_paths or []),
+                                              "at": timezone.now().isoformat()}]
+        locked.save(update_fields=["warnings", "updated_at"])
+
+
+def item_delete(*, item: RunQueueItem) -> None:
+    item.delete()
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
+    allowed = {"display_name", "job_type", "config", "host"}
+    values = {k: v for k, v in fields.items() if k in allowed and v is not None}
+    values["heartbeat_at"] = timezone.now()
+    try:
+        with transaction.atomic():
+            run, inserted = Run.objects.update_or_create(
+                project=project, name=name, defaults=values,
+                create_defaults={**values, "created_by": created_by})
+    except IntegrityError:  # two upserts of a new run raced; the other one created it
+        run, inserted = Run.objects.update_or_create(project=project, name=name, defaults=values), False
+        run = run[0]
+    return run, inserted
+
+
+def run_stream(*, run: Run, complete: bool, exit_code: int | None) -> None:
+    """The file stream's facts: contact, and completion with the exit code."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"heartbeat_at": now}
+    if complete:
+        fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
+    Run.objects.filter(pk=run.pk).update(**fields)

@@ -1,0 +1,8 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("launchui.wire.urls")),
+    path("", include("launchui.web.urls")),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WireConfig(AppConfig):
+    name = "launchui.wire"
+    label = "wire"

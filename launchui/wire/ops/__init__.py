@@ -1,0 +1,1 @@
+from launchui.wire.ops import runs  # noqa: F401

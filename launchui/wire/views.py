@@ -1,0 +1,64 @@
+"""The wire protocol's HTTP doors: /graphql and the run file stream."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from launchui.wire import ops  # noqa: F401  (registers the resolvers)
+from launchui.wire.auth import api_key_from_request
+from launchui.wire.graphql import BadRequest, Context, execute
+from launchui.wire.ops.runs import file_stream
+
+logger = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    # 4xx statuses: the client does not retry them, and prints the message.
+    return JsonResponse({"errors": [{"message": message}]}, status=status)
+
+
+def base_url(request: HttpRequest) -> str:
+    return settings.LAUNCHUI_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+@csrf_exempt
+@require_POST
+def graphql_view(request: HttpRequest) -> JsonResponse:
+    api_key = api_key_from_request(request)
+    if api_key is None:
+        return _error(401, "Invalid or revoked API key: create one at /authorize.")
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "The request body is not JSON.")
+    if not isinstance(body, dict):
+        return _error(400, "The request body must be a JSON object.")
+    context = Context(user=api_key.user, api_key=api_key, base_url=base_url(request), request=request)
+    try:
+        answer = execute(document=body.get("query"), variables=body.get("variables"),
+                         operation_name=body.get("operationName"), context=context)
+    except BadRequest as exc:
+        return _error(400, str(exc))
+    return JsonResponse(answer)
+
+
+@csrf_exempt
+@require_POST
+def file_stream_view(request: HttpRequest, entity: str, project: str, run: str) -> JsonResponse:
+    api_key = api_key_from_request(request)
+    if api_key is None:
+        return _error(401, "Invalid or revoked API key.")
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "The request body is not JSON.")
+    if not isinstance(body, dict):
+        return _error(400, "The request body must be a JSON object.")
+    answer = file_stream(user=api_key.user, entity_name=entity, project_name=project, run_name=run, body=body)
+    if answer is None:
+        return _error(404, f"No run {entity}/{project}/{run} that this key may write.")
+    return JsonResponse(answer)
