@@ -30,6 +30,17 @@ def pytest_sessionstart(session):
         pytest.exit(f"Redis at {broker.hostname}:{broker.port} is not reachable: {exc}", returncode=1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _plain_static_storage():
+    """Tests serve static files from the source folders; production uses collectstatic's hashed manifest."""
+    from django.test import override_settings
+
+    storages = {**settings.STORAGES,
+                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=storages):
+        yield
+
+
 @pytest.fixture
 def owner(db):
     return user_create(username="olivia", password=PASSWORD, email="olivia@example.com")

@@ -166,3 +166,16 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}/{self.name}"
+
+
+class ResourceConfig(models.Model):
+    """A resource config made before its queue (wandb.Api().create_run_queue makes the config first,
+    then the queue that names it). Copied into the queue when the queue is created."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    resource = models.CharField(max_length=32, choices=RunQueue.RESOURCES)
+    config = models.JSONField(default=dict)
+    template_variables = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)

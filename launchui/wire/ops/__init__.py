@@ -1,1 +1,3 @@
-from launchui.wire.ops import runs  # noqa: F401
+"""Importing the operation modules registers their resolvers with the dispatcher."""
+
+from launchui.wire.ops import agents, items, queues, runs, viewer  # noqa: F401

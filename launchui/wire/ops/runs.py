@@ -1,2 +1,80 @@
-def file_stream(*, user, entity_name, project_name, run_name, body):
-    return {}
+"""The minimal run record: the hidden run an agent opens, runs that launched jobs open, and the
+run-file stream that tells launchui a run is alive and how it ended."""
+
+import secrets
+import string
+
+from django.core.exceptions import ValidationError
+
+from launchui.accounts.models import Membership
+from launchui.launch import services
+from launchui.launch.models import Project, Run
+from launchui.wire import ids
+from launchui.wire.graphql import Context, WireError, mutation
+from launchui.wire.ops import common
+from launchui.wire.ops.serializers import run_data
+
+DEFAULT_PROJECT = "uncategorized"
+RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def find_run(project: Project | None, name: str | None) -> Run | None:
+    if project is None or not name:
+        return None
+    return Run.objects.select_related("project__entity", "created_by").filter(project=project, name=name).first()
+
+
+@mutation("upsertBucket")
+def upsert_bucket(ctx: Context, input: dict):
+    if input.get("id"):
+        run = (Run.objects.select_related("project__entity")
+               .filter(pk=ids.decode(input["id"], "Run"), project__entity__memberships__user=ctx.user).first())
+        if run is None:
+            raise WireError("Run not found.")
+        project, name = run.project, run.name
+    else:
+        entity = common.entity(ctx, input.get("entityName"))
+        try:
+            project = services.project_get_or_create(entity=entity, name=input.get("modelName") or DEFAULT_PROJECT)
+        except ValidationError as exc:
+            raise WireError(" ".join(exc.messages)) from None
+        name = input.get("name") or "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))
+    config = common.json_input(input.get("config"), "config")
+    run, inserted = services.run_upsert(
+        project=project, name=name[:128], created_by=ctx.user, display_name=input.get("displayName"),
+        job_type=input.get("jobType"), host=input.get("host"), config=config if isinstance(config, dict) else None)
+    run = Run.objects.select_related("project__entity", "created_by").get(pk=run.pk)
+    data = run_data(run)
+    data.update(sweepName=None, historyLineCount=0)
+    return {"bucket": data, "inserted": inserted}
+
+
+@mutation("createRunFiles")
+def create_run_files(ctx: Context, input: dict):
+    # The client carries on without run-file uploads (its own logs and metadata); launchui keeps none yet.
+    raise WireError("This server does not store run files.")
+
+
+@mutation("deleteRun")
+def delete_run(ctx: Context, input: dict):
+    run = Run.objects.filter(pk=ids.decode(input.get("id"), "Run"),
+                             project__entity__memberships__user=ctx.user).select_related("project__entity").first()
+    if run is None:
+        raise WireError("Run not found.")
+    if run.created_by_id != ctx.user.pk and not Membership.objects.filter(
+            entity=run.project.entity, user=ctx.user, role=Membership.ADMIN).exists():
+        raise WireError("Only the run's author or an admin can delete it.")
+    run.delete()
+    return {"clientMutationId": input.get("clientMutationId")}
+
+
+def file_stream(*, user, entity_name: str, project_name: str, run_name: str, body: dict) -> dict | None:
+    run = (Run.objects.filter(project__entity__name=entity_name, project__name=project_name, name=run_name,
+                              project__entity__memberships__user=user)
+           .only("id", "stop_requested").first())
+    if run is None:
+        return None
+    exit_code = body.get("exitcode")
+    services.run_stream(run=run, complete=bool(body.get("complete")),
+                        exit_code=exit_code if isinstance(exit_code, int) else None)
+    return {"exitcode": None, "limits": {}, "stopped": run.stop_requested}

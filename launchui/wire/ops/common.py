@@ -1,0 +1,52 @@
+"""Scoping shared by the operations: every lookup goes through the key's user's memberships."""
+
+import json
+from typing import Any
+
+from launchui.accounts.models import Entity, Membership
+from launchui.wire.graphql import Context, WireError
+
+
+def membership(ctx: Context, entity_name: str | None) -> Membership:
+    """The key's membership in an entity; an outsider gets the same answer as for a missing entity."""
+    name = entity_name or default_entity_name(ctx)
+    cache_key = ("membership", name)
+    if cache_key not in ctx.cache:
+        ctx.cache[cache_key] = (Membership.objects.select_related("entity")
+                                .filter(user=ctx.user, entity__name=name).first())
+    found = ctx.cache[cache_key]
+    if found is None:
+        raise WireError(f"Entity {name!r} not found, or this API key's user is not a member of it.")
+    return found
+
+
+def entity(ctx: Context, entity_name: str | None) -> Entity:
+    return membership(ctx, entity_name).entity
+
+
+def admin_entity(ctx: Context, entity_name: str | None, action: str) -> Entity:
+    found = membership(ctx, entity_name)
+    if not found.is_admin:
+        raise WireError(f"Only admins of {found.entity.name} can {action}.")
+    return found.entity
+
+
+def default_entity_name(ctx: Context) -> str:
+    if "default_entity" not in ctx.cache:
+        personal = Entity.objects.filter(owner=ctx.user).values_list("name", flat=True).first()
+        ctx.cache["default_entity"] = personal or ctx.user.username
+    return ctx.cache["default_entity"]
+
+
+def json_input(value: Any, what: str) -> Any:
+    """A JSONString input: the client sends JSON text; an object is accepted too."""
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise WireError(f"{what} is not valid JSON: {exc}") from None
+
+
+def iso(value) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,60 @@
+"""What an agent does with queue items: pop, ack, fail, warn."""
+
+from launchui.launch import services
+from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.wire import ids
+from launchui.wire.graphql import Context, WireError, mutation
+from launchui.wire.ops import common
+
+
+@mutation("popFromRunQueue")
+def pop_from_run_queue(ctx: Context, input: dict):
+    entity = common.entity(ctx, input.get("entityName"))
+    queue = RunQueue.objects.filter(entity=entity, name=input.get("queueName")).first()
+    if queue is None:
+        raise WireError(f"Queue {input.get('queueName')!r} not found in {entity.name}.")
+    agent_pk = None
+    if input.get("launchAgentId"):
+        agent_pk = ids.decode(input["launchAgentId"], "LaunchAgent")
+        agent = LaunchAgent.objects.filter(pk=agent_pk, entity=entity).only("id", "stop_requested").first()
+        if agent is None:
+            raise WireError("Unknown launch agent.")
+        if agent.stop_requested:
+            return None  # it is being stopped: hand it nothing new
+        services.agent_touch(agent_id=agent_pk)
+    item = services.item_pop(queue=queue, agent_id=agent_pk)
+    if item is None:
+        return None
+    # runSpec must be a JSON object here, not a string: the agent calls .get() on it.
+    return {"runQueueItemId": ids.encode("RunQueueItem", item.pk), "runSpec": item.run_spec}
+
+
+def _visible_item(ctx: Context, item_id) -> RunQueueItem:
+    item = (RunQueueItem.objects.filter(pk=ids.decode(item_id, "RunQueueItem"),
+                                        queue__entity__memberships__user=ctx.user)
+            .only("id", "state", "agent_id").first())
+    if item is None:
+        raise WireError("Run queue item not found.")
+    return item
+
+
+@mutation("ackRunQueueItem")
+def ack_run_queue_item(ctx: Context, input: dict):
+    item = _visible_item(ctx, input.get("runQueueItemId"))
+    return {"success": services.item_ack(item=item, run_name=input.get("runName") or "")}
+
+
+@mutation("failRunQueueItem")
+def fail_run_queue_item(ctx: Context, input: dict):
+    item = _visible_item(ctx, input.get("runQueueItemId"))
+    services.item_fail(item=item, message=input.get("message") or "", stage=input.get("stage") or "agent",
+                       file_paths=input.get("filePaths"))
+    return {"success": True}
+
+
+@mutation("updateRunQueueItemWarning")
+def update_run_queue_item_warning(ctx: Context, input: dict):
+    item = _visible_item(ctx, input.get("runQueueItemId"))
+    services.item_warn(item=item, message=input.get("message") or "", stage=input.get("stage") or "",
+                       file_paths=input.get("filePaths"))
+    return {"success": True}

@@ -1,0 +1,86 @@
+"""Who the key belongs to, what the server offers, and entities."""
+
+from launchui.accounts.models import Entity
+from launchui.launch.models import RunQueue
+from launchui.wire import ids
+from launchui.wire.graphql import Context, WireError, mutation, query
+from launchui.wire.ops import common
+from launchui.wire.ops.serializers import project_data, queue_resource_config
+
+
+@query("viewer")
+def viewer(ctx: Context):
+    user = ctx.user
+    return {
+        "__typename": "User",
+        "id": ids.encode("User", user.pk),
+        "entity": common.default_entity_name(ctx),
+        "username": user.username,
+        "name": user.get_full_name() or user.username,
+        "email": user.email,
+        "admin": user.is_superuser,
+        "flags": "{}",
+        "teams": lambda **_: {"edges": [
+            {"node": {"name": name}} for name in
+            Entity.objects.filter(is_team=True, memberships__user=user).values_list("name", flat=True)]},
+    }
+
+
+@query("serverInfo")
+def server_info(ctx: Context):
+    # No optional features: the client then uses its plain, legacy paths, which launchui serves.
+    return {"features": [], "cliVersionInfo": "{}", "latestLocalVersionInfo": None}
+
+
+@query("entity")
+def entity(ctx: Context, name: str | None = None, **_):
+    try:
+        found = common.entity(ctx, name)
+    except WireError:
+        return None
+    return {
+        "__typename": "Entity",
+        "id": ids.encode("Entity", found.pk),
+        "name": found.name,
+        "isTeam": found.is_team,
+        "organization": None,
+        "defaultResourceConfig": lambda id=None, **_: default_resource_config(ctx, found, id),
+    }
+
+
+def default_resource_config(ctx: Context, entity: Entity, config_id):
+    from launchui.wire.ops.queues import pending_config
+
+    pk = _config_pk(config_id)
+    if pk[0] == "RunQueue":
+        queue = RunQueue.objects.filter(pk=pk[1], entity=entity).first()
+        return queue_resource_config(queue) if queue else None
+    pending = pending_config(entity, pk[1])
+    return pending
+
+
+def _config_pk(config_id) -> tuple[str, int]:
+    for kind in ("RunQueue", "DefaultResourceConfig"):
+        try:
+            return kind, ids.decode(config_id, kind)
+        except WireError:
+            continue
+    raise WireError(f"{config_id!r} is not a resource config id.")
+
+
+@mutation("upsertModel")
+def upsert_model(ctx: Context, input: dict):
+    """Creates a project on demand (the public API's create_project)."""
+    from launchui.launch.services import project_get_or_create
+    from launchui.launch.models import Project
+    from django.core.exceptions import ValidationError
+
+    entity = common.entity(ctx, input.get("entityName"))
+    name = input.get("name") or ""
+    existed = Project.objects.filter(entity=entity, name=name).exists()
+    try:
+        project = project_get_or_create(entity=entity, name=name)
+    except ValidationError as exc:
+        raise WireError(" ".join(exc.messages)) from None
+    data = project_data(project.entity, project.name, project)
+    return {"project": data, "model": data, "inserted": not existed}
