@@ -135,15 +135,20 @@ def agent_register(*, entity: Entity, queues: list[RunQueue], hostname: str, con
     return agent
 
 
-def agent_touch(*, agent_id: int) -> int:
-    """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown)."""
-    return LaunchAgent.objects.filter(pk=agent_id).update(last_seen_at=timezone.now())
+def _agents(agent_id: int, visible_to: User | None):
+    agents = LaunchAgent.objects.filter(pk=agent_id)
+    return agents.filter(entity__memberships__user=visible_to) if visible_to is not None else agents
 
 
-def agent_update_status(*, agent_id: int, status: str) -> int:
+def agent_touch(*, agent_id: int, visible_to: User | None = None) -> int:
+    """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown or not visible)."""
+    return _agents(agent_id, visible_to).update(last_seen_at=timezone.now())
+
+
+def agent_update_status(*, agent_id: int, status: str, visible_to: User | None = None) -> int:
     if status not in dict(LaunchAgent.REPORTED_STATUSES):
         raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
-    return LaunchAgent.objects.filter(pk=agent_id).update(reported_status=status, last_seen_at=timezone.now())
+    return _agents(agent_id, visible_to).update(reported_status=status, last_seen_at=timezone.now())
 
 
 def agent_request_stop(*, agent: LaunchAgent) -> None:
