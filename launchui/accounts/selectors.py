@@ -3,7 +3,7 @@
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from launchui.accounts.models import Entity, Membership
+from launchui.accounts.models import ApiKey, Entity, Membership
 
 
 def entities_for_user(user: User) -> QuerySet[Entity]:
@@ -22,3 +22,13 @@ def admin_entities_for_user(user: User) -> QuerySet[Entity]:
 
 def members_of(entity: Entity) -> QuerySet[Membership]:
     return entity.memberships.select_related("user").order_by("user__username")
+
+
+def memberships_for_user(user: User) -> QuerySet[Membership]:
+    """The user's memberships with their entities: personal entity first, then teams by name."""
+    return (Membership.objects.select_related("entity").filter(user=user)
+            .order_by("-entity__owner_id", "entity__name"))
+
+
+def api_keys_for_user(user: User) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(user=user).order_by("-created_at", "-id")

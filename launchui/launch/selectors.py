@@ -113,3 +113,19 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
 def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
     """Queues with waiting items and no live agent: what the on-call engineer must fix first."""
     return queue_list(user=user, entity_name=entity_name).filter(queued_count__gt=0, live_agent_count=0)
+
+
+def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
+    """A queue's items, newest first, with the agent that took each one: one query per page."""
+    return queue.items.select_related("agent").order_by("-created_at", "-id")
+
+
+def agent_for_user(*, user: User, agent_id: int) -> tuple[LaunchAgent, Membership] | None:
+    """An agent with its derived status and the user's membership in its entity; None for outsiders."""
+    agent = LaunchAgent.objects.select_related("entity").filter(pk=agent_id).first()
+    if agent is None:
+        return None
+    membership = Membership.objects.filter(user=user, entity_id=agent.entity_id).first()
+    if membership is None:
+        return None
+    return annotate_status([agent])[0], membership

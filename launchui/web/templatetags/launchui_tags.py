@@ -1,0 +1,81 @@
+"""Small presentation helpers: relative times, status badges and query-string links."""
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+# Every status is shown as a word and a colour; the colour comes from these classes (static/css/app.css).
+BADGE_TONES = {
+    "POLLING": "ok", "RUNNING": "info", "KILLED": "muted", "OFFLINE": "bad",
+    "ACTIVE": "ok", "NOT_RUNNING": "muted",
+    "PENDING": "warn", "LEASED": "info", "CLAIMED": "ok", "FAILED": "bad",
+    "REVOKED": "muted",
+}
+
+
+def ago_text(value: datetime, now: datetime | None = None) -> str:
+    seconds = int(((now or timezone.now()) - value).total_seconds())
+    if seconds < 0:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+@register.simple_tag
+def time_ago(value: datetime | None, empty: str = "Never"):
+    """<time> with a relative text ("12 s ago") and the exact time as its title and datetime."""
+    if value is None:
+        return empty
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), ago_text(value))
+
+
+@register.simple_tag
+def time_exact(value: datetime | None, empty: str = "—"):
+    if value is None:
+        return empty
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+
+
+@register.simple_tag
+def badge(code: str, label: str):
+    return format_html('<span class="badge badge-{}">{}</span>', BADGE_TONES.get(code, "muted"), label)
+
+
+@register.simple_tag(takes_context=True)
+def query(context, **changes) -> str:
+    """The current query string with some parameters replaced; empty values are dropped."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        params[key] = value
+    for key in [k for k, v in params.items() if v in ("", None)]:
+        del params[key]
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, label: str, key: str):
+    """A column header that sorts by key, or by -key when already sorted by key."""
+    current = context.get("sort", "")
+    target = f"-{key}" if current == key else key
+    url = query(context, sort=target, page="")
+    if current == key:
+        aria, arrow = "ascending", " ▲"
+    elif current == f"-{key}":
+        aria, arrow = "descending", " ▼"
+    else:
+        aria, arrow = "none", ""
+    return format_html('<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}">{}{}</a></th>',
+                       aria, url, url, label, arrow)

@@ -1,0 +1,418 @@
+"""HTML pages. Each view parses, authorises, calls one service or selector and renders one template;
+htmx requests get the page's named partial (template.html#partial)."""
+
+import json
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+
+from launchui.accounts import selectors as account_selectors
+from launchui.accounts import services as account_services
+from launchui.accounts.models import Membership
+from launchui.launch import selectors as launch_selectors
+from launchui.launch import services as launch_services
+from launchui.launch.models import RunQueue, RunQueueItem
+from launchui.launch.queue_config import DEFAULT_CONFIGS
+from launchui.web import forms
+
+
+def _partial(request: HttpRequest) -> bool:
+    """An htmx swap wants the partial; a history restore wants the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _clean_url(path: str, data: dict) -> str:
+    params = {k: v for k, v in data.items() if v not in ("", None)}
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return default
+
+
+def agent_command(request: HttpRequest, queue: RunQueue) -> str:
+    base = settings.LAUNCHUI_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    return f"WANDB_BASE_URL={base} wandb launch-agent -q {queue.name} -e {queue.entity.name}"
+
+
+# --- auth -----------------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.LAUNCHUI_SIGNUP_ENABLED:
+        raise Http404("Sign-up is disabled on this server.")
+    form = forms.SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = account_services.user_create(username=data["username"], password=data["password1"],
+                                                email=data["email"])
+        except ValidationError as exc:
+            forms.add_service_errors(form, exc, aliases={"name": "username"})
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("launch")
+    return render(request, "web/signup.html", {"form": form})
+
+
+# --- launch page ----------------------------------------------------------------------------------
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def launch(request: HttpRequest) -> HttpResponse:
+    form = forms.QueueFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
+    form.is_valid()  # an unknown entity or sort is dropped, not an error
+    entity = form.cleaned_data.get("entity", "")
+    search = form.cleaned_data.get("search", "")
+    sort = form.cleaned_data.get("sort") or "entity"
+    queues = launch_selectors.queue_list(user=request.user, entity_name=entity, search=search, sort=sort)
+    page = Paginator(queues, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "section": "launch", "form": form, "page": page, "sort": sort, "entity": entity, "search": search,
+        "can_create": account_selectors.admin_entities_for_user(request.user).exists(),
+    }
+    if _partial(request):
+        response = render(request, "web/launch.html#queue-table", context)
+        query = {"entity": entity, "search": search, "sort": "" if sort == "entity" else sort,
+                 "page": request.GET.get("page", "")}
+        return push_url(response, _clean_url(reverse("launch"), query))
+    return render(request, "web/launch.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_new(request: HttpRequest) -> HttpResponse:
+    admin_entities = list(account_selectors.admin_entities_for_user(request.user))
+    if not admin_entities:
+        raise PermissionDenied("You are admin of no entity, so you cannot create queues.")
+    if request.method == "POST":
+        entity_name = request.POST.get("entity", "")
+        entity = next((e for e in admin_entities if e.name == entity_name), None)
+        if entity is None and account_selectors.membership_for(request.user, entity_name):
+            raise PermissionDenied("Only admins of an entity create its queues.")
+        form = forms.QueueCreateForm(request.POST, admin_entities=admin_entities)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                queue = launch_services.queue_create(
+                    entity=entity, name=data["name"], resource=data["resource"], config=data["config"],
+                    template_variables=data["template_variables"],
+                    prioritization_mode=form.prioritization_mode, created_by=request.user)
+            except ValidationError as exc:
+                forms.add_service_errors(form, exc)
+            else:
+                messages.success(request, f"Queue {queue.name} created. Start an agent to run its jobs.")
+                return redirect("queue_agents", entity=entity.name, queue=queue.name)
+    else:
+        resource = RunQueue.RESOURCES[0][0]
+        form = forms.QueueCreateForm(admin_entities=admin_entities, initial={
+            "entity": request.GET.get("entity") or admin_entities[0].name,
+            "resource": resource, "config": DEFAULT_CONFIGS[resource]})
+    return render(request, "web/queue_new.html",
+                  {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS})
+
+
+# --- queue page -----------------------------------------------------------------------------------
+
+def _queue_for(request: HttpRequest, entity: str, queue: str) -> tuple[RunQueue, Membership]:
+    found = launch_selectors.queue_for_user(user=request.user, entity_name=entity, queue_name=queue)
+    if found is None:
+        raise Http404("No such queue, or it belongs to an entity you are not a member of.")
+    return found
+
+
+def _queue_context(request: HttpRequest, queue: RunQueue, membership: Membership, tab: str) -> dict:
+    return {"section": "launch", "queue": queue, "membership": membership, "is_admin": membership.is_admin,
+            "tab": tab, "agent_command": agent_command(request, queue)}
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def queue_overview(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
+    queue, membership = _queue_for(request, entity, queue)
+    page = Paginator(launch_selectors.items_for_queue(queue), settings.LAUNCHUI_PAGE_SIZE) \
+        .get_page(request.GET.get("page"))
+    context = {**_queue_context(request, queue, membership, "overview"), "page": page}
+    return render(request, "web/queue.html#items" if _partial(request) else "web/queue.html", context)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def queue_agents(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
+    queue, membership = _queue_for(request, entity, queue)
+    agents = launch_selectors.agents_for_queue(queue)
+    context = {**_queue_context(request, queue, membership, "agents"), "agents": agents,
+               "has_live_agent": any(a.status in ("POLLING", "RUNNING") for a in agents)}
+    return render(request, "web/queue.html#agents" if _partial(request) else "web/queue.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_config(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
+    queue, membership = _queue_for(request, entity, queue)
+    if request.method == "POST":
+        if not membership.is_admin:
+            raise PermissionDenied("Only admins of this entity edit its queues.")
+        form = forms.QueueEditForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                launch_services.queue_update(
+                    queue=queue, config=data["config"], template_variables=data["template_variables"],
+                    external_links=data["external_links"], prioritization_mode=form.prioritization_mode)
+            except ValidationError as exc:
+                forms.add_service_errors(form, exc)
+            else:
+                messages.success(request, "Configuration saved.")
+                return redirect("queue_config", entity=queue.entity.name, queue=queue.name)
+    else:
+        form = forms.QueueEditForm(initial={
+            "prioritization": queue.is_prioritized,
+            "config": queue.config_text or _dumps(queue.resource_args),
+            "template_variables": _dumps(queue.template_variables),
+            "external_links": _dumps(queue.external_links)})
+    context = {**_queue_context(request, queue, membership, "config"), "form": form,
+               "config_text": queue.config_text or _dumps(queue.resource_args) or "{}",
+               "variables": [_variable_tile(v) for v in queue.template_variables]}
+    return render(request, "web/queue.html", context)
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, indent=2) if value else ""
+
+
+def _variable_tile(variable: dict) -> dict:
+    schema = variable.get("schema") or {}
+    kind = schema.get("type", "string")
+    return {"name": variable.get("name"), "type": {"number": "float"}.get(kind, kind),
+            "enum": schema.get("enum"), "default": schema.get("default"), "minimum": schema.get("minimum"),
+            "maximum": schema.get("maximum"), "description": schema.get("description", "")}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_delete(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
+    queue, membership = _queue_for(request, entity, queue)
+    if not membership.is_admin:
+        raise PermissionDenied("Only admins of this entity delete its queues.")
+    if request.method == "POST":
+        launch_services.queue_delete(queue=queue)
+        messages.success(request, f"Queue {queue.entity.name}/{queue.name} deleted.")
+        return redirect("launch")
+    return render(request, "web/queue_delete.html", _queue_context(request, queue, membership, "delete"))
+
+
+@login_required
+@require_POST
+def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
+    queue, _ = _queue_for(request, entity, queue)
+    item = launch_selectors.items_for_queue(queue).filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such item in this queue.")
+    if item.state != RunQueueItem.PENDING:
+        messages.error(request, f"Item {item.pk} is {item.get_state_display().lower()}: "
+                                "only pending items can be deleted.")
+    else:
+        launch_services.item_delete(item=item)
+        messages.success(request, f"Item {item_id} deleted.")
+    return redirect("queue_overview", entity=queue.entity.name, queue=queue.name)
+
+
+# --- agents ---------------------------------------------------------------------------------------
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def agents(request: HttpRequest) -> HttpResponse:
+    form = forms.AgentFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
+    form.is_valid()
+    entity = form.cleaned_data.get("entity", "")
+    status = form.cleaned_data.get("status", "")
+    context = {
+        "section": "agents", "form": form,
+        "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
+        "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
+        "admin_entity_ids": set(account_selectors.admin_entities_for_user(request.user)
+                                .values_list("pk", flat=True)),
+        "live_url": _clean_url(reverse("agents"), {"entity": entity, "status": status}),
+    }
+    if _partial(request):
+        response = render(request, "web/agents.html#agents-live", context)
+        if request.htmx.trigger == "agents-filter":  # the filter form, not the 3 s refresh
+            response = push_url(response, context["live_url"])
+        return response
+    return render(request, "web/agents.html", context)
+
+
+def _agent_for_admin(request: HttpRequest, agent_id: int):
+    found = launch_selectors.agent_for_user(user=request.user, agent_id=agent_id)
+    if found is None:
+        raise Http404("No such agent.")
+    agent, membership = found
+    if not membership.is_admin:
+        raise PermissionDenied("Only admins of the agent's entity stop or delete it.")
+    return agent
+
+
+@login_required
+@require_POST
+def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
+    agent = _agent_for_admin(request, agent_id)
+    launch_services.agent_request_stop(agent=agent)
+    messages.success(request, f"Asked {agent.name} to stop; it stops at its next poll.")
+    return redirect(_safe_next(request, reverse("agents")))
+
+
+@login_required
+@require_POST
+def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
+    agent = _agent_for_admin(request, agent_id)
+    try:
+        launch_services.agent_delete(agent=agent)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Agent {agent.name} deleted.")
+    return redirect(_safe_next(request, reverse("agents")))
+
+
+# --- entities -------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def entities(request: HttpRequest) -> HttpResponse:
+    form = forms.TeamCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = account_services.team_create(name=form.cleaned_data["name"].strip(), creator=request.user)
+        except ValidationError as exc:
+            forms.add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Team {team.name} created. Add its members here.")
+            return redirect("members", name=team.name)
+    return render(request, "web/entities.html", {
+        "section": "entities", "form": form,
+        "memberships": account_selectors.memberships_for_user(request.user)})
+
+
+def _membership_for(request: HttpRequest, name: str) -> Membership:
+    membership = account_selectors.membership_for(request.user, name)
+    if membership is None:
+        raise Http404("No such entity, or you are not a member of it.")
+    return membership
+
+
+def _admin_membership_for(request: HttpRequest, name: str) -> Membership:
+    membership = _membership_for(request, name)
+    if not membership.is_admin:
+        raise PermissionDenied("Only admins change the members of an entity.")
+    return membership
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request: HttpRequest, name: str) -> HttpResponse:
+    mine = _admin_membership_for(request, name) if request.method == "POST" else _membership_for(request, name)
+    form = forms.MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            added = account_services.member_add(entity=mine.entity, username=form.cleaned_data["username"].strip(),
+                                                role=form.cleaned_data["role"])
+        except ValidationError as exc:
+            forms.add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{added.user.username} added as {added.get_role_display().lower()}.")
+            return redirect("members", name=name)
+    return render(request, "web/members.html", {
+        "section": "entities", "entity": mine.entity, "mine": mine, "form": form,
+        "members": account_selectors.members_of(mine.entity), "roles": Membership.ROLES})
+
+
+def _other_membership(mine: Membership, membership_id: int) -> Membership:
+    membership = account_selectors.members_of(mine.entity).filter(pk=membership_id).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
+    mine = _admin_membership_for(request, name)
+    membership = _other_membership(mine, membership_id)
+    form = forms.MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the role Admin or Member.")
+        return redirect("members", name=name)
+    try:
+        account_services.member_set_role(membership=membership, role=form.cleaned_data["role"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+    return redirect("members", name=name)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
+    mine = _admin_membership_for(request, name)
+    membership = _other_membership(mine, membership_id)
+    try:
+        account_services.member_remove(membership=membership)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("members", name=name)
+    messages.success(request, f"{membership.user.username} removed from {name}.")
+    if membership.pk == mine.pk:
+        return redirect("entities")
+    return redirect("members", name=name)
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest) -> HttpResponse:
+    form = forms.ApiKeyCreateForm(request.POST or None)
+    new_key = raw_key = None
+    if request.method == "POST" and form.is_valid():
+        new_key, raw_key = account_services.api_key_create(user=request.user, name=form.cleaned_data["name"])
+        form = forms.ApiKeyCreateForm()
+    response = render(request, "web/api_keys.html", {
+        "section": "api_keys", "form": form, "new_key": new_key, "raw_key": raw_key,
+        "keys": account_selectors.api_keys_for_user(request.user)})
+    if raw_key:
+        add_never_cache_headers(response)  # the raw key must not sit in any cache
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = account_selectors.api_keys_for_user(request.user).filter(pk=key_id).first()
+    if key is None:
+        raise Http404("No such API key.")
+    account_services.api_key_revoke(key=key)
+    messages.success(request, f"Key {key.name} revoked: clients using it are signed out.")
+    return redirect("api_keys")

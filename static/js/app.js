@@ -1,0 +1,58 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  // Copy buttons: <button data-copy="#selector">.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } finally { area.remove(); }
+    return Promise.resolve();
+  }
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    copyText(source.textContent.trim()).then(function () {
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // Forms that ask before a destructive action: <form data-confirm="…">.
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Create queue: switch the pre-filled configuration when the resource changes, unless it was edited.
+  document.addEventListener("DOMContentLoaded", function () {
+    const defaults = document.getElementById("default-configs");
+    const resource = document.getElementById("id_resource");
+    const config = document.getElementById("id_config");
+    if (!defaults || !resource || !config) return;
+    const bodies = JSON.parse(defaults.textContent);
+    let previous = resource.value;
+    resource.addEventListener("change", function () {
+      const current = config.value.trim();
+      if (current === "" || current === (bodies[previous] || "").trim()) {
+        config.value = bodies[resource.value] || "{}\n";
+      }
+      previous = resource.value;
+    });
+  });
+})();
