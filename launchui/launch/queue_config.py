@@ -4,6 +4,7 @@ Pure functions with no database access, shared by the forms and the wire protoco
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -76,13 +77,28 @@ def parse_config_text(text: str) -> dict:
             mark = getattr(yaml_error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(yaml_error, "problem", None) or str(yaml_error)
+            hint = (" In YAML, quote template placeholders: \"{{name}}\"."
+                    if re.search(r"(^|[:\-\[,]\s*)\{\{", text, re.MULTILINE) else "")
             raise ValidationError(
                 f"Not valid JSON ({json_error.msg} at line {json_error.lineno}) "
-                f"nor YAML ({problem}{where}).") from None
+                f"nor YAML ({problem}{where}).{hint}") from None
     if not isinstance(value, dict):
         raise ValidationError("The configuration must be a mapping of keys to values, not "
                               f"{type(value).__name__ if value is not None else 'empty'}.")
+    ensure_json_storable(value, "The configuration")
     return value
+
+
+def ensure_json_storable(value: Any, what: str) -> None:
+    """YAML yields dates, sets, bytes and .nan; JSON yields NaN and Infinity. None of them can be stored
+    in a JSON column (PostgreSQL refuses NaN), so they are refused here, where the message can say why."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValidationError(f"{what} holds NaN or Infinity, which JSON cannot store.") from None
+    except TypeError as exc:
+        raise ValidationError(f"{what} holds a value JSON cannot store ({exc}); quote it to keep it as text.") \
+            from None
 
 
 def template_names_in(value: Any) -> list[str]:
@@ -121,7 +137,8 @@ def validate_variable_schema(name: str, schema: Any) -> dict:
     if "minimum" in schema and "maximum" in schema and schema["minimum"] > schema["maximum"]:
         raise ValidationError(f"Template variable {name!r}: minimum is greater than maximum.")
     if "default" in schema:
-        validate_variable_value(name, schema, schema["default"])
+        # Kept cast ("3" -> 3), so a default fills the template with the same type as a given value.
+        schema = {**schema, "default": validate_variable_value(name, schema, schema["default"])}
     return schema
 
 
@@ -129,7 +146,7 @@ def _check_type(name: str, kind: str, value: Any, what: str) -> None:
     ok = {
         "string": isinstance(value, str),
         "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
     }[kind]
     if not ok:
         raise ValidationError(f"Template variable {name!r}: {what} {value!r} is not of type {kind}.")
