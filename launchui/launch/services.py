@@ -192,21 +192,20 @@ def _poppable(now) -> Q:
 
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """Lease the next item, or None. Safe under concurrent pollers: FOR UPDATE SKIP LOCKED on PostgreSQL,
-    and a compare-and-set update everywhere, so no item is handed out twice."""
+    and a compare-and-set update everywhere (SQLite has no row locks), so no item is handed out twice."""
     order = ["priority", "created_at", "id"] if queue.is_prioritized else ["created_at", "id"]
     for _ in range(5):
         now = timezone.now()
         with transaction.atomic():
-            candidate = (RunQueueItem.objects.select_for_update(skip_locked=True)
-                         .filter(_poppable(now), queue=queue).order_by(*order)
-                         .only("id", "state", "leased_at").first())
-            if candidate is None:
+            item = (RunQueueItem.objects.select_for_update(skip_locked=True)
+                    .filter(_poppable(now), queue=queue).order_by(*order).first())
+            if item is None:
                 return None
-            won = (RunQueueItem.objects
-                   .filter(pk=candidate.pk, state=candidate.state, leased_at=candidate.leased_at)
+            won = (RunQueueItem.objects.filter(pk=item.pk, state=item.state, leased_at=item.leased_at)
                    .update(state=RunQueueItem.LEASED, leased_at=now, agent_id=agent_id, updated_at=now))
             if won:
-                return RunQueueItem.objects.get(pk=candidate.pk)
+                item.state, item.leased_at, item.agent_id, item.updated_at = RunQueueItem.LEASED, now, agent_id, now
+                return item
     return None
 
 

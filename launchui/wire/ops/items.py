@@ -1,5 +1,7 @@
 """What an agent does with queue items: pop, ack, fail, warn."""
 
+from django.utils import timezone
+
 from launchui.launch import services
 from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
 from launchui.wire import ids
@@ -9,19 +11,20 @@ from launchui.wire.ops import common
 
 @mutation("popFromRunQueue")
 def pop_from_run_queue(ctx: Context, input: dict):
-    entity = common.entity(ctx, input.get("entityName"))
-    queue = RunQueue.objects.filter(entity=entity, name=input.get("queueName")).first()
+    queue = RunQueue.objects.filter(entity__name=input.get("entityName") or common.default_entity_name(ctx),
+                                    name=input.get("queueName"), entity__memberships__user=ctx.user).first()
     if queue is None:
+        entity = common.entity(ctx, input.get("entityName"))  # says "not a member" when that is why
         raise WireError(f"Queue {input.get('queueName')!r} not found in {entity.name}.")
     agent_pk = None
     if input.get("launchAgentId"):
         agent_pk = ids.decode(input["launchAgentId"], "LaunchAgent")
-        agent = LaunchAgent.objects.filter(pk=agent_pk, entity=entity).only("id", "stop_requested").first()
-        if agent is None:
+        # One UPDATE records contact and checks the agent is this entity's and not being stopped.
+        polling = LaunchAgent.objects.filter(pk=agent_pk, entity_id=queue.entity_id, stop_requested=False)
+        if not polling.update(last_seen_at=timezone.now()):
+            if LaunchAgent.objects.filter(pk=agent_pk, entity_id=queue.entity_id).exists():
+                return None  # it is being stopped: hand it nothing new
             raise WireError("Unknown launch agent.")
-        if agent.stop_requested:
-            return None  # it is being stopped: hand it nothing new
-        services.agent_touch(agent_id=agent_pk)
     item = services.item_pop(queue=queue, agent_id=agent_pk)
     if item is None:
         return None

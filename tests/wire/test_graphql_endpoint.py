@@ -1,0 +1,333 @@
+"""The /graphql door itself: auth, the client's quirks, bad input, scoping and query budgets."""
+
+import base64
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from launchui.accounts.models import ApiKey
+from launchui.accounts.services import api_key_revoke
+from launchui.launch.models import LaunchAgent, RunQueueItem
+from launchui.launch.services import agent_register, item_push, queue_create
+from launchui.wire import ids
+
+CAPTURES = Path(settings.BASE_DIR).parent / "shared" / "wandb-0.31-captures"
+
+POP = """mutation popFromRunQueue($entity: String!, $project: String!, $queueName: String!, $launchAgentId: ID) {
+  popFromRunQueue(input: {entityName: $entity, projectName: $project, queueName: $queueName,
+    launchAgentId: $launchAgentId}) { runQueueItemId runSpec } }"""
+LAUNCH_AGENT = """query LaunchAgent($agentId: ID!) {
+  launchAgent(id: $agentId) { id name runQueues hostname agentStatus stopPolling heartbeatAt } }"""
+UPDATE_AGENT = """mutation updateLaunchAgent($agentId: ID!, $agentStatus: String){
+  updateLaunchAgent(input: { launchAgentId: $agentId agentStatus: $agentStatus }) { success } }"""
+ACK = """mutation ackRunQueueItem($itemId: ID!, $runId: String!) {
+  ackRunQueueItem(input: { runQueueItemId: $itemId, runName: $runId }) { success } }"""
+FAIL = """mutation failRunQueueItem($runQueueItemId: ID!, $message: String!, $stage: String!, $filePaths: [String!]) {
+  failRunQueueItem(input: { runQueueItemId: $runQueueItemId message: $message stage: $stage filePaths: $filePaths }) {
+  success } }"""
+CREATE_AGENT = """mutation createLaunchAgent($entity: String!, $project: String!, $queues: [ID!]!, $hostname: String!,
+  $agentConfig: JSONString, $version: String) {
+  createLaunchAgent(input: {entityName: $entity, projectName: $project, runQueues: $queues,
+    hostname: $hostname, agentConfig: $agentConfig, version: $version}) { launchAgentId } }"""
+
+
+def auth(key: str) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"api:{key}".encode()).decode()}
+
+
+def gql(client, key, query, variables=None, operation_name="", status=200):
+    response = client.post("/graphql", json.dumps({"query": query, "variables": variables,
+                                                   "operationName": operation_name}),
+                           content_type="application/json", **auth(key))
+    assert response.status_code == status, response.content
+    return response.json()
+
+
+@pytest.fixture
+def queue(team, owner):
+    return queue_create(entity=team, name="gpu", resource="local-container", created_by=owner)
+
+
+@pytest.fixture
+def agent(queue, owner):
+    return agent_register(entity=queue.entity, queues=[queue], hostname="h1", config={"max_jobs": 1},
+                          version="wandb@0.31.0", created_by=owner)
+
+
+# --- auth ---------------------------------------------------------------------------------------------
+
+def test_missing_bad_and_revoked_keys_get_401(client, owner, owner_key):
+    query = "query Viewer { viewer { id } }"
+    assert client.post("/graphql", {"query": query}, content_type="application/json").status_code == 401
+    assert gql(client, "local-" + "x" * 40, query, status=401)["errors"]
+    key = ApiKey.objects.get(user=owner)
+    api_key_revoke(key=key)
+    assert gql(client, owner_key, query, status=401)["errors"][0]["message"].startswith("Invalid or revoked")
+    response = client.post("/graphql", "{}", content_type="application/json",
+                           HTTP_AUTHORIZATION="Basic not-base64!!")
+    assert response.status_code == 401
+
+
+def test_viewer_answers_like_wandb(client, owner, owner_key, team):
+    data = gql(client, owner_key, "query Viewer { viewer { id entity username email flags "
+                                  "teams { edges { node { name } } } } }", operation_name="Viewer")["data"]
+    assert data["viewer"]["entity"] == "olivia"
+    assert data["viewer"]["teams"] == {"edges": [{"node": {"name": "acme"}}]}
+    assert ids.decode(data["viewer"]["id"], "User") == owner.pk
+
+
+# --- the client's quirks --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("operation_name", ["", None, "SomethingElse"])
+def test_empty_null_or_mismatched_operation_name_runs_the_only_operation(client, owner_key, operation_name):
+    body = gql(client, owner_key, "query GetDefaultEntity { viewer { id entity } }", operation_name=operation_name)
+    assert body["data"]["viewer"]["entity"] == "olivia"
+    assert "errors" not in body
+
+
+def test_aliases_typename_and_fragments(client, owner_key, queue):
+    body = gql(client, owner_key, """
+        query Q($e: String!) { p: project(entityName: $e, name: "model-registry") { __typename
+          queues: runQueues { ...Q } } }
+        fragment Q on RunQueue { id name __typename }""", {"e": "acme"})
+    assert body == {"data": {"p": {"__typename": "Project", "queues": [
+        {"id": ids.encode("RunQueue", queue.pk), "name": "gpu", "__typename": "RunQueue"}]}}}
+
+
+@pytest.mark.parametrize("body, status", [
+    ("not json", 400), ("[1, 2]", 400), ('{"query": ""}', 400), ('{"query": "query {"}', 400),
+    ('{"query": "query { viewer { id } }", "variables": "nope"}', 400),
+    ('{"query": "subscription S { x }"}', 400),
+])
+def test_malformed_requests_are_4xx_never_500(client, owner_key, body, status):
+    response = client.post("/graphql", body, content_type="application/json", **auth(owner_key))
+    assert response.status_code == status
+    assert response.json()["errors"]
+
+
+def test_unknown_fields_and_bad_ids_are_graphql_errors(client, owner_key, queue):
+    assert gql(client, owner_key, "query { nothingHere { id } }")["errors"][0]["message"].startswith(
+        "Cannot query field 'nothingHere'")
+    body = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+                                        "launchAgentId": "!!!"})
+    assert "not a valid LaunchAgent id" in body["errors"][0]["message"]
+    body = gql(client, owner_key, CREATE_AGENT, {"entity": "acme", "project": "model-registry",
+                                                 "queues": [ids.encode("RunQueue", queue.pk)], "hostname": "h",
+                                                 "agentConfig": "{not json", "version": None})
+    assert "agentConfig is not valid JSON" in body["errors"][0]["message"]
+    assert not LaunchAgent.objects.exists()
+
+
+def test_the_hidden_run_ops_are_tolerated(client, owner_key):
+    body = gql(client, owner_key, "query ServerFeaturesQuery { serverInfo { features { name isEnabled } } }",
+               operation_name="ServerFeaturesQuery")
+    assert body == {"data": {"serverInfo": {"features": []}}}
+    body = gql(client, owner_key, "query OrganizationCoreWeaveOrganizationID($entityName: String!) { "
+                                  "entity(name: $entityName) { organization { coreWeaveOrganizationId } } }",
+               {"entityName": "olivia"})
+    assert body == {"data": {"entity": {"organization": None}}}
+
+
+# --- agent operations ----------------------------------------------------------------------------------
+
+def test_pop_returns_run_spec_as_an_object_and_ack_claims(client, owner, owner_key, queue, agent):
+    item = item_push(queue=queue, run_spec={"entity": "acme", "project": "p"}, created_by=owner)
+    popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+                                          "launchAgentId": ids.encode("LaunchAgent", agent.pk)})
+    result = popped["data"]["popFromRunQueue"]
+    assert result["runQueueItemId"] == ids.encode("RunQueueItem", item.pk)
+    assert result["runSpec"]["entity"] == "acme"  # an object, not a JSON string
+    assert result["runSpec"]["resource"] == "local-container"
+    again = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+                                         "launchAgentId": ids.encode("LaunchAgent", agent.pk)})
+    assert again == {"data": {"popFromRunQueue": None}}
+    acked = gql(client, owner_key, ACK, {"itemId": result["runQueueItemId"], "runId": "run123"})
+    assert acked == {"data": {"ackRunQueueItem": {"success": True}}}
+    assert gql(client, owner_key, ACK, {"itemId": result["runQueueItemId"], "runId": "run123"}) == \
+        {"data": {"ackRunQueueItem": {"success": False}}}
+    item.refresh_from_db()
+    assert (item.state, item.associated_run_id, item.agent_id) == (RunQueueItem.CLAIMED, "run123", agent.pk)
+
+
+def test_launch_agent_always_answers_and_stop_polling_follows_the_flag(client, owner_key, agent):
+    variables = {"agentId": ids.encode("LaunchAgent", agent.pk)}
+    data = gql(client, owner_key, LAUNCH_AGENT, variables)["data"]["launchAgent"]
+    assert data["name"] == agent.name and data["stopPolling"] is False
+    assert data["runQueues"] == [ids.encode("RunQueue", agent.queues.get().pk)]
+    LaunchAgent.objects.filter(pk=agent.pk).update(stop_requested=True)
+    assert gql(client, owner_key, LAUNCH_AGENT, variables)["data"]["launchAgent"]["stopPolling"] is True
+    agent.delete()  # deleted in the browser: the agent is told to stop, not crashed with an error
+    body = gql(client, owner_key, LAUNCH_AGENT, variables)
+    assert "errors" not in body and body["data"]["launchAgent"]["stopPolling"] is True
+    assert gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "KILLED"}) == \
+        {"data": {"updateLaunchAgent": {"success": False}}}
+
+
+def test_update_launch_agent_records_status_and_rejects_unknown_ones(client, owner_key, agent):
+    variables = {"agentId": ids.encode("LaunchAgent", agent.pk)}
+    assert gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "RUNNING"}) == \
+        {"data": {"updateLaunchAgent": {"success": True}}}
+    agent.refresh_from_db()
+    assert agent.reported_status == "RUNNING"
+    body = gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "DANCING"})
+    assert "Unknown agent status" in body["errors"][0]["message"]
+
+
+def test_fail_records_stage_message_and_files(client, owner, owner_key, queue, agent):
+    item = item_push(queue=queue, run_spec={}, created_by=owner)
+    body = gql(client, owner_key, FAIL, {"runQueueItemId": ids.encode("RunQueueItem", item.pk), "message": "boom",
+                                         "stage": "run", "filePaths": ["x/error/error.log"]})
+    assert body == {"data": {"failRunQueueItem": {"success": True}}}
+    item.refresh_from_db()
+    assert (item.state, item.error_stage, item.error_message, item.error_file_paths) == \
+        (RunQueueItem.FAILED, "run", "boom", ["x/error/error.log"])
+
+
+# --- scoping: owner, member, outsider -------------------------------------------------------------------
+
+def test_an_outsider_can_neither_see_nor_touch_the_teams_queue_agent_or_items(
+        client, owner, outsider_key, member_key, queue, agent):
+    item = item_push(queue=queue, run_spec={}, created_by=owner)
+    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+                "launchAgentId": ids.encode("LaunchAgent", agent.pk)}
+    assert "not a member" in gql(client, outsider_key, POP, pop_vars)["errors"][0]["message"]
+    assert gql(client, outsider_key, LAUNCH_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk)})[
+        "data"]["launchAgent"]["name"] == "deleted-agent"
+    assert gql(client, outsider_key, UPDATE_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk),
+                                                    "agentStatus": "KILLED"})["data"]["updateLaunchAgent"] == \
+        {"success": False}
+    body = gql(client, outsider_key, FAIL, {"runQueueItemId": ids.encode("RunQueueItem", item.pk),
+                                            "message": "x", "stage": "agent"})
+    assert body["errors"][0]["message"] == "Run queue item not found."
+    body = gql(client, outsider_key, "query P($e: String!) { project(entityName: $e, name: \"model-registry\") "
+                                     "{ runQueues { name } } }", {"e": "acme"})
+    assert body["data"]["project"] is None and body["errors"]
+    agent.refresh_from_db()
+    item.refresh_from_db()
+    assert agent.reported_status == "POLLING" and item.state == RunQueueItem.PENDING
+    # A member of the team may pop.
+    assert gql(client, member_key, POP, pop_vars)["data"]["popFromRunQueue"]["runQueueItemId"]
+
+
+# --- query budgets: constant in the number of agents and items ------------------------------------------
+
+def _count_queries(fn) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        fn()
+    return len(captured)
+
+
+def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key, queue, agent):
+    agent_id = ids.encode("LaunchAgent", agent.pk)
+
+    def loop():
+        gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})
+        popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+                                              "launchAgentId": agent_id})["data"]["popFromRunQueue"]
+        gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"})
+        if popped:
+            gql(client, owner_key, ACK, {"itemId": popped["runQueueItemId"], "runId": "r"})
+
+    item_push(queue=queue, run_spec={}, created_by=owner)
+    gql(client, owner_key, "query { viewer { id } }")  # settles the key's last_used_at
+    few = _count_queries(loop)
+    for n in range(40):
+        agent_register(entity=queue.entity, queues=[queue], hostname=f"h{n}", config={}, version="",
+                       created_by=owner)
+        item_push(queue=queue, run_spec={}, created_by=owner)
+    many = _count_queries(loop)
+    assert few == many
+    assert many == 4 + (5 + 2) + 2 + 3, f"agent loop with an item: {many} queries"
+
+
+def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, agent):
+    agent_id = ids.encode("LaunchAgent", agent.pk)
+    gql(client, owner_key, "query { viewer { id } }")
+    # auth 1 + agent 1 + touch 1 + queue ids 1
+    assert _count_queries(lambda: gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})) == 4
+    # auth 1 + scoped UPDATE 1
+    assert _count_queries(lambda: gql(client, owner_key, UPDATE_AGENT,
+                                      {"agentId": agent_id, "agentStatus": "POLLING"})) == 2
+    # auth 1 + queue (scoped by membership) 1 + touch 1 + SELECT ... FOR UPDATE SKIP LOCKED 1, plus the
+    # SAVEPOINT and RELEASE that the test's own transaction turns the pop's atomic block into
+    empty_pop = _count_queries(lambda: gql(client, owner_key, POP, {
+        "entity": "acme", "project": "model-registry", "queueName": "gpu", "launchAgentId": agent_id}))
+    assert empty_pop == 4 + 2
+
+
+# --- concurrency over HTTP ------------------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_pollers_never_get_the_same_item(live_server, owner, owner_key, queue):
+    items = {item_push(queue=queue, run_spec={"n": n}, created_by=owner).pk for n in range(60)}
+    agent_ids = [ids.encode("LaunchAgent", agent_register(entity=queue.entity, queues=[queue], hostname=f"h{n}",
+                                                          config={}, version="", created_by=owner).pk)
+                 for n in range(8)]
+    popped: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def poll(agent_id):
+        session = requests.Session()
+        session.auth = ("api", owner_key)
+        while True:
+            response = session.post(f"{live_server.url}/graphql", json={"query": POP, "operationName": "",
+                                    "variables": {"entity": "acme", "project": "model-registry",
+                                                  "queueName": "gpu", "launchAgentId": agent_id}}, timeout=30)
+            body = response.json()
+            if response.status_code != 200 or "errors" in body:
+                with lock:
+                    errors.append(response.text)
+                return
+            result = body["data"]["popFromRunQueue"]
+            if result is None:
+                return
+            with lock:
+                popped.append(ids.decode(result["runQueueItemId"], "RunQueueItem"))
+
+    threads = [threading.Thread(target=poll, args=(agent_id,)) for agent_id in agent_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert sorted(popped) == sorted(items), "every item handed out exactly once"
+    assert RunQueueItem.objects.filter(state=RunQueueItem.LEASED).count() == 60
+
+
+# --- replay of the real client's captured requests -----------------------------------------------------
+
+@pytest.mark.parametrize("flow", ["agent", "agent-offline-mode", "agent-runs-code-job", "launch-to-queue"])
+def test_captured_client_requests_never_get_a_500(db, client, flow):
+    """Every GraphQL request the real 0.31.0 client sent in these flows, replayed against launchui with
+    the capture's own user and queue names: none may crash the server."""
+    from launchui.accounts.services import api_key_create, user_create
+
+    path = CAPTURES / f"{flow}.jsonl"
+    assert path.exists(), f"{path} is missing: CI lays shared/ beside the checkout"
+    alice = user_create(username="alice", password=None)
+    key = api_key_create(user=alice, name="replay")[1]
+    default = queue_create(entity=alice.personal_entity, name="default", resource="local-process",
+                           created_by=alice)
+    replayed = 0
+    for line in path.read_text().splitlines():
+        request = json.loads(line)
+        if request["path"] != "/graphql":
+            continue
+        response = client.post("/graphql", json.dumps({"query": request["query"],
+                                                       "variables": request["variables"],
+                                                       "operationName": request["operationName"]}),
+                               content_type="application/json", **auth(key))
+        assert response.status_code < 500, (request["op"], response.content)
+        replayed += 1
+        if request["op"] in ("Viewer", "ProjectRunQueues", "EntityIsTeam", "ServerFeaturesQuery",
+                             "pushToRunQueueByName", "GetDefaultEntity"):
+            assert "errors" not in response.json(), (request["op"], response.content)
+    assert replayed > 5
+    assert default.pk
