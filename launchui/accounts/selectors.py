@@ -1,7 +1,7 @@
 """Reads scoped to what a user may see. Every view and wire operation goes through these."""
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from launchui.accounts.models import ApiKey, Entity, Membership
 
@@ -27,7 +27,7 @@ def members_of(entity: Entity) -> QuerySet[Membership]:
 def memberships_for_user(user: User) -> QuerySet[Membership]:
     """The user's memberships with their entities: personal entity first, then teams by name."""
     return (Membership.objects.select_related("entity").filter(user=user)
-            .order_by("-entity__owner_id", "entity__name"))
+            .order_by(F("entity__owner_id").desc(nulls_last=True), "entity__name"))
 
 
 def api_keys_for_user(user: User) -> QuerySet[ApiKey]:

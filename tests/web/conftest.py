@@ -12,6 +12,7 @@ PLAIN_STATIC = {
 
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast fixtures
     # Production serves hashed names from collectstatic's manifest; tests use the finders instead.
     settings.STORAGES = PLAIN_STATIC
 

@@ -11,7 +11,7 @@ register = template.Library()
 # Every status is shown as a word and a colour; the colour comes from these classes (static/css/app.css).
 BADGE_TONES = {
     "POLLING": "ok", "RUNNING": "info", "KILLED": "muted", "OFFLINE": "bad",
-    "ACTIVE": "ok", "NOT_RUNNING": "muted",
+    "ACTIVE": "ok", "NOT_RUNNING": "muted", "UNSERVED": "bad",
     "PENDING": "warn", "LEASED": "info", "CLAIMED": "ok", "FAILED": "bad",
     "REVOKED": "muted",
 }

@@ -1,0 +1,214 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from launchui.launch.models import LaunchAgent
+from launchui.launch.services import agent_update_status, item_pop, item_push
+from tests.web.helpers import count_queries, text
+
+pytestmark = pytest.mark.django_db
+
+TAB = "/launch/acme/queues/gpu-queue/agents"
+
+
+def go_offline(agent):
+    LaunchAgent.objects.filter(pk=agent.pk).update(last_seen_at=timezone.now() - timedelta(minutes=10))
+
+
+# --- the queue's Agents tab -----------------------------------------------------------------------
+
+def test_empty_state_shows_the_command(client, member, queue):
+    client.force_login(member)
+    body = text(client.get(TAB))
+    assert "No agent has polled this queue yet." in body
+    assert 'id="agent-command-empty">WANDB_BASE_URL=http://testserver wandb launch-agent -q gpu-queue -e acme<' in body
+    assert 'data-copy="#agent-command-empty">Copy</button>' in body
+
+
+def test_tab_shows_agents_with_status_words_and_refreshes_itself(client, owner, queue, make_agent):
+    polling = make_agent(queue, "box-polling")
+    running = make_agent(queue, "box-running")
+    agent_update_status(agent_id=running.pk, status="RUNNING")
+    killed = make_agent(queue, "box-killed")
+    agent_update_status(agent_id=killed.pk, status="KILLED")
+    go_offline(make_agent(queue, "box-offline"))
+    item_push(queue=queue, run_spec={}, created_by=owner)
+    item_pop(queue=queue, agent_id=polling.pk)
+    client.force_login(owner)
+    body = text(client.get(TAB))
+    for word, tone in [("Polling", "ok"), ("Running", "info"), ("Killed", "muted"), ("Offline", "bad")]:
+        assert f'<span class="badge badge-{tone}">{word}</span>' in body
+    assert "box-polling" in body and "wandb@0.31.0" in body
+    assert "1 / 1" in body and "leased in gpu-queue" in body
+    assert 'title="' in body and " s ago</time>" in body
+    assert 'hx-trigger="every 3s [document.visibilityState === &#x27;visible&#x27;]"' in body or \
+        "hx-trigger=\"every 3s [document.visibilityState === 'visible']\"" in body
+    assert f'hx-get="{TAB}"' in body
+    assert "No live agent is polling" not in body
+
+
+def test_htmx_refresh_gets_only_the_table(client, owner, queue, make_agent):
+    make_agent(queue)
+    client.force_login(owner)
+    body = text(client.get(TAB, headers={"HX-Request": "true"}))
+    assert body.lstrip().startswith('<section id="agents"')
+    assert "<html" not in body
+
+
+def test_red_banner_inside_tab_when_every_agent_is_down(client, owner, queue, make_agent):
+    go_offline(make_agent(queue))
+    client.force_login(owner)
+    body = text(client.get(TAB, headers={"HX-Request": "true"}))
+    assert "No live agent is polling this queue." in body
+    assert "wandb launch-agent -q gpu-queue -e acme" in body
+
+
+def test_admin_sees_stop_and_delete_member_does_not(client, owner, member, queue, make_agent):
+    make_agent(queue)
+    go_offline(make_agent(queue, "box-2"))
+    client.force_login(owner)
+    body = text(client.get(TAB))
+    assert ">Stop</button>" in body and ">Delete</button>" in body
+    client.force_login(member)
+    body = text(client.get(TAB))
+    assert ">Stop</button>" not in body and ">Delete</button>" not in body
+
+
+def test_tab_query_count_does_not_grow_with_agents(client, owner, queue, make_agent):
+    client.force_login(owner)
+    for i in range(2):
+        make_agent(queue, f"box-{i}")
+    few, _ = count_queries(client, TAB)
+    for i in range(2, 20):
+        agent = make_agent(queue, f"box-{i}")
+        if i % 3 == 0:
+            item_push(queue=queue, run_spec={}, created_by=owner)
+            item_pop(queue=queue, agent_id=agent.pk)
+    many, response = count_queries(client, TAB)
+    assert len(response.context["agents"]) == 20
+    assert few == many
+
+
+# --- stop and delete ------------------------------------------------------------------------------
+
+def test_admin_stops_a_live_agent(client, owner, queue, make_agent):
+    agent = make_agent(queue)
+    client.force_login(owner)
+    response = client.post(f"/launch/agents/{agent.pk}/stop", {"next": TAB})
+    assert response.status_code == 302 and response["Location"] == TAB
+    agent.refresh_from_db()
+    assert agent.stop_requested
+
+
+def test_stop_ignores_an_offsite_next(client, owner, queue, make_agent):
+    agent = make_agent(queue)
+    client.force_login(owner)
+    response = client.post(f"/launch/agents/{agent.pk}/stop", {"next": "https://evil.example.com/"})
+    assert response["Location"] == "/launch/agents"
+
+
+def test_member_and_outsider_cannot_stop_or_delete(client, member, outsider, queue, make_agent):
+    agent = make_agent(queue)
+    go_offline(agent)
+    client.force_login(member)
+    assert client.post(f"/launch/agents/{agent.pk}/stop").status_code == 403
+    assert client.post(f"/launch/agents/{agent.pk}/delete").status_code == 403
+    client.force_login(outsider)
+    assert client.post(f"/launch/agents/{agent.pk}/stop").status_code == 404
+    assert client.post(f"/launch/agents/{agent.pk}/delete").status_code == 404
+    assert client.post("/launch/agents/999999/stop").status_code == 404
+    agent.refresh_from_db()
+    assert not agent.stop_requested
+
+
+def test_delete_refuses_a_live_agent_and_removes_an_offline_one(client, owner, queue, make_agent):
+    agent = make_agent(queue)
+    client.force_login(owner)
+    response = client.post(f"/launch/agents/{agent.pk}/delete", {"next": TAB}, follow=True)
+    assert "Only Killed or Offline agents can be deleted" in text(response)
+    assert LaunchAgent.objects.filter(pk=agent.pk).exists()
+    go_offline(agent)
+    client.post(f"/launch/agents/{agent.pk}/delete", {"next": TAB})
+    assert not LaunchAgent.objects.filter(pk=agent.pk).exists()
+
+
+# --- the Agents page ------------------------------------------------------------------------------
+
+@pytest.fixture
+def fleet(owner, team, queue, make_queue, make_agent):
+    """acme: one polling, one offline agent; olivia's own queue with one killed agent and waiting work."""
+    mine = make_queue(owner.personal_entity, "laptop")
+    polling = make_agent(queue, "acme-live")
+    offline = make_agent(queue, "acme-dead")
+    go_offline(offline)
+    killed = make_agent(mine, "laptop-agent")
+    agent_update_status(agent_id=killed.pk, status="KILLED")
+    item_push(queue=mine, run_spec={}, created_by=owner)
+    return polling, offline, killed
+
+
+def hosts(response) -> list[str]:
+    return sorted(a.hostname for a in response.context["agents"])
+
+
+def test_agents_page_lists_agents_and_unserved_queues_first(client, owner, fleet):
+    client.force_login(owner)
+    response = client.get("/launch/agents")
+    assert hosts(response) == ["acme-dead", "acme-live", "laptop-agent"]
+    body = text(response)
+    assert "Queues with waiting items and no live agent" in body
+    assert body.index("olivia/laptop") < body.index("acme-live")
+    assert [q.name for q in response.context["unserved"]] == ["laptop"]
+    assert '<option value="" selected>All entities</option>' in body
+    assert '<label for="id_status">Status</label>' in body
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("?entity=acme", ["acme-dead", "acme-live"]),
+    ("?status=POLLING", ["acme-live"]),
+    ("?status=OFFLINE", ["acme-dead"]),
+    ("?status=KILLED", ["laptop-agent"]),
+    ("?entity=olivia&status=POLLING", []),
+])
+def test_agents_page_filters(client, owner, fleet, query, expected):
+    client.force_login(owner)
+    assert hosts(client.get("/launch/agents" + query)) == expected
+
+
+def test_agents_page_shows_only_own_entities(client, member, outsider, fleet):
+    client.force_login(member)
+    response = client.get("/launch/agents")
+    assert hosts(response) == ["acme-dead", "acme-live"]
+    assert ">Stop</button>" not in text(response)
+    client.force_login(outsider)
+    assert hosts(client.get("/launch/agents?entity=acme")) == []
+
+
+def test_agents_page_live_refresh_and_filter_push_url(client, owner, fleet):
+    client.force_login(owner)
+    body = text(client.get("/launch/agents?entity=acme&status="))
+    assert 'id="agents-live" hx-get="/launch/agents?entity=acme"' in body
+    assert "every 3s" in body
+    poll = client.get("/launch/agents?entity=acme", headers={"HX-Request": "true", "HX-Trigger": "agents-live"})
+    assert text(poll).lstrip().startswith('<div id="agents-live"')
+    assert "HX-Push-Url" not in poll
+    filtered = client.get("/launch/agents?entity=acme&status=",
+                          headers={"HX-Request": "true", "HX-Trigger": "agents-filter"})
+    assert filtered["HX-Push-Url"] == "/launch/agents?entity=acme"
+
+
+def test_agents_page_query_count_does_not_grow(client, owner, team, queue, make_queue, make_agent):
+    client.force_login(owner)
+    others = [make_queue(team, f"q{i}") for i in range(3)]
+    for i in range(2):
+        make_agent(queue, f"a{i}")
+    few, _ = count_queries(client, "/launch/agents")
+    for i in range(2, 20):
+        agent = make_agent(others[i % 3], f"a{i}")
+        if i % 4 == 0:
+            go_offline(agent)
+        item_push(queue=others[i % 3], run_spec={}, created_by=owner)
+    many, response = count_queries(client, "/launch/agents")
+    assert len(response.context["agents"]) == 20
+    assert few == many

@@ -1,0 +1,129 @@
+import pytest
+
+from launchui.launch.models import RunQueue
+from launchui.launch.services import item_push
+from tests.web.helpers import count_queries, text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queues(owner, team, make_queue, make_agent):
+    gpu = make_queue(team, "gpu-queue", "kubernetes")
+    cpu = make_queue(team, "cpu-queue")
+    mine = make_queue(owner.personal_entity, "laptop", "local-process")
+    make_agent(gpu)
+    item_push(queue=cpu, run_spec={}, created_by=owner)
+    item_push(queue=cpu, run_spec={}, created_by=owner)
+    return gpu, cpu, mine
+
+
+def rows(response) -> list[str]:
+    return [q.name for q in response.context["page"].object_list]
+
+
+def test_lists_every_visible_queue_with_state_and_counts(client, owner, queues):
+    client.force_login(owner)
+    response = client.get("/launch")
+    assert rows(response) == ["cpu-queue", "gpu-queue", "laptop"]
+    body = text(response)
+    assert '<option value="" selected>All entities</option>' in body
+    assert '<label for="id_entity">Entity</label>' in body
+    assert '<label for="id_search">Search queues</label>' in body
+    assert ">Active</span>" in body and ">Not running</span>" in body
+    assert 'href="/launch/acme/queues/gpu-queue/"' in body
+    cpu = response.context["page"].object_list[0]
+    assert (cpu.queued_count, cpu.live_agent_count) == (2, 0)
+    assert ">Create queue</a>" in body
+
+
+def test_member_sees_team_queues_but_not_others_personal_ones(client, member, queues):
+    client.force_login(member)
+    assert rows(client.get("/launch")) == ["cpu-queue", "gpu-queue"]
+
+
+def test_outsider_sees_no_team_queue(client, outsider, queues):
+    client.force_login(outsider)
+    response = client.get("/launch?entity=acme")  # not one of their entities: the filter is dropped
+    assert rows(response) == []
+    assert "No queues yet." in text(response)
+    assert client.get("/launch/acme/queues/gpu-queue/").status_code == 404
+
+
+def test_filter_by_entity_and_search(client, owner, queues):
+    client.force_login(owner)
+    assert rows(client.get("/launch?entity=olivia")) == ["laptop"]
+    assert rows(client.get("/launch?entity=acme&search=GPU")) == ["gpu-queue"]
+    assert 'value="acme" selected' in text(client.get("/launch?entity=acme"))
+
+
+@pytest.mark.parametrize("sort,expected", [
+    ("name", ["cpu-queue", "gpu-queue", "laptop"]),
+    ("-name", ["laptop", "gpu-queue", "cpu-queue"]),
+    ("-queued", ["cpu-queue", "gpu-queue", "laptop"]),
+    ("-agents", ["gpu-queue", "cpu-queue", "laptop"]),
+    ("resource", ["gpu-queue", "cpu-queue", "laptop"]),
+    ("nonsense", ["cpu-queue", "gpu-queue", "laptop"]),
+])
+def test_sort(client, owner, queues, sort, expected):
+    client.force_login(owner)
+    assert rows(client.get(f"/launch?sort={sort}")) == expected
+
+
+def test_sort_headers_toggle_direction(client, owner, queues):
+    client.force_login(owner)
+    body = text(client.get("/launch?sort=name"))
+    assert 'aria-sort="ascending"><a href="?sort=-name"' in body
+    assert '<a href="?sort=queued"' in body
+
+
+def test_htmx_request_gets_the_table_partial_and_a_clean_url(client, owner, queues):
+    client.force_login(owner)
+    response = client.get("/launch?entity=acme&search=&sort=entity", headers={"HX-Request": "true"})
+    body = text(response)
+    assert body.lstrip().startswith('<section id="queue-table"')
+    assert "<html" not in body
+    assert response["HX-Push-Url"] == "/launch?entity=acme"
+    assert "HX-Request" in response["Vary"]
+
+
+def test_history_restore_gets_the_whole_page(client, owner, queues):
+    client.force_login(owner)
+    response = client.get("/launch", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in text(response)
+
+
+def test_pagination(client, owner, queues, settings):
+    settings.LAUNCHUI_PAGE_SIZE = 2
+    client.force_login(owner)
+    first = client.get("/launch?sort=name")
+    assert rows(first) == ["cpu-queue", "gpu-queue"]
+    assert "Page 1 of 2" in text(first)
+    assert 'href="?sort=name&amp;page=2"' in text(first)
+    assert rows(client.get("/launch?sort=name&page=2")) == ["laptop"]
+    assert rows(client.get("/launch?sort=name&page=99")) == ["laptop"]
+
+
+def test_query_count_does_not_grow_with_queues(client, owner, team):
+    client.force_login(owner)
+
+    def make(n, start):
+        RunQueue.objects.bulk_create(RunQueue(entity=team, name=f"q-{start + i:04d}", resource="kubernetes",
+                                              created_by=owner) for i in range(n))
+
+    make(3, 0)
+    few, response = count_queries(client, "/launch")
+    assert len(rows(response)) == 3
+    make(297, 3)
+    many, response = count_queries(client, "/launch")
+    assert len(rows(response)) == 50
+    assert few == many
+
+
+def test_create_queue_button_needs_an_admin_entity(client, owner):
+    from launchui.accounts.models import Membership
+
+    Membership.objects.filter(user=owner).update(role=Membership.MEMBER)
+    client.force_login(owner)
+    assert ">Create queue</a>" not in text(client.get("/launch"))
+    assert client.get("/launch/queues/new").status_code == 403

@@ -1,0 +1,201 @@
+import json
+
+import pytest
+
+from launchui.launch.models import RunQueue, RunQueueItem
+from launchui.launch.services import item_fail, item_pop, item_push
+from tests.web.helpers import count_queries, text
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/launch/acme/queues/gpu-queue/"
+
+
+def push(queue, n=1, user=None):
+    return [item_push(queue=queue, run_spec={"job": "acme/p/job:v1"}, created_by=user) for _ in range(n)]
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tab", ["", "agents", "config"])
+def test_tabs_are_for_members_only(client, owner, member, outsider, queue, tab):
+    for user, status in [(owner, 200), (member, 200), (outsider, 404)]:
+        client.force_login(user)
+        assert client.get(BASE + tab).status_code == status, user
+
+
+def test_unknown_queue_is_404(client, owner, team):
+    client.force_login(owner)
+    assert client.get("/launch/acme/queues/nope/").status_code == 404
+    assert client.get("/launch/nope/queues/nope/").status_code == 404
+
+
+def test_header_shows_queue_facts_and_admin_only_delete(client, owner, member, queue):
+    client.force_login(owner)
+    body = text(client.get(BASE))
+    assert "<dd>acme</dd>" in body and "Docker" in body and "by olivia" in body
+    assert "Prioritization</dt><dd>Off" in body
+    assert ">Delete queue</a>" in body
+    client.force_login(member)
+    assert ">Delete queue</a>" not in text(client.get(BASE))
+
+
+def test_red_banner_with_agent_command_when_no_live_agent(client, owner, queue, make_agent, settings):
+    client.force_login(owner)
+    body = text(client.get(BASE))
+    assert "banner-bad" in body and "No agent is polling this queue." in body
+    assert "WANDB_BASE_URL=http://testserver wandb launch-agent -q gpu-queue -e acme" in body
+    assert ">Copy</button>" in body
+    settings.LAUNCHUI_BASE_URL = "https://launch.example.com"
+    assert "WANDB_BASE_URL=https://launch.example.com wandb launch-agent" in text(client.get(BASE))
+    make_agent(queue)
+    assert "No agent is polling this queue." not in text(client.get(BASE))
+
+
+# --- overview -------------------------------------------------------------------------------------
+
+def test_overview_lists_items_with_state_priority_agent_and_errors(client, owner, queue, make_agent):
+    agent = make_agent(queue)
+    push(queue, 3, owner)
+    leased = item_pop(queue=queue, agent_id=agent.pk)
+    failed = item_pop(queue=queue, agent_id=agent.pk)
+    item_fail(item=failed, message="image not found", stage="build", file_paths=[])
+    client.force_login(owner)
+    body = text(client.get(BASE))
+    assert ">Pending</span>" in body and ">Leased</span>" in body and ">Failed</span>" in body
+    assert "Medium" in body
+    assert agent.name in body
+    assert "Failed at build:</strong> image not found" in body
+    assert f"/items/{leased.pk}/delete" not in body  # only pending items can be deleted
+    assert f"/items/{failed.pk}/delete" not in body
+
+
+def test_overview_query_count_does_not_grow_with_items(client, owner, queue, make_agent):
+    agent = make_agent(queue)
+    client.force_login(owner)
+    push(queue, 2, owner)
+    item_pop(queue=queue, agent_id=agent.pk)
+    few, _ = count_queries(client, BASE)
+    push(queue, 18, owner)
+    for _ in range(5):
+        item_fail(item=item_pop(queue=queue, agent_id=agent.pk), message="x", stage="run", file_paths=[])
+    many, response = count_queries(client, BASE)
+    assert len(response.context["page"].object_list) == 20
+    assert few == many
+
+
+def test_overview_htmx_gets_items_partial(client, owner, queue):
+    client.force_login(owner)
+    body = text(client.get(BASE, headers={"HX-Request": "true"}))
+    assert body.lstrip().startswith('<section id="items"')
+
+
+def test_member_deletes_a_pending_item(client, member, queue):
+    (item,) = push(queue)
+    client.force_login(member)
+    response = client.post(f"{BASE}items/{item.pk}/delete")
+    assert response.status_code == 302 and response["Location"] == BASE
+    assert not RunQueueItem.objects.filter(pk=item.pk).exists()
+
+
+def test_leased_item_is_not_deleted(client, member, queue):
+    (item,) = push(queue)
+    item_pop(queue=queue, agent_id=None)
+    client.force_login(member)
+    response = client.post(f"{BASE}items/{item.pk}/delete", follow=True)
+    assert "only pending items can be deleted" in text(response)
+    assert RunQueueItem.objects.filter(pk=item.pk).exists()
+
+
+def test_outsider_cannot_delete_items(client, outsider, queue, team, make_queue):
+    (item,) = push(queue)
+    client.force_login(outsider)
+    assert client.post(f"{BASE}items/{item.pk}/delete").status_code == 404
+    other = make_queue(team, "other")
+    (elsewhere,) = push(other)
+    assert RunQueueItem.objects.filter(pk=item.pk).exists()
+    client.force_login(queue.created_by)  # an item of another queue is not reachable through this one
+    assert client.post(f"{BASE}items/{elsewhere.pk}/delete").status_code == 404
+
+
+# --- config ---------------------------------------------------------------------------------------
+
+VARIABLES = [{"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}},
+             {"name": "tier", "schema": {"type": "string", "enum": ["small", "large"]}}]
+
+
+def edit(**changes) -> dict:
+    data = {"config": "image: '{{tier}}'\ngpus: '{{gpus}}'\n", "template_variables": json.dumps(VARIABLES),
+            "external_links": json.dumps([{"label": "Grafana", "url": "https://grafana.example.com"}]),
+            "prioritization": "on"}
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_admin_edits_config(client, owner, queue):
+    client.force_login(owner)
+    response = client.post(BASE + "config", edit())
+    assert response.status_code == 302 and response["Location"] == BASE + "config"
+    queue.refresh_from_db()
+    assert queue.config == {"resource_args": {"local-container": {"image": "{{tier}}", "gpus": "{{gpus}}"}}}
+    assert queue.config_text == "image: '{{tier}}'\ngpus: '{{gpus}}'\n"
+    assert queue.prioritization_mode == "V0"
+    assert queue.external_links == [{"label": "Grafana", "url": "https://grafana.example.com"}]
+    body = text(client.get(BASE + "config"))
+    assert "Configuration saved." in body
+    assert '<h3 class="mono">gpus</h3>' in body and "<dt>Min</dt><dd>1</dd>" in body
+    assert "<dt>Max</dt><dd>8</dd>" in body and "<dt>Default</dt><dd>2</dd>" in body
+    assert "<dt>Allowed values</dt><dd>small, large</dd>" in body
+    assert 'href="https://grafana.example.com"' in body
+    assert "image: &#x27;{{tier}}&#x27;" in body  # the text as typed, in the editor
+
+
+@pytest.mark.parametrize("changes,field,message", [
+    ({"config": "a: ["}, "config", "nor YAML"),
+    ({"config": "a: '{{nope}}'"}, "template_variables", "{{nope}}"),
+    ({"template_variables": '[{"name": "gpus", "schema": {"type": "integer", "default": "two"}}]',
+      "config": ""}, "template_variables", "is not an integer"),
+    ({"external_links": '[{"url": "ftp://x"}]'}, "external_links", "must start with http:// or https://"),
+])
+def test_bad_config_is_refused_beside_field(client, owner, queue, changes, field, message):
+    before = RunQueue.objects.values().get(pk=queue.pk)
+    client.force_login(owner)
+    response = client.post(BASE + "config", edit(**changes))
+    assert response.status_code == 200
+    assert any(message in e for e in response.context["form"].errors[field])
+    assert f'id="id_{field}_error"' in text(response)
+    assert RunQueue.objects.values().get(pk=queue.pk) == before
+
+
+def test_member_reads_config_but_cannot_edit(client, member, outsider, queue):
+    client.force_login(member)
+    body = text(client.get(BASE + "config"))
+    assert 'class="code-block"' in body and "Save config" not in body
+    assert client.post(BASE + "config", edit()).status_code == 403
+    client.force_login(outsider)
+    assert client.post(BASE + "config", edit()).status_code == 404
+    queue.refresh_from_db()
+    assert queue.template_variables == []
+
+
+# --- delete ---------------------------------------------------------------------------------------
+
+def test_admin_deletes_queue_after_confirming(client, owner, queue):
+    push(queue, 2)
+    client.force_login(owner)
+    body = text(client.get(BASE + "delete"))
+    assert "Delete queue acme/gpu-queue?" in body and "2 waiting items" in body
+    assert RunQueue.objects.filter(pk=queue.pk).exists()
+    response = client.post(BASE + "delete")
+    assert response.status_code == 302 and response["Location"] == "/launch"
+    assert not RunQueue.objects.filter(pk=queue.pk).exists()
+    assert not RunQueueItem.objects.exists()
+
+
+def test_member_and_outsider_cannot_delete_queue(client, member, outsider, queue):
+    client.force_login(member)
+    assert client.get(BASE + "delete").status_code == 403
+    assert client.post(BASE + "delete").status_code == 403
+    client.force_login(outsider)
+    assert client.post(BASE + "delete").status_code == 404
+    assert RunQueue.objects.filter(pk=queue.pk).exists()
