@@ -199,3 +199,12 @@ def test_member_and_outsider_cannot_delete_queue(client, member, outsider, queue
     client.force_login(outsider)
     assert client.post(BASE + "delete").status_code == 404
     assert RunQueue.objects.filter(pk=queue.pk).exists()
+
+
+def test_error_pages_explain_themselves(client, member, outsider, queue):
+    client.force_login(outsider)
+    response = client.get(BASE)
+    assert "No such queue, or it belongs to an entity you are not a member of." in text(response)
+    client.force_login(member)
+    response = client.post(BASE + "delete")
+    assert "Only admins of this entity delete its queues." in text(response)
