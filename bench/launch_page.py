@@ -1,0 +1,177 @@
+#!/usr/bin/env python
+"""Times the Launch page at scale, server-side, through Django's test client.
+
+    .venv/bin/python bench/launch_page.py [--requests 30] [--explain]
+
+Drops and recreates the PostgreSQL database launchui_bench (BENCH_DATABASE_URL overrides the address),
+migrates, and seeds with bulk_create: 1,000 entities (one user's personal entity plus 999 teams, the user a
+member of all), 10,000 queues, 2,000 agents (live, offline, killed) and 50,000 queue items. Then it renders
+GET /launch unfiltered and filtered by one entity, warm-up first, and prints the median time of each, the
+ratio filtered/unfiltered, the SQL queries per request and their time (one request, after the timed ones). --explain prints EXPLAIN ANALYZE of the page's
+queue query. Figures are for one machine and one run; compare ratios, not milliseconds.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/launchui_bench")
+ENTITIES, QUEUES, AGENTS, ITEMS = 1_000, 10_000, 2_000, 50_000
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django() -> None:
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    os.environ.setdefault("LAUNCHUI_DATA_DIR", str(Path(tempfile.gettempdir()) / "launchui-bench"))
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "launchui.settings"
+    import django
+    from django.conf import settings
+
+    django.setup()
+    # Templates resolve {% static %} without a collectstatic manifest; the lookup cost is the same.
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+def seed() -> tuple:
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from launchui.accounts.models import Entity, Membership
+    from launchui.accounts.services import user_create
+    from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(42)
+    now = timezone.now()
+    user = user_create(username="bench", password="bench-password")
+    teams = Entity.objects.bulk_create(
+        [Entity(name=f"team-{i:04d}", is_team=True) for i in range(ENTITIES - 1)], batch_size=2000)
+    Membership.objects.bulk_create(
+        [Membership(entity=e, user=user, role=Membership.ADMIN if i % 2 else Membership.MEMBER)
+         for i, e in enumerate(teams)], batch_size=2000)
+    entities = [user.personal_entity, *teams]
+    resources = [r for r, _ in RunQueue.RESOURCES]
+    per_entity = QUEUES // ENTITIES
+    queues = RunQueue.objects.bulk_create(
+        [RunQueue(entity=e, name=f"queue-{j:02d}", resource=resources[j % len(resources)],
+                  config={"resource_args": {resources[j % len(resources)]: {}}}, created_by=user)
+         for e in entities for j in range(per_entity)], batch_size=2000)
+
+    offline = now - timedelta(seconds=settings.LAUNCHUI_AGENT_OFFLINE_AFTER * 10)
+    agent_queues = [rng.choice(queues) for _ in range(AGENTS)]
+    agents = LaunchAgent.objects.bulk_create(
+        [LaunchAgent(entity_id=q.entity_id, name=f"agent-bench{i:05d}", hostname=f"host-{i}",
+                     reported_status=(LaunchAgent.KILLED if i % 5 == 0 else LaunchAgent.POLLING),
+                     last_seen_at=offline if i % 3 == 0 else now, created_by=user)
+         for i, q in enumerate(agent_queues)], batch_size=2000)
+    through = LaunchAgent.queues.through
+    through.objects.bulk_create([through(launchagent_id=a.pk, runqueue_id=q.pk)
+                                 for a, q in zip(agents, agent_queues)], batch_size=5000)
+
+    expired = now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS * 10)
+    states = [(RunQueueItem.PENDING, None)] * 4 + [(RunQueueItem.LEASED, now), (RunQueueItem.LEASED, expired),
+                                                   (RunQueueItem.CLAIMED, now), (RunQueueItem.FAILED, None)]
+    items = []
+    for i in range(ITEMS):
+        state, leased_at = states[i % len(states)]
+        items.append(RunQueueItem(queue=rng.choice(queues), run_spec={"job": f"job-{i}"}, state=state,
+                                  leased_at=leased_at, priority=RunQueueItem.MEDIUM))
+    RunQueueItem.objects.bulk_create(items, batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # the steady state autovacuum keeps
+    return user, entities[len(entities) // 2]
+
+
+def measure(client, url: str, requests: int) -> tuple[float, float, int, float, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(5):
+        assert client.get(url).status_code == 200
+    timings = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.status_code
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    rows = response.content.count(b"<tr>") - 1  # minus the header row
+    sql_ms = sum(float(q["time"]) for q in queries.captured_queries) * 1000
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.9) - 1], len(queries), sql_ms, rows
+
+
+def explain(user, entity_name: str) -> None:
+    from django.db import connection
+
+    from launchui.launch.selectors import queue_list
+
+    for label, name in (("unfiltered", ""), (f"entity={entity_name}", entity_name)):
+        sql, params = queue_list(user=user, entity_name=name)[:50].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+            print(f"\n-- EXPLAIN ANALYZE, page 1, {label}")
+            print("\n".join(row[0] for row in cursor.fetchall()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue query")
+    args = parser.parse_args()
+
+    recreate_database(DATABASE_URL)
+    setup_django()
+    from django.test import Client
+
+    started = time.perf_counter()
+    user, entity = seed()
+    print(f"Seeded {ENTITIES:,} entities, {QUEUES:,} queues, {AGENTS:,} agents, {ITEMS:,} items "
+          f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]}).")
+    client = Client()
+    client.force_login(user)
+
+    cases = [("unfiltered", "/launch"), (f"entity={entity.name}", f"/launch?entity={entity.name}"),
+             ("unfiltered, sort=-queued", "/launch?sort=-queued")]
+    results = {}
+    print(f"\nGET /launch, {args.requests} requests after 5 warm-up, server-side through django.test.Client")
+    print(f"{'case':<28}{'median ms':>10}{'p90 ms':>9}{'queries':>9}{'SQL ms':>8}{'rows':>6}")
+    for label, url in cases:
+        results[label] = median, p90, queries, sql_ms, rows = measure(client, url, args.requests)
+        print(f"{label:<28}{median:>10.1f}{p90:>9.1f}{queries:>9}{sql_ms:>8.1f}{rows:>6}")
+    unfiltered, filtered = results["unfiltered"][0], results[cases[1][0]][0]
+    print(f"\nratio filtered/unfiltered: {filtered / unfiltered:.2f}")
+    if args.explain:
+        explain(user, entity.name)
+
+
+if __name__ == "__main__":
+    main()
