@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "template_partials",
     "launchui.accounts",
     "launchui.launch",
+    "launchui.artifacts",
     "launchui.wire",
     "launchui.web",
 ]

@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("launchui.wire.urls")),
+    path("", include("launchui.artifacts.urls")),
     path("", include("launchui.web.urls")),
 ]

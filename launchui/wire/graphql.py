@@ -75,7 +75,7 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
         raise BadRequest(f"{kind} operations are not supported.")
     data: dict[str, Any] = {}
     errors: list[dict] = []
-    for selection in _fields(operation.selection_set, fragments, None):
+    for selection in _fields(operation.selection_set, fragments, None, variables):
         key = selection.alias.value if selection.alias else selection.name.value
         name = selection.name.value
         if name == "__typename":
@@ -136,20 +136,34 @@ def _arguments(selection: ast.FieldNode, variables: dict) -> dict:
     return args
 
 
-def _fields(selection_set: ast.SelectionSetNode | None, fragments: dict, typename: str | None):
+def _included(selection, variables: dict) -> bool:
+    """@include(if:) and @skip(if:), which the client uses to ask for upload URLs only sometimes."""
+    for directive in selection.directives or ():
+        if directive.name.value not in ("include", "skip"):
+            continue
+        condition = next((value_from_ast_untyped(a.value, variables) for a in directive.arguments
+                          if a.name.value == "if"), True)
+        if bool(condition) != (directive.name.value == "include"):
+            return False
+    return True
+
+
+def _fields(selection_set: ast.SelectionSetNode | None, fragments: dict, typename: str | None, variables: dict):
     """The field nodes of a selection set, fragments expanded (type conditions checked when known)."""
     for selection in selection_set.selections if selection_set else ():
+        if not _included(selection, variables):
+            continue
         if isinstance(selection, ast.FieldNode):
             yield selection
         elif isinstance(selection, ast.InlineFragmentNode):
             if _applies(selection.type_condition, typename):
-                yield from _fields(selection.selection_set, fragments, typename)
+                yield from _fields(selection.selection_set, fragments, typename, variables)
         elif isinstance(selection, ast.FragmentSpreadNode):
             fragment = fragments.get(selection.name.value)
             if fragment is None:
                 raise BadRequest(f"Unknown fragment {selection.name.value!r}.")
             if _applies(fragment.type_condition, typename):
-                yield from _fields(fragment.selection_set, fragments, typename)
+                yield from _fields(fragment.selection_set, fragments, typename, variables)
 
 
 # Interfaces and the concrete types that satisfy them, for type conditions on fragments.
@@ -174,7 +188,7 @@ def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: 
         return value  # a scalar selected with sub-fields: hand it back as it is
     typename = value.get("__typename")
     out: dict[str, Any] = {}
-    for selection in _fields(selection_set, fragments, typename):
+    for selection in _fields(selection_set, fragments, typename, variables):
         key = selection.alias.value if selection.alias else selection.name.value
         name = selection.name.value
         raw = value.get(name)

@@ -1,3 +1,3 @@
 """Importing the operation modules registers their resolvers with the dispatcher."""
 
-from launchui.wire.ops import agents, items, queues, runs, viewer  # noqa: F401
+from launchui.wire.ops import agents, artifacts, items, queues, runs, viewer  # noqa: F401

@@ -29,8 +29,10 @@ def project_data(entity: Entity, name: str, project: Project | None, *, ctx=None
         "runQueue": lambda name=None, **_: _maybe(queue_data, RunQueue.objects.filter(
             entity=entity, name=name).select_related("created_by").first()),
         "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name)) if project else None,
-        "artifact": lambda **_: None,
     }
+    from launchui.wire.ops.artifacts import project_artifact_fields
+
+    data.update(project_artifact_fields(ctx, project))
     return data
 
 

@@ -1,0 +1,221 @@
+"""Writes for artifacts: the client's create -> files -> upload -> commit protocol, and server-side
+builds (jobs made in the browser) that produce the same W&B format."""
+
+import hashlib
+import json
+import re
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from launchui.artifacts import storage
+from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile
+from launchui.launch.models import Project, Run
+
+MANIFEST_NAME = "wandb_manifest.json"
+ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def validate_artifact_name(name: str) -> str:
+    if not ARTIFACT_NAME_RE.match(name or ""):
+        raise ValidationError(f"Artifact name {name!r} may use only letters, digits, '-', '_' and '.', "
+                              "up to 128 characters.")
+    return name
+
+
+def validate_alias(alias: str) -> str:
+    if not ALIAS_RE.match(alias or "") or re.fullmatch(r"v\d+", alias):
+        raise ValidationError(f"Alias {alias!r} is not valid: letters, digits, '-', '_' and '.', "
+                              "and not a version like v3.")
+    return alias
+
+
+def _collection(project: Project, name: str, type_name: str) -> ArtifactCollection:
+    validate_artifact_name(name)
+    collection, _ = ArtifactCollection.objects.get_or_create(project=project, name=name,
+                                                             defaults={"type_name": type_name})
+    if collection.type_name != type_name:
+        raise ValidationError(f"{name} is an artifact of type {collection.type_name}, not {type_name}.")
+    return collection
+
+
+@transaction.atomic
+def artifact_create(*, project: Project, collection_name: str, type_name: str, digest: str,
+                    digest_algorithm: str = "MANIFEST_MD5", client_id: str | None = None,
+                    sequence_client_id: str = "", metadata: dict | None = None, description: str = "",
+                    aliases: list[str] | None = None, run: Run | None = None, created_by: User | None = None,
+                    deduplicate: bool = True) -> Artifact:
+    """A pending version, or an existing one: the same client id names one artifact (the client retries
+    and renames), and a digest equal to the collection's latest version is that version."""
+    aliases = [validate_alias(a) for a in (aliases or []) if a != "latest"]
+    if client_id:
+        existing = Artifact.objects.select_for_update().select_related("collection").filter(
+            client_id=client_id).first()
+        if existing is not None:
+            if existing.collection.project_id != project.pk:
+                raise ValidationError("That client id belongs to another project's artifact.")
+            existing = _rename_pending(existing, collection_name, type_name, metadata, aliases)
+            same = _same_as_latest(existing.collection, existing.digest) if deduplicate else None
+            if same is not None and existing.state == Artifact.PENDING:
+                existing.delete()  # the renamed version equals the latest one: no new version
+                _point_aliases(same, aliases)
+                return same
+            return existing
+    collection = _collection(project, collection_name, type_name)
+    if deduplicate and (latest := _same_as_latest(collection, digest)) is not None:
+        _point_aliases(latest, aliases)
+        return latest
+    try:
+        with transaction.atomic():
+            return Artifact.objects.create(
+                collection=collection, digest=digest, digest_algorithm=digest_algorithm, client_id=client_id,
+                sequence_client_id=sequence_client_id or "", metadata=metadata or {}, description=description or "",
+                requested_aliases=aliases, run=run, created_by=created_by)
+    except IntegrityError:  # a concurrent create with the same client id won
+        return Artifact.objects.get(client_id=client_id)
+
+
+def _same_as_latest(collection: ArtifactCollection, digest: str) -> Artifact | None:
+    latest = (Artifact.objects.filter(collection=collection, state=Artifact.COMMITTED)
+              .order_by("-version_index").first())
+    return latest if latest is not None and latest.digest == digest else None
+
+
+def _rename_pending(artifact: Artifact, collection_name: str, type_name: str, metadata: dict | None,
+                    aliases: list[str]) -> Artifact:
+    # The client pre-creates a job under one name, then logs it under another with the same client id:
+    # the later name is the real one, and the first collection is left empty and removed.
+    fields = []
+    if artifact.state == Artifact.PENDING and artifact.collection.name != collection_name:
+        old = artifact.collection
+        artifact.collection = _collection(old.project, collection_name, type_name)
+        fields.append("collection")
+        artifact.save(update_fields=fields)
+        if not old.versions.exists():
+            old.delete()
+        fields = []
+    if metadata is not None:
+        artifact.metadata = metadata
+        fields.append("metadata")
+    if aliases and artifact.state == Artifact.PENDING:
+        artifact.requested_aliases = sorted(set(artifact.requested_aliases) | set(aliases))
+        fields.append("requested_aliases")
+    if fields:
+        artifact.save(update_fields=fields)
+    return artifact
+
+
+def files_register(*, artifact: Artifact, files: list[dict]) -> list[tuple[ArtifactFile, bool]]:
+    """Manifest entries announced before upload; returns each with whether its bytes are stored already."""
+    if artifact.state != Artifact.PENDING:
+        raise ValidationError("This artifact version is committed; its files cannot change.")
+    result = []
+    for entry in files:
+        name = entry.get("name") or ""
+        if not name or len(name) > 1024 or name.startswith("/") or ".." in name.split("/"):
+            raise ValidationError(f"File name {name!r} is not a safe relative path.")
+        digest = entry.get("md5") or ""
+        storage.digest_hex(digest)  # ValueError for a bad digest, mapped by the caller
+        row, _ = ArtifactFile.objects.update_or_create(artifact=artifact, name=name,
+                                                       defaults={"digest": digest, "size": entry.get("size")})
+        result.append((row, storage.blob_exists(digest)))
+    return result
+
+
+def upload_receive(*, token: str, content: bytes) -> None:
+    """Bytes PUT to a signed upload URL: they must match the digest the URL was issued for."""
+    claims = storage.read_upload_token(token)
+    if storage.md5_b64(content) != claims["d"]:
+        raise ValidationError("The uploaded bytes do not match the digest this upload URL was issued for.")
+    storage.blob_save(content)
+    if claims["n"] == MANIFEST_NAME:
+        Artifact.objects.filter(pk=claims["a"], state=Artifact.PENDING).update(manifest_digest=claims["d"])
+
+
+def _manifest_entries(artifact: Artifact) -> dict | None:
+    if not artifact.manifest_digest or not storage.blob_exists(artifact.manifest_digest):
+        return None
+    try:
+        manifest = json.loads(storage.blob_read(artifact.manifest_digest))
+        contents = manifest["contents"]
+        assert isinstance(contents, dict)
+    except (ValueError, KeyError, AssertionError):
+        raise ValidationError("The uploaded manifest is not a W&B artifact manifest.") from None
+    return contents
+
+
+@transaction.atomic
+def artifact_commit(*, artifact: Artifact) -> Artifact:
+    artifact = Artifact.objects.select_for_update().select_related("collection").get(pk=artifact.pk)
+    if artifact.state == Artifact.COMMITTED:
+        return artifact  # a retried commit
+    contents = _manifest_entries(artifact)
+    if contents is not None:
+        for name, entry in contents.items():
+            if entry.get("ref"):
+                continue  # references to outside storage carry no bytes here
+            ArtifactFile.objects.update_or_create(artifact=artifact, name=name, defaults={
+                "digest": entry.get("digest", ""), "size": entry.get("size")})
+        artifact.files.exclude(name__in=list(contents)).delete()
+    missing = [f.name for f in artifact.files.all() if not storage.blob_exists(f.digest)]
+    if missing:
+        raise ValidationError(f"Files were never uploaded: {', '.join(sorted(missing)[:5])}.")
+    collection = ArtifactCollection.objects.select_for_update().get(pk=artifact.collection_id)
+    top = collection.versions.aggregate(top=Max("version_index"))["top"]
+    artifact.version_index = 0 if top is None else top + 1
+    artifact.state = Artifact.COMMITTED
+    artifact.committed_at = timezone.now()
+    artifact.save(update_fields=["version_index", "state", "committed_at"])
+    _point_aliases(artifact, [*artifact.requested_aliases, "latest"])
+    return artifact
+
+
+def _point_aliases(artifact: Artifact, aliases: list[str]) -> None:
+    for alias in dict.fromkeys(aliases):
+        ArtifactAlias.objects.update_or_create(collection_id=artifact.collection_id, alias=alias,
+                                               defaults={"artifact": artifact})
+
+
+def manifest_digest(entries: dict[str, str]) -> str:
+    """The artifact digest the wandb client computes (MANIFEST_MD5), from {name: base64 md5}."""
+    hasher = hashlib.md5()
+    hasher.update(b"wandb-artifact-manifest-v1\n")
+    for name, digest in sorted(entries.items()):
+        hasher.update(f"{name}:{digest}\n".encode())
+    return hasher.hexdigest()
+
+
+def artifact_build(*, project: Project, name: str, type_name: str, files: dict[str, bytes],
+                   metadata: dict | None = None, aliases: list[str] | None = None, description: str = "",
+                   created_by: User | None = None) -> tuple[Artifact, bool]:
+    """A committed version made on the server from bytes. Returns (version, created); created is False
+    when the content equals the latest version ("No changes detected")."""
+    digests = {path: storage.blob_save(content) for path, content in files.items()}
+    digest = manifest_digest(digests)
+    with transaction.atomic():
+        artifact = artifact_create(project=project, collection_name=name, type_name=type_name, digest=digest,
+                                   metadata=metadata, description=description, aliases=aliases,
+                                   created_by=created_by)
+        if artifact.state == Artifact.COMMITTED:
+            return artifact, False
+        manifest = {"version": 1, "storagePolicy": "wandb-storage-policy-v1",
+                    "storagePolicyConfig": {"storageLayout": "V2"},
+                    "contents": {path: {"digest": d, "size": len(files[path])} for path, d in digests.items()}}
+        artifact.manifest_digest = storage.blob_save(json.dumps(manifest, sort_keys=True).encode())
+        artifact.save(update_fields=["manifest_digest"])
+        return artifact_commit(artifact=artifact), True
+
+
+def resolve(*, project: Project, name: str) -> Artifact | None:
+    """`collection:alias` or `collection:vN` (or bare `collection`, meaning latest) to a committed version."""
+    collection_name, _, selector = name.partition(":")
+    selector = selector or "latest"
+    versions = Artifact.objects.select_related("collection__project__entity").filter(
+        collection__project=project, collection__name=collection_name, state=Artifact.COMMITTED)
+    if re.fullmatch(r"v\d+", selector):
+        return versions.filter(version_index=int(selector[1:])).first()
+    return versions.filter(aliases__alias=selector).first()

@@ -1,0 +1,37 @@
+"""Signed transfer URLs: the wandb client PUTs and GETs here without credentials."""
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from launchui.artifacts import services, storage
+
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
+
+@csrf_exempt
+@require_http_methods(["PUT"])
+def upload(request: HttpRequest, token: str) -> HttpResponse:
+    if int(request.headers.get("Content-Length") or 0) > MAX_UPLOAD_BYTES:
+        return JsonResponse({"error": "The file is larger than this server accepts."}, status=413)
+    try:
+        services.upload_receive(token=token, content=request.body)
+    except signing.BadSignature:
+        return JsonResponse({"error": "This upload URL is invalid or has expired."}, status=403)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    return HttpResponse(status=200)
+
+
+@require_GET
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        claims = storage.read_download_token(token)
+    except signing.BadSignature:
+        return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
+    if not storage.blob_exists(claims["d"]):
+        return JsonResponse({"error": "That file is not stored here."}, status=404)
+    name = claims["n"].rsplit("/", 1)[-1] or "file"
+    return FileResponse(storage.blob_open(claims["d"]), as_attachment=True, filename=name)
