@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "launchui.accounts",
     "launchui.launch",
     "launchui.artifacts",
+    "launchui.jobs",
     "launchui.wire",
     "launchui.web",
 ]
@@ -135,6 +136,18 @@ LAUNCHUI_BASE_URL = env_str("LAUNCHUI_BASE_URL", "").rstrip("/")
 LAUNCHUI_AGENT_OFFLINE_AFTER = env_int("LAUNCHUI_AGENT_OFFLINE_AFTER", 60, minimum=1)
 # A popped item that the agent has not acked within this many seconds goes back to its place in the queue.
 LAUNCHUI_LEASE_SECONDS = env_int("LAUNCHUI_LEASE_SECONDS", 60, minimum=1)
+# Jobs: limits on uploaded code, the Python version when a job names none, git.
+LAUNCHUI_MAX_CODE_BYTES = env_int("LAUNCHUI_MAX_CODE_BYTES", 100 * 1024 * 1024, minimum=1)
+LAUNCHUI_MAX_CODE_FILES = env_int("LAUNCHUI_MAX_CODE_FILES", 5000, minimum=1)
+LAUNCHUI_DEFAULT_PYTHON = env_str("LAUNCHUI_DEFAULT_PYTHON", "3.11")
+LAUNCHUI_GIT_TIMEOUT = env_int("LAUNCHUI_GIT_TIMEOUT", 300, minimum=1)
+# A CA bundle for git servers with a private certificate authority.
+LAUNCHUI_GIT_SSL_CA_FILE = env_str("LAUNCHUI_GIT_SSL_CA_FILE", "")
+# Fernet key for stored git credentials; derived from SECRET_KEY when unset.
+LAUNCHUI_ENCRYPTION_KEY = env_str("LAUNCHUI_ENCRYPTION_KEY", "")
+DATA_UPLOAD_MAX_NUMBER_FILES = LAUNCHUI_MAX_CODE_FILES
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LAUNCHUI_PAGE_SIZE = env_int("LAUNCHUI_PAGE_SIZE", 50, minimum=1)
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)

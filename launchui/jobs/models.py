@@ -1,0 +1,75 @@
+from django.conf import settings
+from django.db import models
+
+from launchui.accounts.models import Entity
+from launchui.artifacts.models import Artifact
+from launchui.launch.models import Project
+
+
+class GitCredential(models.Model):
+    """A way into a private repository, stored encrypted (launchui/jobs/secrets.py)."""
+
+    HTTPS = "https"
+    SSH = "ssh"
+    KINDS = [(HTTPS, "HTTPS username and password or token"), (SSH, "SSH private key")]
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="git_credentials")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=KINDS)
+    username = models.CharField(max_length=255, blank=True)
+    secret_encrypted = models.BinaryField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity", "name"], name="git_credential_unique_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class JobBuild(models.Model):
+    """One request to make a job version, run by a Celery task. Its displayed status is derived when
+    read (launchui/jobs/selectors.py), so a build whose worker died does not stay "running" for ever."""
+
+    CODE = "code"
+    IMAGE = "image"
+    GIT = "git"
+    KINDS = [(CODE, "Code"), (IMAGE, "Docker image"), (GIT, "Git repository")]
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STATUSES = [(QUEUED, "Queued"), (RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="job_builds")
+    kind = models.CharField(max_length=8, choices=KINDS)
+    # The explicit job name, if one was given (it wins over the default name).
+    name = models.CharField(max_length=128, blank=True)
+    description = models.TextField(blank=True)
+    aliases = models.JSONField(default=list)
+    # image: {"image"}; git: {"remote", "ref", "entry_point", "runtime"}; code: {"entry_point", "runtime",
+    # "source_name", "archive_digest" or "files": {path: digest}}
+    params = models.JSONField(default=dict)
+    git_credential = models.ForeignKey(GitCredential, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    result = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    result_created = models.BooleanField(null=True)  # False: "No changes detected"
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"build {self.pk} ({self.kind}) in {self.project}"

@@ -1,0 +1,300 @@
+"""Writes for jobs: record a build and enqueue it; run a build (called by the Celery task);
+store git credentials."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from launchui.accounts.models import Entity
+from launchui.artifacts import services as artifacts
+from launchui.artifacts import storage
+from launchui.jobs import rules, secrets, sources
+from launchui.jobs.models import GitCredential, JobBuild
+from launchui.launch.services import project_get_or_create
+from launchui.wire import ids
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TYPES = {"wb_type": "typedDict", "params": {"type_map": {}}}
+
+
+def _errors(**fields) -> ValidationError:
+    return ValidationError({k: v for k, v in fields.items() if v})
+
+
+def _common(*, entity: Entity, project: str, name: str, aliases: list[str]) -> tuple:
+    errors: dict[str, list[str]] = {}
+    if name:
+        try:
+            rules.validate_job_name(name)
+        except ValidationError as exc:
+            errors["name"] = exc.messages
+    checked = []
+    for alias in aliases:
+        try:
+            checked.append(rules.validate_alias(alias))
+        except ValidationError as exc:
+            errors.setdefault("aliases", []).extend(exc.messages)
+    try:
+        project_row = project_get_or_create(entity=entity, name=project.strip()) if not errors else None
+    except ValidationError as exc:
+        errors["project"] = exc.messages
+        project_row = None
+    return project_row, checked, errors
+
+
+def _enqueue(build: JobBuild) -> JobBuild:
+    from launchui.jobs.tasks import build_job_task
+
+    transaction.on_commit(lambda: build_job_task.delay(build.pk))
+    return build
+
+
+@transaction.atomic
+def build_create_image(*, entity: Entity, project: str, image: str, name: str = "", description: str = "",
+                       aliases: list[str] | None = None, created_by: User | None) -> JobBuild:
+    project_row, checked, errors = _common(entity=entity, project=project, name=name, aliases=aliases or [])
+    try:
+        rules.parse_image(image)
+    except ValidationError as exc:
+        errors["image"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    build = JobBuild.objects.create(project=project_row, kind=JobBuild.IMAGE, name=name, description=description,
+                                    aliases=checked, params={"image": image.strip()}, created_by=created_by)
+    return _enqueue(build)
+
+
+@transaction.atomic
+def build_create_git(*, entity: Entity, project: str, remote: str, entry_point: str, ref: str = "",
+                     runtime: str = "", credential: GitCredential | None = None, name: str = "",
+                     description: str = "", aliases: list[str] | None = None, created_by: User | None) -> JobBuild:
+    project_row, checked, errors = _common(entity=entity, project=project, name=name, aliases=aliases or [])
+    for field, check, value in (("remote", rules.validate_git_remote, remote), ("ref", rules.validate_git_ref, ref),
+                                ("entry_point", rules.validate_entry_point, entry_point),
+                                ("runtime", rules.clean_runtime, runtime)):
+        try:
+            check(value)
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    if credential is not None and credential.entity_id != entity.pk:
+        errors["credential"] = ["That credential belongs to another entity."]
+    if credential is not None and not errors:
+        wants_ssh = not remote.strip().lower().startswith("https://")
+        if wants_ssh != (credential.kind == GitCredential.SSH):
+            errors["credential"] = [f"A {credential.get_kind_display()} credential cannot be used with this remote."]
+    if errors:
+        raise ValidationError(errors)
+    build = JobBuild.objects.create(
+        project=project_row, kind=JobBuild.GIT, name=name, description=description, aliases=checked,
+        params={"remote": remote.strip(), "ref": ref.strip(), "entry_point": entry_point.strip() or "main.py",
+                "runtime": runtime.strip()},
+        git_credential=credential, created_by=created_by)
+    return _enqueue(build)
+
+
+@transaction.atomic
+def build_create_code(*, entity: Entity, project: str, entry_point: str, source_name: str,
+                      archive: tuple[str, bytes] | None = None, files: dict[str, bytes] | None = None,
+                      runtime: str = "", name: str = "", description: str = "", aliases: list[str] | None = None,
+                      created_by: User | None) -> JobBuild:
+    """Code from one archive (.zip, .tar.gz) or a folder's files ({relative path: bytes})."""
+    project_row, checked, errors = _common(entity=entity, project=project, name=name, aliases=aliases or [])
+    for field, check, value in (("entry_point", rules.validate_entry_point, entry_point),
+                                ("runtime", rules.clean_runtime, runtime)):
+        try:
+            check(value)
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    params = {"entry_point": entry_point.strip() or "main.py", "runtime": runtime.strip(),
+              "source_name": rules.make_artifact_name_safe(source_name or "code")[:60]}
+    try:
+        if archive is not None:
+            filename, content = archive
+            if len(content) > settings.LAUNCHUI_MAX_CODE_BYTES:
+                raise ValidationError(f"{filename} is larger than {settings.LAUNCHUI_MAX_CODE_BYTES // 2**20} MiB.")
+            sources.unpack_archive(filename, content)  # refuse a bad archive now, not in the worker
+            params.update(archive_name=filename, archive_digest=storage.blob_save(content))
+        elif files:
+            clean = {sources.safe_relative_path(path): data for path, data in files.items()}
+            sources.check_tree(clean)
+            params["files"] = {path: storage.blob_save(data) for path, data in clean.items()}
+        else:
+            raise ValidationError("Upload a folder's files or one .zip or .tar.gz archive.")
+    except ValidationError as exc:
+        errors["code"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    build = JobBuild.objects.create(project=project_row, kind=JobBuild.CODE, name=name, description=description,
+                                    aliases=checked, params=params, created_by=created_by)
+    return _enqueue(build)
+
+
+def credential_create(*, entity: Entity, name: str, kind: str, username: str = "", secret: str,
+                      created_by: User | None) -> GitCredential:
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["Give the credential a name."]
+    elif GitCredential.objects.filter(entity=entity, name=name.strip()).exists():
+        errors["name"] = [f"{entity.name} already has a credential named {name.strip()}."]
+    if kind not in dict(GitCredential.KINDS):
+        errors["kind"] = ["Choose HTTPS or SSH."]
+    if kind == GitCredential.HTTPS and not username.strip():
+        errors["username"] = ["HTTPS credentials need a username."]
+    if not secret.strip():
+        errors["secret"] = ["Enter the password, token or private key."]
+    elif kind == GitCredential.SSH and "PRIVATE KEY" not in secret:
+        errors["secret"] = ["Paste an SSH private key (-----BEGIN ... PRIVATE KEY-----)."]
+    if errors:
+        raise ValidationError(errors)
+    return GitCredential.objects.create(entity=entity, name=name.strip(), kind=kind, username=username.strip(),
+                                        secret_encrypted=secrets.encrypt(secret), created_by=created_by)
+
+
+def credential_delete(*, credential: GitCredential) -> None:
+    credential.delete()
+
+
+# --- running a build (inside the Celery worker) ----------------------------------------------------
+
+def _log(build_id: int, line: str) -> None:
+    JobBuild.objects.filter(pk=build_id).update(log=Concat(F("log"), Value(line.rstrip("\n") + "\n")))
+
+
+def build_run(*, build_id: int, task_id: str = "") -> None:
+    """Claim the build (compare-and-set, so a redelivered task does nothing) and make the job version."""
+    claimed = JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED).update(
+        status=JobBuild.RUNNING, started_at=timezone.now(), celery_task_id=task_id[:64])
+    if not claimed:
+        return
+    build = JobBuild.objects.select_related("project__entity", "git_credential", "created_by").get(pk=build_id)
+    log = lambda line: _log(build_id, line)  # noqa: E731
+    try:
+        artifact, created = {JobBuild.IMAGE: _build_image, JobBuild.GIT: _build_git,
+                             JobBuild.CODE: _build_code}[build.kind](build, log)
+    except (ValidationError, sources.GitError, ValueError) as exc:
+        message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        log(f"ERROR {message}")
+        JobBuild.objects.filter(pk=build_id).update(status=JobBuild.FAILED, error=message, finished_at=timezone.now())
+        return
+    except Exception as exc:  # the build's own bug or the environment's: keep it on the build page too
+        logger.exception("build %s crashed", build_id)
+        log(f"ERROR internal error: {type(exc).__name__}: {exc}")
+        JobBuild.objects.filter(pk=build_id).update(status=JobBuild.FAILED, error=f"Internal error: {exc}",
+                                                    finished_at=timezone.now())
+        return
+    verb = "Created" if created else "No changes detected for"
+    aliases = ", ".join(artifact.aliases.values_list("alias", flat=True))
+    log(f"{verb} job: {build.project.entity.name}/{build.project.name}/{artifact.collection.name}:"
+        f"{artifact.version}, with aliases: {aliases}")
+    JobBuild.objects.filter(pk=build_id).update(status=JobBuild.SUCCEEDED, result=artifact, result_created=created,
+                                                finished_at=timezone.now())
+
+
+def _job_files(source_type: str, source: dict, runtime: str, requirements: bytes) -> dict[str, bytes]:
+    spec = {"_version": "v0", "source_type": source_type, "source": source, "input_types": EMPTY_TYPES,
+            "output_types": EMPTY_TYPES, "runtime": runtime}
+    return {"wandb-job.json": json.dumps(spec, indent=4).encode(), "requirements.frozen.txt": requirements}
+
+
+def _save_job(build: JobBuild, default_name: str, files: dict[str, bytes], extra_aliases: list[str], log):
+    name = build.name or default_name
+    log(f"Job name: {name}" + (" (explicit)" if build.name else " (default)"))
+    return artifacts.artifact_build(project=build.project, name=name, type_name="job", files=files,
+                                    metadata={"_partial": True}, aliases=[*extra_aliases, *build.aliases],
+                                    description=build.description, created_by=build.created_by)
+
+
+def _build_image(build: JobBuild, log):
+    image = build.params["image"]
+    log(f"Image job from {image}: nothing to clone or build")
+    tag_alias = rules.image_tag_alias(image)
+    source = {"image": image}
+    return _save_job(build, rules.image_job_name(image), _job_files("image", source, "", b""),
+                     [tag_alias] if tag_alias else [], log)
+
+
+def _runtime(build: JobBuild, files: dict[str, bytes], log) -> str:
+    explicit = rules.clean_runtime(build.params.get("runtime"))
+    if explicit:
+        return explicit
+    for path, first_line in (("runtime.txt", False), (".python-version", True)):
+        if path in files:
+            text = files[path].decode(errors="replace").strip()
+            text = text.splitlines()[0] if first_line and text else text
+            try:
+                found = rules.clean_runtime(text)
+            except ValidationError as exc:
+                raise ValidationError(f"{path}: {exc.messages[0]}") from None
+            if found:
+                log(f"Python {found} (from {path})")
+                return found
+    log(f"Python {settings.LAUNCHUI_DEFAULT_PYTHON} (server default: no runtime given, no runtime.txt "
+        "or .python-version)")
+    return settings.LAUNCHUI_DEFAULT_PYTHON
+
+
+def _check_code(build: JobBuild, files: dict[str, bytes], log) -> tuple[list[str], bytes]:
+    entrypoint = rules.validate_entry_point(build.params["entry_point"])
+    script = rules.script_of(entrypoint)
+    if script not in files:
+        raise ValidationError(f"The entry point {script} is not in the code ({len(files)} files).")
+    if "requirements.txt" not in files:
+        raise ValidationError("requirements.txt is missing: the agent needs it to install the job's "
+                              "dependencies.")
+    requirements = files["requirements.txt"]
+    names = {line.split("==")[0].split(">")[0].split("<")[0].split("[")[0].strip().lower()
+             for line in requirements.decode(errors="replace").splitlines()}
+    if "wandb" not in names:
+        log("WARNING wandb is not in requirements.txt: the job must call wandb.init to report its run.")
+    return entrypoint, requirements
+
+
+def _build_code(build: JobBuild, log):
+    params = build.params
+    if "archive_digest" in params:
+        log(f"Unpacking {params['archive_name']}")
+        files = sources.unpack_archive(params["archive_name"], storage.blob_read(params["archive_digest"]))
+    else:
+        files = {path: storage.blob_read(digest) for path, digest in params["files"].items()}
+    log(f"{len(files)} files, {sum(map(len, files.values()))} bytes")
+    entrypoint, requirements = _check_code(build, files, log)
+    runtime = _runtime(build, files, log)
+    script = rules.script_of(entrypoint)
+    code_name = rules.code_artifact_name(params["source_name"], script)
+    code, created = artifacts.artifact_build(project=build.project, name=code_name, type_name="code", files=files,
+                                             metadata={"codePath": params["source_name"], "entrypoint": script},
+                                             description="Code artifact for job", created_by=build.created_by)
+    log(f"Code artifact {code_name}:{code.version}" + ("" if created else " (unchanged)"))
+    source = {"entrypoint": entrypoint, "notebook": False,
+              "artifact": f"wandb-artifact://_id/{ids.encode('Artifact', code.pk)}"}
+    return _save_job(build, rules.code_job_name(code_name), _job_files("artifact", source, runtime, requirements),
+                     [], log)
+
+
+def _build_git(build: JobBuild, log):
+    params = build.params
+    credential = build.git_credential
+    secret = secrets.decrypt(credential.secret_encrypted) if credential else ""
+    kwargs = {}
+    if credential and credential.kind == GitCredential.HTTPS:
+        kwargs = {"username": credential.username, "password": secret}
+        log(f"Using HTTPS credential {credential.name}")
+    elif credential:
+        kwargs = {"ssh_key": secret}
+        log(f"Using SSH credential {credential.name}")
+    with sources.git_checkout(params["remote"], params["ref"], log=log, **kwargs) as (checkout, commit):
+        log(f"Checked out {commit}")
+        files = sources.read_tree(checkout)
+    entrypoint, requirements = _check_code(build, files, log)
+    runtime = _runtime(build, files, log)
+    source = {"git": {"remote": params["remote"], "commit": commit}, "entrypoint": entrypoint, "notebook": False}
+    return _save_job(build, rules.git_job_name(params["remote"], rules.script_of(entrypoint)),
+                     _job_files("repo", source, runtime, requirements), [], log)
