@@ -59,3 +59,43 @@ def run_state(run, now: datetime | None = None) -> str:
     if heartbeat < (now or timezone.now()) - timedelta(seconds=RUN_CRASHED_AFTER_SECONDS):
         return "crashed"
     return "running"
+
+
+# --- queue items ----------------------------------------------------------------------------------
+# What a person sees for a launched item, derived from the item's state and its run's facts.
+ITEM_STATUS_LABELS = {
+    "queued": "Queued", "idle": "Idle", "pending": "Pending", "running": "Running", "finished": "Finished",
+    "failed": "Failed", "crashed": "Crashed", "killed": "Killed",
+}
+
+
+def item_status(item, *, run=None, live_agents: int, busy_agents: int, now: datetime | None = None
+                ) -> tuple[str, str]:
+    """(status, reason in plain words). `run` is the item's run record, if it has reported yet."""
+    from launchui.launch.models import RunQueueItem
+
+    now = now or timezone.now()
+    lease_over = item.leased_at is None or item.leased_at < now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
+    if item.state == RunQueueItem.FAILED:
+        where = f"Failed at the {item.error_stage} stage" if item.error_stage else "Failed"
+        return "failed", f"{where}: {item.error_message}" if item.error_message else where + "."
+    if item.state == RunQueueItem.PENDING or (item.state == RunQueueItem.LEASED and lease_over):
+        if live_agents == 0:
+            return "idle", "No live agent polls this queue: start one with the command on the Agents tab."
+        if busy_agents >= live_agents:
+            return "queued", f"Waiting: every live agent ({live_agents}) is running as many jobs as it may."
+        return "queued", "Waiting for the next poll: agents poll every 10 seconds."
+    if item.state == RunQueueItem.LEASED:
+        return "pending", "An agent took it and is preparing to start the run."
+    if run is None:
+        return "pending", "The agent accepted it and is starting the run (downloading, building)."
+    state = run_state(run, now)
+    if state == "finished":
+        return "finished", ""
+    if state == "failed":
+        return "failed", f"The run exited with code {run.exit_code}."
+    if state == "killed":
+        return "killed", "Stopped by a user."
+    if state == "crashed":
+        return "crashed", "The run stopped reporting without finishing."
+    return "running", ""

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from launchui.accounts.models import Membership
 from launchui.launch import liveness
-from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.models import LaunchAgent, Run, RunQueue, RunQueueItem
 
 
 def _count(queryset: QuerySet) -> Coalesce:
@@ -129,3 +129,45 @@ def agent_for_user(*, user: User, agent_id: int) -> tuple[LaunchAgent, Membershi
     if membership is None:
         return None
     return annotate_status([agent])[0], membership
+
+
+def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
+    """Each item's run, status and reason, for items of any queues, in three queries whatever their number."""
+    if not items:
+        return items
+    queue_ids = {item.queue_id for item in items}
+    now = timezone.now()
+    live = list(LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues__in=queue_ids)
+                .values_list("queues", "reported_status"))
+    runs: dict[tuple[int, str, str], Run] = {}
+    names = {item.associated_run_id for item in items if item.associated_run_id}
+    if names:
+        entity_ids = {item.queue.entity_id for item in items}
+        for run in Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related("project"):
+            runs[(run.project.entity_id, run.project.name, run.name)] = run
+    for item in items:
+        spec = item.run_spec or {}
+        item.run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
+        on_queue = [status for queue_id, status in live if queue_id == item.queue_id]
+        item.status, item.status_reason = liveness.item_status(
+            item, run=item.run, live_agents=len(on_queue),
+            busy_agents=sum(status == LaunchAgent.RUNNING for status in on_queue), now=now)
+        item.status_label = liveness.ITEM_STATUS_LABELS[item.status]
+        item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
+        item.project_name = spec.get("project") or ""
+        item.author = spec.get("author") or (item.created_by.username if item.created_by_id and item.created_by else "")
+        item.started_at = item.run.created_at if item.run else None
+        end = (item.run.completed_at if item.run and item.run.completed_at else now)
+        item.duration = (end - item.started_at).total_seconds() if item.started_at else None
+    return items
+
+
+def item_for_user(*, user: User, item_id: int) -> tuple[RunQueueItem, Membership] | None:
+    item = (RunQueueItem.objects.select_related("queue__entity", "agent", "created_by")
+            .filter(pk=item_id).first())
+    if item is None:
+        return None
+    membership = Membership.objects.filter(user=user, entity_id=item.queue.entity_id).first()
+    if membership is None:
+        return None
+    return with_item_status([item])[0], membership

@@ -236,6 +236,51 @@ def item_delete(*, item: RunQueueItem) -> None:
     item.delete()
 
 
+def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
+           template_variable_values: dict | None = None, created_by: User) -> RunQueueItem:
+    """Put a job into a queue, as the browser's Launch drawer and `wandb launch --queue` both do.
+
+    W&B users' most common mistake is pushing one entity's job into another entity's queue, so the run's
+    destination must be the queue's entity, and the job must exist and be visible to the launcher.
+    """
+    from launchui.accounts.models import Membership
+    from launchui.artifacts.services import resolve
+
+    spec = dict(run_spec)
+    errors: dict[str, list[str]] = {}
+    entity_name = queue.entity.name
+    if spec.get("entity") and spec["entity"] != entity_name:
+        errors["project"] = [f"Queue {entity_name}/{queue.name} runs jobs in projects of {entity_name}, "
+                             f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."]
+    spec["entity"] = entity_name
+    project_name = spec.get("project") or ""
+    if not project_name or len(project_name) > 128 or "/" in project_name:
+        errors.setdefault("project", []).append("Choose the destination project.")
+    if job := spec.get("job"):
+        parts = str(job).split("/")
+        job_entity, job_project, job_name = (parts if len(parts) == 3 else (None, None, None))
+        visible = job_entity and Membership.objects.filter(user=created_by, entity__name=job_entity).exists()
+        project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
+        if project is None or resolve(project=project, name=job_name) is None:
+            errors["job"] = [f"Job {job} not found, or you cannot see it (use entity/project/name:alias)."]
+    spec.setdefault("author", created_by.username)
+    if errors:
+        raise ValidationError(errors)
+    try:
+        item = item_push(queue=queue, run_spec=spec, priority=priority,
+                         template_variable_values=template_variable_values, created_by=created_by)
+    except ValidationError as exc:
+        raise ValidationError({"template_variables": exc.messages}) from None
+    project_get_or_create(entity=queue.entity, name=project_name)
+    return item
+
+
+def run_request_stop(*, run: Run) -> None:
+    """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
+    Run.objects.filter(pk=run.pk).update(stop_requested=True)
+    run.stop_requested = True
+
+
 # --- runs -----------------------------------------------------------------------------------------
 
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:

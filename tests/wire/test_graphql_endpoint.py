@@ -327,7 +327,29 @@ def test_captured_client_requests_never_get_a_500(db, client, flow):
         assert response.status_code < 500, (request["op"], response.content)
         replayed += 1
         if request["op"] in ("Viewer", "ProjectRunQueues", "EntityIsTeam", "ServerFeaturesQuery",
-                             "pushToRunQueueByName", "GetDefaultEntity"):
+                             "GetDefaultEntity"):
             assert "errors" not in response.json(), (request["op"], response.content)
     assert replayed > 5
     assert default.pk
+
+
+PUSH = """mutation pushToRunQueueByName($entityName: String!, $projectName: String!, $queueName: String!,
+  $runSpec: JSONString!, $priority: Int) {
+  pushToRunQueueByName(input: {entityName: $entityName, projectName: $projectName, queueName: $queueName,
+    runSpec: $runSpec, priority: $priority}) { runQueueItemId runSpec } }"""
+
+
+def test_push_returns_run_spec_as_a_string_and_refuses_a_project_of_another_entity(client, owner_key, queue):
+    pushed = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu",
+                                           "runSpec": json.dumps({"entity": "acme", "project": "vision"})})
+    result = pushed["data"]["pushToRunQueueByName"]
+    assert isinstance(result["runSpec"], str)
+    assert json.loads(result["runSpec"])["author"] == "olivia"
+    refused = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry",
+                                            "queueName": "gpu",
+                                            "runSpec": json.dumps({"entity": "olivia", "project": "mine"})})
+    assert "runs jobs in projects of acme, not olivia" in refused["errors"][0]["message"]
+    assert RunQueueItem.objects.count() == 1
+    bad = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu",
+                                        "runSpec": "{not json"})
+    assert "runSpec is not valid JSON" in bad["errors"][0]["message"]

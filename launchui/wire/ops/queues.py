@@ -143,18 +143,13 @@ def _push(ctx: Context, queue: RunQueue, run_spec, priority, template_values) ->
     values = common.json_input(template_values, "templateVariableValues") or {}
     if not isinstance(values, dict):
         raise WireError("templateVariableValues must be a JSON object.")
-    run_entity = spec.get("entity")
-    if run_entity and run_entity != queue.entity.name:
-        raise WireError(f"Queue {queue.entity.name}/{queue.name} runs jobs in projects of {queue.entity.name}, "
-                        f"not {run_entity}: pass -e {queue.entity.name} or pick a queue of {run_entity}.")
-    spec.setdefault("entity", queue.entity.name)
-    spec.setdefault("author", ctx.user.username)
     try:
         priority = int(priority) if priority is not None else None
-        return services.item_push(queue=queue, run_spec=spec, priority=priority,
-                                  template_variable_values=values, created_by=ctx.user)
     except (TypeError, ValueError):
         raise WireError(f"Priority {priority!r} is not a whole number.") from None
+    try:
+        return services.launch(queue=queue, run_spec=spec, priority=priority, template_variable_values=values,
+                               created_by=ctx.user)
     except ValidationError as exc:
         raise WireError(_message(exc)) from None
 
