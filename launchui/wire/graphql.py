@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
-from graphql import GraphQLError, GraphQLSyntaxError, parse
+from graphql import GraphQLError, GraphQLSyntaxError, Undefined, parse
 from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped
 
@@ -132,8 +132,17 @@ def _arguments(selection: ast.FieldNode, variables: dict) -> dict:
         value = argument.value
         if isinstance(value, ast.VariableNode) and value.name.value not in variables:
             continue  # an unset variable is an absent argument
-        args[argument.name.value] = value_from_ast_untyped(value, variables)
+        args[argument.name.value] = _defined(value_from_ast_untyped(value, variables))
     return args
+
+
+def _defined(value: Any) -> Any:
+    """Unset variables inside input objects come back as Undefined: treat them as absent."""
+    if isinstance(value, dict):
+        return {k: _defined(v) for k, v in value.items() if v is not Undefined}
+    if isinstance(value, list):
+        return [None if v is Undefined else _defined(v) for v in value]
+    return None if value is Undefined else value
 
 
 def _included(selection, variables: dict) -> bool:

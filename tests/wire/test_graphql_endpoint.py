@@ -342,6 +342,7 @@ PUSH = """mutation pushToRunQueueByName($entityName: String!, $projectName: Stri
 def test_push_returns_run_spec_as_a_string_and_refuses_a_project_of_another_entity(client, owner_key, queue):
     pushed = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu",
                                            "runSpec": json.dumps({"entity": "acme", "project": "vision"})})
+    assert "errors" not in pushed, pushed
     result = pushed["data"]["pushToRunQueueByName"]
     assert isinstance(result["runSpec"], str)
     assert json.loads(result["runSpec"])["author"] == "olivia"
