@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("launchui.wire.urls")),
     path("", include("launchui.artifacts.urls")),
+    path("", include("launchui.web.launch_urls")),
     path("", include("launchui.web.urls")),
 ]

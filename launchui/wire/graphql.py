@@ -8,6 +8,7 @@ holds exactly the fields selected, by alias, with `__typename` and fragments hon
 """
 
 from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,7 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
     if variables is not None and not isinstance(variables, dict):
         raise BadRequest("variables must be an object.")
     try:
-        parsed = parse(document)
+        parsed = _parse(document)
     except GraphQLSyntaxError as exc:
         raise BadRequest(f"Syntax error: {exc.message}") from None
     operation = _pick_operation(parsed, operation_name or None)  # the client sends "" for "no name"
@@ -101,6 +102,12 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
     if errors:
         answer["errors"] = errors
     return answer
+
+
+@lru_cache(maxsize=256)
+def _parse(document: str) -> ast.DocumentNode:
+    # Agents send the same few documents every few seconds; the parsed tree is only ever read.
+    return parse(document)
 
 
 def _pick_operation(document: ast.DocumentNode, name: str | None) -> ast.OperationDefinitionNode:

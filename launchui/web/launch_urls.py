@@ -1,0 +1,3 @@
+"""URLs of the launch flow (Launch drawer, items, runs, Monitor tab)."""
+
+urlpatterns: list = []
