@@ -1,5 +1,7 @@
 """Environment parsing that fails loudly: a typo in production config must stop start-up."""
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -45,6 +47,22 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
         if raw.strip().lower() == choice.lower():
             return choice
     raise ImproperlyConfigured(f"{name}={raw!r} is not one of {', '.join(choices)}")
+
+
+def env_fernet_key(name: str) -> str:
+    """A Fernet key (32 bytes, url-safe base64) or empty; checked now rather than at the first decryption."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    try:
+        valid = len(base64.urlsafe_b64decode(raw.encode())) == 32
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ImproperlyConfigured(
+            f"{name} is not a Fernet key (32 url-safe base64-encoded bytes); make one with: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
+    return raw
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

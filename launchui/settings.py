@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import env_bool, env_choice, env_int, env_list, env_str, secret_key
+from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("LAUNCHUI_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -144,7 +144,7 @@ LAUNCHUI_GIT_TIMEOUT = env_int("LAUNCHUI_GIT_TIMEOUT", 300, minimum=1)
 # A CA bundle for git servers with a private certificate authority.
 LAUNCHUI_GIT_SSL_CA_FILE = env_str("LAUNCHUI_GIT_SSL_CA_FILE", "")
 # Fernet key for stored git credentials; derived from SECRET_KEY when unset.
-LAUNCHUI_ENCRYPTION_KEY = env_str("LAUNCHUI_ENCRYPTION_KEY", "")
+LAUNCHUI_ENCRYPTION_KEY = env_fernet_key("LAUNCHUI_ENCRYPTION_KEY")
 DATA_UPLOAD_MAX_NUMBER_FILES = LAUNCHUI_MAX_CODE_FILES
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

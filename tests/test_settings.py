@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import env_bool, env_choice, env_int, env_list, env_str, secret_key
+from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_list, env_str, secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +116,17 @@ def test_manage_py_check_passes_with_the_defaults(tmp_path):
     # The defaults keep everything in the data directory: SQLite, the broker's folders, the secret key.
     assert (tmp_path / "secret_key").exists()
     assert {p.name for p in (tmp_path / "broker").iterdir()} == {"in", "processed", "control"}
+
+
+def test_env_fernet_key(monkeypatch):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("LAUNCHUI_ENCRYPTION_KEY", key)
+    assert env_fernet_key("LAUNCHUI_ENCRYPTION_KEY") == key
+    monkeypatch.setenv("LAUNCHUI_ENCRYPTION_KEY", "")
+    assert env_fernet_key("LAUNCHUI_ENCRYPTION_KEY") == ""
+    for bad in ("my-secret-passphrase", key[:-4], "!!!!"):
+        monkeypatch.setenv("LAUNCHUI_ENCRYPTION_KEY", bad)
+        with pytest.raises(ImproperlyConfigured, match="LAUNCHUI_ENCRYPTION_KEY is not a Fernet key"):
+            env_fernet_key("LAUNCHUI_ENCRYPTION_KEY")
