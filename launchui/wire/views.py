@@ -25,18 +25,32 @@ def base_url(request: HttpRequest) -> str:
     return settings.LAUNCHUI_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
 
-@csrf_exempt
-@require_POST
-def graphql_view(request: HttpRequest) -> JsonResponse:
+class _Refused(Exception):
+    def __init__(self, response: JsonResponse):
+        self.response = response
+
+
+def _authenticated_json(request: HttpRequest):
+    """The request's API key and JSON object body, or the 4xx answer the client should get."""
     api_key = api_key_from_request(request)
     if api_key is None:
-        return _error(401, "Invalid or revoked API key: create one at /authorize.")
+        raise _Refused(_error(401, "Invalid or revoked API key: create one at /authorize."))
     try:
         body = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "The request body is not JSON.")
+        raise _Refused(_error(400, "The request body is not JSON.")) from None
     if not isinstance(body, dict):
-        return _error(400, "The request body must be a JSON object.")
+        raise _Refused(_error(400, "The request body must be a JSON object."))
+    return api_key, body
+
+
+@csrf_exempt
+@require_POST
+def graphql_view(request: HttpRequest) -> JsonResponse:
+    try:
+        api_key, body = _authenticated_json(request)
+    except _Refused as refused:
+        return refused.response
     context = Context(user=api_key.user, api_key=api_key, base_url=base_url(request), request=request)
     try:
         answer = execute(document=body.get("query"), variables=body.get("variables"),
@@ -49,15 +63,10 @@ def graphql_view(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def file_stream_view(request: HttpRequest, entity: str, project: str, run: str) -> JsonResponse:
-    api_key = api_key_from_request(request)
-    if api_key is None:
-        return _error(401, "Invalid or revoked API key.")
     try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "The request body is not JSON.")
-    if not isinstance(body, dict):
-        return _error(400, "The request body must be a JSON object.")
+        api_key, body = _authenticated_json(request)
+    except _Refused as refused:
+        return refused.response
     answer = file_stream(user=api_key.user, entity_name=entity, project_name=project, run_name=run, body=body)
     if answer is None:
         return _error(404, f"No run {entity}/{project}/{run} that this key may write.")
