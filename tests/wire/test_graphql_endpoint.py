@@ -354,3 +354,50 @@ def test_push_returns_run_spec_as_a_string_and_refuses_a_project_of_another_enti
     bad = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu",
                                         "runSpec": "{not json"})
     assert "runSpec is not valid JSON" in bad["errors"][0]["message"]
+
+
+UPSERT_BUCKET = """mutation UpsertBucket($name: String, $project: String, $entity: String, $config: JSONString,
+  $jobType: String) { upsertBucket(input: {name: $name, modelName: $project, entityName: $entity, config: $config,
+  jobType: $jobType}) { bucket { id name config project { name entity { name } } } inserted } }"""
+RUN_STATE = """query RunState($project: String!, $entity: String!, $name: String!) {
+  project(name: $project, entityName: $entity) { run(name: $name) { state } } }"""
+RUN_STOPPED = """query RunStoppedStatus($projectName: String, $entityName: String, $runId: String!) {
+  project(name: $projectName, entityName: $entityName) { run(name: $runId) { stopped } } }"""
+
+
+def test_run_lifecycle_through_upsert_bucket_and_the_file_stream(client, owner, owner_key, outsider_key, team):
+    from launchui.launch.models import Run
+    from launchui.launch.services import run_request_stop
+
+    body = gql(client, owner_key, UPSERT_BUCKET, {"name": "r1", "project": "vision", "entity": "acme",
+                                                  "config": json.dumps({"lr": 0.1}), "jobType": "train"},
+               operation_name="UpsertBucket")
+    bucket = body["data"]["upsertBucket"]
+    assert bucket["inserted"] is True and bucket["bucket"]["project"] == {"name": "vision", "entity": {"name": "acme"}}
+    state = lambda: gql(client, owner_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r1"})[  # noqa
+        "data"]["project"]["run"]["state"]
+    assert state() == "running"
+
+    stream = "/files/acme/vision/r1/file_stream"
+    response = client.post(stream, json.dumps({"files": {}}), content_type="application/json", **auth(owner_key))
+    assert response.json()["stopped"] is False
+    run_request_stop(run=Run.objects.get(name="r1"))
+    assert gql(client, owner_key, RUN_STOPPED, {"projectName": "vision", "entityName": "acme", "runId": "r1"})[
+        "data"]["project"]["run"]["stopped"] is True
+    response = client.post(stream, json.dumps({"complete": True, "exitcode": 0}), content_type="application/json",
+                           **auth(owner_key))
+    assert response.json()["stopped"] is True
+    assert state() == "finished"
+
+    # Outsiders can neither stream into the run nor read it.
+    assert client.post(stream, "{}", content_type="application/json", **auth(outsider_key)).status_code == 404
+    assert client.post(stream, "[]", content_type="application/json", **auth(owner_key)).status_code == 400
+    assert "errors" in gql(client, outsider_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r1"})
+
+
+def test_a_run_that_exits_non_zero_is_failed(client, owner_key, team):
+    gql(client, owner_key, UPSERT_BUCKET, {"name": "r2", "project": "vision", "entity": "acme"})
+    client.post("/files/acme/vision/r2/file_stream", json.dumps({"complete": True, "exitcode": 3}),
+                content_type="application/json", **auth(owner_key))
+    assert gql(client, owner_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r2"})[
+        "data"]["project"]["run"]["state"] == "failed"
