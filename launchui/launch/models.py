@@ -138,7 +138,12 @@ class RunQueueItem(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["queue", "state", "priority", "created_at"])]
+        indexes = [
+            models.Index(fields=["queue", "state", "priority", "created_at"]),
+            # Counting waiting items per queue (Launch page) reads only this small slice.
+            models.Index(fields=["queue", "state", "leased_at"], name="waiting_items",
+                         condition=models.Q(state__in=["PENDING", "LEASED"])),
+        ]
 
     def __str__(self) -> str:
         return f"item {self.pk} in {self.queue}"

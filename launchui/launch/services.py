@@ -180,9 +180,18 @@ def item_push(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
     # The agent receives the queue's config with template variables filled, merged under the item's own.
     queue_args = queue_config.fill_template(queue.config.get("resource_args", {}), values)
     item_args = spec.get("resource_args") or {}
-    spec["resource_args"] = {**queue_args, **item_args} if isinstance(item_args, dict) else queue_args
+    spec["resource_args"] = _deep_merge(queue_args, item_args) if isinstance(item_args, dict) else queue_args
     return RunQueueItem.objects.create(queue=queue, run_spec=spec, priority=priority,
                                        template_variable_values=values, created_by=created_by)
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    """The queue's config with an item's own resource args laid over it, key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
 
 
 def _poppable(now) -> Q:

@@ -25,6 +25,11 @@ def base_url(request: HttpRequest) -> str:
     return settings.LAUNCHUI_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
 
+def _no_constants(name: str):
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them: a 400, not a 500 later.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class _Refused(Exception):
     def __init__(self, response: JsonResponse):
         self.response = response
@@ -36,8 +41,8 @@ def _authenticated_json(request: HttpRequest):
     if api_key is None:
         raise _Refused(_error(401, "Invalid or revoked API key: create one at /authorize."))
     try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(request.body or b"{}", parse_constant=_no_constants)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise _Refused(_error(400, "The request body is not JSON.")) from None
     if not isinstance(body, dict):
         raise _Refused(_error(400, "The request body must be a JSON object."))
