@@ -116,3 +116,131 @@ def page_as(browser, live_server):
     yield sign_in
     for context in contexts:
         context.close()
+
+
+# --- git servers and a live Celery worker (job builds) -------------------------------------------------
+
+GIT_HTTPS_USER = "builder"
+GIT_HTTPS_PASSWORD = "hunter2-Zq8v-not-in-any-log"
+
+
+@pytest.fixture(scope="session")
+def git_repo(tmp_path_factory):
+    """A bare test repository (tests/gitserver.py make_repo): train.py, requirements.txt with wandb,
+    runtime.txt python-3.10.4, tag v1, branches main, dev, plain, no-requirements, no-wandb.
+    Served by both git servers: git_https_server at private/trainer.git and public/trainer.git."""
+    from tests.gitserver import make_repo
+
+    root = tmp_path_factory.mktemp("git-repos")
+    repo = make_repo(root / "private")
+    (root / "public").mkdir()
+    (root / "public" / repo.name).symlink_to(repo.path)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def git_tls_cert(tmp_path_factory):
+    """(certificate, key) of a self-signed certificate for 127.0.0.1. settings.LAUNCHUI_GIT_SSL_CA_FILE
+    points at it for the whole session (and celery_worker passes it to the worker)."""
+    from django.test import override_settings
+
+    from tests.gitserver import make_self_signed_cert
+
+    cert, key = make_self_signed_cert(tmp_path_factory.mktemp("git-tls"))
+    with override_settings(LAUNCHUI_GIT_SSL_CA_FILE=str(cert)):
+        yield cert, key
+
+
+@pytest.fixture(scope="session")
+def git_https_server(git_repo, git_tls_cert):
+    """Smart HTTPS (git http-backend) with basic auth GIT_HTTPS_USER / GIT_HTTPS_PASSWORD on 127.0.0.1.
+    server.url("private/trainer.git") needs the credential; server.url("public/trainer.git") does not."""
+    from tests.gitserver import GitHTTPSServer
+
+    cert, key = git_tls_cert
+    server = GitHTTPSServer(git_repo.path.parent.parent, cert, key, username=GIT_HTTPS_USER,
+                            password=GIT_HTTPS_PASSWORD).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def git_ssh_server(tmp_path_factory):
+    """Debian's sshd as root on a free port, key auth only: server.url(git_repo.path) is an ssh:// remote,
+    server.client_key is authorized, server.wrong_key is not."""
+    from tests.gitserver import SSHServer
+
+    try:
+        server = SSHServer(tmp_path_factory.mktemp("sshd")).start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+def _test_database_url() -> str:
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+class CeleryWorker:
+    def __init__(self, proc, log, nodename):
+        self.proc, self.log_file, self.nodename = proc, log, nodename
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, git_tls_cert, tmp_path_factory):
+    """A real `celery -A launchui worker --pool=solo` subprocess on the Redis broker and the test database,
+    sharing LAUNCHUI_DATA_DIR, SECRET_KEY and the git CA file with the tests. The queue is purged first.
+    Tests that use it must be django_db(transaction=True), so the worker sees their rows."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from launchui.celery import app
+
+    root = Path(__file__).resolve().parent.parent
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    nodename = f"jobs-test-{os.getpid()}@{socket.gethostname()}"
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_TASK_ALWAYS_EAGER")}
+    env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+               LAUNCHUI_DATA_DIR=str(settings.DATA_DIR), SECRET_KEY=settings.SECRET_KEY,
+               LAUNCHUI_GIT_SSL_CA_FILE=str(git_tls_cert[0]), DJANGO_SETTINGS_MODULE="launchui.settings",
+               PYTHONPATH=str(root), PYTHONUNBUFFERED="1")
+    app.control.purge()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("celery")), "-A", "launchui", "worker", "--pool=solo",
+             "--loglevel=INFO", "-n", nodename, "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--prefetch-multiplier=1"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = CeleryWorker(proc, log, nodename)
+    try:
+        deadline = time.monotonic() + 90
+        while not app.control.ping(destination=[nodename], timeout=1.0):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"The Celery worker did not come up (exit {proc.poll()}):\n{worker.log()[-4000:]}")
+        yield worker
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # warm shutdown: the current task finishes
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

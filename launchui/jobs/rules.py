@@ -139,6 +139,23 @@ def clean_runtime(value: str | None) -> str | None:
     return candidate
 
 
+REQUIREMENT_NAME_RE = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+
+
+def requirement_names(requirements: str) -> set[str]:
+    """The normalised project names (PEP 503) a requirements.txt asks for: comments, options (-r, -e,
+    --index-url), version specifiers (==, ~=, !=, >=), extras, markers and URLs are left out."""
+    names = set()
+    for line in requirements.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        match = REQUIREMENT_NAME_RE.match(line)
+        if match:
+            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    return names
+
+
 def git_job_name(remote: str, script: str) -> str:
     return make_artifact_name_safe(f"job-{remote}_{script}")
 

@@ -124,6 +124,10 @@ def build_create_code(*, entity: Entity, project: str, entry_point: str, source_
             params.update(archive_name=filename, archive_digest=storage.blob_save(content))
         elif files:
             clean = {sources.safe_relative_path(path): data for path, data in files.items()}
+            # A folder upload leaves out .git/, wandb/ and __pycache__/, as archives and git checkouts do.
+            clean = {path: data for path, data in clean.items() if sources.keep(path)}
+            if not clean:
+                raise ValidationError("The folder has no files outside .git, wandb and __pycache__.")
             sources.check_tree(clean)
             params["files"] = {path: storage.blob_save(data) for path, data in clean.items()}
         else:
@@ -216,6 +220,12 @@ def _build_image(build: JobBuild, log):
     image = build.params["image"]
     log(f"Image job from {image}: nothing to clone or build")
     tag_alias = rules.image_tag_alias(image)
+    if tag_alias:
+        try:
+            rules.validate_alias(tag_alias)
+        except ValidationError:  # a tag such as v2 would name a version, and failed the whole build
+            log(f"The image tag {tag_alias} looks like a version (v0, v1, ...), so it is not used as an alias")
+            tag_alias = None
     source = {"image": image}
     return _save_job(build, rules.image_job_name(image), _job_files("image", source, "", b""),
                      [tag_alias] if tag_alias else [], log)
@@ -250,9 +260,7 @@ def _check_code(build: JobBuild, files: dict[str, bytes], log) -> tuple[list[str
         raise ValidationError("requirements.txt is missing: the agent needs it to install the job's "
                               "dependencies.")
     requirements = files["requirements.txt"]
-    names = {line.split("==")[0].split(">")[0].split("<")[0].split("[")[0].strip().lower()
-             for line in requirements.decode(errors="replace").splitlines()}
-    if "wandb" not in names:
+    if "wandb" not in rules.requirement_names(requirements.decode(errors="replace")):
         log("WARNING wandb is not in requirements.txt: the job must call wandb.init to report its run.")
     return entrypoint, requirements
 

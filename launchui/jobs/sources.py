@@ -9,6 +9,7 @@ import subprocess
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -35,7 +36,8 @@ def safe_relative_path(name: str) -> str:
     return clean
 
 
-def _keep(path: str) -> bool:
+def keep(path: str) -> bool:
+    """False for files under .git/, wandb/ or __pycache__/, which the wandb client leaves out of code too."""
     return not (set(PurePosixPath(path).parts[:-1]) & SKIPPED_DIRS)
 
 
@@ -72,11 +74,17 @@ def unpack_archive(filename: str, content: bytes) -> dict[str, bytes]:
                     raise ValidationError(f"{info.filename}: symbolic links are not allowed in uploads.")
                 path = safe_relative_path(info.filename)
                 budget.add(info.file_size)
-                with archive.open(info) as member:
-                    data = member.read(budget.max_bytes + 1)
+                # A damaged member (bad CRC, corrupt deflate data, encrypted, unknown method) is the
+                # uploader's error, not a crash.
+                try:
+                    with archive.open(info) as member:
+                        data = member.read(budget.max_bytes + 1)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                        OSError) as exc:
+                    raise ValidationError(f"{filename} is damaged: {info.filename}: {exc}.") from None
                 if len(data) != info.file_size:
                     raise ValidationError(f"{info.filename}: the archive lies about this file's size.")
-                if _keep(path):
+                if keep(path):
                     files[path] = data
     elif lower.endswith((".tar.gz", ".tgz", ".tar")):
         try:
@@ -93,9 +101,9 @@ def unpack_archive(filename: str, content: bytes) -> dict[str, bytes]:
                     path = safe_relative_path(member.name)
                     budget.add(member.size)
                     extracted = archive.extractfile(member)
-                    if _keep(path):
+                    if keep(path):
                         files[path] = extracted.read() if extracted else b""
-            except (tarfile.TarError, EOFError, OSError) as exc:
+            except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
                 raise ValidationError(f"{filename} is damaged: {exc}.") from None
     else:
         raise ValidationError("Upload a .zip or .tar.gz archive, or the files of a folder.")
@@ -122,6 +130,34 @@ def check_tree(files: dict[str, bytes]) -> None:
 
 class GitError(Exception):
     pass
+
+
+# What git prints when it cannot get in, and what to do about it.
+_GIT_HINTS = (
+    ("could not read Username", "The repository needs a credential: choose an HTTPS credential "
+                                "(username and password or token)."),
+    ("Authentication failed", "The server refused the credential: check its username and password or token."),
+    ("Permission denied (publickey", "The server refused the SSH key: add the credential's public key to the "
+                                     "repository (a deploy key), or choose the right credential."),
+    ("SSL certificate problem", "The server's certificate is not trusted: set LAUNCHUI_GIT_SSL_CA_FILE to "
+                                "its certificate authority."),
+    ("server certificate verification failed", "The server's certificate is not trusted: set "
+                                               "LAUNCHUI_GIT_SSL_CA_FILE to its certificate authority."),
+)
+
+
+def _hint(output: str) -> str:
+    return next((" " + hint for needle, hint in _GIT_HINTS if needle in output), "")
+
+
+def _summary(output: str) -> str:
+    """The line of git's output that says what went wrong (for ssh, not the last one: "...repository exists.")."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for needle in ("Permission denied", "fatal:", "error:"):
+        for line in lines:
+            if needle in line:
+                return line.rstrip(".")
+    return lines[-1].rstrip(".") if lines else ""
 
 
 @contextmanager
@@ -182,7 +218,7 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
         if output:
             log(output)
         if done.returncode != 0:
-            raise GitError(f"git {args[0]} failed: {output.splitlines()[-1] if output else done.returncode}")
+            raise GitError(f"git {args[0]} failed: {_summary(output) or f'exit {done.returncode}'}.{_hint(output)}")
         return done.stdout.strip()
 
     try:
