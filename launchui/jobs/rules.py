@@ -69,8 +69,8 @@ def validate_git_remote(remote: str) -> str:
     remote = (remote or "").strip()
     if not remote:
         raise ValidationError("Enter the repository's URL.")
-    if remote.startswith("-") or any(c.isspace() for c in remote) or len(remote) > 1000:
-        raise ValidationError("A git remote cannot start with '-' or contain spaces.")
+    if remote.startswith("-") or any(c.isspace() or not c.isprintable() for c in remote) or len(remote) > 1000:
+        raise ValidationError("A git remote cannot start with '-' or contain spaces or control characters.")
     lower = remote.lower()
     if lower.startswith("https://"):
         host = remote[8:].split("/", 1)[0].rsplit("@", 1)[-1]
@@ -84,6 +84,8 @@ def validate_git_remote(remote: str) -> str:
         host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
         if not host or host.startswith("-") or "/" not in rest:
             raise ValidationError("An SSH remote looks like ssh://git@host[:port]/org/repo.git.")
+        if ":" in rest.split("/", 1)[0].rpartition("@")[0]:  # ssh://user:password@host/...
+            raise ValidationError("Put credentials in a stored git credential, not in the URL.")
         return remote
     if SCP_LIKE_RE.match(remote) and "::" not in remote:
         host = remote.split("@", 1)[1].split(":", 1)[0]
@@ -105,7 +107,7 @@ def validate_entry_point(entry_point: str) -> list[str]:
     """'python train.py --x 1' or 'train.py' -> the command list; the script must stay in the tree."""
     import shlex
 
-    entry_point = (entry_point or "main.py").strip()
+    entry_point = (entry_point or "").strip() or "main.py"  # as the services store it
     try:
         parts = shlex.split(entry_point)
     except ValueError as exc:
