@@ -1,13 +1,16 @@
 """Reads for jobs and builds. A build's displayed status is derived here, once."""
 
+import json
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from launchui.artifacts.models import Artifact, ArtifactCollection
+from launchui.artifacts import storage
+from launchui.artifacts.models import Artifact, ArtifactCollection, ArtifactFile
 from launchui.jobs.models import GitCredential, JobBuild
 
 WORKER_LOST = "The worker stopped before the build finished (crash or time limit); start the build again."
@@ -35,7 +38,8 @@ def jobs_for_user(*, user: User, entity_name: str = "", project_name: str = "") 
             .select_related("project__entity")
             .annotate(latest_version=Subquery(latest.values("version_index")[:1]),
                       latest_id=Subquery(latest.values("pk")[:1]),
-                      last_build_status=Subquery(last_build.values("status")[:1]))
+                      last_build_status=Subquery(last_build.values("status")[:1]),
+                      last_build_started_at=Subquery(last_build.values("started_at")[:1]))
             .filter(latest_version__isnull=False))
     if entity_name:
         jobs = jobs.filter(project__entity__name=entity_name)
@@ -46,3 +50,53 @@ def jobs_for_user(*, user: User, entity_name: str = "", project_name: str = "") 
 
 def credentials_for_entity(entity) -> QuerySet[GitCredential]:
     return GitCredential.objects.filter(entity=entity).only("id", "name", "kind", "username", "created_at")
+
+
+# --- the Jobs pages --------------------------------------------------------------------------------
+
+def job_versions(job: ArtifactCollection) -> QuerySet[Artifact]:
+    """A job's committed versions, newest first, with their aliases."""
+    return (Artifact.objects.filter(collection=job, state=Artifact.COMMITTED)
+            .prefetch_related("aliases").order_by("-version_index"))
+
+
+def builds_for_job(*, user: User, job: ArtifactCollection) -> QuerySet[JobBuild]:
+    """Builds that made a version of the job, and failed ones that asked for its name."""
+    return builds_for_user(user).filter(
+        Q(result__collection=job) | Q(project_id=job.project_id, name=job.name, result__isnull=True))
+
+
+def artifact_for_user(*, user: User, artifact_id: int) -> Artifact | None:
+    return (Artifact.objects.select_related("collection__project__entity")
+            .filter(pk=artifact_id, state=Artifact.COMMITTED,
+                    collection__project__entity__memberships__user=user).first())
+
+
+def artifact_file_for_user(*, user: User, artifact_id: int, name: str) -> ArtifactFile | None:
+    """A committed artifact's file, only for members of the artifact's entity."""
+    return ArtifactFile.objects.filter(
+        artifact_id=artifact_id, name=name, artifact__state=Artifact.COMMITTED,
+        artifact__collection__project__entity__memberships__user=user).first()
+
+
+JOB_SPEC = "wandb-job.json"
+
+
+@lru_cache(maxsize=4096)
+def _source_type(digest: str) -> str:
+    """Blobs are content-addressed, so a digest's source type never changes: cached per process
+    (failures raise, so they are not cached)."""
+    return str(json.loads(storage.blob_read(digest)).get("source_type") or "")
+
+
+def job_source_types(artifact_ids: list[int]) -> dict[int, str]:
+    """{job version id: source_type of its wandb-job.json}, in one query whatever the number of jobs."""
+    files = ArtifactFile.objects.filter(artifact_id__in=artifact_ids, name=JOB_SPEC).values_list(
+        "artifact_id", "digest")
+    types = {}
+    for artifact_id, digest in files:
+        try:
+            types[artifact_id] = _source_type(digest)
+        except (OSError, ValueError, AttributeError):  # a missing or damaged blob: shown as unknown
+            types[artifact_id] = ""
+    return types

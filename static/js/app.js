@@ -56,3 +56,31 @@
     });
   });
 })();
+
+// Create job, Code tab: Django keeps only each uploaded file's base name, so the folder's relative
+// paths travel in a hidden field, in file order.
+document.addEventListener("change", function (event) {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || !input.hasAttribute("webkitdirectory")) return;
+  const paths = document.getElementById("id_paths");
+  const files = Array.from(input.files || []);
+  if (paths) paths.value = JSON.stringify(files.map(function (f) { return f.webkitRelativePath || f.name; }));
+  const summary = document.getElementById("folder-summary");
+  if (summary) {
+    const top = files.length && files[0].webkitRelativePath ? files[0].webkitRelativePath.split("/")[0] : "";
+    summary.textContent = files.length ? files.length + " file" + (files.length === 1 ? "" : "s") +
+      (top ? " from " + top : "") + " selected." : "";
+  }
+});
+
+// Git credentials: show the secret field of the chosen kind only.
+document.addEventListener("DOMContentLoaded", function () {
+  const kind = document.getElementById("id_kind");
+  const groups = document.querySelectorAll("[data-kind]");
+  if (!kind || !groups.length) return;
+  function show() {
+    groups.forEach(function (group) { group.hidden = group.dataset.kind !== kind.value; });
+  }
+  kind.addEventListener("change", show);
+  show();
+});

@@ -1,11 +1,14 @@
 """Fixtures for the page tests: plain static files (no collectstatic manifest) and queue/agent builders."""
 
 import pytest
+from django.conf import settings
 
 from launchui.launch.services import agent_register, queue_create
 
 PLAIN_STATIC = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Blobs (artifact files) under the test data dir, where a Celery worker started by the tests looks too.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(settings.DATA_DIR / "files")}},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

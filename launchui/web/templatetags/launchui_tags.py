@@ -14,6 +14,8 @@ BADGE_TONES = {
     "ACTIVE": "ok", "NOT_RUNNING": "muted", "UNSERVED": "bad",
     "PENDING": "warn", "LEASED": "info", "CLAIMED": "ok", "FAILED": "bad",
     "REVOKED": "muted",
+    # job builds
+    "queued": "warn", "running": "info", "succeeded": "ok", "failed": "bad",
 }
 
 

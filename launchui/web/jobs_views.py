@@ -1,0 +1,354 @@
+"""The Jobs pages: create a job (code, image, git), follow its build, list jobs, read a job's versions and
+files, and manage an entity's git credentials. Same shape as views.py: parse, authorise, call one service
+or selector, render one template (htmx gets the named partial)."""
+
+import json
+import re
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+
+from launchui.accounts import selectors as account_selectors
+from launchui.accounts.models import Membership
+from launchui.artifacts import storage
+from launchui.jobs import selectors, services, sources
+from launchui.jobs.models import GitCredential, JobBuild
+from launchui.web import forms, jobs_forms
+from launchui.web.views import _clean_url, _partial
+
+KINDS = {"code": "Code", "image": "Docker image", "git": "Git"}
+SOURCE_TYPES = {"artifact": "Code", "repo": "Git", "image": "Docker image"}
+STATUS_LABELS = dict(JobBuild.STATUSES)
+LIVE_STATUSES = (JobBuild.QUEUED, JobBuild.RUNNING)
+SHOWN_BYTES = 256 * 1024  # wandb-job.json and requirements are read for display up to this size
+CODE_ARTIFACT_PREFIX = "wandb-artifact://_id/"
+
+
+def _status(build: JobBuild) -> dict:
+    status, reason = selectors.build_status(build)
+    return {"code": status, "label": STATUS_LABELS.get(status, status), "reason": reason,
+            "live": status in LIVE_STATUSES}
+
+
+# --- create a job ---------------------------------------------------------------------------------
+
+def _archive_stem(filename: str) -> str:
+    lower = filename.lower()
+    suffix = next((s for s in jobs_forms.ARCHIVE_SUFFIXES if lower.endswith(s)), "")
+    return filename[:len(filename) - len(suffix)] if suffix else filename
+
+
+def _folder_paths(paths_json: str, uploads: list) -> list[str]:
+    """Each upload's path relative to the chosen folder's parent. Browsers send it as the file name, but
+    Django keeps only the base name, so app.js copies the paths into a hidden field."""
+    try:
+        paths = json.loads(paths_json) if paths_json else None
+    except ValueError:
+        paths = None
+    if paths is None:  # no JavaScript: a flat folder still works
+        names = [f.name for f in uploads]
+        if len(set(names)) != len(names):
+            raise ValidationError("Your browser did not send the folder's paths: upload it as a .zip instead.")
+        return names
+    if (not isinstance(paths, list) or len(paths) != len(uploads)
+            or any(not isinstance(p, str) or p.rsplit("/", 1)[-1] != f.name for p, f in zip(paths, uploads))):
+        raise ValidationError("The folder's file list did not arrive intact: choose the folder again, or "
+                              "upload a .zip.")
+    return paths
+
+
+def _code_upload(data: dict) -> dict:
+    """build_create_code's keyword arguments for the uploaded folder or archive."""
+    folder, archive = data.get("folder") or [], data.get("archive")
+    limit = settings.LAUNCHUI_MAX_CODE_BYTES
+    if folder and archive:
+        raise ValidationError("Choose a folder or an archive, not both.")
+    if archive is not None:
+        # Read one byte past the limit: the service refuses what is larger, without reading it all.
+        return {"archive": (archive.name, archive.read(limit + 1)), "source_name": _archive_stem(archive.name)}
+    if not folder:
+        return {}
+    if sum(f.size for f in folder) > limit:
+        raise ValidationError(f"The folder is larger than {filesizeformat(limit)}.")
+    paths = [sources.safe_relative_path(p) for p in _folder_paths(data.get("paths", ""), folder)]
+    tops = {p.split("/", 1)[0] for p in paths}
+    top = tops.pop() if len(tops) == 1 and all("/" in p for p in paths) else ""
+    files: dict[str, bytes] = {}
+    for path, upload in zip(paths, folder):
+        relative = path.split("/", 1)[1] if top else path
+        if set(PurePosixPath(relative).parts[:-1]) & sources.SKIPPED_DIRS:
+            continue
+        files[relative] = upload.read()
+    return {"files": files, "source_name": top or "code"}
+
+
+def _create_code(form, common: dict) -> JobBuild:
+    data = form.cleaned_data
+    try:
+        code, code_error = _code_upload(data), None
+    except ValidationError as exc:
+        code, code_error = {}, exc
+    try:
+        return services.build_create_code(entry_point=data["entry_point"], runtime=data["runtime"],
+                                          **{"source_name": "", **code}, **common)
+    except ValidationError as exc:
+        if code_error is None:
+            raise
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {}
+        raise ValidationError({**errors, "code": code_error.messages}) from None
+
+
+def _credential(form, credentials: dict) -> GitCredential | None:
+    chosen = form.cleaned_data["credential"]
+    return next((c for creds in credentials.values() for c in creds if str(c.pk) == chosen), None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
+    if kind not in KINDS:
+        raise Http404("Jobs are made from code, a Docker image or a git repository.")
+    entities = [m.entity for m in account_selectors.memberships_for_user(request.user)]  # personal first
+    kwargs: dict = {"entities": entities}
+    credentials: dict = {}
+    if kind == "git":
+        credentials = {e.name: list(selectors.credentials_for_entity(e)) for e in entities}
+        kwargs["credentials"] = credentials
+    form_class = {"code": jobs_forms.CodeJobForm, "image": jobs_forms.ImageJobForm,
+                  "git": jobs_forms.GitJobForm}[kind]
+    if request.method == "POST":
+        form = form_class(request.POST, request.FILES, **kwargs)
+        if form.is_valid():
+            data = form.cleaned_data
+            common = {"entity": next(e for e in entities if e.name == data["entity"]), "project": data["project"],
+                      "name": data["name"], "description": data["description"], "aliases": data["aliases"],
+                      "created_by": request.user}
+            try:
+                if kind == "image":
+                    build = services.build_create_image(image=data["image"], **common)
+                elif kind == "git":
+                    build = services.build_create_git(remote=data["remote"], ref=data["ref"],
+                                                      entry_point=data["entry_point"], runtime=data["runtime"],
+                                                      credential=_credential(form, credentials), **common)
+                else:
+                    build = _create_code(form, common)
+            except ValidationError as exc:
+                target = "archive" if kind == "code" and data.get("archive") else "folder"
+                forms.add_service_errors(form, exc, aliases={"code": target})
+            else:
+                messages.success(request, "Build queued: the job version appears when it finishes.")
+                return redirect("build", build_id=build.pk)
+    else:
+        entity = request.GET.get("entity", "")
+        form = form_class(initial={"entity": entity if any(e.name == entity for e in entities) else entities[0].name,
+                                   "project": request.GET.get("project", "")}, **kwargs)
+    query = _clean_url("", {"entity": request.GET.get("entity", ""), "project": request.GET.get("project", "")})
+    return render(request, "jobs/job_new.html", {"section": "jobs", "form": form, "kind": kind, "kinds": KINDS,
+                                                 "tab_query": query})
+
+
+# --- a build --------------------------------------------------------------------------------------
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def build(request: HttpRequest, build_id: int) -> HttpResponse:
+    found = selectors.builds_for_user(request.user).filter(pk=build_id).first()
+    if found is None:
+        raise Http404("No such build, or it belongs to an entity you are not a member of.")
+    context = {"section": "jobs", "build": found, "status": _status(found)}
+    return render(request, "jobs/build.html#build-live" if _partial(request) else "jobs/build.html", context)
+
+
+# --- jobs list ------------------------------------------------------------------------------------
+
+def _job_rows(jobs) -> list:
+    """Each job with its source type, the latest version's aliases and its last build's status."""
+    jobs = list(jobs)
+    types = selectors.job_source_types([job.latest_id for job in jobs])
+    for job in jobs:
+        job.source_type = SOURCE_TYPES.get(types.get(job.latest_id, ""), types.get(job.latest_id) or "—")
+        job.latest_aliases = [a.alias for a in job.aliases.all() if a.artifact_id == job.latest_id]
+        job.build = _status(JobBuild(status=job.last_build_status, started_at=job.last_build_started_at)) \
+            if job.last_build_status else None
+    return jobs
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def jobs(request: HttpRequest, entity: str = "", project: str = "") -> HttpResponse:
+    scoped = bool(project)
+    if scoped and account_selectors.membership_for(request.user, entity) is None:
+        raise Http404("No such entity, or you are not a member of it.")
+    form = jobs_forms.JobFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
+    form.is_valid()  # an unknown entity is dropped, not an error
+    if not scoped:
+        entity = form.cleaned_data.get("entity", "")
+    page = Paginator(selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project),
+                     settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = _job_rows(page.object_list)
+    context = {"section": "jobs", "form": form, "page": page, "entity": entity, "project": project,
+               "scoped": scoped}
+    if _partial(request):
+        response = render(request, "jobs/jobs.html#job-table", context)
+        if not scoped:
+            response = push_url(response, _clean_url(reverse("jobs"), {"entity": entity,
+                                                                       "page": request.GET.get("page", "")}))
+        return response
+    return render(request, "jobs/jobs.html", context)
+
+
+# --- a job ----------------------------------------------------------------------------------------
+
+def _read_small(file) -> bytes | None:
+    """A stored file's bytes when small enough to show, else None."""
+    if file is None or (file.size or 0) > SHOWN_BYTES:
+        return None
+    try:
+        with storage.blob_open(file.digest) as handle:
+            content = handle.read(SHOWN_BYTES + 1)
+    except (OSError, ValueError):
+        return None
+    return content if len(content) <= SHOWN_BYTES else None
+
+
+def _spec(files: dict) -> dict:
+    raw = _read_small(files.get(selectors.JOB_SPEC))
+    try:
+        spec = json.loads(raw) if raw is not None else {}
+    except ValueError:
+        spec = {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def _code_artifact(user, reference: str):
+    """The code artifact a code job points at (wandb-artifact://_id/<global id>), if the user may see it."""
+    from launchui.wire import ids
+
+    if not reference.startswith(CODE_ARTIFACT_PREFIX):
+        return None
+    try:
+        pk = ids.decode(reference[len(CODE_ARTIFACT_PREFIX):], "Artifact")
+    except Exception:  # a malformed id in an uploaded wandb-job.json: show the raw reference
+        return None
+    return selectors.artifact_for_user(user=user, artifact_id=pk)
+
+
+def _pick_version(versions: list, wanted: str):
+    if not wanted:
+        return versions[0]
+    match = re.fullmatch(r"v(\d+)", wanted)
+    for version in versions:
+        if match and version.version_index == int(match.group(1)):
+            return version
+        if not match and any(a.alias == wanted for a in version.aliases.all()):
+            return version
+    raise Http404(f"This job has no version or alias {wanted}.")
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> HttpResponse:
+    job = selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project) \
+        .filter(name=name).first()
+    if job is None:
+        raise Http404("No such job, or it belongs to an entity you are not a member of.")
+    versions = list(selectors.job_versions(job))
+    version = _pick_version(versions, request.GET.get("version", ""))
+    files = list(version.files.all())
+    by_name = {f.name: f for f in files}
+    spec = _spec(by_name)
+    source = spec.get("source") if isinstance(spec.get("source"), dict) else {}
+    code = _code_artifact(request.user, str(source.get("artifact") or "")) if source.get("artifact") else None
+    requirements = _read_small(by_name.get("requirements.frozen.txt"))
+    entrypoint = source.get("entrypoint")
+    builds = list(selectors.builds_for_job(user=request.user, job=job)[:20])
+    for b in builds:
+        b.shown = _status(b)
+    context = {
+        "section": "jobs", "job": job, "versions": versions, "version": version, "files": files,
+        "spec": spec, "source": source, "source_type": SOURCE_TYPES.get(spec.get("source_type"), spec.get("source_type")),
+        "git": source.get("git") if isinstance(source.get("git"), dict) else None,
+        "code": code, "code_files": list(code.files.all()) if code else [],
+        "entrypoint": " ".join(map(str, entrypoint)) if isinstance(entrypoint, list) else entrypoint,
+        "requirements": requirements.decode(errors="replace") if requirements is not None else None,
+        "builds": builds,
+    }
+    return render(request, "jobs/job.html", context)
+
+
+@login_required
+@require_GET
+def artifact_file(request: HttpRequest, artifact_id: int, name: str) -> HttpResponse:
+    """One file of an artifact, streamed to members of its entity; no signed URL leaves the server."""
+    found = selectors.artifact_file_for_user(user=request.user, artifact_id=artifact_id, name=name)
+    if found is None or not storage.blob_exists(found.digest):
+        raise Http404("No such file, or it belongs to an entity you are not a member of.")
+    return FileResponse(storage.blob_open(found.digest), as_attachment=True,
+                        filename=name.rsplit("/", 1)[-1] or "file", content_type="application/octet-stream")
+
+
+# --- git credentials ------------------------------------------------------------------------------
+
+def _member_of(request: HttpRequest, name: str) -> Membership:
+    membership = account_selectors.membership_for(request.user, name)
+    if membership is None:
+        raise Http404("No such entity, or you are not a member of it.")
+    return membership
+
+
+def _admin_of(request: HttpRequest, name: str) -> Membership:
+    membership = _member_of(request, name)
+    if not membership.is_admin:
+        raise PermissionDenied("Only admins of an entity add or delete its git credentials.")
+    return membership
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
+    mine = _admin_of(request, name) if request.method == "POST" else _member_of(request, name)
+    form = jobs_forms.GitCredentialForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            credential = services.credential_create(entity=mine.entity, name=data["name"], kind=data["kind"],
+                                                    username=data["username"], secret=form.secret,
+                                                    created_by=request.user)
+        except ValidationError as exc:
+            secret_field = "private_key" if data["kind"] == GitCredential.SSH else "password"
+            forms.add_service_errors(form, exc, aliases={"secret": secret_field})
+        else:
+            messages.success(request, f"Credential {credential.name} saved. Choose it when you create a git job.")
+            return redirect("git_credentials", name=name)
+    response = render(request, "jobs/git_credentials.html", {
+        "section": "entities", "entity": mine.entity, "mine": mine, "form": form,
+        "credentials": selectors.credentials_for_entity(mine.entity)})
+    if request.method == "POST":
+        add_never_cache_headers(response)
+    return response
+
+
+@login_required
+@require_POST
+def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
+    mine = _admin_of(request, name)
+    credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
+    if credential is None:
+        raise Http404("No such credential.")
+    services.credential_delete(credential=credential)
+    messages.success(request, f"Credential {credential.name} deleted. Builds already queued with it run without it.")
+    return redirect("git_credentials", name=name)
