@@ -171,3 +171,34 @@ def item_for_user(*, user: User, item_id: int) -> tuple[RunQueueItem, Membership
     if membership is None:
         return None
     return with_item_status([item])[0], membership
+
+
+# --- the browser's launch flow (Launch drawer, Overview, Monitor) ----------------------------------
+
+def destination_projects(entity) -> QuerySet:
+    """Projects of an entity that a launched run may go to, by name (the hidden launch project left out)."""
+    from launchui.launch.models import LAUNCH_PROJECT, Project
+
+    return Project.objects.filter(entity=entity).exclude(name=LAUNCH_PROJECT).order_by("name")
+
+
+def previous_launches(*, user: User, job_path: str, limit: int = 20) -> list[RunQueueItem]:
+    """Earlier launches of one job, any version ("entity/project/name"), that carried overrides and sit in
+    queues the user can see, newest first: the Launch drawer's "Paste from" choices. One query."""
+    return list(RunQueueItem.objects.filter(queue__entity__memberships__user=user,
+                                            run_spec__job__startswith=f"{job_path}:",
+                                            run_spec__has_key="overrides")
+                .select_related("queue__entity").order_by("-created_at", "-id")[:limit])
+
+
+def recent_items(queue: RunQueue, limit: int = 10) -> list[RunQueueItem]:
+    """A queue's newest items with their status (with_item_status), in four queries whatever the number."""
+    return with_item_status(list(items_for_queue(queue).select_related("created_by")[:limit]))
+
+
+def items_since(queue: RunQueue, since) -> list[RunQueueItem]:
+    """A queue's items created since a time, newest first, with their status: the Monitor tab's data,
+    in four queries whatever the number."""
+    items = queue.items.filter(created_at__gte=since).select_related("created_by", "agent") \
+        .order_by("-created_at", "-id")
+    return with_item_status(list(items))

@@ -149,8 +149,9 @@ def _queue_context(request: HttpRequest, queue: RunQueue, membership: Membership
 @vary_on_headers("HX-Request")
 def queue_overview(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
     queue, membership = _queue_for(request, entity, queue)
-    page = Paginator(launch_selectors.items_for_queue(queue), settings.LAUNCHUI_PAGE_SIZE) \
-        .get_page(request.GET.get("page"))
+    page = Paginator(launch_selectors.items_for_queue(queue).select_related("created_by"),
+                     settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = launch_selectors.with_item_status(list(page.object_list))
     context = {**_queue_context(request, queue, membership, "overview"), "page": page}
     return render(request, "web/queue.html#items" if _partial(request) else "web/queue.html", context)
 

@@ -62,10 +62,10 @@ def test_overview_lists_items_with_state_priority_agent_and_errors(client, owner
     item_fail(item=failed, message="image not found", stage="build", file_paths=[])
     client.force_login(owner)
     body = text(client.get(BASE))
-    assert ">Pending</span>" in body and ">Leased</span>" in body and ">Failed</span>" in body
-    assert "Medium" in body
-    assert agent.name in body
-    assert "Failed at build:</strong> image not found" in body
+    # statuses as W&B words (launch.liveness.item_status): pending -> Queued, leased -> Pending
+    assert ">Queued</span>" in body and ">Pending</span>" in body and ">Failed</span>" in body
+    assert "Failed at the build stage:</strong>\nimage not found" in body
+    assert agent.name in text(client.get(f"{BASE}items/{leased.pk}"))
     assert f"/items/{leased.pk}/delete" not in body  # only pending items can be deleted
     assert f"/items/{failed.pk}/delete" not in body
 

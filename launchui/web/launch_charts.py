@@ -1,0 +1,127 @@
+"""The Monitor tab's numbers and the geometry of its charts, drawn by the template as inline SVG.
+
+Pure functions over items already read (launch.selectors.items_since): no queries here.
+"""
+
+import math
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from launchui.launch.liveness import ITEM_STATUS_LABELS
+
+STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, finished, failed, crashed, killed
+# Distinct fills for stacked bars; every chart also names its statuses in a legend and a table.
+COLOURS = {"queued": "#f4b400", "idle": "#e37400", "pending": "#a142f4", "running": "#1a73e8",
+           "finished": "#188038", "failed": "#d93025", "crashed": "#8c1d18", "killed": "#80868b"}
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 220, 56, 28, 12
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if rest // 60 else f"{hours} h"
+
+
+def day_buckets(now: datetime | None = None, days: int = 7) -> list[tuple[datetime, datetime, str]]:
+    """(start, end, label) for the last `days` local days, oldest first; the last one ends now."""
+    now = timezone.localtime(now or timezone.now())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    buckets = []
+    for back in range(days - 1, -1, -1):
+        start = today - timedelta(days=back)
+        end = min(start + timedelta(days=1), now)
+        buckets.append((start, end, start.strftime("%a %d %b")))
+    return buckets
+
+
+def _bucket_of(when: datetime, buckets) -> int | None:
+    for index, (start, end, _) in enumerate(buckets):
+        if start <= when < end or (index == len(buckets) - 1 and start <= when <= end):
+            return index
+    return None
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (2, 4, 6, 8, 10):  # even, so the middle grid line is a round number too
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def bar_chart(rows: list[dict], keys: list[str], colours: dict[str, str], fmt=str) -> dict:
+    """Stacked bars: rows are [{"label", "values": {key: number}}]. Returns rects, axis ticks and labels."""
+    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    top = _nice_max(max((sum(r["values"].values()) for r in rows), default=0))
+    slot = plot_w / max(len(rows), 1)
+    bar = slot * 0.6
+    bars, labels = [], []
+    for index, row in enumerate(rows):
+        x = LEFT + index * slot + (slot - bar) / 2
+        y = TOP + plot_h
+        for key in keys:
+            value = row["values"].get(key, 0)
+            if not value:
+                continue
+            h = plot_h * value / top
+            y -= h
+            bars.append({"x": round(x, 1), "y": round(y, 1), "w": round(bar, 1), "h": round(h, 1),
+                         "colour": colours[key], "title": f"{row['label']}: {fmt(value)} {key}".rstrip()})
+        labels.append({"x": round(LEFT + index * slot + slot / 2, 1), "text": row["label"]})
+    ticks = [{"y": round(TOP + plot_h - plot_h * f, 1), "text": fmt(top * f if top * f % 1 else int(top * f))}
+             for f in (0, 0.5, 1)]
+    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - 8, "bottom": TOP + plot_h,
+            "label_y": HEIGHT - 8, "bars": bars, "labels": labels, "ticks": ticks}
+
+
+def monitor(items: list, now: datetime | None = None) -> dict:
+    """Status counts per day (stacked), average time queued per day, and the errors, newest first."""
+    now = now or timezone.now()
+    buckets = day_buckets(now)
+    counts = [{status: 0 for status in STATUSES} for _ in buckets]
+    waits: list[list[float]] = [[] for _ in buckets]
+    errors = []
+    for item in items:
+        index = _bucket_of(timezone.localtime(item.created_at), buckets)
+        if index is None:
+            continue
+        counts[index][item.status] += 1
+        if item.claimed_at:
+            waits[index].append((item.claimed_at - item.created_at).total_seconds())
+        if item.status in ("failed", "crashed"):
+            errors.append({"at": item.updated_at, "item": item, "job": item.job_name,
+                           "stage": item.error_stage or ("run" if item.run else ""),
+                           "message": item.error_message or item.status_reason,
+                           "files": item.error_file_paths})
+    errors.sort(key=lambda e: e["at"], reverse=True)
+    status_rows = [{"label": label, "values": counts[i], "total": sum(counts[i].values())}
+                   for i, (_, _, label) in enumerate(buckets)]
+    wait_rows = [{"label": label, "count": len(waits[i]),
+                  "average": sum(waits[i]) / len(waits[i]) if waits[i] else None,
+                  "values": {"average": sum(waits[i]) / len(waits[i]) if waits[i] else 0}}
+                 for i, (_, _, label) in enumerate(buckets)]
+    used = [s for s in STATUSES if any(row[s] for row in counts)]
+    totals = {s: sum(row[s] for row in counts) for s in STATUSES}
+    all_waits = [w for bucket in waits for w in bucket]
+    return {
+        "status_chart": bar_chart(status_rows, STATUSES, COLOURS),
+        "status_rows": status_rows, "statuses": [(s, ITEM_STATUS_LABELS[s], COLOURS[s]) for s in used],
+        "status_summary": ", ".join(f"{totals[s]} {ITEM_STATUS_LABELS[s].lower()}" for s in used) or "no items",
+        "total": len(items),
+        "wait_chart": bar_chart(wait_rows, ["average"], {"average": "#1a73e8"}, fmt=duration_text),
+        "wait_rows": wait_rows,
+        "wait_summary": (f"{len(all_waits)} items claimed, on average {duration_text(sum(all_waits) / len(all_waits))} "
+                         f"after they were created; longest {duration_text(max(all_waits))}"
+                         if all_waits else "no item was claimed by an agent"),
+        "errors": errors,
+        "since": buckets[0][0],
+    }
