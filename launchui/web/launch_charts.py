@@ -14,7 +14,7 @@ STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, finished,
 # Distinct fills for stacked bars; every chart also names its statuses in a legend and a table.
 COLOURS = {"queued": "#f4b400", "idle": "#e37400", "pending": "#a142f4", "running": "#1a73e8",
            "finished": "#188038", "failed": "#d93025", "crashed": "#8c1d18", "killed": "#80868b"}
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 220, 56, 28, 12
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 240, 64, 32, 12
 
 
 def duration_text(seconds: float | None) -> str:
@@ -50,7 +50,7 @@ def _bucket_of(when: datetime, buckets) -> int | None:
 
 def _nice_max(value: float) -> float:
     if value <= 0:
-        return 1
+        return 2  # an empty chart still gets whole-number grid lines
     magnitude = 10 ** math.floor(math.log10(value))
     for step in (2, 4, 6, 8, 10):  # even, so the middle grid line is a round number too
         if value <= step * magnitude:
@@ -80,7 +80,7 @@ def bar_chart(rows: list[dict], keys: list[str], colours: dict[str, str], fmt=st
     ticks = [{"y": round(TOP + plot_h - plot_h * f, 1), "text": fmt(top * f if top * f % 1 else int(top * f))}
              for f in (0, 0.5, 1)]
     return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - 8, "bottom": TOP + plot_h,
-            "label_y": HEIGHT - 8, "bars": bars, "labels": labels, "ticks": ticks}
+            "label_y": HEIGHT - 10, "bars": bars, "labels": labels, "ticks": ticks}
 
 
 def monitor(items: list, now: datetime | None = None) -> dict:

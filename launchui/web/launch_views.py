@@ -5,6 +5,7 @@ service or selector, render one template (htmx gets the named partial)."""
 import json
 import shlex
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -133,8 +134,18 @@ def _item_for(request: HttpRequest, entity: str, queue: str, item_id: int):
 def queue_item(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
     item, queue, membership = _item_for(request, entity, queue, item_id)
     context = {**_queue_context(request, queue, membership, "item"), "item": item,
-               "overrides": (item.run_spec or {}).get("overrides") or {}}
+               "overrides": (item.run_spec or {}).get("overrides") or {}, "relaunch": _relaunch(item, queue)}
     return render(request, "launch/item.html#item-live" if _partial(request) else "launch/item.html", context)
+
+
+def _relaunch(item, queue) -> dict | None:
+    """The Launch drawer's arguments for launching this item's job again with its overrides."""
+    job_entity, job_project, rest = (str((item.run_spec or {}).get("job") or "").split("/") + ["", "", ""])[:3]
+    name = rest.partition(":")[0]
+    if not (job_entity and job_project and name):
+        return None
+    return {"entity": job_entity, "project": job_project, "name": name,
+            "query": "?" + urlencode({"paste": item.pk, "queue": queue_key(queue)})}
 
 
 @login_required
