@@ -67,6 +67,9 @@ def test_https_build_with_the_right_credential(celery_worker, owner, git_repo, g
     assert files_of(job)["requirements.frozen.txt"] == b"wandb\nnumpy>=1.20\n"
     assert "Using HTTPS credential gitserver" in build.log and f"Checked out {git_repo.commits['main']}" in build.log
     assert ("POST", "/private/trainer.git/git-upload-pack", GIT_HTTPS_USER, 200) in git_https_server.requests
+    text = all_database_text()
+    assert GIT_HTTPS_PASSWORD not in build.log and GIT_HTTPS_PASSWORD not in text
+    assert GIT_HTTPS_PASSWORD.encode().hex() not in text
 
 
 def test_https_wrong_password_fails_and_the_password_is_nowhere(celery_worker, owner, git_https_server):
