@@ -280,7 +280,8 @@ def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> Ht
         b.shown = _status(b)
     context = {
         "section": "jobs", "job": job, "versions": versions, "version": version, "files": files,
-        "spec": spec, "source": source, "source_type": SOURCE_TYPES.get(spec.get("source_type"), spec.get("source_type")),
+        "spec": spec, "source": source, "source_type": SOURCE_TYPES.get(str(spec.get("source_type") or ""),
+                                                                    str(spec.get("source_type") or "")),
         "git": source.get("git") if isinstance(source.get("git"), dict) else None,
         "code": code, "code_files": list(code.files.all()) if code else [],
         "entrypoint": " ".join(map(str, entrypoint)) if isinstance(entrypoint, list) else entrypoint,

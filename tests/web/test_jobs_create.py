@@ -231,8 +231,8 @@ def test_git_job_with_the_entitys_credential(client, member, owner, team):
     https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", created_by=owner)
     client.force_login(member)
     form = client.get(GIT_URL).context["form"]
-    assert form.fields["credential"].choices == [("", "None (public repository)"),
-                                                 ("acme", [(str(https.pk), "gh (HTTPS username and password or token)")])]
+    assert form.fields["credential"].choices == [
+        ("", "None (public repository)"), ("acme", [(str(https.pk), "gh (HTTPS username and password or token)")])]
     response = client.post(GIT_URL, git_form(credential=str(https.pk), ref="v1", runtime="3.10.4"))
     build = JobBuild.objects.get()
     assert response["Location"] == f"/launch/builds/{build.pk}"

@@ -10,7 +10,8 @@ from tests.web.helpers import count_queries, text
 pytestmark = pytest.mark.django_db
 
 URL = "/entities/acme/git-credentials"
-SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-secret-key-body\n-----END OPENSSH PRIVATE KEY-----\n"
+SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-secret-key-body\n"
+           "-----END OPENSSH PRIVATE KEY-----\n")
 
 
 def https_form(**changes) -> dict:

@@ -239,6 +239,17 @@ def test_git_job_made_by_the_client(client, owner, team):
     assert "None: this job was made by the wandb client." in body
 
 
+@pytest.mark.parametrize("spec", [b"not json", b"[1, 2]", b'{"source_type": ["x"], "source": "y", "runtime": {}}',
+                                  b'{"source_type": "artifact", "source": {"artifact": "wandb-artifact://_id/%%%"}}',
+                                  b"\xff\xfe"])
+def test_a_damaged_wandb_job_json_from_the_client_does_not_break_the_pages(client, owner, team, spec):
+    artifact_services.artifact_build(project=project_get_or_create(entity=team, name="proj"), name="odd",
+                                     type_name="job", files={"wandb-job.json": spec})
+    client.force_login(owner)
+    assert client.get("/launch/acme/proj/jobs/odd").status_code == 200
+    assert client.get("/launch/jobs").status_code == 200
+
+
 def test_code_artifact_of_another_entity_is_not_shown(client, owner, outsider, team):
     """A job whose wandb-job.json points at someone else's code artifact shows the reference, not the files."""
     theirs = code_job(outsider.personal_entity, outsider)
