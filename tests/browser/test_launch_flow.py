@@ -181,3 +181,18 @@ def test_monitor_tab_draws_charts(page_as, owner, setup, tmp_path):
     errors = page.get_by_role("table", name="Errors")
     expect(errors).to_contain_text("no space left on device")
     screenshot(page, tmp_path, "queue-monitor.png")
+
+
+def test_launch_from_the_job_page_and_the_jobs_list(page_as, member, setup):
+    page = page_as(member)
+    page.goto("/launch/acme/train/jobs/job-trainer")
+    page.get_by_role("link", name="Launch job-trainer").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Launch job-trainer")).to_be_visible()
+    dialog.get_by_role("button", name="Launch now").click()
+    page.wait_for_url(re.compile(r"/launch/acme/queues/cpu/$"))
+    expect(page.get_by_role("row").filter(has_text="job-trainer")).to_contain_text("Idle")
+
+    page.goto("/launch/jobs")
+    page.get_by_role("row").filter(has_text="job-trainer").get_by_role("link", name="Launch job-trainer").click()
+    expect(page.get_by_role("dialog").get_by_label("Queue", exact=True)).to_have_value("acme/cpu")
