@@ -134,6 +134,8 @@ LAUNCHUI_SIGNUP_ENABLED = env_bool("LAUNCHUI_SIGNUP_ENABLED", True)
 LAUNCHUI_BASE_URL = env_str("LAUNCHUI_BASE_URL", "").rstrip("/")
 # An agent reports status every ~20 s and polls every 10 s; three missed status intervals make it Offline.
 LAUNCHUI_AGENT_OFFLINE_AFTER = env_int("LAUNCHUI_AGENT_OFFLINE_AFTER", 60, minimum=1)
+# A run whose file stream has been silent this long is shown Crashed (its process died without finishing).
+LAUNCHUI_RUN_CRASHED_AFTER = env_int("LAUNCHUI_RUN_CRASHED_AFTER", 300, minimum=1)
 # A popped item that the agent has not acked within this many seconds goes back to its place in the queue.
 LAUNCHUI_LEASE_SECONDS = env_int("LAUNCHUI_LEASE_SECONDS", 60, minimum=1)
 # Jobs: limits on uploaded code, the Python version when a job names none, git.

@@ -45,10 +45,6 @@ def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
 
 
 # --- runs -----------------------------------------------------------------------------------------
-# A running run streams at least every ~30 s; silence this long means its process died.
-RUN_CRASHED_AFTER_SECONDS = 300
-
-
 def run_state(run, now: datetime | None = None) -> str:
     """W&B's run states from the facts the file stream stored."""
     if run.completed_at is not None:
@@ -56,7 +52,8 @@ def run_state(run, now: datetime | None = None) -> str:
             return "finished"
         return "killed" if run.stop_requested else "failed"
     heartbeat = run.heartbeat_at or run.created_at
-    if heartbeat < (now or timezone.now()) - timedelta(seconds=RUN_CRASHED_AFTER_SECONDS):
+    # A running run streams at least every ~30 s; silence this long means its process died.
+    if heartbeat < (now or timezone.now()) - timedelta(seconds=settings.LAUNCHUI_RUN_CRASHED_AFTER):
         return "crashed"
     return "running"
 

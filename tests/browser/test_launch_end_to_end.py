@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.wandb]
 # Finishes its run with the exit code LAUNCHUI_TEST_EXIT, then exits with it. Observed with 0.31.0: a bare
 # sys.exit(3) without run.finish() never completes the run (the launched process uses the agent's wandb-core
 # service, "Using an existing wandb-core service via WANDB_SERVICE"), so launchui shows it Running until the
-# 5-minute silence rule (liveness.RUN_CRASHED_AFTER_SECONDS) makes it Crashed.
+# silence rule (settings.LAUNCHUI_RUN_CRASHED_AFTER, 5 minutes) makes it Crashed.
 TRAIN = b'''import os, sys
 import wandb
 run = wandb.init()
