@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_list, env_str, secret_key
+from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_json_object, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("LAUNCHUI_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -100,9 +100,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Artifact and job files, stored by content digest through Django's storage API. Any Django storage backend
+# can replace the data directory, e.g. django-storages' S3 backend with its options as JSON.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": str(DATA_DIR / "files")}},
+    "default": {"BACKEND": env_str("LAUNCHUI_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+                "OPTIONS": env_json_object("LAUNCHUI_STORAGE_OPTIONS") or {"location": str(DATA_DIR / "files")}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
                     if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

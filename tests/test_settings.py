@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_list, env_str, secret_key
+from launchui.env import (env_bool, env_choice, env_fernet_key, env_int, env_json_object, env_list, env_str,
+                          secret_key)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,3 +131,14 @@ def test_env_fernet_key(monkeypatch):
         monkeypatch.setenv("LAUNCHUI_ENCRYPTION_KEY", bad)
         with pytest.raises(ImproperlyConfigured, match="LAUNCHUI_ENCRYPTION_KEY is not a Fernet key"):
             env_fernet_key("LAUNCHUI_ENCRYPTION_KEY")
+
+
+def test_env_json_object_parses_objects_and_refuses_the_rest(monkeypatch):
+    monkeypatch.delenv("LAUNCHUI_STORAGE_OPTIONS", raising=False)
+    assert env_json_object("LAUNCHUI_STORAGE_OPTIONS") == {}
+    monkeypatch.setenv("LAUNCHUI_STORAGE_OPTIONS", '{"bucket_name": "b"}')
+    assert env_json_object("LAUNCHUI_STORAGE_OPTIONS") == {"bucket_name": "b"}
+    for raw, message in (("[1]", "must be a JSON object"), ("{bad", "is not valid JSON")):
+        monkeypatch.setenv("LAUNCHUI_STORAGE_OPTIONS", raw)
+        with pytest.raises(ImproperlyConfigured, match=message):
+            env_json_object("LAUNCHUI_STORAGE_OPTIONS")
