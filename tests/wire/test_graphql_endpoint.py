@@ -401,3 +401,14 @@ def test_a_run_that_exits_non_zero_is_failed(client, owner_key, team):
                 content_type="application/json", **auth(owner_key))
     assert gql(client, owner_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r2"})[
         "data"]["project"]["run"]["state"] == "failed"
+
+
+def test_push_to_run_queue_fallback_by_queue_id(client, owner_key, outsider_key, queue):
+    push = """mutation pushToRunQueue($queueID: ID!, $runSpec: JSONString!) {
+      pushToRunQueue(input: {queueID: $queueID, runSpec: $runSpec}) { runQueueItemId } }"""
+    variables = {"queueID": ids.encode("RunQueue", queue.pk), "runSpec": json.dumps({"project": "vision"})}
+    pushed = gql(client, owner_key, push, variables)["data"]["pushToRunQueue"]
+    item = RunQueueItem.objects.get(pk=ids.decode(pushed["runQueueItemId"], "RunQueueItem"))
+    assert item.run_spec["entity"] == "acme" and item.run_spec["project"] == "vision"
+    assert "not a member" in gql(client, outsider_key, push, variables)["errors"][0]["message"]
+    assert RunQueueItem.objects.count() == 1
