@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from launchui.launch.models import LaunchAgent
+from launchui.launch.models import LaunchAgent, RunQueueItem
 
 OFFLINE = "OFFLINE"
 STATUS_LABELS = {
@@ -69,8 +69,6 @@ ITEM_STATUS_LABELS = {
 def item_status(item, *, run=None, live_agents: int, busy_agents: int, now: datetime | None = None
                 ) -> tuple[str, str]:
     """(status, reason in plain words). `run` is the item's run record, if it has reported yet."""
-    from launchui.launch.models import RunQueueItem
-
     now = now or timezone.now()
     lease_over = item.leased_at is None or item.leased_at < now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
     if item.state == RunQueueItem.FAILED:

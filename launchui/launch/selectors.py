@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from launchui.accounts.models import Membership
 from launchui.launch import liveness
-from launchui.launch.models import LaunchAgent, Run, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, Project, Run, RunQueue, RunQueueItem
 
 
 def _count(queryset: QuerySet) -> Coalesce:
@@ -177,8 +177,6 @@ def item_for_user(*, user: User, item_id: int) -> tuple[RunQueueItem, Membership
 
 def destination_projects(entity) -> QuerySet:
     """Projects of an entity that a launched run may go to, by name (the hidden launch project left out)."""
-    from launchui.launch.models import LAUNCH_PROJECT, Project
-
     return Project.objects.filter(entity=entity).exclude(name=LAUNCH_PROJECT).order_by("name")
 
 

@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from launchui.accounts.models import Entity
+from launchui.accounts.models import Entity, Membership
+from launchui.artifacts.services import resolve
 from launchui.launch import liveness, queue_config
 from launchui.launch.models import LaunchAgent, Project, Run, RunQueue, RunQueueItem
 
@@ -252,9 +253,6 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
     W&B users' most common mistake is pushing one entity's job into another entity's queue, so the run's
     destination must be the queue's entity, and the job must exist and be visible to the launcher.
     """
-    from launchui.accounts.models import Membership
-    from launchui.artifacts.services import resolve
-
     spec = dict(run_spec)
     errors: dict[str, list[str]] = {}
     entity_name = queue.entity.name

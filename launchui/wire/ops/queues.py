@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from launchui.accounts.models import Entity
-from launchui.launch import services
+from launchui.launch import queue_config, services
 from launchui.launch.models import LAUNCH_PROJECT, Project, ResourceConfig, RunQueue, RunQueueItem
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
@@ -51,8 +51,6 @@ def create_default_resource_config(ctx: Context, input: dict):
     config = common.json_input(input.get("config"), "config")
     variables = common.json_input(input.get("templateVariables"), "templateVariables")
     try:
-        from launchui.launch import queue_config
-
         queue_config.validate_resource(resource)
         body = _unwrap(resource, config)
         if not isinstance(body, dict):

@@ -1,10 +1,14 @@
 """Who the key belongs to, what the server offers, and entities."""
 
+from django.core.exceptions import ValidationError
+
 from launchui.accounts.models import Entity
-from launchui.launch.models import RunQueue
+from launchui.launch.models import Project, RunQueue
+from launchui.launch.services import project_get_or_create
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
+from launchui.wire.ops.queues import pending_config
 from launchui.wire.ops.serializers import project_data, queue_resource_config
 
 
@@ -49,8 +53,6 @@ def entity(ctx: Context, name: str | None = None, **_):
 
 
 def default_resource_config(ctx: Context, entity: Entity, config_id):
-    from launchui.wire.ops.queues import pending_config
-
     pk = _config_pk(config_id)
     if pk[0] == "RunQueue":
         queue = RunQueue.objects.filter(pk=pk[1], entity=entity).first()
@@ -71,10 +73,6 @@ def _config_pk(config_id) -> tuple[str, int]:
 @mutation("upsertModel")
 def upsert_model(ctx: Context, input: dict):
     """Creates a project on demand (the public API's create_project)."""
-    from launchui.launch.services import project_get_or_create
-    from launchui.launch.models import Project
-    from django.core.exceptions import ValidationError
-
     entity = common.entity(ctx, input.get("entityName"))
     name = input.get("name") or ""
     existed = Project.objects.filter(entity=entity, name=name).exists()
