@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,7 +26,7 @@ from launchui.artifacts import storage
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
-from launchui.web.views import _clean_url, _partial
+from launchui.web.views import _admin_membership_for, _clean_url, _membership_for, _partial
 
 KINDS = {"code": "Code", "image": "Docker image", "git": "Git"}
 SOURCE_TYPES = {"artifact": "Code", "repo": "Git", "image": "Docker image"}
@@ -305,17 +305,11 @@ def artifact_file(request: HttpRequest, artifact_id: int, name: str) -> HttpResp
 # --- git credentials ------------------------------------------------------------------------------
 
 def _member_of(request: HttpRequest, name: str) -> Membership:
-    membership = account_selectors.membership_for(request.user, name)
-    if membership is None:
-        raise Http404("No such entity, or you are not a member of it.")
-    return membership
+    return _membership_for(request, name)
 
 
 def _admin_of(request: HttpRequest, name: str) -> Membership:
-    membership = _member_of(request, name)
-    if not membership.is_admin:
-        raise PermissionDenied("Only admins of an entity add or delete its git credentials.")
-    return membership
+    return _admin_membership_for(request, name, "Only admins of an entity add or delete its git credentials.")
 
 
 @login_required

@@ -323,10 +323,11 @@ def _membership_for(request: HttpRequest, name: str) -> Membership:
     return membership
 
 
-def _admin_membership_for(request: HttpRequest, name: str) -> Membership:
+def _admin_membership_for(request: HttpRequest, name: str,
+                          why: str = "Only admins change the members of an entity.") -> Membership:
     membership = _membership_for(request, name)
     if not membership.is_admin:
-        raise PermissionDenied("Only admins change the members of an entity.")
+        raise PermissionDenied(why)
     return membership
 
 
