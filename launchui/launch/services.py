@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
@@ -149,7 +149,10 @@ def agent_touch(*, agent_id: int, visible_to: User | None = None) -> int:
 def agent_update_status(*, agent_id: int, status: str, visible_to: User | None = None) -> int:
     if status not in dict(LaunchAgent.REPORTED_STATUSES):
         raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
-    return _agents(agent_id, visible_to).update(reported_status=status, last_seen_at=timezone.now())
+    # KILLED is final. wandb 0.31's agent can report POLLING after it: when a job ends while the agent shuts down,
+    # the job's thread says "back to polling" at the same time as the main loop's KILLED, and may land last.
+    new_status = Case(When(reported_status=LaunchAgent.KILLED, then=Value(LaunchAgent.KILLED)), default=Value(status))
+    return _agents(agent_id, visible_to).update(reported_status=new_status, last_seen_at=timezone.now())
 
 
 def agent_request_stop(*, agent: LaunchAgent) -> None:

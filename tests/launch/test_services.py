@@ -13,7 +13,7 @@ from launchui.accounts.services import team_create, user_create
 from launchui.launch import selectors
 from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
 from launchui.launch.services import (
-    agent_register, item_ack, item_fail, item_pop, item_push, queue_create, queue_update,
+    agent_register, agent_update_status, item_ack, item_fail, item_pop, item_push, queue_create, queue_update,
 )
 from tests.conftest import PASSWORD
 
@@ -238,6 +238,20 @@ def test_concurrent_pops_hand_out_each_item_exactly_once():
     assert sorted(all_taken) == sorted(item.pk for item in items)  # each one, exactly once
     assert sum(1 for slot in taken if slot) > 1  # the pollers really raced
     assert RunQueueItem.objects.filter(state=RunQueueItem.LEASED).count() == 50
+
+
+def test_killed_is_final_even_when_a_late_polling_report_arrives(team, owner, queue):
+    # wandb 0.31: a job that ends while the agent stops sends POLLING from the job's thread alongside KILLED.
+    agent = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+    assert agent_update_status(agent_id=agent.pk, status=LaunchAgent.RUNNING) == 1
+    agent.refresh_from_db()
+    assert agent.reported_status == LaunchAgent.RUNNING
+    assert agent_update_status(agent_id=agent.pk, status=LaunchAgent.KILLED) == 1
+    seen = LaunchAgent.objects.get(pk=agent.pk).last_seen_at
+    for late in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
+        assert agent_update_status(agent_id=agent.pk, status=late, visible_to=owner) == 1  # still "success"
+    agent.refresh_from_db()
+    assert agent.reported_status == LaunchAgent.KILLED and agent.last_seen_at > seen
 
 
 # --- the queue list ----------------------------------------------------------------------------------
