@@ -87,6 +87,9 @@ def test_code_job_from_upload_to_finished_and_failed(page_as, owner, owner_key, 
     out = tmp_path / "job-output.txt"
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     agent = start_agent(owner_key, queue="local", entity="olivia", LAUNCHUI_TEST_OUT=str(out), PATH=path)
+    # the header and the banner follow the live refresh (out of band): no reload needed
+    expect(page.locator("#queue-state")).to_have_text("Active", timeout=30_000)
+    expect(page.get_by_text("No agent is polling this queue.")).to_be_hidden()
     finished = page.locator(f"#item-{first.pk}")
     try:
         expect(finished).to_contain_text("Finished", timeout=RUN_TIMEOUT)

@@ -54,6 +54,8 @@ def test_htmx_refresh_gets_only_the_table(client, owner, queue, make_agent):
     body = text(client.get(TAB, headers={"HX-Request": "true"}))
     assert body.lstrip().startswith('<section id="agents"')
     assert "<html" not in body
+    # the header's queue state comes along out of band, so it turns Active when the agent appears
+    assert '<span id="queue-state" hx-swap-oob="true">' in body and "Active</span></span>" in body
 
 
 def test_red_banner_inside_tab_when_every_agent_is_down(client, owner, queue, make_agent):

@@ -90,6 +90,23 @@ def test_overview_htmx_gets_items_partial(client, owner, queue):
     assert body.lstrip().startswith('<section id="items"')
 
 
+def test_overview_refresh_updates_the_state_and_banner_out_of_band(client, owner, queue, make_agent):
+    # The header is not part of the refreshed items, so the refresh sends the queue's state and its "no agent"
+    # banner out of band: starting an agent turns them to Active / no banner without a reload.
+    client.force_login(owner)
+    page = text(client.get(BASE))
+    assert '<span id="queue-state"><span class="badge' in page and "hx-swap-oob" not in page
+    body = text(client.get(BASE, headers={"HX-Request": "true"}))
+    assert '<span id="queue-state" hx-swap-oob="true">' in body and "Not running" in body
+    assert '<div id="queue-banner" hx-swap-oob="true">' in body and "No agent is polling this queue." in body
+    make_agent(queue)
+    body = text(client.get(BASE, headers={"HX-Request": "true"}))
+    assert "Active</span></span>" in body and "Not running" not in body
+    assert '<div id="queue-banner" hx-swap-oob="true">' in body and "No agent is polling this queue." not in body
+    restore = text(client.get(BASE, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}))
+    assert "hx-swap-oob" not in restore
+
+
 def test_member_deletes_a_pending_item(client, member, queue):
     (item,) = push(queue)
     client.force_login(member)
