@@ -23,7 +23,9 @@ def add_service_errors(form: forms.Form, exc: ValidationError, aliases: dict[str
 
 
 def entity_choices(entities) -> list[tuple[str, str]]:
-    return [(e.name, e.name) for e in entities]
+    # Names only: a user may belong to a thousand entities, and model instances cost more than the query.
+    names = entities.values_list("name", flat=True) if hasattr(entities, "values_list") else (e.name for e in entities)
+    return [(name, name) for name in names]
 
 
 class SignupForm(forms.Form):
