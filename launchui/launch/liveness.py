@@ -44,6 +44,15 @@ def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
         **{f"{prefix}reported_status": LaunchAgent.KILLED})
 
 
+# --- queue items: waiting ------------------------------------------------------------------------
+
+def waiting_q(now: datetime | None = None) -> Q:
+    """Items an agent could pop now: pending, or leased and never acked within the lease (they go back to
+    their place). The one rule for popping, counting queued items, and cancelling."""
+    expired = (now or timezone.now()) - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
+    return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
+
+
 # --- runs -----------------------------------------------------------------------------------------
 def run_state(run, now: datetime | None = None) -> str:
     """W&B's run states from the facts the file stream stored."""

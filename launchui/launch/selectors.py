@@ -1,10 +1,8 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -19,17 +17,10 @@ def _count(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def waiting_items_q(now=None) -> Q:
-    """Items an agent could pop now: pending, or leased and never acked within the lease."""
-    now = now or timezone.now()
-    expired = now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
-    return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
-
-
 def with_queue_stats(queues: QuerySet[RunQueue]) -> QuerySet[RunQueue]:
     now = timezone.now()
     live = LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
-    waiting = RunQueueItem.objects.filter(waiting_items_q(now), queue=OuterRef("pk"))
+    waiting = RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
     return queues.annotate(live_agent_count=_count(live), queued_count=_count(waiting))
 
 

@@ -2,14 +2,12 @@
 
 import secrets
 import string
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
@@ -198,11 +196,6 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _poppable(now) -> Q:
-    lease_expired = now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
-    return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=lease_expired)
-
-
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """Lease the next item, or None. Safe under concurrent pollers: FOR UPDATE SKIP LOCKED on PostgreSQL,
     and a compare-and-set update everywhere (SQLite has no row locks), so no item is handed out twice."""
@@ -211,7 +204,7 @@ def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
         now = timezone.now()
         with transaction.atomic():
             item = (RunQueueItem.objects.select_for_update(skip_locked=True)
-                    .filter(_poppable(now), queue=queue).order_by(*order).first())
+                    .filter(liveness.waiting_q(now), queue=queue).order_by(*order).first())
             if item is None:
                 return None
             won = (RunQueueItem.objects.filter(pk=item.pk, state=item.state, leased_at=item.leased_at)
@@ -247,6 +240,13 @@ def item_warn(*, item: RunQueueItem, message: str, stage: str, file_paths: list[
 
 def item_delete(*, item: RunQueueItem) -> None:
     item.delete()
+
+
+def item_cancel(*, item: RunQueueItem) -> None:
+    """Take a waiting item out of its queue. Atomic: an item an agent leases meanwhile is not cancelled."""
+    deleted, _ = RunQueueItem.objects.filter(liveness.waiting_q(), pk=item.pk).delete()
+    if not deleted:
+        raise ValidationError(f"Item {item.pk} was taken by an agent meanwhile: stop its run instead.")
 
 
 def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,

@@ -24,7 +24,7 @@ from launchui.accounts import services as account_services
 from launchui.accounts.models import Membership
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
-from launchui.launch.models import RunQueue, RunQueueItem
+from launchui.launch.models import RunQueue
 from launchui.launch.queue_config import DEFAULT_CONFIGS
 from launchui.web import forms
 
@@ -230,12 +230,12 @@ def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> 
     item = launch_selectors.items_for_queue(queue).filter(pk=item_id).first()
     if item is None:
         raise Http404("No such item in this queue.")
-    if item.state != RunQueueItem.PENDING:
-        messages.error(request, f"Item {item.pk} is {item.get_state_display().lower()}: "
-                                "only pending items can be deleted.")
+    try:
+        launch_services.item_cancel(item=item)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
     else:
-        launch_services.item_delete(item=item)
-        messages.success(request, f"Item {item_id} deleted.")
+        messages.success(request, f"Item {item_id} cancelled.")
     return redirect("queue_overview", entity=queue.entity.name, queue=queue.name)
 
 

@@ -187,7 +187,7 @@ def test_member_cancels_a_waiting_item_from_its_page(client, member, queue):
     item = push(queue, member)
     client.force_login(member)
     response = client.post(f"{BASE}items/{item.pk}/delete", follow=True)
-    assert "Item {} deleted.".format(item.pk) in text(response)
+    assert "Item {} cancelled.".format(item.pk) in text(response)
     assert not RunQueueItem.objects.filter(pk=item.pk).exists()
 
 

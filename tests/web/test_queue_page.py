@@ -120,7 +120,7 @@ def test_leased_item_is_not_deleted(client, member, queue):
     item_pop(queue=queue, agent_id=None)
     client.force_login(member)
     response = client.post(f"{BASE}items/{item.pk}/delete", follow=True)
-    assert "only pending items can be deleted" in text(response)
+    assert "was taken by an agent meanwhile" in text(response)
     assert RunQueueItem.objects.filter(pk=item.pk).exists()
 
 
@@ -225,3 +225,13 @@ def test_error_pages_explain_themselves(client, member, outsider, queue):
     client.force_login(member)
     response = client.post(BASE + "delete")
     assert "Only admins of this entity delete its queues." in text(response)
+
+
+def test_an_item_whose_lease_ran_out_is_waiting_again_and_can_be_cancelled(client, member, queue, settings):
+    (item,) = push(queue)
+    item_pop(queue=queue, agent_id=None)
+    settings.LAUNCHUI_LEASE_SECONDS = 0  # the agent never acked: the item is back in its place
+    client.force_login(member)
+    response = client.post(f"{BASE}items/{item.pk}/delete", follow=True)
+    assert f"Item {item.pk} cancelled." in text(response)
+    assert not RunQueueItem.objects.filter(pk=item.pk).exists()
