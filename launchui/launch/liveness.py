@@ -38,6 +38,13 @@ def is_live(agent: LaunchAgent, now: datetime | None = None) -> bool:
     return agent_status(agent, now) in (LaunchAgent.POLLING, LaunchAgent.RUNNING)
 
 
+def agent_is_full(reported_status: str, config: dict | None) -> bool:
+    """Whether a live agent takes no more jobs. It reports RUNNING while it runs any job; with max_jobs 1
+    (the client's default) that means it is full. With more slots it may have room, so it counts as not full."""
+    max_jobs = (config or {}).get("max_jobs", 1)
+    return reported_status == LaunchAgent.RUNNING and max_jobs in (1, None)
+
+
 def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
     """The same rule as is_live, as a filter; prefix reaches agents through a relation ("agents__")."""
     return Q(**{f"{prefix}last_seen_at__gte": offline_cutoff(now)}) & ~Q(

@@ -129,7 +129,7 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
     queue_ids = {item.queue_id for item in items}
     now = timezone.now()
     live = list(LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues__in=queue_ids)
-                .values_list("queues", "reported_status"))
+                .values_list("queues", "reported_status", "config"))
     runs: dict[tuple[int, str, str], Run] = {}
     names = {item.associated_run_id for item in items if item.associated_run_id}
     if names:
@@ -139,10 +139,10 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
     for item in items:
         spec = item.run_spec or {}
         item.run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
-        on_queue = [status for queue_id, status in live if queue_id == item.queue_id]
+        on_queue = [(status, config) for queue_id, status, config in live if queue_id == item.queue_id]
         item.status, item.status_reason = liveness.item_status(
             item, run=item.run, live_agents=len(on_queue),
-            busy_agents=sum(status == LaunchAgent.RUNNING for status in on_queue), now=now)
+            busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue), now=now)
         item.status_label = liveness.ITEM_STATUS_LABELS[item.status]
         item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
         item.project_name = spec.get("project") or ""

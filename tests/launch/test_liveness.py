@@ -77,3 +77,25 @@ def test_item_status_says_why_it_waits_and_why_it_failed(queue, team):
         "failed", "The run exited with code 3.")
     assert liveness.item_status(claimed, run=run_with(team, heartbeat_at=now), live_agents=0,
                                 busy_agents=0) == ("running", "")
+
+
+@pytest.mark.parametrize("status, config, full", [
+    ("RUNNING", {}, True), ("RUNNING", {"max_jobs": 1}, True), ("RUNNING", {"max_jobs": 4}, False),
+    ("RUNNING", {"max_jobs": -1}, False), ("POLLING", {"max_jobs": 1}, False), ("POLLING", None, False),
+])
+def test_an_agent_is_full_when_running_its_only_job_slot(status, config, full):
+    assert liveness.agent_is_full(status, config) is full
+
+
+def test_waiting_items_name_full_agents_from_their_reports(queue, owner):
+    from launchui.launch.selectors import with_item_status
+    from launchui.launch.services import item_push
+
+    waiting = item_push(queue=queue, run_spec={"project": "p"}, created_by=owner)
+    one_slot = agent_with(queue, owner, status="RUNNING", silent_for=1)
+    (row,) = with_item_status([RunQueueItem.objects.select_related("queue").get(pk=waiting.pk)])
+    assert row.status == "queued" and row.status_reason.startswith("Waiting: every live agent (1)")
+
+    LaunchAgent.objects.filter(pk=one_slot.pk).update(config={"max_jobs": 3})
+    (row,) = with_item_status([RunQueueItem.objects.select_related("queue").get(pk=waiting.pk)])
+    assert row.status_reason == "Waiting for the next poll: agents poll every 10 seconds."
