@@ -249,6 +249,7 @@ def item_cancel(*, item: RunQueueItem) -> None:
         raise ValidationError(f"Item {item.pk} was taken by an agent meanwhile: stop its run instead.")
 
 
+@transaction.atomic
 def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
            template_variable_values: dict | None = None, created_by: User) -> RunQueueItem:
     """Put a job into a queue, as the browser's Launch drawer and `wandb launch --queue` both do.
