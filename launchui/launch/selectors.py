@@ -153,19 +153,6 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
     return items
 
 
-def item_for_user(*, user: User, item_id: int) -> tuple[RunQueueItem, Membership] | None:
-    item = (RunQueueItem.objects.select_related("queue__entity", "agent", "created_by")
-            .filter(pk=item_id).first())
-    if item is None:
-        return None
-    membership = Membership.objects.filter(user=user, entity_id=item.queue.entity_id).first()
-    if membership is None:
-        return None
-    return with_item_status([item])[0], membership
-
-
-# --- the browser's launch flow (Launch drawer, Overview, Monitor) ----------------------------------
-
 def destination_projects(entity) -> QuerySet:
     """Projects of an entity that a launched run may go to, by name (the hidden launch project left out)."""
     return Project.objects.filter(entity=entity).exclude(name=LAUNCH_PROJECT).order_by("name")
