@@ -34,7 +34,7 @@ def create_launch_agent(ctx: Context, input: dict):
                                         config=config, version=input.get("version") or "",
                                         created_by=ctx.user)
     except ValidationError as exc:
-        raise WireError(" ".join(exc.messages)) from None
+        raise common.wire_error(exc) from None
     return {"launchAgentId": ids.encode("LaunchAgent", agent.pk), "success": True}
 
 
@@ -61,6 +61,6 @@ def update_launch_agent(ctx: Context, input: dict):
         else:
             updated = services.agent_update_status(agent_id=agent_pk, status=status, visible_to=ctx.user)
     except ValidationError as exc:
-        raise WireError(" ".join(exc.messages)) from None
+        raise common.wire_error(exc) from None
     # False for a deleted agent: it prints a warning and carries on until it reads stopPolling.
     return {"success": bool(updated)}

@@ -13,10 +13,6 @@ from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
 
 
-def _errors(exc: Exception) -> WireError:
-    return WireError(" ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
-
-
 def project_info(project: Project) -> dict:
     return {"__typename": "Project", "id": ids.encode("Project", project.pk), "internalId": str(project.pk),
             "name": project.name, "entityName": project.entity.name,
@@ -163,7 +159,7 @@ def create_artifact(ctx: Context, input: dict):
             description=input.get("description") or "", aliases=aliases, run=run, created_by=ctx.user,
             deduplicate=input.get("enableDigestDeduplication") is not False)
     except ValidationError as exc:
-        raise _errors(exc) from None
+        raise common.wire_error(exc) from None
     artifact = Artifact.objects.select_related("collection__project__entity").get(pk=artifact.pk)
     return {"artifact": artifact_data(ctx, artifact)}
 
@@ -177,7 +173,7 @@ def create_artifact_manifest(ctx: Context, input: dict):
         try:
             storage.digest_hex(digest)
         except ValueError as exc:
-            raise _errors(exc) from None
+            raise common.wire_error(exc) from None
         file["uploadUrl"] = storage.upload_url(ctx.base_url, artifact_id=artifact.pk, digest=digest,
                                                name=services.MANIFEST_NAME)
     return {"artifactManifest": {"id": ids.encode("ArtifactManifest", artifact.pk), "file": file}}
@@ -194,7 +190,7 @@ def create_artifact_files(ctx: Context, input: dict):
         try:
             registered = services.files_register(artifact=artifact, files=entries)
         except (ValidationError, ValueError) as exc:
-            raise _errors(exc) from None
+            raise common.wire_error(exc) from None
         for row, stored in registered:
             edges.append({"node": {
                 "id": ids.encode("File", row.pk), "name": row.name,
@@ -213,7 +209,7 @@ def commit_artifact(ctx: Context, input: dict):
     try:
         artifact = services.artifact_commit(artifact=artifact)
     except ValidationError as exc:
-        raise _errors(exc) from None
+        raise common.wire_error(exc) from None
     return {"artifact": {"id": ids.encode("Artifact", artifact.pk), "digest": artifact.digest}}
 
 

@@ -3,6 +3,8 @@
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from launchui.accounts.models import Entity, Membership
 from launchui.wire.graphql import Context, WireError
 
@@ -50,3 +52,11 @@ def json_input(value: Any, what: str) -> Any:
 
 def iso(value) -> str | None:
     return value.isoformat() if value else None
+
+
+def wire_error(exc: ValidationError | ValueError) -> WireError:
+    """A domain rule's refusal as the GraphQL error the client prints ("field: message" per field)."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "message_dict"):
+        return WireError(" ".join(msg if field == "__all__" else f"{field}: {msg}"
+                                  for field, msgs in exc.message_dict.items() for msg in msgs))
+    return WireError(" ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))

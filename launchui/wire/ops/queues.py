@@ -12,13 +12,6 @@ from launchui.wire.ops import common
 from launchui.wire.ops.serializers import project_data
 
 
-def _message(exc: ValidationError) -> str:
-    if hasattr(exc, "message_dict"):
-        return " ".join(f"{field}: {msg}" if field != "__all__" else msg
-                        for field, msgs in exc.message_dict.items() for msg in msgs)
-    return " ".join(exc.messages)
-
-
 @query("project")
 def project(ctx: Context, name: str | None = None, entityName: str | None = None, **_):
     entity = common.entity(ctx, entityName)
@@ -57,7 +50,7 @@ def create_default_resource_config(ctx: Context, input: dict):
             raise ValidationError("The resource config must be a JSON object.")
         checked = queue_config.validate_template_variables(variables)
     except ValidationError as exc:
-        raise WireError(_message(exc)) from None
+        raise common.wire_error(exc) from None
     row = ResourceConfig.objects.create(entity=entity, resource=resource, config=body,
                                         template_variables=checked, created_by=ctx.user)
     return {"defaultResourceConfigID": ids.encode("DefaultResourceConfig", row.pk), "success": True}
@@ -79,7 +72,7 @@ def create_run_queue(ctx: Context, input: dict):
             prioritization_mode=input.get("prioritizationMode") or RunQueue.PRIORITIZATION_DISABLED,
             access=(input.get("access") or RunQueue.ACCESS_PROJECT).upper(), created_by=ctx.user)
     except ValidationError as exc:
-        raise WireError(_message(exc)) from None
+        raise common.wire_error(exc) from None
     return {"success": True, "queueID": ids.encode("RunQueue", queue.pk)}
 
 
@@ -103,7 +96,7 @@ def upsert_run_queue(ctx: Context, input: dict):
                                       template_variables=variables, external_links=links,
                                       prioritization_mode=mode)
     except ValidationError as exc:
-        raise WireError(_message(exc)) from None
+        raise common.wire_error(exc) from None
     return {"success": True, "configSchemaValidationErrors": [], "clientMutationId": input.get("clientMutationId")}
 
 
@@ -149,7 +142,7 @@ def _push(ctx: Context, queue: RunQueue, run_spec, priority, template_values) ->
         return services.launch(queue=queue, run_spec=spec, priority=priority, template_variable_values=values,
                                created_by=ctx.user)
     except ValidationError as exc:
-        raise WireError(_message(exc)) from None
+        raise common.wire_error(exc) from None
 
 
 @mutation("pushToRunQueueByName")

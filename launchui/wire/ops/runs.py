@@ -37,7 +37,7 @@ def upsert_bucket(ctx: Context, input: dict):
         try:
             project = services.project_get_or_create(entity=entity, name=input.get("modelName") or DEFAULT_PROJECT)
         except ValidationError as exc:
-            raise WireError(" ".join(exc.messages)) from None
+            raise common.wire_error(exc) from None
         name = input.get("name") or "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))
     config = common.json_input(input.get("config"), "config")
     run, inserted = services.run_upsert(

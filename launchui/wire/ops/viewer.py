@@ -79,6 +79,6 @@ def upsert_model(ctx: Context, input: dict):
     try:
         project = project_get_or_create(entity=entity, name=name)
     except ValidationError as exc:
-        raise WireError(" ".join(exc.messages)) from None
+        raise common.wire_error(exc) from None
     data = project_data(project.entity, project.name, project, ctx=ctx)
     return {"project": data, "model": data, "inserted": not existed}
