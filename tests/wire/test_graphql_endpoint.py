@@ -412,3 +412,22 @@ def test_push_to_run_queue_fallback_by_queue_id(client, owner_key, outsider_key,
     assert item.run_spec["entity"] == "acme" and item.run_spec["project"] == "vision"
     assert "not a member" in gql(client, outsider_key, push, variables)["errors"][0]["message"]
     assert RunQueueItem.objects.count() == 1
+
+
+def test_a_default_resource_config_reads_the_same_before_and_after_its_queue(client, owner_key, team):
+    made = gql(client, owner_key, """mutation C($e: String!, $r: String!, $c: JSONString!, $t: JSONString) {
+      createDefaultResourceConfig(input: {entityName: $e, resource: $r, config: $c, templateVariables: $t}) {
+      defaultResourceConfigID success } }""", {
+        "e": "acme", "r": "kubernetes", "c": json.dumps({"resource_args": {"kubernetes": {"gpus": "{{g}}"}}}),
+        "t": json.dumps({"g": {"schema": {"type": "integer"}}})})["data"]["createDefaultResourceConfig"]
+    read = """query R($e: String!, $id: ID!) { entity(name: $e) { defaultResourceConfig(id: $id) {
+      config resource templateVariables { name schema } } } }"""
+    before = gql(client, owner_key, read, {"e": "acme", "id": made["defaultResourceConfigID"]})
+    queue_id = gql(client, owner_key, """mutation Q($id: ID) { createRunQueue(input: {entityName: "acme",
+      projectName: "model-registry", queueName: "k8s", access: PROJECT, defaultResourceConfigID: $id}) {
+      success queueID } }""", {"id": made["defaultResourceConfigID"]})["data"]["createRunQueue"]["queueID"]
+    after = gql(client, owner_key, read, {"e": "acme", "id": queue_id})
+    expected = {"config": {"resource_args": {"kubernetes": {"gpus": "{{g}}"}}}, "resource": "kubernetes",
+                "templateVariables": [{"name": "g", "schema": '{"type": "integer"}'}]}
+    assert before["data"]["entity"]["defaultResourceConfig"] == expected
+    assert after["data"]["entity"]["defaultResourceConfig"] == expected

@@ -3,7 +3,6 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from launchui.accounts.models import Entity
 from launchui.launch import queue_config, services
 from launchui.launch.models import LAUNCH_PROJECT, Project, ResourceConfig, RunQueue, RunQueueItem
 from launchui.wire import ids
@@ -19,15 +18,6 @@ def project(ctx: Context, name: str | None = None, entityName: str | None = None
     if found is None and name != LAUNCH_PROJECT:
         return None
     return project_data(entity, name, found, ctx=ctx)
-
-
-def pending_config(entity: Entity, pk: int) -> dict | None:
-    config = ResourceConfig.objects.filter(entity=entity, pk=pk).first()
-    if config is None:
-        return None
-    return {"id": ids.encode("DefaultResourceConfig", config.pk), "resource": config.resource,
-            "config": config.config, "templateVariables": [
-                {"name": v["name"], "schema": common.json.dumps(v["schema"])} for v in config.template_variables]}
 
 
 def _unwrap(resource: str, config) -> dict:

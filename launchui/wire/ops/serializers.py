@@ -5,7 +5,7 @@ import json
 
 from launchui.accounts.models import Entity
 from launchui.launch import liveness
-from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, Project, Run, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, Project, ResourceConfig, Run, RunQueue, RunQueueItem
 from launchui.wire import ids
 from launchui.wire.ops.common import iso
 
@@ -61,14 +61,22 @@ def queue_data(queue: RunQueue) -> dict:
     }
 
 
+def resource_config_data(config_id: str, resource: str, config: dict, template_variables: list[dict]) -> dict:
+    """A default resource config as the client reads it: config wrapped as {"resource_args": {resource: ...}},
+    each variable's schema a JSON string."""
+    return {"id": config_id, "resource": resource, "config": config,
+            "templateVariables": [{"name": v["name"], "schema": json.dumps(v["schema"])} for v in template_variables]}
+
+
 def queue_resource_config(queue: RunQueue) -> dict:
-    return {
-        "id": ids.encode("RunQueue", queue.pk),
-        "resource": queue.resource,
-        "config": queue.config,
-        "templateVariables": [{"name": v["name"], "schema": json.dumps(v["schema"])}
-                              for v in queue.template_variables],
-    }
+    return resource_config_data(ids.encode("RunQueue", queue.pk), queue.resource, queue.config,
+                                queue.template_variables)
+
+
+def pending_resource_config(config: ResourceConfig) -> dict:
+    """A config made by createDefaultResourceConfig before its queue; stored unwrapped, answered wrapped."""
+    return resource_config_data(ids.encode("DefaultResourceConfig", config.pk), config.resource,
+                                {"resource_args": {config.resource: config.config}}, config.template_variables)
 
 
 def item_data(item: RunQueueItem) -> dict:
@@ -140,5 +148,5 @@ def run_data(run: Run | None) -> dict | None:
     }
 
 
-__all__ = ["LAUNCH_PROJECT", "agent_data", "item_data", "project_data", "queue_data", "queue_resource_config",
+__all__ = ["LAUNCH_PROJECT", "agent_data", "item_data", "project_data", "queue_data", "pending_resource_config", "queue_resource_config", "resource_config_data",
            "run_data"]

@@ -3,13 +3,12 @@
 from django.core.exceptions import ValidationError
 
 from launchui.accounts.models import Entity
-from launchui.launch.models import Project, RunQueue
+from launchui.launch.models import Project, ResourceConfig, RunQueue
 from launchui.launch.services import project_get_or_create
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
-from launchui.wire.ops.queues import pending_config
-from launchui.wire.ops.serializers import project_data, queue_resource_config
+from launchui.wire.ops.serializers import pending_resource_config, project_data, queue_resource_config
 
 
 @query("viewer")
@@ -57,8 +56,8 @@ def default_resource_config(ctx: Context, entity: Entity, config_id):
     if pk[0] == "RunQueue":
         queue = RunQueue.objects.filter(pk=pk[1], entity=entity).first()
         return queue_resource_config(queue) if queue else None
-    pending = pending_config(entity, pk[1])
-    return pending
+    pending = ResourceConfig.objects.filter(entity=entity, pk=pk[1]).first()
+    return pending_resource_config(pending) if pending else None
 
 
 def _config_pk(config_id) -> tuple[str, int]:
