@@ -21,7 +21,6 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from launchui.accounts import selectors as account_selectors
-from launchui.accounts.models import Membership
 from launchui.artifacts import storage
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
@@ -304,18 +303,14 @@ def artifact_file(request: HttpRequest, artifact_id: int, name: str) -> HttpResp
 
 # --- git credentials ------------------------------------------------------------------------------
 
-def _member_of(request: HttpRequest, name: str) -> Membership:
-    return _membership_for(request, name)
-
-
-def _admin_of(request: HttpRequest, name: str) -> Membership:
-    return _admin_membership_for(request, name, "Only admins of an entity add or delete its git credentials.")
+CREDENTIALS_ADMIN_ONLY = "Only admins of an entity add or delete its git credentials."
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
-    mine = _admin_of(request, name) if request.method == "POST" else _member_of(request, name)
+    mine = (_admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY) if request.method == "POST"
+            else _membership_for(request, name))
     form = jobs_forms.GitCredentialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -340,7 +335,7 @@ def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
-    mine = _admin_of(request, name)
+    mine = _admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
         raise Http404("No such credential.")
