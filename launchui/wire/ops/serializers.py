@@ -10,7 +10,7 @@ from launchui.wire import ids
 from launchui.wire.ops.common import iso
 
 
-def project_data(entity: Entity, name: str, project: Project | None, *, ctx=None) -> dict:
+def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> dict:
     from launchui.wire.ops import runs
 
     data = {
