@@ -49,6 +49,9 @@ class Artifact(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     committed_at = models.DateTimeField(null=True, blank=True)
     manifest_digest = models.CharField(max_length=64, blank=True)  # base64 md5 of wandb_manifest.json
+    # For job versions: wandb-job.json's source_type (repo, artifact, image), read once at commit so that
+    # lists need not open files.
+    job_source_type = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["collection", "version_index"],

@@ -16,6 +16,7 @@ from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollectio
 from launchui.launch.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
+JOB_SPEC = "wandb-job.json"
 ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
@@ -169,9 +170,20 @@ def artifact_commit(*, artifact: Artifact) -> Artifact:
     artifact.version_index = 0 if top is None else top + 1
     artifact.state = Artifact.COMMITTED
     artifact.committed_at = timezone.now()
-    artifact.save(update_fields=["version_index", "state", "committed_at"])
+    artifact.job_source_type = _job_source_type(artifact) if collection.type_name == "job" else ""
+    artifact.save(update_fields=["version_index", "state", "committed_at", "job_source_type"])
     _point_aliases(artifact, [*artifact.requested_aliases, "latest"])
     return artifact
+
+
+def _job_source_type(artifact: Artifact) -> str:
+    """wandb-job.json's source_type; "" when the file is missing or not a job spec (shown as unknown)."""
+    spec = artifact.files.filter(name=JOB_SPEC).values_list("digest", flat=True).first()
+    try:
+        value = json.loads(storage.blob_read(spec)).get("source_type") if spec else ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def _point_aliases(artifact: Artifact, aliases: list[str]) -> None:

@@ -1,15 +1,12 @@
 """Reads for jobs and builds. A build's displayed status is derived here, once."""
 
-import json
 from datetime import timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from launchui.artifacts import storage
 from launchui.artifacts.models import Artifact, ArtifactCollection, ArtifactFile
 from launchui.jobs.models import GitCredential, JobBuild
 
@@ -38,6 +35,7 @@ def jobs_for_user(*, user: User, entity_name: str = "", project_name: str = "") 
             .select_related("project__entity")
             .annotate(latest_version=Subquery(latest.values("version_index")[:1]),
                       latest_id=Subquery(latest.values("pk")[:1]),
+                      latest_source_type=Subquery(latest.values("job_source_type")[:1]),
                       last_build_status=Subquery(last_build.values("status")[:1]),
                       last_build_started_at=Subquery(last_build.values("started_at")[:1]))
             .filter(latest_version__isnull=False))
@@ -79,24 +77,3 @@ def artifact_file_for_user(*, user: User, artifact_id: int, name: str) -> Artifa
         artifact__collection__project__entity__memberships__user=user).first()
 
 
-JOB_SPEC = "wandb-job.json"
-
-
-@lru_cache(maxsize=4096)
-def _source_type(digest: str) -> str:
-    """Blobs are content-addressed, so a digest's source type never changes: cached per process
-    (failures raise, so they are not cached)."""
-    return str(json.loads(storage.blob_read(digest)).get("source_type") or "")
-
-
-def job_source_types(artifact_ids: list[int]) -> dict[int, str]:
-    """{job version id: source_type of its wandb-job.json}, in one query whatever the number of jobs."""
-    files = ArtifactFile.objects.filter(artifact_id__in=artifact_ids, name=JOB_SPEC).values_list(
-        "artifact_id", "digest")
-    types = {}
-    for artifact_id, digest in files:
-        try:
-            types[artifact_id] = _source_type(digest)
-        except (OSError, ValueError, AttributeError):  # a missing or damaged blob: shown as unknown
-            types[artifact_id] = ""
-    return types

@@ -21,6 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from launchui.accounts import selectors as account_selectors
+from launchui.artifacts import services as artifact_services
 from launchui.artifacts import storage
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
@@ -176,9 +177,8 @@ def build(request: HttpRequest, build_id: int) -> HttpResponse:
 def _job_rows(jobs) -> list:
     """Each job with its source type, the latest version's aliases and its last build's status."""
     jobs = list(jobs)
-    types = selectors.job_source_types([job.latest_id for job in jobs])
     for job in jobs:
-        job.source_type = SOURCE_TYPES.get(types.get(job.latest_id, ""), types.get(job.latest_id) or "—")
+        job.source_type = SOURCE_TYPES.get(job.latest_source_type, job.latest_source_type or "—")
         job.latest_aliases = [a.alias for a in job.aliases.all() if a.artifact_id == job.latest_id]
         job.build = _status(JobBuild(status=job.last_build_status, started_at=job.last_build_started_at)) \
             if job.last_build_status else None
@@ -225,7 +225,7 @@ def _read_small(file) -> bytes | None:
 
 
 def _spec(files: dict) -> dict:
-    raw = _read_small(files.get(selectors.JOB_SPEC))
+    raw = _read_small(files.get(artifact_services.JOB_SPEC))
     try:
         spec = json.loads(raw) if raw is not None else {}
     except ValueError:
