@@ -42,6 +42,12 @@ def visible_queues(user: User) -> QuerySet[RunQueue]:
     return RunQueue.objects.filter(entity__memberships__user=user)
 
 
+def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
+    """A queue by id, only when the user is a member of its entity: None alike for a foreign or missing one,
+    so an outsider cannot learn which ids exist."""
+    return visible_queues(user).filter(pk=queue_id).select_related("entity").first()
+
+
 def queue_list(*, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
                ) -> QuerySet[RunQueue]:
     queues = visible_queues(user).select_related("entity")
@@ -146,7 +152,8 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
         item.status_label = liveness.ITEM_STATUS_LABELS[item.status]
         item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
         item.project_name = spec.get("project") or ""
-        item.author = spec.get("author") or (item.created_by.username if item.created_by_id and item.created_by else "")
+        # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.
+        item.author = item.created_by.username if item.created_by_id and item.created_by else ""
         item.started_at = item.run.created_at if item.run else None
         end = (item.run.completed_at if item.run and item.run.completed_at else now)
         item.duration = (end - item.started_at).total_seconds() if item.started_at else None

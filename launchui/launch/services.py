@@ -5,12 +5,13 @@ import string
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
+from launchui.accounts.selectors import admin_entities_for_user
 from launchui.artifacts.services import resolve
 from launchui.launch import liveness, queue_config
 from launchui.launch.models import LaunchAgent, Project, Run, RunQueue, RunQueueItem
@@ -134,23 +135,38 @@ def agent_register(*, entity: Entity, queues: list[RunQueue], hostname: str, con
     return agent
 
 
-def _agents(agent_id: int, visible_to: User | None):
-    agents = LaunchAgent.objects.filter(pk=agent_id)
-    return agents.filter(entity__memberships__user=visible_to) if visible_to is not None else agents
+def agents_controlled_by(user: User) -> QuerySet[LaunchAgent]:
+    """The one rule, for the browser (Stop, Delete) and the wire (updateLaunchAgent, the agent's contact):
+    a user controls the agents registered with their own key, and every agent of an entity they administer.
+    A member may run an agent and report its status, but not mark a teammate's agent Killed."""
+    return LaunchAgent.objects.filter(entity__memberships__user=user).filter(
+        Q(created_by=user) | Q(entity__in=admin_entities_for_user(user)))
 
 
-def agent_touch(*, agent_id: int, visible_to: User | None = None) -> int:
-    """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown or not visible)."""
-    return _agents(agent_id, visible_to).update(last_seen_at=timezone.now())
+def agent_require_control(*, user: User, agent: LaunchAgent) -> None:
+    if not agents_controlled_by(user).filter(pk=agent.pk).exists():
+        raise PermissionDenied(f"Only the user who started agent {agent.name} or an admin of "
+                               f"{agent.entity.name} can stop, delete or report for it.")
 
 
-def agent_update_status(*, agent_id: int, status: str, visible_to: User | None = None) -> int:
+def _agents(agent_id: int, reported_by: User | None):
+    agents = agents_controlled_by(reported_by) if reported_by is not None else LaunchAgent.objects
+    return agents.filter(pk=agent_id)
+
+
+def agent_touch(*, agent_id: int, reported_by: User | None = None) -> int:
+    """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown or not controlled)."""
+    return _agents(agent_id, reported_by).update(last_seen_at=timezone.now())
+
+
+def agent_update_status(*, agent_id: int, status: str, reported_by: User | None = None) -> int:
+    """One UPDATE, scoped by agents_controlled_by; 0 when the agent is unknown or not the reporter's."""
     if status not in dict(LaunchAgent.REPORTED_STATUSES):
         raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
     # KILLED is final. wandb 0.31's agent can report POLLING after it: when a job ends while the agent shuts down,
     # the job's thread says "back to polling" at the same time as the main loop's KILLED, and may land last.
     new_status = Case(When(reported_status=LaunchAgent.KILLED, then=Value(LaunchAgent.KILLED)), default=Value(status))
-    return _agents(agent_id, visible_to).update(reported_status=new_status, last_seen_at=timezone.now())
+    return _agents(agent_id, reported_by).update(reported_status=new_status, last_seen_at=timezone.now())
 
 
 def agent_request_stop(*, agent: LaunchAgent) -> None:
@@ -238,15 +254,17 @@ def item_warn(*, item: RunQueueItem, message: str, stage: str, file_paths: list[
         locked.save(update_fields=["warnings", "updated_at"])
 
 
-def item_delete(*, item: RunQueueItem) -> None:
-    item.delete()
-
-
-def item_cancel(*, item: RunQueueItem) -> None:
-    """Take a waiting item out of its queue. Atomic: an item an agent leases meanwhile is not cancelled."""
-    deleted, _ = RunQueueItem.objects.filter(liveness.waiting_q(), pk=item.pk).delete()
-    if not deleted:
-        raise ValidationError(f"Item {item.pk} was taken by an agent meanwhile: stop its run instead.")
+def item_cancel(*, user: User, item: RunQueueItem) -> None:
+    """Take a waiting item out of its queue. The one rule for the browser's Cancel and the wire's
+    deleteFromRunQueue: any member of the queue's entity may cancel a waiting item; nobody cancels an item
+    an agent took (its run is stopped instead). Atomic: an item an agent leases meanwhile is not cancelled."""
+    deleted, _ = RunQueueItem.objects.filter(liveness.waiting_q(), pk=item.pk,
+                                             queue__entity__memberships__user=user).delete()
+    if deleted:
+        return
+    if not RunQueueItem.objects.filter(pk=item.pk, queue__entity__memberships__user=user).exists():
+        raise PermissionDenied(f"Item {item.pk} not found, or you are not a member of its entity.")
+    raise ValidationError(f"Item {item.pk} was taken by an agent meanwhile: stop its run instead.")
 
 
 @transaction.atomic
@@ -274,7 +292,9 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
         project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
         if project is None or resolve(project=project, name=job_name) is None:
             errors["job"] = [f"Job {job} not found, or you cannot see it (use entity/project/name:alias)."]
-    spec.setdefault("author", created_by.username)
+    # The author is whoever pushed: a runSpec's own "author" would let anyone sign as a teammate (and the
+    # agent hands it to the run as WANDB_USERNAME).
+    spec["author"] = created_by.username
     if errors:
         raise ValidationError(errors)
     try:

@@ -163,6 +163,7 @@ def queue_agents(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
     queue, membership = _queue_for(request, entity, queue)
     agents = launch_selectors.agents_for_queue(queue)
     context = {**_queue_context(request, queue, membership, "agents"), "agents": agents,
+               "controlled_agent_ids": _controlled_agent_ids(request),
                "has_live_agent": any(a.status in ("POLLING", "RUNNING") for a in agents)}
     return render(request, "web/queue.html#agents" if _partial(request) else "web/queue.html", context)
 
@@ -231,7 +232,7 @@ def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> 
     if item is None:
         raise Http404("No such item in this queue.")
     try:
-        launch_services.item_cancel(item=item)
+        launch_services.item_cancel(user=request.user, item=item)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
@@ -253,8 +254,7 @@ def agents(request: HttpRequest) -> HttpResponse:
         "section": "agents", "form": form,
         "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
         "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
-        "admin_entity_ids": set(account_selectors.admin_entities_for_user(request.user)
-                                .values_list("pk", flat=True)),
+        "controlled_agent_ids": _controlled_agent_ids(request),
         "live_url": _clean_url(reverse("agents"), {"entity": entity, "status": status}),
     }
     if _partial(request):
@@ -265,20 +265,24 @@ def agents(request: HttpRequest) -> HttpResponse:
     return render(request, "web/agents.html", context)
 
 
-def _agent_for_admin(request: HttpRequest, agent_id: int):
+def _controlled_agent_ids(request: HttpRequest) -> set[int]:
+    """Agents whose Stop and Delete buttons this user gets (the rule the views enforce)."""
+    return set(launch_services.agents_controlled_by(request.user).values_list("pk", flat=True))
+
+
+def _agent_under_control(request: HttpRequest, agent_id: int):
     found = launch_selectors.agent_for_user(user=request.user, agent_id=agent_id)
     if found is None:
         raise Http404("No such agent.")
-    agent, membership = found
-    if not membership.is_admin:
-        raise PermissionDenied("Only admins of the agent's entity stop or delete it.")
+    agent, _ = found
+    launch_services.agent_require_control(user=request.user, agent=agent)  # the wire's rule too
     return agent
 
 
 @login_required
 @require_POST
 def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
-    agent = _agent_for_admin(request, agent_id)
+    agent = _agent_under_control(request, agent_id)
     launch_services.agent_request_stop(agent=agent)
     messages.success(request, f"Asked {agent.name} to stop; it stops at its next poll.")
     return redirect(_safe_next(request, reverse("agents")))
@@ -287,7 +291,7 @@ def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
-    agent = _agent_for_admin(request, agent_id)
+    agent = _agent_under_control(request, agent_id)
     try:
         launch_services.agent_delete(agent=agent)
     except ValidationError as exc:

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from launchui.launch.models import LaunchAgent
-from launchui.launch.services import queue_create
+from launchui.launch.services import agent_register, queue_create
 from tests.wire.conftest import start_agent, wait_for, wandb_env  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.wandb, pytest.mark.django_db(transaction=True)]
@@ -61,3 +61,27 @@ def test_sigkilled_agent_turns_offline_and_the_red_banner_returns(page_as, start
 
     page.goto("/launch")
     expect(page.get_by_role("row").filter(has_text="gpu")).to_contain_text("Not running")
+
+
+def test_finding10_a_member_stops_their_own_real_agent_in_the_browser_but_not_a_teammates(  # noqa: F811
+        page_as, start_agent, team, owner, member, member_key):
+    queue = queue_create(entity=team, name="gpu", resource="local-container", created_by=owner)
+    theirs = agent_register(entity=team, queues=[queue], hostname="olivias-box", config={}, version="",
+                            created_by=owner)
+    agent_proc = start_agent(member_key, queue="gpu", entity="acme")
+    mine = wait_for(lambda: LaunchAgent.objects.filter(created_by=member).first(), timeout=60,
+                    what="the agent to register", on_fail=agent_proc.output)
+
+    page = page_as(member)
+    page.goto("/launch/acme/queues/gpu/agents")
+    row = page.get_by_role("row").filter(has_text=mine.name)
+    expect(row.get_by_text("Polling")).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("row").filter(has_text=theirs.name).get_by_role("button", name="Stop")).to_have_count(0)
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Stop").click()
+
+    assert agent_proc.wait(timeout=60) == 0, agent_proc.output()
+    expect(row.get_by_text("Killed")).to_be_visible(timeout=15_000)
+    assert LaunchAgent.objects.get(pk=mine.pk).reported_status == LaunchAgent.KILLED
+    assert LaunchAgent.objects.get(pk=theirs.pk).reported_status == LaunchAgent.POLLING

@@ -249,7 +249,7 @@ def test_killed_is_final_even_when_a_late_polling_report_arrives(team, owner, qu
     assert agent_update_status(agent_id=agent.pk, status=LaunchAgent.KILLED) == 1
     seen = LaunchAgent.objects.get(pk=agent.pk).last_seen_at
     for late in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
-        assert agent_update_status(agent_id=agent.pk, status=late, visible_to=owner) == 1  # still "success"
+        assert agent_update_status(agent_id=agent.pk, status=late, reported_by=owner) == 1  # still "success"
     agent.refresh_from_db()
     assert agent.reported_status == LaunchAgent.KILLED and agent.last_seen_at > seen
 

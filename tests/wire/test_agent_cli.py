@@ -59,6 +59,22 @@ def test_stop_makes_the_agent_report_killed_and_exit(start_agent, docker_queue, 
     assert liveness.agent_status(agent) == LaunchAgent.KILLED
 
 
+def test_finding10_a_members_own_agent_still_reports_killed_when_it_stops(start_agent, docker_queue, member,
+                                                                        member_key):
+    # updateLaunchAgent is refused for a teammate's agent: the agent a member runs reports for itself.
+    agent_proc = start_agent(member_key, queue="gpu", entity="acme")
+    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
+                     on_fail=agent_proc.output)
+    assert agent.created_by == member
+
+    agent_request_stop(agent=agent)  # an admin's Stop; the agent reads stopPolling, reports KILLED, exits
+
+    assert agent_proc.wait(timeout=60) == 0, agent_proc.output()
+    agent.refresh_from_db()
+    assert agent.reported_status == LaunchAgent.KILLED, agent_proc.output()
+    assert "Failed to update agent status" not in agent_proc.output()
+
+
 def test_an_agent_killed_by_sigkill_shows_offline(start_agent, docker_queue, owner_key, settings):
     settings.LAUNCHUI_AGENT_OFFLINE_AFTER = 4
     agent_proc = start_agent(owner_key, queue="gpu", entity="acme")

@@ -192,7 +192,7 @@ def test_fail_records_stage_message_and_files(client, owner, owner_key, queue, a
 # --- scoping: owner, member, outsider -------------------------------------------------------------------
 
 def test_an_outsider_can_neither_see_nor_touch_the_teams_queue_agent_or_items(
-        client, owner, outsider_key, member_key, queue, agent):
+        client, owner, member, outsider_key, member_key, queue, agent):
     item = item_push(queue=queue, run_spec={}, created_by=owner)
     pop_vars = {"entity": "acme", "project": "model-registry", "queueName": "gpu",
                 "launchAgentId": ids.encode("LaunchAgent", agent.pk)}
@@ -211,8 +211,12 @@ def test_an_outsider_can_neither_see_nor_touch_the_teams_queue_agent_or_items(
     agent.refresh_from_db()
     item.refresh_from_db()
     assert agent.reported_status == "POLLING" and item.state == RunQueueItem.PENDING
-    # A member of the team may pop.
-    assert gql(client, member_key, POP, pop_vars)["data"]["popFromRunQueue"]["runQueueItemId"]
+    # A member of the team may pop, for an agent they run (not for a teammate's: finding 10).
+    assert gql(client, member_key, POP, pop_vars)["errors"][0]["message"] == "Unknown launch agent."
+    mine = agent_register(entity=queue.entity, queues=[queue], hostname="h2", config={}, version="",
+                          created_by=member)
+    assert gql(client, member_key, POP, {**pop_vars, "launchAgentId": ids.encode("LaunchAgent", mine.pk)})[
+        "data"]["popFromRunQueue"]["runQueueItemId"]
 
 
 # --- query budgets: constant in the number of agents and items ------------------------------------------

@@ -4,7 +4,7 @@ LaunchAgent and updateLaunchAgent must always answer (the agent crashes otherwis
 deleted in the browser is told to stop instead of being sent an error.
 """
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from launchui.launch import services
 from launchui.launch.models import LaunchAgent, RunQueue
@@ -15,8 +15,9 @@ from launchui.wire.ops.serializers import agent_data
 
 
 def visible_agent(ctx: Context, agent_id) -> LaunchAgent | None:
+    """The agent when the key's user is a member of its entity; None alike for a foreign or missing one."""
     pk = ids.decode(agent_id, "LaunchAgent")
-    return LaunchAgent.objects.filter(pk=pk, entity__memberships__user=ctx.user).first()
+    return LaunchAgent.objects.filter(pk=pk, entity__memberships__user=ctx.user).select_related("entity").first()
 
 
 @mutation("createLaunchAgent")
@@ -45,7 +46,7 @@ def launch_agent(ctx: Context, id=None, **_):
         # Deleted (or never ours): tell it to stop rather than crash it.
         return {"__typename": "LaunchAgent", "id": id, "name": "deleted-agent", "runQueues": [],
                 "hostname": "", "agentStatus": LaunchAgent.KILLED, "stopPolling": True, "heartbeatAt": None}
-    services.agent_touch(agent_id=agent.pk)
+    services.agent_touch(agent_id=agent.pk, reported_by=ctx.user)  # a teammate's read is no sign of life
     queue_ids = list(agent.queues.through.objects.filter(launchagent_id=agent.pk)
                      .values_list("runqueue_id", flat=True))
     return agent_data(agent, queue_ids)
@@ -57,10 +58,12 @@ def update_launch_agent(ctx: Context, input: dict):
     status = input.get("agentStatus")
     try:
         if status is None:
-            updated = services.agent_touch(agent_id=agent_pk, visible_to=ctx.user)
+            updated = services.agent_touch(agent_id=agent_pk, reported_by=ctx.user)
         else:
-            updated = services.agent_update_status(agent_id=agent_pk, status=status, visible_to=ctx.user)
-    except ValidationError as exc:
+            updated = services.agent_update_status(agent_id=agent_pk, status=status, reported_by=ctx.user)
+        if not updated and (agent := visible_agent(ctx, input.get("launchAgentId"))) is not None:
+            services.agent_require_control(user=ctx.user, agent=agent)  # a teammate's agent: refused, as Stop is
+    except (ValidationError, PermissionDenied) as exc:
         raise common.wire_error(exc) from None
     # False for a deleted agent: it prints a warning and carries on until it reads stopPolling.
     return {"success": bool(updated)}

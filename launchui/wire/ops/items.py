@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from launchui.launch import services
-from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.models import RunQueue, RunQueueItem
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
@@ -19,10 +19,11 @@ def pop_from_run_queue(ctx: Context, input: dict):
     agent_pk = None
     if input.get("launchAgentId"):
         agent_pk = ids.decode(input["launchAgentId"], "LaunchAgent")
-        # One UPDATE records contact and checks the agent is this entity's and not being stopped.
-        polling = LaunchAgent.objects.filter(pk=agent_pk, entity_id=queue.entity_id, stop_requested=False)
-        if not polling.update(last_seen_at=timezone.now()):
-            if LaunchAgent.objects.filter(pk=agent_pk, entity_id=queue.entity_id).exists():
+        # One UPDATE records contact and checks the agent is this entity's, the key's user's to run (the
+        # rule of updateLaunchAgent: not a teammate's agent) and not being stopped.
+        agents = services.agents_controlled_by(ctx.user).filter(pk=agent_pk, entity_id=queue.entity_id)
+        if not agents.filter(stop_requested=False).update(last_seen_at=timezone.now()):
+            if agents.exists():
                 return None  # it is being stopped: hand it nothing new
             raise WireError("Unknown launch agent.")
     item = services.item_pop(queue=queue, agent_id=agent_pk)

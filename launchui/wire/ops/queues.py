@@ -1,9 +1,9 @@
 """Queues, their configs and their items, as wandb.Api() and `wandb launch` drive them."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from launchui.launch import queue_config, services
+from launchui.launch import queue_config, selectors, services
 from launchui.launch.models import LAUNCH_PROJECT, Project, ResourceConfig, RunQueue, RunQueueItem
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
@@ -90,12 +90,23 @@ def upsert_run_queue(ctx: Context, input: dict):
     return {"success": True, "configSchemaValidationErrors": [], "clientMutationId": input.get("clientMutationId")}
 
 
+NO_SUCH_QUEUE = "Queue not found, or this API key's user is not a member of its entity."
+
+
+def _visible_queue(ctx: Context, queue_id) -> RunQueue:
+    """A queue by id, scoped to the key's user's entities: a foreign queue and a missing one answer alike."""
+    queue = selectors.queue_by_id_for_user(user=ctx.user, queue_id=ids.decode(queue_id, "RunQueue"))
+    if queue is None:
+        raise WireError(NO_SUCH_QUEUE)
+    return queue
+
+
 @mutation("deleteRunQueues")
 def delete_run_queues(ctx: Context, input: dict):
     pks = [ids.decode(queue_id, "RunQueue") for queue_id in input.get("queueIDs") or []]
-    queues = list(RunQueue.objects.filter(pk__in=pks).select_related("entity"))
+    queues = list(selectors.visible_queues(ctx.user).filter(pk__in=pks).select_related("entity"))
     if len(queues) != len(set(pks)):
-        raise WireError("Some of these queues do not exist.")
+        raise WireError(NO_SUCH_QUEUE)
     for queue in queues:
         common.admin_entity(ctx, queue.entity.name, "delete queues")
     with transaction.atomic():
@@ -106,14 +117,14 @@ def delete_run_queues(ctx: Context, input: dict):
 
 @mutation("deleteFromRunQueue")
 def delete_from_run_queue(ctx: Context, input: dict):
-    queue = RunQueue.objects.filter(pk=ids.decode(input.get("queueID"), "RunQueue")).select_related("entity").first()
-    if queue is None:
-        raise WireError("Queue not found.")
-    common.entity(ctx, queue.entity.name)
+    queue = _visible_queue(ctx, input.get("queueID"))
     item = queue.items.filter(pk=ids.decode(input.get("runQueueItemId"), "RunQueueItem")).first()
     if item is None:
         raise WireError("That item is not in this queue.")
-    services.item_delete(item=item)
+    try:
+        services.item_cancel(user=ctx.user, item=item)  # the browser's Cancel rule
+    except (ValidationError, PermissionDenied) as exc:
+        raise common.wire_error(exc) from None
     return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
@@ -148,9 +159,6 @@ def push_to_run_queue_by_name(ctx: Context, input: dict):
 
 @mutation("pushToRunQueue")
 def push_to_run_queue(ctx: Context, input: dict):
-    queue = RunQueue.objects.filter(pk=ids.decode(input.get("queueID"), "RunQueue")).select_related("entity").first()
-    if queue is None:
-        raise WireError("Queue not found.")
-    common.entity(ctx, queue.entity.name)
+    queue = _visible_queue(ctx, input.get("queueID"))
     item = _push(ctx, queue, input.get("runSpec"), input.get("priority"), input.get("templateVariableValues"))
     return {"runQueueItemId": ids.encode("RunQueueItem", item.pk)}
