@@ -4,6 +4,7 @@ builds (jobs made in the browser) that produce the same W&B format."""
 import hashlib
 import json
 import re
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -14,13 +15,15 @@ from django.utils import timezone
 
 from launchui.artifacts import storage
 from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile, EntityContent
-from launchui.jobs.sources import safe_relative_path
 from launchui.launch.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
 JOB_SPEC = "wandb-job.json"
 ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+# Commit parses these in memory; any uploaded file may be gigabytes (LAUNCHUI_MAX_UPLOAD_BYTES).
+MANIFEST_MAX_BYTES = 32 * 1024 * 1024  # about 200,000 entries
+JOB_SPEC_MAX_BYTES = 1024 * 1024
 
 
 def validate_artifact_name(name: str) -> str:
@@ -112,9 +115,22 @@ def _rename_pending(artifact: Artifact, collection_name: str, type_name: str, me
     return artifact
 
 
+def safe_relative_path(name: str) -> str:
+    """A path (a job's code file, an archive member) that stays inside the tree, normalised; or a clear error."""
+    if "\\" in name or "\x00" in name:
+        raise ValidationError(f"{name!r} is not a portable file name.")
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValidationError(f"{name!r} points outside the upload (absolute path or '..').")
+    clean = "/".join(p for p in path.parts if p not in ("", "."))
+    if not clean:
+        raise ValidationError(f"{name!r} is not a file name.")
+    return clean
+
+
 def validate_file_name(name) -> str:
     """The one rule for a manifest entry's name, at createArtifactFiles and at commit: a normalised relative
-    path that stays inside the artifact (no '..', no leading '/', no backslash), as job code paths are."""
+    path that stays inside the artifact (no '..', no leading '/', no backslash)."""
     try:
         clean = safe_relative_path(name) if isinstance(name, str) and len(name) <= 1024 else None
     except ValidationError:  # '..', an absolute path, a backslash
@@ -182,8 +198,11 @@ def upload_receive(*, token: str, read, content_length: int | None = None) -> No
 def _manifest_entries(artifact: Artifact) -> dict | None:
     if not artifact.manifest_digest or not storage.blob_exists(artifact.manifest_digest):
         return None
+    raw = storage.blob_read_small(artifact.manifest_digest, MANIFEST_MAX_BYTES)
+    if raw is None:
+        raise ValidationError(f"The manifest is larger than {MANIFEST_MAX_BYTES // 2**20} MiB.")
     try:
-        manifest = json.loads(storage.blob_read(artifact.manifest_digest))
+        manifest = json.loads(raw)
         contents = manifest["contents"]
         assert isinstance(contents, dict)
     except (ValueError, KeyError, AssertionError):
@@ -233,7 +252,8 @@ def _job_source_type(artifact: Artifact) -> str:
     """wandb-job.json's source_type; "" when the file is missing or not a job spec (shown as unknown)."""
     spec = artifact.files.filter(name=JOB_SPEC).values_list("digest", flat=True).first()
     try:
-        value = json.loads(storage.blob_read(spec)).get("source_type") if spec else ""
+        raw = storage.blob_read_small(spec, JOB_SPEC_MAX_BYTES) if spec else None
+        value = json.loads(raw).get("source_type") if raw is not None else ""
     except (OSError, ValueError, AttributeError):
         return ""
     return value if isinstance(value, str) else ""

@@ -123,6 +123,13 @@ def blob_read(digest_b64: str) -> bytes:
         return handle.read()
 
 
+def blob_read_small(digest_b64: str, max_bytes: int) -> bytes | None:
+    """The blob's bytes, or None when it is larger than max_bytes (uploads may be gigabytes)."""
+    with blob_open(digest_b64) as handle:
+        content = handle.read(max_bytes + 1)
+    return content if len(content) <= max_bytes else None
+
+
 def upload_url(base_url: str, *, artifact_id: int, digest: str, name: str) -> str:
     token = signing.dumps({"a": artifact_id, "d": digest, "n": name[:200]}, salt=UPLOAD_SALT, compress=True)
     return base_url + reverse("artifact_upload", args=[token])

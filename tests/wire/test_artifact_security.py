@@ -276,3 +276,15 @@ def test_migration_backfills_what_entities_already_hold(team, owner, outsider):
     assert content_held(entity_id=team.pk, digests=digests) == digests
     oscar = Entity.objects.get(name=outsider.username)
     assert not EntityContent.objects.filter(entity=oscar).exists()
+
+
+def test_commit_does_not_parse_a_manifest_larger_than_its_cap(client, owner, owner_key, monkeypatch):
+    """Uploads may be gigabytes now; commit reads the manifest into memory only up to a cap."""
+    from launchui.artifacts import services
+
+    monkeypatch.setattr(services, "MANIFEST_MAX_BYTES", 64)
+    artifact_id = pending_artifact(client, owner_key, "olivia", "huge-manifest")
+    answer = commit_with_manifest(client, owner_key, artifact_id, {f"f{i}.txt": {"digest": md5_b64(b"x")}
+                                                                  for i in range(5)})
+    assert "The manifest is larger than" in answer["errors"][0]["message"], answer
+    assert Artifact.objects.get(collection__name="huge-manifest").state == Artifact.PENDING
