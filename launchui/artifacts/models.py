@@ -89,3 +89,16 @@ class ArtifactFile(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artifact", "name"], name="file_unique_per_artifact")]
         ordering = ["name"]
+
+
+class EntityContent(models.Model):
+    """That an entity holds these bytes: it uploaded them, or the server built them for it. Storage is shared
+    by digest across entities, but only an entity holding a digest is told "already stored" for it or may
+    commit it without uploading; otherwise a digest alone would reveal, and hand over, another entity's file."""
+
+    entity = models.ForeignKey("accounts.Entity", on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)  # base64 md5
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity", "digest"], name="content_once_per_entity")]

@@ -4,7 +4,9 @@ builds (jobs made in the browser) that produce the same W&B format."""
 import hashlib
 import json
 import re
+from pathlib import PurePosixPath
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -12,13 +14,16 @@ from django.db.models import Max
 from django.utils import timezone
 
 from launchui.artifacts import storage
-from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile
+from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile, EntityContent
 from launchui.launch.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
 JOB_SPEC = "wandb-job.json"
 ARTIFACT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+# Commit parses these in memory; any uploaded file may be gigabytes (LAUNCHUI_MAX_UPLOAD_BYTES).
+MANIFEST_MAX_BYTES = 32 * 1024 * 1024  # about 200,000 entries
+JOB_SPEC_MAX_BYTES = 1024 * 1024
 
 
 def validate_artifact_name(name: str) -> str:
@@ -110,29 +115,82 @@ def _rename_pending(artifact: Artifact, collection_name: str, type_name: str, me
     return artifact
 
 
+def safe_relative_path(name: str) -> str:
+    """A path (a job's code file, an archive member) that stays inside the tree, normalised; or a clear error."""
+    if "\\" in name or "\x00" in name:
+        raise ValidationError(f"{name!r} is not a portable file name.")
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValidationError(f"{name!r} points outside the upload (absolute path or '..').")
+    clean = "/".join(p for p in path.parts if p not in ("", "."))
+    if not clean:
+        raise ValidationError(f"{name!r} is not a file name.")
+    return clean
+
+
+def validate_file_name(name) -> str:
+    """The one rule for a manifest entry's name, at createArtifactFiles and at commit: a normalised relative
+    path that stays inside the artifact (no '..', no leading '/', no backslash)."""
+    try:
+        clean = safe_relative_path(name) if isinstance(name, str) and len(name) <= 1024 else None
+    except ValidationError:  # '..', an absolute path, a backslash
+        clean = None
+    if not clean or clean != name:  # not normalised either: "a//b", "./a"
+        raise ValidationError(f"File name {name!r} is not a safe relative path inside the artifact.")
+    return name
+
+
+def content_hold(*, entity_id: int, digests) -> None:
+    """Record that the entity holds these bytes (it uploaded them, or the server built them for it)."""
+    EntityContent.objects.bulk_create([EntityContent(entity_id=entity_id, digest=d) for d in set(digests)],
+                                      ignore_conflicts=True)
+
+
+def content_held(*, entity_id: int, digests) -> set[str]:
+    """The digests this entity holds and storage still has: only these are "already stored" for it and
+    committable without an upload. Another entity's identical bytes do not count."""
+    held = set(EntityContent.objects.filter(entity_id=entity_id, digest__in=set(digests))
+               .values_list("digest", flat=True))
+    return {d for d in held if storage.blob_exists(d)}
+
+
 def files_register(*, artifact: Artifact, files: list[dict]) -> list[tuple[ArtifactFile, bool]]:
-    """Manifest entries announced before upload; returns each with whether its bytes are stored already."""
+    """Manifest entries announced before upload; returns each with whether the artifact's entity holds its
+    bytes already (then the client skips the upload)."""
     if artifact.state != Artifact.PENDING:
         raise ValidationError("This artifact version is committed; its files cannot change.")
-    result = []
+    rows = []
     for entry in files:
-        name = entry.get("name") or ""
-        if not name or len(name) > 1024 or name.startswith("/") or ".." in name.split("/"):
-            raise ValidationError(f"File name {name!r} is not a safe relative path.")
+        name = validate_file_name(entry.get("name") or "")
         digest = entry.get("md5") or ""
         storage.digest_hex(digest)  # ValueError for a bad digest, mapped by the caller
         row, _ = ArtifactFile.objects.update_or_create(artifact=artifact, name=name,
                                                        defaults={"digest": digest, "size": entry.get("size")})
-        result.append((row, storage.blob_exists(digest)))
-    return result
+        rows.append(row)
+    held = content_held(entity_id=_entity_id(artifact), digests=[row.digest for row in rows])
+    return [(row, row.digest in held) for row in rows]
 
 
-def upload_receive(*, token: str, content: bytes) -> None:
-    """Bytes PUT to a signed upload URL: they must match the digest the URL was issued for."""
+def _entity_id(artifact: Artifact) -> int:
+    return Project.objects.filter(pk=artifact.collection.project_id).values_list("entity_id", flat=True).get()
+
+
+def upload_receive(*, token: str, read, content_length: int | None = None) -> None:
+    """Bytes PUT to a signed upload URL, streamed to storage: they must match the digest the URL was issued
+    for, and then the artifact's entity holds them. Raises signing.BadSignature, ValidationError, or
+    storage.BlobTooLarge (before reading anything when the announced length is already too large)."""
     claims = storage.read_upload_token(token)
-    if storage.md5_b64(content) != claims["d"]:
-        raise ValidationError("The uploaded bytes do not match the digest this upload URL was issued for.")
-    storage.blob_save(content)
+    limit = settings.LAUNCHUI_MAX_UPLOAD_BYTES
+    if content_length is not None and content_length > limit:
+        raise storage.BlobTooLarge(f"The file is larger than this server accepts ({limit} bytes).")
+    try:
+        storage.blob_save_stream(read, expected_digest=claims["d"], max_bytes=limit)
+    except storage.BlobDigestMismatch as exc:
+        raise ValidationError(str(exc)) from None
+    entity_id = Artifact.objects.filter(pk=claims["a"]).values_list("collection__project__entity_id",
+                                                                     flat=True).first()
+    if entity_id is not None:
+        content_hold(entity_id=entity_id, digests=[claims["d"]])
     if claims["n"] == MANIFEST_NAME:
         Artifact.objects.filter(pk=claims["a"], state=Artifact.PENDING).update(manifest_digest=claims["d"])
 
@@ -140,13 +198,23 @@ def upload_receive(*, token: str, content: bytes) -> None:
 def _manifest_entries(artifact: Artifact) -> dict | None:
     if not artifact.manifest_digest or not storage.blob_exists(artifact.manifest_digest):
         return None
+    raw = storage.blob_read_small(artifact.manifest_digest, MANIFEST_MAX_BYTES)
+    if raw is None:
+        raise ValidationError(f"The manifest is larger than {MANIFEST_MAX_BYTES // 2**20} MiB.")
     try:
-        manifest = json.loads(storage.blob_read(artifact.manifest_digest))
+        manifest = json.loads(raw)
         contents = manifest["contents"]
         assert isinstance(contents, dict)
     except (ValueError, KeyError, AssertionError):
         raise ValidationError("The uploaded manifest is not a W&B artifact manifest.") from None
     return contents
+
+
+def manifest_validate(contents: dict) -> None:
+    """Checks a committed manifest's entries before any row is written (the same name rule as
+    createArtifactFiles, so that a name refused there cannot arrive through the manifest)."""
+    for name in contents:
+        validate_file_name(name)
 
 
 @transaction.atomic
@@ -156,13 +224,17 @@ def artifact_commit(*, artifact: Artifact) -> Artifact:
         return artifact  # a retried commit
     contents = _manifest_entries(artifact)
     if contents is not None:
+        manifest_validate(contents)
         for name, entry in contents.items():
             if entry.get("ref"):
                 continue  # references to outside storage carry no bytes here
             ArtifactFile.objects.update_or_create(artifact=artifact, name=name, defaults={
                 "digest": entry.get("digest", ""), "size": entry.get("size")})
         artifact.files.exclude(name__in=list(contents)).delete()
-    missing = [f.name for f in artifact.files.all() if not storage.blob_exists(f.digest)]
+    files = list(artifact.files.all())
+    # Stored bytes count only when this entity holds them: the same answer as createArtifactFiles gives.
+    held = content_held(entity_id=_entity_id(artifact), digests=[f.digest for f in files])
+    missing = [f.name for f in files if f.digest not in held]
     if missing:
         raise ValidationError(f"Files were never uploaded: {', '.join(sorted(missing)[:5])}.")
     collection = ArtifactCollection.objects.select_for_update().get(pk=artifact.collection_id)
@@ -180,7 +252,8 @@ def _job_source_type(artifact: Artifact) -> str:
     """wandb-job.json's source_type; "" when the file is missing or not a job spec (shown as unknown)."""
     spec = artifact.files.filter(name=JOB_SPEC).values_list("digest", flat=True).first()
     try:
-        value = json.loads(storage.blob_read(spec)).get("source_type") if spec else ""
+        raw = storage.blob_read_small(spec, JOB_SPEC_MAX_BYTES) if spec else None
+        value = json.loads(raw).get("source_type") if raw is not None else ""
     except (OSError, ValueError, AttributeError):
         return ""
     return value if isinstance(value, str) else ""
@@ -209,6 +282,7 @@ def artifact_build(*, project: Project, name: str, type_name: str, files: dict[s
     digests = {path: storage.blob_save(content) for path, content in files.items()}
     digest = manifest_digest(digests)
     with transaction.atomic():
+        content_hold(entity_id=project.entity_id, digests=digests.values())
         artifact = artifact_create(project=project, collection_name=name, type_name=type_name, digest=digest,
                                    metadata=metadata, description=description, aliases=aliases,
                                    created_by=created_by)
@@ -218,6 +292,7 @@ def artifact_build(*, project: Project, name: str, type_name: str, files: dict[s
                     "storagePolicyConfig": {"storageLayout": "V2"},
                     "contents": {path: {"digest": d, "size": len(files[path])} for path, d in digests.items()}}
         artifact.manifest_digest = storage.blob_save(json.dumps(manifest, sort_keys=True).encode())
+        content_hold(entity_id=project.entity_id, digests=[artifact.manifest_digest])
         artifact.save(update_fields=["manifest_digest"])
         return artifact_commit(artifact=artifact), True
 

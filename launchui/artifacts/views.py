@@ -8,18 +8,22 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from launchui.artifacts import services, storage
 
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
-
 
 @csrf_exempt
 @require_http_methods(["PUT"])
 def upload(request: HttpRequest, token: str) -> HttpResponse:
-    if int(request.headers.get("Content-Length") or 0) > MAX_UPLOAD_BYTES:
-        return JsonResponse({"error": "The file is larger than this server accepts."}, status=413)
+    # request.read() in chunks, never request.body: bodies go to storage with bounded memory, and
+    # DATA_UPLOAD_MAX_MEMORY_SIZE (for form posts) does not cap artifact files.
     try:
-        services.upload_receive(token=token, content=request.body)
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return JsonResponse({"error": "Content-Length is not a number."}, status=400)
+    try:
+        services.upload_receive(token=token, read=request.read, content_length=length)
     except signing.BadSignature:
         return JsonResponse({"error": "This upload URL is invalid or has expired."}, status=403)
+    except storage.BlobTooLarge as exc:
+        return JsonResponse({"error": str(exc)}, status=413)
     except ValidationError as exc:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     return HttpResponse(status=200)

@@ -16,24 +16,13 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from launchui.artifacts.services import safe_relative_path  # one rule for file paths, artifacts' too
+
 SKIPPED_DIRS = {".git", "wandb", "__pycache__"}
 
 
 def _limits() -> tuple[int, int]:
     return settings.LAUNCHUI_MAX_CODE_BYTES, settings.LAUNCHUI_MAX_CODE_FILES
-
-
-def safe_relative_path(name: str) -> str:
-    """A member path that stays inside the tree, normalised; or a clear error."""
-    if "\\" in name or "\x00" in name:
-        raise ValidationError(f"{name!r} is not a portable file name.")
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts:
-        raise ValidationError(f"{name!r} points outside the upload (absolute path or '..').")
-    clean = "/".join(p for p in path.parts if p not in ("", "."))
-    if not clean:
-        raise ValidationError(f"{name!r} is not a file name.")
-    return clean
 
 
 def keep(path: str) -> bool:
