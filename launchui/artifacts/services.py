@@ -117,14 +117,35 @@ def files_register(*, artifact: Artifact, files: list[dict]) -> list[tuple[Artif
     result = []
     for entry in files:
         name = entry.get("name") or ""
-        if not name or len(name) > 1024 or name.startswith("/") or ".." in name.split("/"):
-            raise ValidationError(f"File name {name!r} is not a safe relative path.")
+        _check_file_name(name)
         digest = entry.get("md5") or ""
         storage.digest_hex(digest)  # ValueError for a bad digest, mapped by the caller
         row, _ = ArtifactFile.objects.update_or_create(artifact=artifact, name=name,
                                                        defaults={"digest": digest, "size": entry.get("size")})
         result.append((row, storage.blob_exists(digest)))
     return result
+
+
+def _check_file_name(name) -> None:
+    if (not isinstance(name, str) or not name or len(name) > 1024 or "\x00" in name or name.startswith("/")
+            or ".." in name.split("/")):
+        raise ValidationError(f"File name {str(name)[:200]!r} is not a safe relative path.")
+
+
+def _check_manifest_entry(name: str, entry) -> None:
+    """A committed manifest's entry becomes an ArtifactFile row: refuse what the row cannot hold."""
+    if not isinstance(entry, dict):
+        raise ValidationError(f"Manifest entry {str(name)[:200]!r} is not an object.")
+    if entry.get("ref"):
+        return
+    _check_file_name(name)
+    try:
+        storage.digest_hex(entry.get("digest"))
+    except (TypeError, ValueError):
+        raise ValidationError(f"Manifest entry {name!r} has no valid md5 digest.") from None
+    size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
+        raise ValidationError(f"Manifest entry {name!r} has an invalid size.")
 
 
 def upload_receive(*, token: str, content: bytes) -> None:
@@ -144,8 +165,10 @@ def _manifest_entries(artifact: Artifact) -> dict | None:
         manifest = json.loads(storage.blob_read(artifact.manifest_digest))
         contents = manifest["contents"]
         assert isinstance(contents, dict)
-    except (ValueError, KeyError, AssertionError):
+    except (ValueError, KeyError, TypeError, AssertionError):
         raise ValidationError("The uploaded manifest is not a W&B artifact manifest.") from None
+    for name, entry in contents.items():
+        _check_manifest_entry(name, entry)
     return contents
 
 
@@ -183,7 +206,9 @@ def _job_source_type(artifact: Artifact) -> str:
         value = json.loads(storage.blob_read(spec)).get("source_type") if spec else ""
     except (OSError, ValueError, AttributeError):
         return ""
-    return value if isinstance(value, str) else ""
+    max_length = Artifact._meta.get_field("job_source_type").max_length
+    # Anything longer than the known types (repo, artifact, image) is not one: shown as unknown.
+    return value if isinstance(value, str) and len(value) <= max_length and "\x00" not in value else ""
 
 
 def _point_aliases(artifact: Artifact, aliases: list[str]) -> None:
