@@ -91,6 +91,16 @@ def test_wrong_type_or_shape_arguments_are_graphql_errors_not_500s(client, owner
     assert RunQueueItem.objects.count() == 0 and LaunchAgent.objects.count() == 1
 
 
+def test_a_value_longer_than_its_column_is_a_graphql_error_and_writes_nothing(client, owner_key, team):
+    # No rule checks an artifact digest's length before the database does: the refusal still reaches
+    # the client as a GraphQL error, and the operation's transaction leaves no row behind.
+    answer = gql(client, owner_key, """mutation A($input: CreateArtifactInput!) { createArtifact(input: $input) {
+      artifact { id } } }""", {"input": {"entityName": "acme", "projectName": "p", "artifactCollectionName": "d",
+                                         "artifactTypeName": "dataset", "digest": "x" * 500}})
+    assert "cannot store a value sent to createArtifact" in error_of(answer)
+    assert Artifact.objects.count() == 0
+
+
 def test_a_page_cursor_that_is_not_ours_starts_at_the_beginning(client, owner, owner_key, team):
     project = Project.objects.create(entity=team, name="proj")
     artifact, _ = artifact_services.artifact_build(project=project, name="data", type_name="dataset",
