@@ -103,8 +103,8 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
             errors.append({"message": f"Bad arguments for {name}: {exc}", "path": [key]})
             data[key] = None
         except DataError as exc:
-            # A value the argument table let through but the database refuses: the client's error, not
-            # a crash. (Each write is its own statement or atomic block, so nothing is half-written.)
+            # A value the argument table let through but the database refuses (e.g. longer than its
+            # column): the client's error, not a crash. The failed statement or atomic block is rolled back.
             logger.warning("%s: the database refused a value: %s", name, exc)
             errors.append({"message": f"The server cannot store a value sent to {name}: "
                                       f"{str(exc).splitlines()[0][:200]}", "path": [key]})
