@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "launchui.web.errors.refuse_nul_bytes",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,6 +78,9 @@ def _database() -> dict:
         # WAL lets the web process read while the worker writes.
         config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
         config["CONN_MAX_AGE"] = 0
+    # A kept connection is checked before each request reuses it: after a database restart the request
+    # reconnects instead of failing with "the connection is closed".
+    config["CONN_HEALTH_CHECKS"] = True
     return config
 
 

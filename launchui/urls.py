@@ -8,3 +8,6 @@ urlpatterns = [
     path("", include("launchui.web.launch_urls")),
     path("", include("launchui.web.urls")),
 ]
+
+# A database that cannot be reached answers 503 with Retry-After (the wandb client retries it).
+handler500 = "launchui.web.errors.server_error"

@@ -4,6 +4,7 @@ stored once per digest through Django's storage API (launchui/artifacts/storage.
 from django.conf import settings
 from django.db import models
 
+from launchui.json_values import json_field_options
 from launchui.launch.models import Project, Run
 
 
@@ -39,7 +40,7 @@ class Artifact(models.Model):
     # The client retries creation with the same id; it names one artifact.
     client_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     sequence_client_id = models.CharField(max_length=255, blank=True)
-    metadata = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict, **json_field_options())
     description = models.TextField(blank=True)
     # Aliases asked for at creation; they point here once the version is committed.
     requested_aliases = models.JSONField(default=list)

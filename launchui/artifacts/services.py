@@ -136,7 +136,7 @@ def validate_file_name(name) -> str:
     except ValidationError:  # '..', an absolute path, a backslash
         clean = None
     if not clean or clean != name:  # not normalised either: "a//b", "./a"
-        raise ValidationError(f"File name {name!r} is not a safe relative path inside the artifact.")
+        raise ValidationError(f"File name {str(name)[:200]!r} is not a safe relative path inside the artifact.")
     return name
 
 
@@ -169,6 +169,22 @@ def files_register(*, artifact: Artifact, files: list[dict]) -> list[tuple[Artif
         rows.append(row)
     held = content_held(entity_id=_entity_id(artifact), digests=[row.digest for row in rows])
     return [(row, row.digest in held) for row in rows]
+
+
+def _check_manifest_entry(name: str, entry) -> None:
+    """A committed manifest's entry becomes an ArtifactFile row: refuse what the row cannot hold."""
+    if not isinstance(entry, dict):
+        raise ValidationError(f"Manifest entry {str(name)[:200]!r} is not an object.")
+    if entry.get("ref"):
+        return
+    validate_file_name(name)
+    try:
+        storage.digest_hex(entry.get("digest"))
+    except (TypeError, ValueError):
+        raise ValidationError(f"Manifest entry {name!r} has no valid md5 digest.") from None
+    size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
+        raise ValidationError(f"Manifest entry {name!r} has an invalid size.")
 
 
 def _entity_id(artifact: Artifact) -> int:
@@ -205,8 +221,10 @@ def _manifest_entries(artifact: Artifact) -> dict | None:
         manifest = json.loads(raw)
         contents = manifest["contents"]
         assert isinstance(contents, dict)
-    except (ValueError, KeyError, AssertionError):
+    except (ValueError, KeyError, TypeError, AssertionError):
         raise ValidationError("The uploaded manifest is not a W&B artifact manifest.") from None
+    for name, entry in contents.items():
+        _check_manifest_entry(name, entry)
     return contents
 
 
@@ -256,7 +274,9 @@ def _job_source_type(artifact: Artifact) -> str:
         value = json.loads(raw).get("source_type") if raw is not None else ""
     except (OSError, ValueError, AttributeError):
         return ""
-    return value if isinstance(value, str) else ""
+    max_length = Artifact._meta.get_field("job_source_type").max_length
+    # Anything longer than the known types (repo, artifact, image) is not one: shown as unknown.
+    return value if isinstance(value, str) and len(value) <= max_length and "\x00" not in value else ""
 
 
 def _point_aliases(artifact: Artifact, aliases: list[str]) -> None:

@@ -78,7 +78,7 @@ def unpack_archive(filename: str, content: bytes) -> dict[str, bytes]:
     elif lower.endswith((".tar.gz", ".tgz", ".tar")):
         try:
             archive = tarfile.open(fileobj=io.BytesIO(content), mode="r:*")
-        except tarfile.TarError:
+        except (tarfile.TarError, EOFError, OSError, zlib.error):  # a truncated gzip fails already here
             raise ValidationError(f"{filename} is not a valid tar archive.") from None
         with archive:
             try:

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from launchui.accounts.models import Entity
+from launchui.json_values import json_field_options
 
 # The hidden project in which W&B keeps an entity's queues and agents.
 LAUNCH_PROJECT = "model-registry"
@@ -40,7 +41,7 @@ class RunQueue(models.Model):
     name = models.CharField(max_length=64)
     resource = models.CharField(max_length=32, choices=RESOURCES)
     # Stored as W&B stores it: {"resource_args": {<resource>: {...}}}.
-    config = models.JSONField(default=dict)
+    config = models.JSONField(default=dict, **json_field_options())
     # The text the admin typed (JSON or YAML), so editing shows what they wrote, comments and all.
     config_text = models.TextField(blank=True)
     # [{"name": str, "schema": {JSON schema}}]
@@ -84,7 +85,7 @@ class LaunchAgent(models.Model):
     queues = models.ManyToManyField(RunQueue, related_name="agents")
     hostname = models.CharField(max_length=255, blank=True)
     version = models.CharField(max_length=64, blank=True)
-    config = models.JSONField(default=dict)
+    config = models.JSONField(default=dict, **json_field_options())
     reported_status = models.CharField(max_length=16, choices=REPORTED_STATUSES, default=POLLING)
     stop_requested = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -117,8 +118,8 @@ class RunQueueItem(models.Model):
     PRIORITIES = [(CRITICAL, "Critical"), (HIGH, "High"), (MEDIUM, "Medium"), (LOW, "Low")]
 
     queue = models.ForeignKey(RunQueue, on_delete=models.CASCADE, related_name="items")
-    run_spec = models.JSONField(default=dict)
-    template_variable_values = models.JSONField(default=dict)
+    run_spec = models.JSONField(default=dict, **json_field_options())
+    template_variable_values = models.JSONField(default=dict, **json_field_options())
     priority = models.PositiveSmallIntegerField(choices=PRIORITIES, default=MEDIUM)
     state = models.CharField(max_length=16, choices=STATES, default=PENDING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -156,7 +157,7 @@ class Run(models.Model):
     name = models.CharField(max_length=128)
     display_name = models.CharField(max_length=255, blank=True)
     job_type = models.CharField(max_length=64, blank=True)
-    config = models.JSONField(default=dict)
+    config = models.JSONField(default=dict, **json_field_options())
     host = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
@@ -179,7 +180,7 @@ class ResourceConfig(models.Model):
 
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
     resource = models.CharField(max_length=32, choices=RunQueue.RESOURCES)
-    config = models.JSONField(default=dict)
+    config = models.JSONField(default=dict, **json_field_options())
     template_variables = models.JSONField(default=list)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")

@@ -283,7 +283,7 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
                              f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."]
     spec["entity"] = entity_name
     project_name = spec.get("project") or ""
-    if not project_name or len(project_name) > 128 or "/" in project_name:
+    if not isinstance(project_name, str) or not project_name or len(project_name) > 128 or "/" in project_name:
         errors.setdefault("project", []).append("Choose the destination project.")
     if job := spec.get("job"):
         parts = str(job).split("/")
@@ -292,6 +292,8 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
         project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
         if project is None or resolve(project=project, name=job_name) is None:
             errors["job"] = [f"Job {job} not found, or you cannot see it (use entity/project/name:alias)."]
+    if problem := _overrides_problem(spec.get("overrides")):
+        errors["overrides"] = [problem]
     # The author is whoever pushed: a runSpec's own "author" would let anyone sign as a teammate (and the
     # agent hands it to the run as WANDB_USERNAME).
     spec["author"] = created_by.username
@@ -306,6 +308,22 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
     return item
 
 
+def _overrides_problem(overrides: Any) -> str | None:
+    """The shape the agent and the item page read: {"args": [str], "entry_point": [str], "run_config": {}}."""
+    if overrides is None:
+        return None
+    if not isinstance(overrides, dict):
+        return "Overrides must be a JSON object."
+    for key in ("args", "entry_point"):
+        value = overrides.get(key)
+        if value is not None and not (isinstance(value, list)
+                                      and all(isinstance(v, (str, int, float)) for v in value)):
+            return f"Overrides: {key} must be a list of words."
+    if not isinstance(overrides.get("run_config") or {}, dict):
+        return "Overrides: run_config must be a JSON object."
+    return None
+
+
 def run_request_stop(*, run: Run) -> None:
     """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
     Run.objects.filter(pk=run.pk).update(stop_requested=True)
@@ -317,6 +335,9 @@ def run_request_stop(*, run: Run) -> None:
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
     allowed = {"display_name", "job_type", "config", "host"}
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
+    for label in ("display_name", "job_type", "host"):  # the client's labels, cut to their columns
+        if label in values:
+            values[label] = str(values[label])[:Run._meta.get_field(label).max_length]
     values["heartbeat_at"] = timezone.now()
     try:
         with transaction.atomic():

@@ -7,17 +7,21 @@ be a callable of the field's arguments, called only when the client selects that
 holds exactly the fields selected, by alias, with `__typename` and fragments honoured.
 """
 
+import logging
 from collections.abc import Callable
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db import DataError
 from graphql import GraphQLError, GraphQLSyntaxError, Undefined, parse
 from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped
 
 from launchui.accounts.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 
 class WireError(Exception):
@@ -98,6 +102,13 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
                 raise
             errors.append({"message": f"Bad arguments for {name}: {exc}", "path": [key]})
             data[key] = None
+        except DataError as exc:
+            # A value the argument table let through but the database refuses (e.g. longer than its
+            # column): the client's error, not a crash. The failed statement or atomic block is rolled back.
+            logger.warning("%s: the database refused a value: %s", name, exc)
+            errors.append({"message": f"The server cannot store a value sent to {name}: "
+                                      f"{str(exc).splitlines()[0][:200]}", "path": [key]})
+            data[key] = None
     answer: dict[str, Any] = {"data": data}
     if errors:
         answer["errors"] = errors
@@ -140,7 +151,7 @@ def _arguments(selection: ast.FieldNode, variables: dict) -> dict:
         if isinstance(value, ast.VariableNode) and value.name.value not in variables:
             continue  # an unset variable is an absent argument
         args[argument.name.value] = _defined(value_from_ast_untyped(value, variables))
-    return args
+    return inputs.check_arguments(args)
 
 
 def _defined(value: Any) -> Any:
@@ -215,5 +226,7 @@ def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: 
         out[key] = _project(raw, selection.selection_set, fragments, variables)
     return out
 
+
+from launchui.wire import inputs  # imported last: it needs WireError, defined above
 
 __all__ = ["BadRequest", "Context", "GraphQLError", "WireError", "execute", "mutation", "query"]

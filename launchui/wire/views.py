@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from launchui.wire import ops  # noqa: F401  (registers the resolvers)
 from launchui.wire.auth import api_key_from_request
-from launchui.wire.graphql import BadRequest, Context, execute
+from launchui.wire.graphql import BadRequest, Context, WireError, execute
 from launchui.wire.ops.runs import file_stream
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,10 @@ def file_stream_view(request: HttpRequest, entity: str, project: str, run: str) 
         api_key, body = _authenticated_json(request)
     except _Refused as refused:
         return refused.response
-    answer = file_stream(user=api_key.user, entity_name=entity, project_name=project, run_name=run, body=body)
+    try:
+        answer = file_stream(user=api_key.user, entity_name=entity, project_name=project, run_name=run, body=body)
+    except WireError as exc:
+        return _error(400, exc.message)
     if answer is None:
         return _error(404, f"No run {entity}/{project}/{run} that this key may write.")
     return JsonResponse(answer)

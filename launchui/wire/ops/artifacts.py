@@ -90,7 +90,7 @@ def membership_data(ctx: Context, artifact: Artifact) -> dict:
 
 
 def files_page(ctx: Context, artifact: Artifact, after, first) -> dict:
-    start = int(after) if str(after or "").isdigit() else 0
+    start = common.offset_cursor(after)
     size = max(1, min(int(first or 5000), 10000))
     rows = list(artifact.files.order_by("name")[start:start + size + 1])
     more = len(rows) > size

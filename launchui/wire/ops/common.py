@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from launchui.accounts.models import Entity, Membership
+from launchui.wire import inputs
 from launchui.wire.graphql import Context, WireError
 
 
@@ -41,13 +42,32 @@ def default_entity_name(ctx: Context) -> str:
 
 
 def json_input(value: Any, what: str) -> Any:
-    """A JSONString input: the client sends JSON text; an object is accepted too."""
-    if value is None or isinstance(value, (dict, list)):
+    """A JSONString input: the client sends JSON text; an object is accepted too. NaN and ±Infinity are
+    kept (ML configs hold them; the JSON fields store them, launchui/json_values.py)."""
+    if value is None:
         return value
-    try:
-        return json.loads(value)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise WireError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, (dict, list)):
+        try:
+            value = json.loads(value)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise WireError(f"{what} is not valid JSON: {exc}") from None
+    inputs.refuse_nul(value, what)  # "\u0000" decodes to a NUL, which jsonb refuses
+    return value
+
+
+def whole_number(value: Any, what: str, low: int = inputs.INT32[0], high: int = inputs.INT32[1]) -> int | None:
+    """An optional integer that must fit its column, for inputs outside GraphQL (the file stream)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise WireError(f"{what} must be a whole number between {low} and {high}.")
+    return value
+
+
+def offset_cursor(after: Any) -> int:
+    """A page cursor launchui issued (a row offset); anything else starts at the beginning."""
+    text = after if isinstance(after, str) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
 
 
 def iso(value) -> str | None:

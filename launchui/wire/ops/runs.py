@@ -74,7 +74,6 @@ def file_stream(*, user, entity_name: str, project_name: str, run_name: str, bod
            .only("id", "stop_requested").first())
     if run is None:
         return None
-    exit_code = body.get("exitcode")
-    services.run_stream(run=run, complete=bool(body.get("complete")),
-                        exit_code=exit_code if isinstance(exit_code, int) else None)
+    exit_code = common.whole_number(body.get("exitcode"), "exitcode")  # a WireError answers 400
+    services.run_stream(run=run, complete=bool(body.get("complete")), exit_code=exit_code)
     return {"exitcode": None, "limits": {}, "stopped": run.stop_requested}
