@@ -177,3 +177,14 @@ def test_hsts_header_on_requests_that_came_through_the_tls_proxy(client, setting
     assert client.get("/login", HTTP_X_FORWARDED_PROTO="https")["Strict-Transport-Security"] == "max-age=31536000"
     assert "Strict-Transport-Security" not in client.get("/login")  # plain HTTP: browsers ignore it anyway
 
+
+def test_login_lockout_and_download_url_settings_come_from_the_environment(tmp_path):
+    names = ["AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE"]
+    assert _settings_in_subprocess(tmp_path, names) == {
+        "AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_TIME": "0:15:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "300"}
+    assert _settings_in_subprocess(tmp_path, names, LAUNCHUI_LOGIN_FAILURE_LIMIT="10", LAUNCHUI_LOGIN_COOLOFF="60",
+                                   LAUNCHUI_DOWNLOAD_URL_MAX_AGE="120") == {
+        "AXES_FAILURE_LIMIT": "10", "AXES_COOLOFF_TIME": "0:01:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "120"}
+    result = _manage_check(tmp_path, LAUNCHUI_LOGIN_FAILURE_LIMIT="0")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: LAUNCHUI_LOGIN_FAILURE_LIMIT='0' must be at least 1" in result.stderr

@@ -1,13 +1,15 @@
-"""Security findings in headless Chromium: the Content-Security-Policy (finding 14) under which every page,
-htmx and the Django admin must still work."""
+"""Security findings in headless Chromium: the sign-in lockout (finding 7) and the Content-Security-Policy
+(finding 14) under which every page, htmx and the Django admin must still work."""
 
 import re
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from playwright.sync_api import expect
 
 from launchui.launch.services import agent_register, item_push, queue_create
+from tests.conftest import PASSWORD
 from tests.web.test_launch_drawer import make_job
 
 pytestmark = [pytest.mark.browser]
@@ -19,6 +21,54 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__csp.push(e.effectiveDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile);
 });
 """
+
+
+def sign_in_form(page, username, password):
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_login_rate_limit_locks_the_username_after_repeated_failures_and_admin_unlocks(
+        browser, live_server, owner, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/login")
+    for _ in range(2):
+        sign_in_form(page, owner.username, "wrong password")
+        expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
+    sign_in_form(page, owner.username, "wrong password")
+    expect(page.get_by_role("heading", name="Sign-in locked")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Too many failed sign-ins for olivia")
+    expect(page.get_by_role("alert")).to_contain_text("15 min")
+    # The right password is refused too while the lock lasts.
+    page.get_by_role("link", name="Back to sign in").click()
+    sign_in_form(page, owner.username, PASSWORD)
+    expect(page.get_by_role("heading", name="Sign-in locked")).to_be_visible()
+
+    # A superuser unlocks it in the admin: Axes › Access attempts, delete the attempt. (They sign in from
+    # elsewhere: this browser's address is locked too, so their session is made directly.)
+    root = User.objects.create_superuser(username="root", password=PASSWORD)
+    session = Client()
+    session.force_login(root)
+    admin_context = browser.new_context(base_url=live_server.url)
+    admin_context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
+                                "url": live_server.url}])
+    admin = admin_context.new_page()
+    admin.goto("/admin/")
+    admin.get_by_role("link", name="Access attempts").click()
+    admin.get_by_role("row").filter(has_text="olivia").get_by_role("checkbox").check()
+    admin.get_by_role("combobox", name=re.compile("Action")).select_option(label="Delete selected access attempts")
+    admin.get_by_role("button", name="Go").click()
+    admin.get_by_role("button", name=re.compile("Yes, I.m sure")).click()
+    expect(admin.get_by_text("Successfully deleted 1 access attempt")).to_be_visible()
+
+    page.goto("/login")
+    sign_in_form(page, owner.username, PASSWORD)
+    expect(page).to_have_url(re.compile(r"/launch$"))
+    context.close()
+    admin_context.close()
 
 
 @pytest.fixture
