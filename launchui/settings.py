@@ -1,8 +1,10 @@
 """launchui settings. Every value a deployment changes comes from an environment variable (README)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_json_object, env_list, env_str, secret_key
@@ -26,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "csp",
+    "axes",
     "launchui.accounts",
     "launchui.launch",
     "launchui.artifacts",
@@ -37,6 +41,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "launchui.web.errors.refuse_nul_bytes",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -45,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "launchui.urls"
@@ -92,6 +99,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out username or address before any password is checked. The wire
+# authenticates with API keys (launchui.wire.auth), never through these backends.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "launch"
 LOGOUT_REDIRECT_URL = "login"
@@ -159,11 +169,42 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LAUNCHUI_MAX_UPLOAD_BYTES = env_int("LAUNCHUI_MAX_UPLOAD_BYTES", 5 * 1024 ** 3, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LAUNCHUI_PAGE_SIZE = env_int("LAUNCHUI_PAGE_SIZE", 50, minimum=1)
+# Artifact download URLs are bearer tokens: the wandb client uses each right after asking for it.
+LAUNCHUI_DOWNLOAD_URL_MAX_AGE = env_int("LAUNCHUI_DOWNLOAD_URL_MAX_AGE", 300, minimum=1)
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # HSTS only makes sense when the site is reached over HTTPS; Django sends it on secure requests only.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+
+# Content-Security-Policy (django-csp): scripts and styles from our own static files only, so an injected
+# <script> or style attribute does nothing. Templates therefore carry no inline script, handler or style.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Sign-in lockout (django-axes): a username, and separately a client address, with this many failed
+# sign-ins is refused for the cool-off time. Staff unlock in the admin (Access attempts) or with
+# manage.py axes_reset_username / axes_reset_ip.
+AXES_FAILURE_LIMIT = env_int("LAUNCHUI_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LAUNCHUI_LOGIN_COOLOFF", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "launchui.web.client_ip.client_ip"
 
 LOGGING = {
     "version": 1,

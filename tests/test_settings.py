@@ -142,3 +142,49 @@ def test_env_json_object_parses_objects_and_refuses_the_rest(monkeypatch):
         monkeypatch.setenv("LAUNCHUI_STORAGE_OPTIONS", raw)
         with pytest.raises(ImproperlyConfigured, match=message):
             env_json_object("LAUNCHUI_STORAGE_OPTIONS")
+
+
+def _settings_in_subprocess(tmp_path, names: list[str], **env) -> dict:
+    """The given settings as a fresh process computes them from the environment."""
+    import json
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("BEHIND_TLS_PROXY", "SECURE_HSTS_SECONDS")}
+    environ.update(LAUNCHUI_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="launchui.settings", **env)
+    code = ("import json; from django.conf import settings; "
+            f"print(json.dumps({{n: str(getattr(settings, n, None)) for n in {names!r}}}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_hsts_is_sent_behind_the_tls_proxy_only(tmp_path):
+    names = ["SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_PROXY_SSL_HEADER"]
+    plain = _settings_in_subprocess(tmp_path, names)
+    assert plain["SECURE_HSTS_SECONDS"] == "0" and plain["SECURE_PROXY_SSL_HEADER"] == "None"
+    proxied = _settings_in_subprocess(tmp_path, names, BEHIND_TLS_PROXY="true")
+    assert proxied == {"SECURE_HSTS_SECONDS": str(365 * 24 * 3600), "SECURE_HSTS_INCLUDE_SUBDOMAINS": "False",
+                       "SECURE_PROXY_SSL_HEADER": "('HTTP_X_FORWARDED_PROTO', 'https')"}
+    tuned = _settings_in_subprocess(tmp_path, names, BEHIND_TLS_PROXY="true", SECURE_HSTS_SECONDS="600",
+                                    SECURE_HSTS_INCLUDE_SUBDOMAINS="true")
+    assert tuned["SECURE_HSTS_SECONDS"] == "600" and tuned["SECURE_HSTS_INCLUDE_SUBDOMAINS"] == "True"
+
+
+@pytest.mark.django_db
+def test_hsts_header_on_requests_that_came_through_the_tls_proxy(client, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    assert client.get("/login", HTTP_X_FORWARDED_PROTO="https")["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in client.get("/login")  # plain HTTP: browsers ignore it anyway
+
+
+def test_login_lockout_and_download_url_settings_come_from_the_environment(tmp_path):
+    names = ["AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE"]
+    assert _settings_in_subprocess(tmp_path, names) == {
+        "AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_TIME": "0:15:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "300"}
+    assert _settings_in_subprocess(tmp_path, names, LAUNCHUI_LOGIN_FAILURE_LIMIT="10", LAUNCHUI_LOGIN_COOLOFF="60",
+                                   LAUNCHUI_DOWNLOAD_URL_MAX_AGE="120") == {
+        "AXES_FAILURE_LIMIT": "10", "AXES_COOLOFF_TIME": "0:01:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "120"}
+    result = _manage_check(tmp_path, LAUNCHUI_LOGIN_FAILURE_LIMIT="0")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: LAUNCHUI_LOGIN_FAILURE_LIMIT='0' must be at least 1" in result.stderr

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from launchui.accounts.models import ApiKey, Entity, Membership
+from launchui.accounts.names import personal_entity_name
 
 API_KEY_PREFIX = "local-"
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -16,15 +17,26 @@ _KEY_ALPHABET = string.ascii_letters + string.digits
 
 @transaction.atomic
 def user_create(*, username: str, password: str | None, email: str = "") -> User:
-    """A user and their personal entity, in which they are admin."""
+    """A user and their personal entity named exactly after them, in which they are admin; a name already
+    taken by an entity is refused here (sign-up form, create_user) rather than given a suffix."""
     if Entity.objects.filter(name__iexact=username).exists():
         raise ValidationError({"username": "An entity with this name already exists."})
-    user = User.objects.create_user(username=username, email=email, password=password)
-    entity = Entity(name=username, owner=user)
-    entity.full_clean()
-    entity.save()
+    Entity(name=username).full_clean(validate_unique=False)
+    # The post_save signal (accounts.signals) makes the personal entity, for every way a user is created.
+    return User.objects.create_user(username=username, email=email, password=password)
+
+
+@transaction.atomic
+def personal_entity_ensure(user: User) -> Entity:
+    """The user's personal entity, made with the user as its admin if they have none. Every user needs one:
+    the wandb client works in the viewer's personal entity unless told otherwise."""
+    entity = Entity.objects.filter(owner=user).first()
+    if entity is not None:
+        return entity
+    name = personal_entity_name(user.username, lambda n: Entity.objects.filter(name__iexact=n).exists())
+    entity = Entity.objects.create(name=name, owner=user)
     Membership.objects.create(entity=entity, user=user, role=Membership.ADMIN)
-    return user
+    return entity
 
 
 @transaction.atomic

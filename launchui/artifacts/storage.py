@@ -1,7 +1,9 @@
 """Content-addressed blobs through Django's storage API, and self-authenticating transfer URLs.
 
 The wandb client PUTs uploads and GETs downloads with no credentials, so each URL carries a signed,
-expiring token that names exactly one digest (and, for uploads, the artifact it belongs to).
+expiring token that names exactly one digest (and, for uploads, the artifact it belongs to). A download
+token also names its holder and the entity that owns the file: it works only while the holder is still a
+member, and only for LAUNCHUI_DOWNLOAD_URL_MAX_AGE seconds (the client uses each URL right after asking).
 """
 
 import base64
@@ -10,6 +12,7 @@ import hashlib
 import os
 import tempfile
 
+from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
@@ -18,7 +21,6 @@ from django.urls import reverse
 UPLOAD_SALT = "launchui.artifacts.upload"
 DOWNLOAD_SALT = "launchui.artifacts.download"
 UPLOAD_MAX_AGE = 24 * 3600
-DOWNLOAD_MAX_AGE = 24 * 3600
 
 
 def digest_hex(digest_b64: str) -> str:
@@ -135,8 +137,9 @@ def upload_url(base_url: str, *, artifact_id: int, digest: str, name: str) -> st
     return base_url + reverse("artifact_upload", args=[token])
 
 
-def download_url(base_url: str, *, digest: str, name: str) -> str:
-    token = signing.dumps({"d": digest, "n": name[-200:]}, salt=DOWNLOAD_SALT, compress=True)
+def download_url(base_url: str, *, digest: str, name: str, user_id: int, entity_id: int) -> str:
+    token = signing.dumps({"d": digest, "n": name[-200:], "u": user_id, "e": entity_id},
+                          salt=DOWNLOAD_SALT, compress=True)
     return base_url + reverse("artifact_download", args=[token])
 
 
@@ -145,4 +148,4 @@ def read_upload_token(token: str) -> dict:
 
 
 def read_download_token(token: str) -> dict:
-    return signing.loads(token, salt=DOWNLOAD_SALT, max_age=DOWNLOAD_MAX_AGE)
+    return signing.loads(token, salt=DOWNLOAD_SALT, max_age=settings.LAUNCHUI_DOWNLOAD_URL_MAX_AGE)

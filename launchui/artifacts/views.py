@@ -1,11 +1,13 @@
 """Signed transfer URLs: the wandb client PUTs and GETs here without credentials."""
 
+from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from launchui.accounts.selectors import entities_for_user
 from launchui.artifacts import services, storage
 
 
@@ -35,6 +37,11 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         claims = storage.read_download_token(token)
     except signing.BadSignature:
         return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
+    # The URL is a bearer token: it stops working once its holder leaves the entity that owns the file.
+    holder = User.objects.filter(pk=claims.get("u"), is_active=True).first()
+    if holder is None or not entities_for_user(holder).filter(pk=claims.get("e")).exists():
+        return JsonResponse({"error": "This download URL's holder is no longer a member of the file's entity."},
+                            status=403)
     if not storage.blob_exists(claims["d"]):
         return JsonResponse({"error": "That file is not stored here."}, status=404)
     name = claims["n"].rsplit("/", 1)[-1] or "file"

@@ -84,3 +84,43 @@ document.addEventListener("DOMContentLoaded", function () {
   kind.addEventListener("change", show);
   show();
 });
+
+// htmx behaviour that used to be inline attribute code (hx-on, trigger filters). The Content-Security-Policy
+// allows no eval, so it lives here, keyed by data attributes.
+document.addEventListener("htmx:beforeRequest", function (event) {
+  const elt = event.detail.elt;
+  // Polling sections (hx-trigger="every Ns" data-poll-while-visible): skip while the tab or the section is hidden.
+  if (elt.hasAttribute("data-poll-while-visible") && (document.visibilityState !== "visible" || elt.hidden)) {
+    event.preventDefault();
+    return;
+  }
+  // A queue's expander (launch/_expander.html): a second click closes the row instead of reloading it.
+  if (elt.hasAttribute("data-expander") && elt.getAttribute("aria-expanded") === "true") {
+    event.preventDefault();
+    elt.setAttribute("aria-expanded", "false");
+    const row = document.getElementById(elt.getAttribute("aria-controls"));
+    if (row) row.hidden = true;
+  }
+});
+
+// A poll answered after its section was hidden (a closed expander row) must not show it again.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  const elt = event.detail.elt;
+  if (elt.hasAttribute("data-poll-while-visible") && elt.hidden) event.detail.shouldSwap = false;
+});
+
+document.addEventListener("htmx:afterRequest", function (event) {
+  const elt = event.detail.elt;
+  if (!event.detail.successful) return;
+  if (elt.hasAttribute("data-expander")) elt.setAttribute("aria-expanded", "true");
+  // A Launch button (launch/_launch_button.html) opens the drawer it has just filled.
+  const dialog = elt.dataset.opensDialog && document.getElementById(elt.dataset.opensDialog);
+  if (dialog && !dialog.open) dialog.showModal();
+});
+
+// The drawer's Close button.
+document.addEventListener("click", function (event) {
+  const button = event.target.closest("[data-closes-dialog]");
+  const dialog = button && button.closest("dialog");
+  if (dialog) dialog.close();
+});

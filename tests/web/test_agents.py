@@ -42,8 +42,7 @@ def test_tab_shows_agents_with_status_words_and_refreshes_itself(client, owner, 
     assert "box-polling" in body and "wandb@0.31.0" in body
     assert "1 / 1" in body and "leased in gpu-queue" in body
     assert 'title="' in body and " s ago</time>" in body
-    assert 'hx-trigger="every 3s [document.visibilityState === &#x27;visible&#x27;]"' in body or \
-        "hx-trigger=\"every 3s [document.visibilityState === 'visible']\"" in body
+    assert 'hx-trigger="every 3s" data-poll-while-visible' in body
     assert f'hx-get="{TAB}"' in body
     assert "No live agent is polling" not in body
 

@@ -17,7 +17,7 @@ from tests.web.jobs_helpers import CODE, code_job, image_job, run_build
 
 pytestmark = pytest.mark.django_db
 
-LIVE = "hx-trigger=\"every 2s [document.visibilityState === 'visible']\""
+LIVE = 'hx-trigger="every 2s" data-poll-while-visible'
 
 
 def wire_job(entity, name="job-from-cli", source_type="repo", project="proj", **spec):

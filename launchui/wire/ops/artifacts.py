@@ -43,7 +43,8 @@ def artifact_data(ctx: Context, artifact: Artifact) -> dict:
         return {"id": ids.encode("ArtifactManifest", artifact.pk), "file": {
             "id": ids.encode("File", artifact.pk), "name": services.MANIFEST_NAME,
             "directUrl": storage.download_url(ctx.base_url, digest=artifact.manifest_digest,
-                                              name=services.MANIFEST_NAME)}}
+                                              name=services.MANIFEST_NAME, user_id=ctx.user.pk,
+                                              entity_id=collection.project.entity_id)}}
 
     sequence = {**collection_info(collection), "latestArtifact": latest}
     return {
@@ -99,7 +100,9 @@ def files_page(ctx: Context, artifact: Artifact, after, first) -> dict:
                          "hasNextPage": more},
             "edges": [{"node": {"__typename": "File", "id": ids.encode("File", f.pk), "name": f.name,
                                 "digest": f.digest, "md5": f.digest, "sizeBytes": f.size,
-                                "directUrl": storage.download_url(ctx.base_url, digest=f.digest, name=f.name)}}
+                                "directUrl": storage.download_url(
+                                    ctx.base_url, digest=f.digest, name=f.name, user_id=ctx.user.pk,
+                                    entity_id=artifact.collection.project.entity_id)}}
                       for f in rows]}
 
 

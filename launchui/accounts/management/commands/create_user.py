@@ -37,7 +37,7 @@ class Command(BaseCommand):
             user = user_create(username=username, password=password, email=email)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        except IntegrityError:  # a user without a personal entity, e.g. made by createsuperuser
+        except IntegrityError:  # the username exists (its entity may have another name, e.g. alice-2)
             raise CommandError(f"A user named {username!r} already exists.") from None
         if superuser:
             user.is_staff = user.is_superuser = True
