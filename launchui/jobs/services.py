@@ -15,10 +15,10 @@ from django.utils import timezone
 from launchui.accounts.models import Entity
 from launchui.artifacts import services as artifacts
 from launchui.artifacts import storage
+from launchui.core import ids
 from launchui.jobs import rules, secrets, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.launch.services import project_get_or_create
-from launchui.wire import ids
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ def _build_code(build: JobBuild, log):
                                              description="Code artifact for job", created_by=build.created_by)
     log(f"Code artifact {code_name}:{code.version}" + ("" if created else " (unchanged)"))
     source = {"entrypoint": entrypoint, "notebook": False,
-              "artifact": f"wandb-artifact://_id/{ids.encode('Artifact', code.pk)}"}
+              "artifact": ids.artifact_uri(code.pk)}
     return _save_job(build, rules.code_job_name(code_name), _job_files("artifact", source, runtime, requirements),
                      [], log)
 

@@ -23,6 +23,7 @@ from django_htmx.http import push_url
 from launchui.accounts import selectors as account_selectors
 from launchui.artifacts import services as artifact_services
 from launchui.artifacts import storage
+from launchui.core import ids
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
@@ -33,7 +34,6 @@ SOURCE_TYPES = {"artifact": "Code", "repo": "Git", "image": "Docker image"}
 STATUS_LABELS = dict(JobBuild.STATUSES)
 LIVE_STATUSES = (JobBuild.QUEUED, JobBuild.RUNNING)
 SHOWN_BYTES = 256 * 1024  # wandb-job.json and requirements are read for display up to this size
-CODE_ARTIFACT_PREFIX = "wandb-artifact://_id/"
 
 
 def _status(build: JobBuild) -> dict:
@@ -235,13 +235,11 @@ def _spec(files: dict) -> dict:
 
 def _code_artifact(user, reference: str):
     """The code artifact a code job points at (wandb-artifact://_id/<global id>), if the user may see it."""
-    from launchui.wire import ids
-
-    if not reference.startswith(CODE_ARTIFACT_PREFIX):
-        return None
     try:
-        pk = ids.decode(reference[len(CODE_ARTIFACT_PREFIX):], "Artifact")
-    except Exception:  # a malformed id in an uploaded wandb-job.json: show the raw reference
+        pk = ids.artifact_pk_from_uri(reference)
+    except ids.InvalidId:  # a malformed id in an uploaded wandb-job.json: show the raw reference
+        return None
+    if pk is None:
         return None
     return selectors.artifact_for_user(user=user, artifact_id=pk)
 

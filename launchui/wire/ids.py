@@ -1,24 +1,15 @@
-"""W&B's global ids: base64 of "Type:pk"."""
+"""W&B's global ids on the wire: launchui/core/ids.py, with a malformed id answered as the GraphQL error
+the client prints."""
 
-import base64
-import binascii
-
+from launchui.core import ids
 from launchui.wire.graphql import WireError
 
-
-def encode(type_name: str, pk: int) -> str:
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+encode = ids.encode
 
 
 def decode(value: object, type_name: str) -> int:
     """The primary key in a global id of the given type; a bare number is accepted too."""
-    text = str(value or "")
-    if text.isdigit():
-        return int(text)
     try:
-        kind, _, pk = base64.b64decode(text, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise WireError(f"{text!r} is not a valid {type_name} id.") from None
-    if kind != type_name or not pk.isdigit():
-        raise WireError(f"{text!r} is not a valid {type_name} id.")
-    return int(pk)
+        return ids.decode(value, type_name)
+    except ids.InvalidId as exc:
+        raise WireError(str(exc)) from None
