@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "launchui.accounts",
+    "launchui.projects",
     "launchui.launch",
     "launchui.artifacts",
     "launchui.jobs",

@@ -4,7 +4,7 @@ stored once per digest through Django's storage API (launchui/artifacts/storage.
 from django.conf import settings
 from django.db import models
 
-from launchui.launch.models import Project, Run
+from launchui.projects.models import Project, Run
 
 
 class ArtifactCollection(models.Model):

@@ -3,7 +3,7 @@ from django.db import models
 
 from launchui.accounts.models import Entity
 from launchui.artifacts.models import Artifact
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 
 
 class GitCredential(models.Model):

@@ -18,7 +18,7 @@ from launchui.artifacts import storage
 from launchui.core import ids
 from launchui.jobs import rules, secrets, sources
 from launchui.jobs.models import GitCredential, JobBuild
-from launchui.launch.services import project_get_or_create
+from launchui.projects.services import project_get_or_create
 
 logger = logging.getLogger(__name__)
 

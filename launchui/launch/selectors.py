@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from launchui.accounts.models import Membership
 from launchui.launch import liveness
-from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, Project, Run, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
+from launchui.projects.models import Project, Run
 
 
 def _count(queryset: QuerySet) -> Coalesce:

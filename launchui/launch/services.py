@@ -1,4 +1,5 @@
-"""Writes for queues, agents, items and runs. The browser and the wire protocol both call these."""
+"""Writes for queues, agents and items, and launch(), which needs queues, projects and jobs (launch sits
+above them all). The browser and the wire protocol both call these."""
 
 import secrets
 import string
@@ -13,14 +14,9 @@ from django.utils import timezone
 from launchui.accounts.models import Entity, Membership
 from launchui.artifacts.services import resolve
 from launchui.launch import liveness, queue_config
-from launchui.launch.models import LaunchAgent, Project, Run, RunQueue, RunQueueItem
-
-
-def project_get_or_create(*, entity: Entity, name: str) -> Project:
-    if not name or len(name) > 128 or "/" in name:
-        raise ValidationError(f"Project name {name!r} is not valid.")
-    project, _ = Project.objects.get_or_create(entity=entity, name=name)
-    return project
+from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.projects.models import Project
+from launchui.projects.services import project_get_or_create
 
 
 def _queue_fields(*, resource: str, config: dict | str | None, template_variables: Any,
@@ -284,35 +280,3 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
         raise ValidationError({"template_variables": exc.messages}) from None
     project_get_or_create(entity=queue.entity, name=project_name)
     return item
-
-
-def run_request_stop(*, run: Run) -> None:
-    """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
-    Run.objects.filter(pk=run.pk).update(stop_requested=True)
-    run.stop_requested = True
-
-
-# --- runs -----------------------------------------------------------------------------------------
-
-def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
-    allowed = {"display_name", "job_type", "config", "host"}
-    values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    values["heartbeat_at"] = timezone.now()
-    try:
-        with transaction.atomic():
-            run, inserted = Run.objects.update_or_create(
-                project=project, name=name, defaults=values,
-                create_defaults={**values, "created_by": created_by})
-    except IntegrityError:  # two upserts of a new run raced; the other one created it
-        run, inserted = Run.objects.update_or_create(project=project, name=name, defaults=values), False
-        run = run[0]
-    return run, inserted
-
-
-def run_stream(*, run: Run, complete: bool, exit_code: int | None) -> None:
-    """The file stream's facts: contact, and completion with the exit code."""
-    now = timezone.now()
-    fields: dict[str, Any] = {"heartbeat_at": now}
-    if complete:
-        fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
-    Run.objects.filter(pk=run.pk).update(**fields)

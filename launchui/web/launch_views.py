@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from launchui.jobs import selectors as job_selectors
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
+from launchui.projects import services as project_services
 from launchui.web import launch_charts
 from launchui.web.launch_forms import LaunchForm, queue_key
 from launchui.web.views import _partial, _queue_context, _queue_for, _safe_next
@@ -156,7 +157,7 @@ def item_stop(request: HttpRequest, entity: str, queue: str, item_id: int) -> Ht
     if item.run is None or item.status != "running":
         messages.error(request, f"Item {item.pk} is {item.status_label.lower()}: only running runs can be stopped.")
     else:
-        launch_services.run_request_stop(run=item.run)
+        project_services.run_request_stop(run=item.run)
         messages.success(request, f"Asked run {item.run.name} to stop; the agent stops it within a minute.")
     return redirect(_safe_next(request, reverse("queue_item", args=[queue.entity.name, queue.name, item.pk])))
 

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from launchui.launch import liveness
-from launchui.launch.models import LaunchAgent, Project, Run, RunQueueItem
+from launchui.launch.models import LaunchAgent, RunQueueItem
+from launchui.projects.models import Project, Run
 from launchui.launch.services import agent_register, queue_create
 
 

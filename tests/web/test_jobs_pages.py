@@ -11,7 +11,7 @@ from launchui.artifacts import services as artifact_services
 from launchui.jobs import services
 from launchui.jobs.models import JobBuild
 from launchui.jobs.selectors import WORKER_LOST
-from launchui.launch.services import project_get_or_create
+from launchui.projects.services import project_get_or_create
 from tests.web.helpers import count_queries, text
 from tests.web.jobs_helpers import CODE, code_job, image_job, run_build
 

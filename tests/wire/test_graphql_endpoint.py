@@ -366,8 +366,8 @@ RUN_STOPPED = """query RunStoppedStatus($projectName: String, $entityName: Strin
 
 
 def test_run_lifecycle_through_upsert_bucket_and_the_file_stream(client, owner, owner_key, outsider_key, team):
-    from launchui.launch.models import Run
-    from launchui.launch.services import run_request_stop
+    from launchui.projects.models import Run
+    from launchui.projects.services import run_request_stop
 
     body = gql(client, owner_key, UPSERT_BUCKET, {"name": "r1", "project": "vision", "entity": "acme",
                                                   "config": json.dumps({"lr": 0.1}), "jobType": "train"},

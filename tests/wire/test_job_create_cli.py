@@ -9,7 +9,8 @@ import pytest
 
 from launchui.artifacts.models import Artifact, ArtifactCollection
 from launchui.artifacts import storage
-from launchui.launch.models import Run, RunQueueItem
+from launchui.launch.models import RunQueueItem
+from launchui.projects.models import Run
 from launchui.launch.services import item_push, queue_create
 from tests.wire.conftest import WANDB, wait_for
 

@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 
 from launchui.artifacts import services, storage
 from launchui.artifacts.models import Artifact, ArtifactCollection
-from launchui.launch.models import Project, Run
-from launchui.launch.services import project_get_or_create
+from launchui.projects.models import Project, Run
+from launchui.projects.services import project_get_or_create
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common

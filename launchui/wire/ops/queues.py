@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from launchui.launch import queue_config, services
-from launchui.launch.models import LAUNCH_PROJECT, Project, ResourceConfig, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, ResourceConfig, RunQueue, RunQueueItem
+from launchui.projects.models import Project
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common

@@ -7,8 +7,8 @@ import string
 from django.core.exceptions import ValidationError
 
 from launchui.accounts.models import Membership
-from launchui.launch import services
-from launchui.launch.models import Project, Run
+from launchui.projects import services
+from launchui.projects.models import Project, Run
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common

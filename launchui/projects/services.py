@@ -1,0 +1,48 @@
+"""Writes for projects and runs. The browser, the wire protocol and the job builds call these."""
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from launchui.accounts.models import Entity
+from launchui.projects.models import Project, Run
+
+
+def project_get_or_create(*, entity: Entity, name: str) -> Project:
+    if not name or len(name) > 128 or "/" in name:
+        raise ValidationError(f"Project name {name!r} is not valid.")
+    project, _ = Project.objects.get_or_create(entity=entity, name=name)
+    return project
+
+
+def run_request_stop(*, run: Run) -> None:
+    """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
+    Run.objects.filter(pk=run.pk).update(stop_requested=True)
+    run.stop_requested = True
+
+
+def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
+    allowed = {"display_name", "job_type", "config", "host"}
+    values = {k: v for k, v in fields.items() if k in allowed and v is not None}
+    values["heartbeat_at"] = timezone.now()
+    try:
+        with transaction.atomic():
+            run, inserted = Run.objects.update_or_create(
+                project=project, name=name, defaults=values,
+                create_defaults={**values, "created_by": created_by})
+    except IntegrityError:  # two upserts of a new run raced; the other one created it
+        run, inserted = Run.objects.update_or_create(project=project, name=name, defaults=values), False
+        run = run[0]
+    return run, inserted
+
+
+def run_stream(*, run: Run, complete: bool, exit_code: int | None) -> None:
+    """The file stream's facts: contact, and completion with the exit code."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"heartbeat_at": now}
+    if complete:
+        fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
+    Run.objects.filter(pk=run.pk).update(**fields)
