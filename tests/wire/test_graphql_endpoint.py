@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
