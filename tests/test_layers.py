@@ -19,7 +19,7 @@ DOORS = ["web", "wire"]
 
 
 def _imported_modules(tree: ast.AST) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

@@ -34,8 +34,8 @@ def run_upsert(*, project: Project, name: str, created_by: User | None, **fields
                 project=project, name=name, defaults=values,
                 create_defaults={**values, "created_by": created_by})
     except IntegrityError:  # two upserts of a new run raced; the other one created it
-        run, inserted = Run.objects.update_or_create(project=project, name=name, defaults=values), False
-        run = run[0]
+        run, _ = Run.objects.update_or_create(project=project, name=name, defaults=values)
+        inserted = False
     return run, inserted
 
 
