@@ -27,7 +27,7 @@ from launchui.core import ids
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
-from launchui.web.views import _admin_membership_for, _clean_url, _membership_for, _partial
+from launchui.web.common import admin_membership_for, clean_url, is_partial, membership_for
 
 KINDS = {"code": "Code", "image": "Docker image", "git": "Git"}
 SOURCE_TYPES = {"artifact": "Code", "repo": "Git", "image": "Docker image"}
@@ -154,7 +154,7 @@ def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
         entity = request.GET.get("entity", "")
         form = form_class(initial={"entity": entity if any(e.name == entity for e in entities) else entities[0].name,
                                    "project": request.GET.get("project", "")}, **kwargs)
-    query = _clean_url("", {"entity": request.GET.get("entity", ""), "project": request.GET.get("project", "")})
+    query = clean_url("", {"entity": request.GET.get("entity", ""), "project": request.GET.get("project", "")})
     return render(request, "jobs/job_new.html", {"section": "jobs", "form": form, "kind": kind, "kinds": KINDS,
                                                  "tab_query": query})
 
@@ -169,7 +169,7 @@ def build(request: HttpRequest, build_id: int) -> HttpResponse:
     if found is None:
         raise Http404("No such build, or it belongs to an entity you are not a member of.")
     context = {"section": "jobs", "build": found, "status": _status(found)}
-    return render(request, "jobs/build.html#build-live" if _partial(request) else "jobs/build.html", context)
+    return render(request, "jobs/build.html#build-live" if is_partial(request) else "jobs/build.html", context)
 
 
 # --- jobs list ------------------------------------------------------------------------------------
@@ -201,10 +201,10 @@ def jobs(request: HttpRequest, entity: str = "", project: str = "") -> HttpRespo
     page.object_list = _job_rows(page.object_list)
     context = {"section": "jobs", "form": form, "page": page, "entity": entity, "project": project,
                "scoped": scoped}
-    if _partial(request):
+    if is_partial(request):
         response = render(request, "jobs/jobs.html#job-table", context)
         if not scoped:
-            response = push_url(response, _clean_url(reverse("jobs"), {"entity": entity,
+            response = push_url(response, clean_url(reverse("jobs"), {"entity": entity,
                                                                        "page": request.GET.get("page", "")}))
         return response
     return render(request, "jobs/jobs.html", context)
@@ -307,8 +307,8 @@ CREDENTIALS_ADMIN_ONLY = "Only admins of an entity add or delete its git credent
 @login_required
 @require_http_methods(["GET", "POST"])
 def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
-    mine = (_admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY) if request.method == "POST"
-            else _membership_for(request, name))
+    mine = (admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY) if request.method == "POST"
+            else membership_for(request, name))
     form = jobs_forms.GitCredentialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -333,7 +333,7 @@ def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
-    mine = _admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
+    mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
         raise Http404("No such credential.")
