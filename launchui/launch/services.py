@@ -14,7 +14,7 @@ from django.utils import timezone
 from launchui.accounts.models import Entity, Membership
 from launchui.artifacts.services import resolve
 from launchui.launch import liveness, queue_config
-from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
 from launchui.projects.services import project_get_or_create
 
@@ -84,6 +84,14 @@ def queue_create(*, entity: Entity, name: str, resource: str, config: dict | str
             return RunQueue.objects.create(entity=entity, name=name, created_by=created_by, **fields)
     except IntegrityError:  # a concurrent create of the same name
         raise ValidationError({"name": [f"{entity.name} already has a queue named {name}."]}) from None
+
+
+def resource_config_create(*, entity: Entity, resource: str, config: dict, template_variables: list,
+                           created_by: User | None) -> ResourceConfig:
+    """A resource config made before its queue: wandb.Api().create_run_queue makes the config first, then the
+    queue that names it. The caller has checked the resource and the template variables."""
+    return ResourceConfig.objects.create(entity=entity, resource=resource, config=config,
+                                         template_variables=template_variables, created_by=created_by)
 
 
 def queue_update(*, queue: RunQueue, config: dict | str | None, template_variables: Any = None,

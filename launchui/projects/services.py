@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Entity
 from launchui.projects.models import Project, Run
 
@@ -22,6 +23,15 @@ def run_request_stop(*, run: Run) -> None:
     """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
     Run.objects.filter(pk=run.pk).update(stop_requested=True)
     run.stop_requested = True
+
+
+def run_delete(*, run: Run, by: User) -> None:
+    """The run's author or an admin of its entity may delete it."""
+    if run.created_by_id != by.pk:
+        membership = account_selectors.membership_for(by, run.project.entity.name)
+        if membership is None or not membership.is_admin:
+            raise ValidationError("Only the run's author or an admin can delete it.")
+    run.delete()
 
 
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:

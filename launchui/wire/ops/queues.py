@@ -42,8 +42,8 @@ def create_default_resource_config(ctx: Context, input: dict):
         checked = queue_config.validate_template_variables(variables)
     except ValidationError as exc:
         raise common.wire_error(exc) from None
-    row = ResourceConfig.objects.create(entity=entity, resource=resource, config=body,
-                                        template_variables=checked, created_by=ctx.user)
+    row = services.resource_config_create(entity=entity, resource=resource, config=body,
+                                          template_variables=checked, created_by=ctx.user)
     return {"defaultResourceConfigID": ids.encode("DefaultResourceConfig", row.pk), "success": True}
 
 

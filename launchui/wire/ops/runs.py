@@ -6,7 +6,6 @@ import string
 
 from django.core.exceptions import ValidationError
 
-from launchui.accounts.models import Membership
 from launchui.projects import services
 from launchui.projects.models import Project, Run
 from launchui.wire import ids
@@ -61,10 +60,10 @@ def delete_run(ctx: Context, input: dict):
                              project__entity__memberships__user=ctx.user).select_related("project__entity").first()
     if run is None:
         raise WireError("Run not found.")
-    if run.created_by_id != ctx.user.pk and not Membership.objects.filter(
-            entity=run.project.entity, user=ctx.user, role=Membership.ADMIN).exists():
-        raise WireError("Only the run's author or an admin can delete it.")
-    run.delete()
+    try:
+        services.run_delete(run=run, by=ctx.user)
+    except ValidationError as exc:
+        raise common.wire_error(exc) from None
     return {"clientMutationId": input.get("clientMutationId")}
 
 
