@@ -39,7 +39,7 @@ def _common(*, entity: Entity, project: str, name: str, aliases: list[str]) -> t
     checked = []
     for alias in aliases:
         try:
-            checked.append(rules.validate_alias(alias))
+            checked.append(artifacts.validate_alias(alias))
         except ValidationError as exc:
             errors.setdefault("aliases", []).extend(exc.messages)
     try:
@@ -222,7 +222,7 @@ def _build_image(build: JobBuild, log):
     tag_alias = rules.image_tag_alias(image)
     if tag_alias:
         try:
-            rules.validate_alias(tag_alias)
+            artifacts.validate_alias(tag_alias)
         except ValidationError:  # a tag such as v2 would name a version, and failed the whole build
             log(f"The image tag {tag_alias} looks like a version (v0, v1, ...), so it is not used as an alias")
             tag_alias = None

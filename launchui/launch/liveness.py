@@ -34,8 +34,13 @@ def agent_status(agent: LaunchAgent, now: datetime | None = None) -> str:
     return agent.reported_status
 
 
+def is_live_status(status: str) -> bool:
+    """Whether a derived agent status (agent_status) is a live one: Polling or Running."""
+    return status in (LaunchAgent.POLLING, LaunchAgent.RUNNING)
+
+
 def is_live(agent: LaunchAgent, now: datetime | None = None) -> bool:
-    return agent_status(agent, now) in (LaunchAgent.POLLING, LaunchAgent.RUNNING)
+    return is_live_status(agent_status(agent, now))
 
 
 def agent_is_full(reported_status: str, config: dict | None) -> bool:

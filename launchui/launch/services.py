@@ -16,7 +16,7 @@ from launchui.artifacts.services import resolve
 from launchui.launch import liveness, queue_config
 from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
-from launchui.projects.services import project_get_or_create
+from launchui.projects.services import project_get_or_create, validate_project_name
 
 
 def _queue_fields(*, resource: str, config: dict | str | None, template_variables: Any,
@@ -269,7 +269,9 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
                              f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."]
     spec["entity"] = entity_name
     project_name = spec.get("project") or ""
-    if not project_name or len(project_name) > 128 or "/" in project_name:
+    try:
+        validate_project_name(project_name)
+    except ValidationError:
         errors.setdefault("project", []).append("Choose the destination project.")
     if job := spec.get("job"):
         parts = str(job).split("/")

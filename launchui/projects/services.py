@@ -12,9 +12,18 @@ from launchui.accounts.models import Entity
 from launchui.projects.models import Project, Run
 
 
-def project_get_or_create(*, entity: Entity, name: str) -> Project:
+# Where W&B puts a run or an artifact whose client names no project.
+DEFAULT_PROJECT = "uncategorized"
+
+
+def validate_project_name(name: str) -> str:
     if not name or len(name) > 128 or "/" in name:
         raise ValidationError(f"Project name {name!r} is not valid.")
+    return name
+
+
+def project_get_or_create(*, entity: Entity, name: str) -> Project:
+    validate_project_name(name)
     project, _ = Project.objects.get_or_create(entity=entity, name=name)
     return project
 

@@ -29,8 +29,7 @@ from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
 from launchui.web.common import admin_membership_for, clean_url, is_partial, membership_for
 
-KINDS = {"code": "Code", "image": "Docker image", "git": "Git"}
-SOURCE_TYPES = {"artifact": "Code", "repo": "Git", "image": "Docker image"}
+KINDS = dict(JobBuild.KINDS)
 STATUS_LABELS = dict(JobBuild.STATUSES)
 LIVE_STATUSES = (JobBuild.QUEUED, JobBuild.RUNNING)
 SHOWN_BYTES = 256 * 1024  # wandb-job.json and requirements are read for display up to this size
@@ -178,7 +177,7 @@ def _job_rows(jobs) -> list:
     """Each job with its source type, the latest version's aliases and its last build's status."""
     jobs = list(jobs)
     for job in jobs:
-        job.source_type = SOURCE_TYPES.get(job.latest_source_type, job.latest_source_type or "—")
+        job.source_type = JobBuild.source_type_label(job.latest_source_type) or "—"
         job.latest_aliases = [a.alias for a in job.aliases.all() if a.artifact_id == job.latest_id]
         job.build = _status(JobBuild(status=job.last_build_status, started_at=job.last_build_started_at)) \
             if job.last_build_status else None
@@ -277,8 +276,7 @@ def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> Ht
         b.shown = _status(b)
     context = {
         "section": "jobs", "job": job, "versions": versions, "version": version, "files": files,
-        "spec": spec, "source": source, "source_type": SOURCE_TYPES.get(str(spec.get("source_type") or ""),
-                                                                    str(spec.get("source_type") or "")),
+        "spec": spec, "source": source, "source_type": JobBuild.source_type_label(str(spec.get("source_type") or "")),
         "git": source.get("git") if isinstance(source.get("git"), dict) else None,
         "code": code, "code_files": list(code.files.all()) if code else [],
         "entrypoint": " ".join(map(str, entrypoint)) if isinstance(entrypoint, list) else entrypoint,

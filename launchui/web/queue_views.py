@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from launchui.launch import liveness
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
 from launchui.projects import services as project_services
@@ -48,7 +49,7 @@ def queue_agents(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
     queue, membership = queue_for(request, entity, queue)
     agents = launch_selectors.agents_for_queue(queue)
     context = {**queue_context(request, queue, membership, "agents"), "agents": agents,
-               "has_live_agent": any(a.status in ("POLLING", "RUNNING") for a in agents)}
+               "has_live_agent": any(liveness.is_live_status(a.status) for a in agents)}
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
 
 

@@ -1,4 +1,5 @@
 # Project moved to the projects app with its table unchanged: only Django's model state changes.
+# The job kinds' labels are the ones the pages show ("Git", not "Git repository"): no change in the database.
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -21,5 +22,10 @@ class Migration(migrations.Migration):
                     field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='job_builds', to='projects.project'),
                 ),
             ],
+        ),
+        migrations.AlterField(
+            model_name='jobbuild',
+            name='kind',
+            field=models.CharField(choices=[('code', 'Code'), ('image', 'Docker image'), ('git', 'Git')], max_length=8),
         ),
     ]

@@ -7,13 +7,13 @@ import string
 from django.core.exceptions import ValidationError
 
 from launchui.projects import services
+from launchui.projects.services import DEFAULT_PROJECT
 from launchui.projects.models import Project, Run
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
 from launchui.wire.ops.serializers import run_data
 
-DEFAULT_PROJECT = "uncategorized"
 RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
