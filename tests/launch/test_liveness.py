@@ -8,12 +8,7 @@ from django.utils import timezone
 from launchui.launch import liveness
 from launchui.launch.models import LaunchAgent, RunQueueItem
 from launchui.projects.models import Project, Run
-from launchui.launch.services import agent_register, queue_create
-
-
-@pytest.fixture
-def queue(team, owner):
-    return queue_create(entity=team, name="gpu", resource="local-process", created_by=owner)
+from launchui.launch.services import agent_register
 
 
 def agent_with(queue, owner, *, status, silent_for):

@@ -40,11 +40,6 @@ def failed(queue, agent, user, message="image not found", stage="build", files=(
     return item
 
 
-@pytest.fixture
-def agent(make_agent, queue):
-    return make_agent(queue)
-
-
 # --- Overview -------------------------------------------------------------------------------------
 
 def test_overview_columns_and_statuses_in_words(client, owner, member, queue, agent):

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 URL = "/launch/acme/queues/gpu-queue/monitor"
 
 
-@pytest.fixture
-def agent(make_agent, queue):
-    return make_agent(queue)
-
-
 def test_monitor_is_for_members_only(client, owner, member, outsider, queue):
     for user, status in [(owner, 200), (member, 200), (outsider, 404)]:
         client.force_login(user)

@@ -50,17 +50,6 @@ def gql(client, key, query, variables=None, operation_name="", status=200):
     return response.json()
 
 
-@pytest.fixture
-def queue(team, owner):
-    return queue_create(entity=team, name="gpu", resource="local-container", created_by=owner)
-
-
-@pytest.fixture
-def agent(queue, owner):
-    return agent_register(entity=queue.entity, queues=[queue], hostname="h1", config={"max_jobs": 1},
-                          version="wandb@0.31.0", created_by=owner)
-
-
 # --- auth ---------------------------------------------------------------------------------------------
 
 def test_missing_bad_and_revoked_keys_get_401(client, owner, owner_key):
@@ -98,7 +87,7 @@ def test_aliases_typename_and_fragments(client, owner_key, queue):
           queues: runQueues { ...Q } } }
         fragment Q on RunQueue { id name __typename }""", {"e": "acme"})
     assert body == {"data": {"p": {"__typename": "Project", "queues": [
-        {"id": ids.encode("RunQueue", queue.pk), "name": "gpu", "__typename": "RunQueue"}]}}}
+        {"id": ids.encode("RunQueue", queue.pk), "name": "gpu-queue", "__typename": "RunQueue"}]}}}
 
 
 @pytest.mark.parametrize("body, status", [
@@ -115,7 +104,7 @@ def test_malformed_requests_are_4xx_never_500(client, owner_key, body, status):
 def test_unknown_fields_and_bad_ids_are_graphql_errors(client, owner_key, queue):
     assert gql(client, owner_key, "query { nothingHere { id } }")["errors"][0]["message"].startswith(
         "Cannot query field 'nothingHere'")
-    body = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+    body = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
                                         "launchAgentId": "!!!"})
     assert "not a valid LaunchAgent id" in body["errors"][0]["message"]
     body = gql(client, owner_key, CREATE_AGENT, {"entity": "acme", "project": "model-registry",
@@ -139,13 +128,13 @@ def test_the_hidden_run_ops_are_tolerated(client, owner_key):
 
 def test_pop_returns_run_spec_as_an_object_and_ack_claims(client, owner, owner_key, queue, agent):
     item = item_push(queue=queue, run_spec={"entity": "acme", "project": "p"}, created_by=owner)
-    popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+    popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
                                           "launchAgentId": ids.encode("LaunchAgent", agent.pk)})
     result = popped["data"]["popFromRunQueue"]
     assert result["runQueueItemId"] == ids.encode("RunQueueItem", item.pk)
     assert result["runSpec"]["entity"] == "acme"  # an object, not a JSON string
     assert result["runSpec"]["resource"] == "local-container"
-    again = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+    again = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
                                          "launchAgentId": ids.encode("LaunchAgent", agent.pk)})
     assert again == {"data": {"popFromRunQueue": None}}
     acked = gql(client, owner_key, ACK, {"itemId": result["runQueueItemId"], "runId": "run123"})
@@ -195,7 +184,7 @@ def test_fail_records_stage_message_and_files(client, owner, owner_key, queue, a
 def test_an_outsider_can_neither_see_nor_touch_the_teams_queue_agent_or_items(
         client, owner, outsider_key, member_key, queue, agent):
     item = item_push(queue=queue, run_spec={}, created_by=owner)
-    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
                 "launchAgentId": ids.encode("LaunchAgent", agent.pk)}
     assert "not a member" in gql(client, outsider_key, POP, pop_vars)["errors"][0]["message"]
     assert gql(client, outsider_key, LAUNCH_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk)})[
@@ -229,7 +218,7 @@ def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key
 
     def loop():
         gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})
-        popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu",
+        popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
                                               "launchAgentId": agent_id})["data"]["popFromRunQueue"]
         gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"})
         if popped:
@@ -258,7 +247,7 @@ def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, age
     # auth 1 + queue (scoped by membership) 1 + touch 1 + SELECT ... FOR UPDATE SKIP LOCKED 1, plus the
     # SAVEPOINT and RELEASE that the test's own transaction turns the pop's atomic block into
     empty_pop = _count_queries(lambda: gql(client, owner_key, POP, {
-        "entity": "acme", "project": "model-registry", "queueName": "gpu", "launchAgentId": agent_id}))
+        "entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": agent_id}))
     assert empty_pop == 4 + 2
 
 
@@ -280,7 +269,7 @@ def test_concurrent_pollers_never_get_the_same_item(live_server, owner, owner_ke
         while True:
             response = session.post(f"{live_server.url}/graphql", json={"query": POP, "operationName": "",
                                     "variables": {"entity": "acme", "project": "model-registry",
-                                                  "queueName": "gpu", "launchAgentId": agent_id}}, timeout=30)
+                                                  "queueName": "gpu-queue", "launchAgentId": agent_id}}, timeout=30)
             body = response.json()
             if response.status_code != 200 or "errors" in body:
                 with lock:
@@ -341,18 +330,19 @@ PUSH = """mutation pushToRunQueueByName($entityName: String!, $projectName: Stri
 
 
 def test_push_returns_run_spec_as_a_string_and_refuses_a_project_of_another_entity(client, owner_key, queue):
-    pushed = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu",
+    pushed = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry",
+                                           "queueName": "gpu-queue",
                                            "runSpec": json.dumps({"entity": "acme", "project": "vision"})})
     assert "errors" not in pushed, pushed
     result = pushed["data"]["pushToRunQueueByName"]
     assert isinstance(result["runSpec"], str)
     assert json.loads(result["runSpec"])["author"] == "olivia"
     refused = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry",
-                                            "queueName": "gpu",
+                                            "queueName": "gpu-queue",
                                             "runSpec": json.dumps({"entity": "olivia", "project": "mine"})})
     assert "runs jobs in projects of acme, not olivia" in refused["errors"][0]["message"]
     assert RunQueueItem.objects.count() == 1
-    bad = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu",
+    bad = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu-queue",
                                         "runSpec": "{not json"})
     assert "runSpec is not valid JSON" in bad["errors"][0]["message"]
 
