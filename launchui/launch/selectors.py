@@ -144,7 +144,7 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
         item.status, item.status_reason = liveness.item_status(
             item, run=item.run, live_agents=len(on_queue),
             busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue), now=now)
-        item.status_label = liveness.ITEM_STATUS_LABELS[item.status]
+        item.status_label = item.status.label
         item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
         item.project_name = spec.get("project") or ""
         item.author = spec.get("author") or (item.created_by.username if item.created_by_id and item.created_by else "")
