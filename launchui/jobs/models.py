@@ -41,12 +41,6 @@ class JobBuild(models.Model):
     # The kind of job each wandb-job.json source_type is (a job made by the wandb CLI has no build).
     KIND_OF_SOURCE_TYPE = {"artifact": CODE, "image": IMAGE, "repo": GIT}
 
-    @classmethod
-    def source_type_label(cls, source_type: str) -> str:
-        """"Code", "Docker image" or "Git" for a wandb-job.json source_type; an unknown one as it is."""
-        kind = cls.KIND_OF_SOURCE_TYPE.get(source_type)
-        return dict(cls.KINDS)[kind] if kind else source_type
-
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -81,3 +75,10 @@ class JobBuild(models.Model):
 
     def __str__(self) -> str:
         return f"build {self.pk} ({self.kind}) in {self.project}"
+
+    @classmethod
+    def source_type_label(cls, source_type: str) -> str:
+        """"Code", "Docker image" or "Git" for a wandb-job.json source_type; an unknown one as it is."""
+        kind = cls.KIND_OF_SOURCE_TYPE.get(source_type)
+        return dict(cls.KINDS)[kind] if kind else source_type
+

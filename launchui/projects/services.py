@@ -11,7 +11,6 @@ from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Entity
 from launchui.projects.models import Project, Run
 
-
 # Where W&B puts a run or an artifact whose client names no project.
 DEFAULT_PROJECT = "uncategorized"
 

@@ -26,7 +26,6 @@ from launchui.launch.queue_config import DEFAULT_CONFIGS
 from launchui.web import forms
 from launchui.web.common import admin_membership_for, clean_url, is_partial, membership_for, safe_next
 
-
 # --- auth -----------------------------------------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])

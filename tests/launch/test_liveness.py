@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from launchui.launch import liveness
 from launchui.launch.models import LaunchAgent, RunQueueItem
-from launchui.projects.models import Project, Run
 from launchui.launch.services import agent_register
+from launchui.projects.models import Project, Run
 
 
 def agent_with(queue, owner, *, status, silent_for):

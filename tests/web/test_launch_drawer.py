@@ -8,8 +8,8 @@ import pytest
 from launchui.artifacts.models import Artifact
 from launchui.artifacts.services import artifact_build
 from launchui.launch.models import RunQueueItem
-from launchui.projects.models import Project
 from launchui.launch.services import launch, queue_create
+from launchui.projects.models import Project
 from launchui.projects.services import project_get_or_create
 from tests.web.helpers import count_queries, text
 

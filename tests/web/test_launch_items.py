@@ -4,8 +4,8 @@ words, why an item waits, why it failed (inline), Cancel and Stop, live refresh,
 import pytest
 
 from launchui.launch.models import RunQueueItem
-from launchui.projects.models import Run
 from launchui.launch.services import item_ack, item_fail, item_pop, item_push
+from launchui.projects.models import Run
 from launchui.projects.services import project_get_or_create, run_stream, run_upsert
 from tests.web.helpers import count_queries, text
 

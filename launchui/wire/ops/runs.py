@@ -7,8 +7,8 @@ import string
 from django.core.exceptions import ValidationError
 
 from launchui.projects import services
-from launchui.projects.services import DEFAULT_PROJECT
 from launchui.projects.models import Project, Run
+from launchui.projects.services import DEFAULT_PROJECT
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
