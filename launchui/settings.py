@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "launchui.accounts",
+    "launchui.projects",
     "launchui.launch",
     "launchui.artifacts",
     "launchui.jobs",

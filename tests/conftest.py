@@ -13,6 +13,7 @@ from django.conf import settings
 
 from launchui.accounts.models import Membership
 from launchui.accounts.services import api_key_create, team_create, user_create
+from launchui.launch.services import agent_register, queue_create
 
 PASSWORD = "correct-horse-battery-staple"
 CHROMIUM = "/usr/bin/chromium"
@@ -77,6 +78,35 @@ def member_key(member):
 @pytest.fixture
 def outsider_key(outsider):
     return api_key_create(user=outsider, name="outsider key")[1]
+
+
+# --- queues and agents: defined once here; a test module overrides queue when it needs another kind ------
+
+@pytest.fixture
+def make_queue(owner):
+    def make(entity, name, resource="local-container", **kwargs):
+        return queue_create(entity=entity, name=name, resource=resource, created_by=owner, **kwargs)
+    return make
+
+
+@pytest.fixture
+def queue(team, make_queue):
+    """acme/gpu-queue, a Docker queue made by olivia."""
+    return make_queue(team, "gpu-queue")
+
+
+@pytest.fixture
+def make_agent(owner):
+    def make(queue, hostname="box-1"):
+        return agent_register(entity=queue.entity, queues=[queue], hostname=hostname, config={"max_jobs": 1},
+                              version="wandb@0.31.0", created_by=owner)
+    return make
+
+
+@pytest.fixture
+def agent(make_agent, queue):
+    """An agent polling the queue (max_jobs 1, as the client's default)."""
+    return make_agent(queue)
 
 
 # --- browser ------------------------------------------------------------------------------------------

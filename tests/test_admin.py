@@ -7,7 +7,7 @@ from launchui.accounts.services import api_key_create
 from launchui.launch.services import queue_create
 
 PAGES = ["/admin/", "/admin/accounts/entity/", "/admin/accounts/apikey/", "/admin/launch/runqueue/",
-         "/admin/launch/launchagent/", "/admin/launch/runqueueitem/", "/admin/launch/run/",
+         "/admin/launch/launchagent/", "/admin/launch/runqueueitem/", "/admin/projects/run/",
          "/admin/jobs/jobbuild/", "/admin/jobs/gitcredential/", "/admin/artifacts/artifact/",
          "/admin/artifacts/artifactcollection/"]
 

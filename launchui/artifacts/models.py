@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 
 from launchui.json_values import json_field_options
-from launchui.launch.models import Project, Run
+from launchui.projects.models import Project, Run
 
 
 class ArtifactCollection(models.Model):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from launchui.artifacts import storage
 from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile, EntityContent
-from launchui.launch.models import Project, Run
+from launchui.projects.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
 JOB_SPEC = "wandb-job.json"

@@ -3,7 +3,7 @@ from django.db import models
 
 from launchui.accounts.models import Entity
 from launchui.artifacts.models import Artifact
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 
 
 class GitCredential(models.Model):
@@ -37,7 +37,9 @@ class JobBuild(models.Model):
     CODE = "code"
     IMAGE = "image"
     GIT = "git"
-    KINDS = [(CODE, "Code"), (IMAGE, "Docker image"), (GIT, "Git repository")]
+    KINDS = [(CODE, "Code"), (IMAGE, "Docker image"), (GIT, "Git")]
+    # The kind of job each wandb-job.json source_type is (a job made by the wandb CLI has no build).
+    KIND_OF_SOURCE_TYPE = {"artifact": CODE, "image": IMAGE, "repo": GIT}
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -73,3 +75,10 @@ class JobBuild(models.Model):
 
     def __str__(self) -> str:
         return f"build {self.pk} ({self.kind}) in {self.project}"
+
+    @classmethod
+    def source_type_label(cls, source_type: str) -> str:
+        """"Code", "Docker image" or "Git" for a wandb-job.json source_type; an unknown one as it is."""
+        kind = cls.KIND_OF_SOURCE_TYPE.get(source_type)
+        return dict(cls.KINDS)[kind] if kind else source_type
+

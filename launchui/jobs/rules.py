@@ -38,13 +38,6 @@ def validate_job_name(name: str) -> str:
     return name
 
 
-def validate_alias(alias: str) -> str:
-    if not TAG_ALIAS_RE.match(alias) or len(alias) > 128 or re.fullmatch(r"v\d+", alias):
-        raise ValidationError(f"Alias {alias!r} must use letters, digits, dashes, underscores and dots "
-                              "and must not look like a version (v3).")
-    return alias
-
-
 def parse_image(reference: str) -> dict:
     """{'name', 'tag', 'digest'} of a Docker image reference, or a clear error."""
     reference = (reference or "").strip()

@@ -15,10 +15,10 @@ from django.utils import timezone
 from launchui.accounts.models import Entity
 from launchui.artifacts import services as artifacts
 from launchui.artifacts import storage
+from launchui.core import ids
 from launchui.jobs import rules, secrets, sources
 from launchui.jobs.models import GitCredential, JobBuild
-from launchui.launch.services import project_get_or_create
-from launchui.wire import ids
+from launchui.projects.services import project_get_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _common(*, entity: Entity, project: str, name: str, aliases: list[str]) -> t
     checked = []
     for alias in aliases:
         try:
-            checked.append(rules.validate_alias(alias))
+            checked.append(artifacts.validate_alias(alias))
         except ValidationError as exc:
             errors.setdefault("aliases", []).extend(exc.messages)
     try:
@@ -222,7 +222,7 @@ def _build_image(build: JobBuild, log):
     tag_alias = rules.image_tag_alias(image)
     if tag_alias:
         try:
-            rules.validate_alias(tag_alias)
+            artifacts.validate_alias(tag_alias)
         except ValidationError:  # a tag such as v2 would name a version, and failed the whole build
             log(f"The image tag {tag_alias} looks like a version (v0, v1, ...), so it is not used as an alias")
             tag_alias = None
@@ -282,7 +282,7 @@ def _build_code(build: JobBuild, log):
                                              description="Code artifact for job", created_by=build.created_by)
     log(f"Code artifact {code_name}:{code.version}" + ("" if created else " (unchanged)"))
     source = {"entrypoint": entrypoint, "notebook": False,
-              "artifact": f"wandb-artifact://_id/{ids.encode('Artifact', code.pk)}"}
+              "artifact": ids.artifact_uri(code.pk)}
     return _save_job(build, rules.code_job_name(code_name), _job_files("artifact", source, runtime, requirements),
                      [], log)
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from launchui.launch.models import LaunchAgent, Project, Run, RunQueue, RunQueueItem
+from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
 
 
 @admin.register(RunQueue)
@@ -22,16 +22,3 @@ class RunQueueItemAdmin(admin.ModelAdmin):
     list_filter = ["state"]
     list_select_related = ["queue__entity"]
     raw_id_fields = ["queue", "agent", "created_by"]
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "entity", "created_at"]
-    search_fields = ["name", "entity__name"]
-
-
-@admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "job_type", "heartbeat_at", "completed_at", "exit_code"]
-    list_select_related = ["project__entity"]
-    search_fields = ["name"]

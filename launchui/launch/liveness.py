@@ -7,10 +7,12 @@ LAUNCHUI_AGENT_OFFLINE_AFTER, whoever looks.
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from launchui.launch.models import LaunchAgent, RunQueueItem
+from launchui.projects.states import RunState, run_state
 
 OFFLINE = "OFFLINE"
 STATUS_LABELS = {
@@ -34,8 +36,13 @@ def agent_status(agent: LaunchAgent, now: datetime | None = None) -> str:
     return agent.reported_status
 
 
+def is_live_status(status: str) -> bool:
+    """Whether a derived agent status (agent_status) is a live one: Polling or Running."""
+    return status in (LaunchAgent.POLLING, LaunchAgent.RUNNING)
+
+
 def is_live(agent: LaunchAgent, now: datetime | None = None) -> bool:
-    return agent_status(agent, now) in (LaunchAgent.POLLING, LaunchAgent.RUNNING)
+    return is_live_status(agent_status(agent, now))
 
 
 def agent_is_full(reported_status: str, config: dict | None) -> bool:
@@ -60,53 +67,49 @@ def waiting_q(now: datetime | None = None) -> Q:
     return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
 
 
-# --- runs -----------------------------------------------------------------------------------------
-def run_state(run, now: datetime | None = None) -> str:
-    """W&B's run states from the facts the file stream stored."""
-    if run.completed_at is not None:
-        if run.exit_code == 0:
-            return "finished"
-        return "killed" if run.stop_requested else "failed"
-    heartbeat = run.heartbeat_at or run.created_at
-    # A running run streams at least every ~30 s; silence this long means its process died.
-    if heartbeat < (now or timezone.now()) - timedelta(seconds=settings.LAUNCHUI_RUN_CRASHED_AFTER):
-        return "crashed"
-    return "running"
-
-
 # --- queue items ----------------------------------------------------------------------------------
 # What a person sees for a launched item, derived from the item's state and its run's facts.
-ITEM_STATUS_LABELS = {
-    "queued": "Queued", "idle": "Idle", "pending": "Pending", "running": "Running", "finished": "Finished",
-    "failed": "Failed", "crashed": "Crashed", "killed": "Killed",
-}
+class ItemStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    IDLE = "idle", "Idle"
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    CRASHED = "crashed", "Crashed"
+    KILLED = "killed", "Killed"
+
+
+ITEM_STATUS_LABELS = {status.value: status.label for status in ItemStatus}
 
 
 def item_status(item, *, run=None, live_agents: int, busy_agents: int, now: datetime | None = None
-                ) -> tuple[str, str]:
+                ) -> tuple[ItemStatus, str]:
     """(status, reason in plain words). `run` is the item's run record, if it has reported yet."""
     now = now or timezone.now()
     lease_over = item.leased_at is None or item.leased_at < now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
     if item.state == RunQueueItem.FAILED:
         where = f"Failed at the {item.error_stage} stage" if item.error_stage else "Failed"
-        return "failed", f"{where}: {item.error_message}" if item.error_message else where + "."
+        return ItemStatus.FAILED, f"{where}: {item.error_message}" if item.error_message else where + "."
     if item.state == RunQueueItem.PENDING or (item.state == RunQueueItem.LEASED and lease_over):
         if live_agents == 0:
-            return "idle", "No live agent polls this queue: start one with the command on the Agents tab."
+            return ItemStatus.IDLE, ("No live agent polls this queue: "
+                                     "start one with the command on the Agents tab.")
         if busy_agents >= live_agents:
-            return "queued", f"Waiting: every live agent ({live_agents}) is running as many jobs as it may."
-        return "queued", "Waiting for the next poll: agents poll every 10 seconds."
+            return ItemStatus.QUEUED, (f"Waiting: every live agent ({live_agents}) "
+                                       "is running as many jobs as it may.")
+        return ItemStatus.QUEUED, "Waiting for the next poll: agents poll every 10 seconds."
     if item.state == RunQueueItem.LEASED:
-        return "pending", "An agent took it and is preparing to start the run."
+        return ItemStatus.PENDING, "An agent took it and is preparing to start the run."
     if run is None:
-        return "pending", "The agent accepted it and is starting the run (downloading, building)."
+        return ItemStatus.PENDING, "The agent accepted it and is starting the run (downloading, building)."
     state = run_state(run, now)
-    if state == "finished":
-        return "finished", ""
-    if state == "failed":
-        return "failed", f"The run exited with code {run.exit_code}."
-    if state == "killed":
-        return "killed", "Stopped by a user."
-    if state == "crashed":
-        return "crashed", "The run stopped reporting without finishing."
-    return "running", ""
+    if state == RunState.FINISHED:
+        return ItemStatus.FINISHED, ""
+    if state == RunState.FAILED:
+        return ItemStatus.FAILED, f"The run exited with code {run.exit_code}."
+    if state == RunState.KILLED:
+        return ItemStatus.KILLED, "Stopped by a user."
+    if state == RunState.CRASHED:
+        return ItemStatus.CRASHED, "The run stopped reporting without finishing."
+    return ItemStatus.RUNNING, ""

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from launchui.accounts.models import Membership
 from launchui.launch import liveness
-from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, Project, Run, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
+from launchui.projects.models import Project, Run
 
 
 def _count(queryset: QuerySet) -> Coalesce:
@@ -149,7 +150,7 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
         item.status, item.status_reason = liveness.item_status(
             item, run=item.run, live_agents=len(on_queue),
             busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue), now=now)
-        item.status_label = liveness.ITEM_STATUS_LABELS[item.status]
+        item.status_label = item.status.label
         item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
         item.project_name = spec.get("project") or ""
         # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.

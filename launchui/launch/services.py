@@ -1,4 +1,5 @@
-"""Writes for queues, agents, items and runs. The browser and the wire protocol both call these."""
+"""Writes for queues, agents and items, and launch(), which needs queues, projects and jobs (launch sits
+above them all). The browser and the wire protocol both call these."""
 
 import secrets
 import string
@@ -14,14 +15,9 @@ from launchui.accounts.models import Entity, Membership
 from launchui.accounts.selectors import admin_entities_for_user
 from launchui.artifacts.services import resolve
 from launchui.launch import liveness, queue_config
-from launchui.launch.models import LaunchAgent, Project, Run, RunQueue, RunQueueItem
-
-
-def project_get_or_create(*, entity: Entity, name: str) -> Project:
-    if not name or len(name) > 128 or "/" in name:
-        raise ValidationError(f"Project name {name!r} is not valid.")
-    project, _ = Project.objects.get_or_create(entity=entity, name=name)
-    return project
+from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
+from launchui.projects.models import Project
+from launchui.projects.services import project_get_or_create, validate_project_name
 
 
 def _queue_fields(*, resource: str, config: dict | str | None, template_variables: Any,
@@ -89,6 +85,14 @@ def queue_create(*, entity: Entity, name: str, resource: str, config: dict | str
             return RunQueue.objects.create(entity=entity, name=name, created_by=created_by, **fields)
     except IntegrityError:  # a concurrent create of the same name
         raise ValidationError({"name": [f"{entity.name} already has a queue named {name}."]}) from None
+
+
+def resource_config_create(*, entity: Entity, resource: str, config: dict, template_variables: list,
+                           created_by: User | None) -> ResourceConfig:
+    """A resource config made before its queue: wandb.Api().create_run_queue makes the config first, then the
+    queue that names it. The caller has checked the resource and the template variables."""
+    return ResourceConfig.objects.create(entity=entity, resource=resource, config=config,
+                                         template_variables=template_variables, created_by=created_by)
 
 
 def queue_update(*, queue: RunQueue, config: dict | str | None, template_variables: Any = None,
@@ -283,7 +287,9 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
                              f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."]
     spec["entity"] = entity_name
     project_name = spec.get("project") or ""
-    if not isinstance(project_name, str) or not project_name or len(project_name) > 128 or "/" in project_name:
+    try:
+        validate_project_name(project_name)
+    except ValidationError:
         errors.setdefault("project", []).append("Choose the destination project.")
     if job := spec.get("job"):
         parts = str(job).split("/")
@@ -322,38 +328,3 @@ def _overrides_problem(overrides: Any) -> str | None:
     if not isinstance(overrides.get("run_config") or {}, dict):
         return "Overrides: run_config must be a JSON object."
     return None
-
-
-def run_request_stop(*, run: Run) -> None:
-    """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
-    Run.objects.filter(pk=run.pk).update(stop_requested=True)
-    run.stop_requested = True
-
-
-# --- runs -----------------------------------------------------------------------------------------
-
-def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
-    allowed = {"display_name", "job_type", "config", "host"}
-    values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    for label in ("display_name", "job_type", "host"):  # the client's labels, cut to their columns
-        if label in values:
-            values[label] = str(values[label])[:Run._meta.get_field(label).max_length]
-    values["heartbeat_at"] = timezone.now()
-    try:
-        with transaction.atomic():
-            run, inserted = Run.objects.update_or_create(
-                project=project, name=name, defaults=values,
-                create_defaults={**values, "created_by": created_by})
-    except IntegrityError:  # two upserts of a new run raced; the other one created it
-        run, inserted = Run.objects.update_or_create(project=project, name=name, defaults=values), False
-        run = run[0]
-    return run, inserted
-
-
-def run_stream(*, run: Run, complete: bool, exit_code: int | None) -> None:
-    """The file stream's facts: contact, and completion with the exit code."""
-    now = timezone.now()
-    fields: dict[str, Any] = {"heartbeat_at": now}
-    if complete:
-        fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
-    Run.objects.filter(pk=run.pk).update(**fields)

@@ -23,17 +23,16 @@ from django_htmx.http import push_url
 from launchui.accounts import selectors as account_selectors
 from launchui.artifacts import services as artifact_services
 from launchui.artifacts import storage
+from launchui.core import ids
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
-from launchui.web.views import _admin_membership_for, _clean_url, _membership_for, _partial
+from launchui.web.common import admin_membership_for, clean_url, is_partial, membership_for
 
-KINDS = {"code": "Code", "image": "Docker image", "git": "Git"}
-SOURCE_TYPES = {"artifact": "Code", "repo": "Git", "image": "Docker image"}
+KINDS = dict(JobBuild.KINDS)
 STATUS_LABELS = dict(JobBuild.STATUSES)
 LIVE_STATUSES = (JobBuild.QUEUED, JobBuild.RUNNING)
 SHOWN_BYTES = 256 * 1024  # wandb-job.json and requirements are read for display up to this size
-CODE_ARTIFACT_PREFIX = "wandb-artifact://_id/"
 
 
 def _status(build: JobBuild) -> dict:
@@ -154,7 +153,7 @@ def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
         entity = request.GET.get("entity", "")
         form = form_class(initial={"entity": entity if any(e.name == entity for e in entities) else entities[0].name,
                                    "project": request.GET.get("project", "")}, **kwargs)
-    query = _clean_url("", {"entity": request.GET.get("entity", ""), "project": request.GET.get("project", "")})
+    query = clean_url("", {"entity": request.GET.get("entity", ""), "project": request.GET.get("project", "")})
     return render(request, "jobs/job_new.html", {"section": "jobs", "form": form, "kind": kind, "kinds": KINDS,
                                                  "tab_query": query})
 
@@ -169,7 +168,7 @@ def build(request: HttpRequest, build_id: int) -> HttpResponse:
     if found is None:
         raise Http404("No such build, or it belongs to an entity you are not a member of.")
     context = {"section": "jobs", "build": found, "status": _status(found)}
-    return render(request, "jobs/build.html#build-live" if _partial(request) else "jobs/build.html", context)
+    return render(request, "jobs/build.html#build-live" if is_partial(request) else "jobs/build.html", context)
 
 
 # --- jobs list ------------------------------------------------------------------------------------
@@ -178,7 +177,7 @@ def _job_rows(jobs) -> list:
     """Each job with its source type, the latest version's aliases and its last build's status."""
     jobs = list(jobs)
     for job in jobs:
-        job.source_type = SOURCE_TYPES.get(job.latest_source_type, job.latest_source_type or "—")
+        job.source_type = JobBuild.source_type_label(job.latest_source_type) or "—"
         job.latest_aliases = [a.alias for a in job.aliases.all() if a.artifact_id == job.latest_id]
         job.build = _status(JobBuild(status=job.last_build_status, started_at=job.last_build_started_at)) \
             if job.last_build_status else None
@@ -201,10 +200,10 @@ def jobs(request: HttpRequest, entity: str = "", project: str = "") -> HttpRespo
     page.object_list = _job_rows(page.object_list)
     context = {"section": "jobs", "form": form, "page": page, "entity": entity, "project": project,
                "scoped": scoped}
-    if _partial(request):
+    if is_partial(request):
         response = render(request, "jobs/jobs.html#job-table", context)
         if not scoped:
-            response = push_url(response, _clean_url(reverse("jobs"), {"entity": entity,
+            response = push_url(response, clean_url(reverse("jobs"), {"entity": entity,
                                                                        "page": request.GET.get("page", "")}))
         return response
     return render(request, "jobs/jobs.html", context)
@@ -235,13 +234,11 @@ def _spec(files: dict) -> dict:
 
 def _code_artifact(user, reference: str):
     """The code artifact a code job points at (wandb-artifact://_id/<global id>), if the user may see it."""
-    from launchui.wire import ids
-
-    if not reference.startswith(CODE_ARTIFACT_PREFIX):
-        return None
     try:
-        pk = ids.decode(reference[len(CODE_ARTIFACT_PREFIX):], "Artifact")
-    except Exception:  # a malformed id in an uploaded wandb-job.json: show the raw reference
+        pk = ids.artifact_pk_from_uri(reference)
+    except ids.InvalidId:  # a malformed id in an uploaded wandb-job.json: show the raw reference
+        return None
+    if pk is None:
         return None
     return selectors.artifact_for_user(user=user, artifact_id=pk)
 
@@ -279,8 +276,7 @@ def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> Ht
         b.shown = _status(b)
     context = {
         "section": "jobs", "job": job, "versions": versions, "version": version, "files": files,
-        "spec": spec, "source": source, "source_type": SOURCE_TYPES.get(str(spec.get("source_type") or ""),
-                                                                    str(spec.get("source_type") or "")),
+        "spec": spec, "source": source, "source_type": JobBuild.source_type_label(str(spec.get("source_type") or "")),
         "git": source.get("git") if isinstance(source.get("git"), dict) else None,
         "code": code, "code_files": list(code.files.all()) if code else [],
         "entrypoint": " ".join(map(str, entrypoint)) if isinstance(entrypoint, list) else entrypoint,
@@ -309,8 +305,8 @@ CREDENTIALS_ADMIN_ONLY = "Only admins of an entity add or delete its git credent
 @login_required
 @require_http_methods(["GET", "POST"])
 def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
-    mine = (_admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY) if request.method == "POST"
-            else _membership_for(request, name))
+    mine = (admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY) if request.method == "POST"
+            else membership_for(request, name))
     form = jobs_forms.GitCredentialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -335,7 +331,7 @@ def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
-    mine = _admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
+    mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
         raise Http404("No such credential.")

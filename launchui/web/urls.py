@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from launchui.web import jobs_views, views
+from launchui.web import jobs_views, queue_views, views
 
 _queue = "launch/<str:entity>/queues/<str:queue>/"
 
@@ -23,11 +23,11 @@ urlpatterns = [
     path("launch/agents", views.agents, name="agents"),
     path("launch/agents/<int:agent_id>/stop", views.agent_stop, name="agent_stop"),
     path("launch/agents/<int:agent_id>/delete", views.agent_delete, name="agent_delete"),
-    path(_queue, views.queue_overview, name="queue_overview"),
-    path(_queue + "agents", views.queue_agents, name="queue_agents"),
-    path(_queue + "config", views.queue_config, name="queue_config"),
-    path(_queue + "delete", views.queue_delete, name="queue_delete"),
-    path(_queue + "items/<int:item_id>/delete", views.item_delete, name="item_delete"),
+    path(_queue, queue_views.queue_overview, name="queue_overview"),
+    path(_queue + "agents", queue_views.queue_agents, name="queue_agents"),
+    path(_queue + "config", queue_views.queue_config, name="queue_config"),
+    path(_queue + "delete", queue_views.queue_delete, name="queue_delete"),
+    path(_queue + "items/<int:item_id>/delete", queue_views.item_delete, name="item_delete"),
     path("entities", views.entities, name="entities"),
     path("entities/<str:name>/members", views.members, name="members"),
     path("entities/<str:name>/members/<int:membership_id>/role", views.member_role, name="member_role"),

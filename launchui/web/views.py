@@ -1,8 +1,6 @@
 """HTML pages. Each view parses, authorises, calls one service or selector and renders one template;
 htmx requests get the page's named partial (template.html#partial)."""
 
-import json
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,7 +12,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
@@ -27,30 +24,14 @@ from launchui.launch import services as launch_services
 from launchui.launch.models import RunQueue
 from launchui.launch.queue_config import DEFAULT_CONFIGS
 from launchui.web import forms
-
-
-def _partial(request: HttpRequest) -> bool:
-    """An htmx swap wants the partial; a history restore wants the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _clean_url(path: str, data: dict) -> str:
-    params = {k: v for k, v in data.items() if v not in ("", None)}
-    return f"{path}?{urlencode(params)}" if params else path
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
-        return target
-    return default
-
-
-def agent_command(request: HttpRequest, queue: RunQueue) -> str:
-    base = settings.LAUNCHUI_BASE_URL or request.build_absolute_uri("/").rstrip("/")
-    return f"WANDB_BASE_URL={base} wandb launch-agent -q {queue.name} -e {queue.entity.name}"
-
+from launchui.web.common import (
+    admin_membership_for,
+    clean_url,
+    controlled_agent_ids,
+    is_partial,
+    membership_for,
+    safe_next,
+)
 
 # --- auth -----------------------------------------------------------------------------------------
 
@@ -89,11 +70,11 @@ def launch(request: HttpRequest) -> HttpResponse:
         "section": "launch", "form": form, "page": page, "sort": sort, "entity": entity, "search": search,
         "can_create": account_selectors.admin_entities_for_user(request.user).exists(),
     }
-    if _partial(request):
+    if is_partial(request):
         response = render(request, "web/launch.html#queue-table", context)
         query = {"entity": entity, "search": search, "sort": "" if sort == "entity" else sort,
                  "page": request.GET.get("page", "")}
-        return push_url(response, _clean_url(reverse("launch"), query))
+        return push_url(response, clean_url(reverse("launch"), query))
     return render(request, "web/launch.html", context)
 
 
@@ -130,116 +111,6 @@ def queue_new(request: HttpRequest) -> HttpResponse:
                   {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS})
 
 
-# --- queue page -----------------------------------------------------------------------------------
-
-def _queue_for(request: HttpRequest, entity: str, queue: str) -> tuple[RunQueue, Membership]:
-    found = launch_selectors.queue_for_user(user=request.user, entity_name=entity, queue_name=queue)
-    if found is None:
-        raise Http404("No such queue, or it belongs to an entity you are not a member of.")
-    return found
-
-
-def _queue_context(request: HttpRequest, queue: RunQueue, membership: Membership, tab: str) -> dict:
-    return {"section": "launch", "queue": queue, "membership": membership, "is_admin": membership.is_admin,
-            "tab": tab, "agent_command": agent_command(request, queue)}
-
-
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def queue_overview(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = _queue_for(request, entity, queue)
-    page = Paginator(launch_selectors.items_for_queue(queue).select_related("created_by"),
-                     settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = launch_selectors.with_item_status(list(page.object_list))
-    context = {**_queue_context(request, queue, membership, "overview"), "page": page}
-    return render(request, "web/queue.html#items" if _partial(request) else "web/queue.html", context)
-
-
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def queue_agents(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = _queue_for(request, entity, queue)
-    agents = launch_selectors.agents_for_queue(queue)
-    context = {**_queue_context(request, queue, membership, "agents"), "agents": agents,
-               "controlled_agent_ids": _controlled_agent_ids(request),
-               "has_live_agent": any(a.status in ("POLLING", "RUNNING") for a in agents)}
-    return render(request, "web/queue.html#agents" if _partial(request) else "web/queue.html", context)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def queue_config(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = _queue_for(request, entity, queue)
-    if request.method == "POST":
-        if not membership.is_admin:
-            raise PermissionDenied("Only admins of this entity edit its queues.")
-        form = forms.QueueEditForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                launch_services.queue_update(
-                    queue=queue, config=data["config"], template_variables=data["template_variables"],
-                    external_links=data["external_links"], prioritization_mode=form.prioritization_mode)
-            except ValidationError as exc:
-                forms.add_service_errors(form, exc)
-            else:
-                messages.success(request, "Configuration saved.")
-                return redirect("queue_config", entity=queue.entity.name, queue=queue.name)
-    else:
-        form = forms.QueueEditForm(initial={
-            "prioritization": queue.is_prioritized,
-            "config": queue.config_text or _dumps(queue.resource_args),
-            "template_variables": _dumps(queue.template_variables),
-            "external_links": _dumps(queue.external_links)})
-    context = {**_queue_context(request, queue, membership, "config"), "form": form,
-               "config_text": queue.config_text or _dumps(queue.resource_args) or "{}",
-               "variables": [_variable_tile(v) for v in queue.template_variables]}
-    return render(request, "web/queue.html", context)
-
-
-def _dumps(value) -> str:
-    return json.dumps(value, indent=2) if value else ""
-
-
-def _variable_tile(variable: dict) -> dict:
-    schema = variable.get("schema") or {}
-    kind = schema.get("type", "string")
-    return {"name": variable.get("name"), "type": {"number": "float"}.get(kind, kind),
-            "enum": schema.get("enum"), "default": schema.get("default"), "minimum": schema.get("minimum"),
-            "maximum": schema.get("maximum"), "description": schema.get("description", "")}
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def queue_delete(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = _queue_for(request, entity, queue)
-    if not membership.is_admin:
-        raise PermissionDenied("Only admins of this entity delete its queues.")
-    if request.method == "POST":
-        launch_services.queue_delete(queue=queue)
-        messages.success(request, f"Queue {queue.entity.name}/{queue.name} deleted.")
-        return redirect("launch")
-    return render(request, "web/queue_delete.html", _queue_context(request, queue, membership, "delete"))
-
-
-@login_required
-@require_POST
-def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
-    queue, _ = _queue_for(request, entity, queue)
-    item = launch_selectors.items_for_queue(queue).filter(pk=item_id).first()
-    if item is None:
-        raise Http404("No such item in this queue.")
-    try:
-        launch_services.item_cancel(user=request.user, item=item)
-    except ValidationError as exc:
-        messages.error(request, exc.messages[0])
-    else:
-        messages.success(request, f"Item {item_id} cancelled.")
-    return redirect("queue_overview", entity=queue.entity.name, queue=queue.name)
-
-
 # --- agents ---------------------------------------------------------------------------------------
 
 @login_required
@@ -254,20 +125,15 @@ def agents(request: HttpRequest) -> HttpResponse:
         "section": "agents", "form": form,
         "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
         "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
-        "controlled_agent_ids": _controlled_agent_ids(request),
-        "live_url": _clean_url(reverse("agents"), {"entity": entity, "status": status}),
+        "controlled_agent_ids": controlled_agent_ids(request),
+        "live_url": clean_url(reverse("agents"), {"entity": entity, "status": status}),
     }
-    if _partial(request):
+    if is_partial(request):
         response = render(request, "web/agents.html#agents-live", context)
         if request.htmx.trigger == "agents-filter":  # the filter form, not the 3 s refresh
             response = push_url(response, context["live_url"])
         return response
     return render(request, "web/agents.html", context)
-
-
-def _controlled_agent_ids(request: HttpRequest) -> set[int]:
-    """Agents whose Stop and Delete buttons this user gets (the rule the views enforce)."""
-    return set(launch_services.agents_controlled_by(request.user).values_list("pk", flat=True))
 
 
 def _agent_under_control(request: HttpRequest, agent_id: int):
@@ -285,7 +151,7 @@ def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
     agent = _agent_under_control(request, agent_id)
     launch_services.agent_request_stop(agent=agent)
     messages.success(request, f"Asked {agent.name} to stop; it stops at its next poll.")
-    return redirect(_safe_next(request, reverse("agents")))
+    return redirect(safe_next(request, reverse("agents")))
 
 
 @login_required
@@ -298,7 +164,7 @@ def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"Agent {agent.name} deleted.")
-    return redirect(_safe_next(request, reverse("agents")))
+    return redirect(safe_next(request, reverse("agents")))
 
 
 # --- entities -------------------------------------------------------------------------------------
@@ -320,25 +186,10 @@ def entities(request: HttpRequest) -> HttpResponse:
         "memberships": account_selectors.memberships_for_user(request.user)})
 
 
-def _membership_for(request: HttpRequest, name: str) -> Membership:
-    membership = account_selectors.membership_for(request.user, name)
-    if membership is None:
-        raise Http404("No such entity, or you are not a member of it.")
-    return membership
-
-
-def _admin_membership_for(request: HttpRequest, name: str,
-                          why: str = "Only admins change the members of an entity.") -> Membership:
-    membership = _membership_for(request, name)
-    if not membership.is_admin:
-        raise PermissionDenied(why)
-    return membership
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def members(request: HttpRequest, name: str) -> HttpResponse:
-    mine = _admin_membership_for(request, name) if request.method == "POST" else _membership_for(request, name)
+    mine = admin_membership_for(request, name) if request.method == "POST" else membership_for(request, name)
     form = forms.MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -364,7 +215,7 @@ def _other_membership(mine: Membership, membership_id: int) -> Membership:
 @login_required
 @require_POST
 def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
-    mine = _admin_membership_for(request, name)
+    mine = admin_membership_for(request, name)
     membership = _other_membership(mine, membership_id)
     form = forms.MemberRoleForm(request.POST)
     if not form.is_valid():
@@ -382,7 +233,7 @@ def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResp
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
-    mine = _admin_membership_for(request, name)
+    mine = admin_membership_for(request, name)
     membership = _other_membership(mine, membership_id)
     try:
         account_services.member_remove(membership=membership)

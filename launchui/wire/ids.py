@@ -1,38 +1,15 @@
-"""W&B's global ids: base64 of "Type:pk"."""
+"""W&B's global ids on the wire: launchui/core/ids.py, with a malformed id answered as the GraphQL error
+the client prints."""
 
-import base64
-import binascii
-import re
-
+from launchui.core import ids
 from launchui.wire.graphql import WireError
 
-# ASCII digits only: str.isdigit() also accepts "²", which int() refuses. Bounded by a bigint primary key.
-_PK = re.compile(r"[0-9]{1,19}")
-MAX_PK = 2**63 - 1
-
-
-def encode(type_name: str, pk: int) -> str:
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+encode = ids.encode
 
 
 def decode(value: object, type_name: str) -> int:
     """The primary key in a global id of the given type; a bare number is accepted too."""
-    text = str(value or "")
-    if _is_pk(text):
-        return int(text)
     try:
-        kind, _, pk = base64.b64decode(text, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _invalid(text, type_name) from None
-    if kind != type_name or not _is_pk(pk):
-        raise _invalid(text, type_name)
-    return int(pk)
-
-
-def _is_pk(text: str) -> bool:
-    return bool(_PK.fullmatch(text)) and int(text) <= MAX_PK
-
-
-def _invalid(text: str, type_name: str) -> WireError:
-    shown = text if len(text) <= 80 else text[:80] + "…"
-    return WireError(f"{shown!r} is not a valid {type_name} id.")
+        return ids.decode(value, type_name)
+    except ids.InvalidId as exc:
+        raise WireError(str(exc)) from None

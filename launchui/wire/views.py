@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from launchui.core.http import public_base_url
 from launchui.wire import ops  # noqa: F401  (registers the resolvers)
 from launchui.wire.auth import api_key_from_request
 from launchui.wire.graphql import BadRequest, Context, WireError, execute
@@ -22,7 +23,7 @@ def _error(status: int, message: str) -> JsonResponse:
 
 
 def base_url(request: HttpRequest) -> str:
-    return settings.LAUNCHUI_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    return public_base_url(request)
 
 
 def _no_constants(name: str):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from launchui.jobs import services
 from launchui.jobs.models import JobBuild
-from launchui.launch.services import project_get_or_create
+from launchui.projects.services import project_get_or_create
 from tests.web.jobs_helpers import CODE, make_zip
 
 pytestmark = [pytest.mark.browser]

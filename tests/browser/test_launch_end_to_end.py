@@ -107,7 +107,7 @@ def test_code_job_from_upload_to_finished_and_failed(page_as, owner, owner_key, 
     try:
         expect(page.locator(f"#item-{second.pk}")).to_contain_text("Failed", timeout=RUN_TIMEOUT)
     except AssertionError:
-        from launchui.launch.models import Run
+        from launchui.projects.models import Run
 
         item = RunQueueItem.objects.get(pk=second.pk)
         runs = list(Run.objects.filter(name=item.associated_run_id).values("exit_code", "completed_at"))

@@ -12,7 +12,7 @@ from launchui.artifacts.models import Artifact, ArtifactCollection
 from launchui.jobs import services
 from launchui.jobs.models import JobBuild
 from launchui.jobs.tasks import build_job_task
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 from tests.jobs.conftest import aliases_of, files_of, job_spec, succeeded, wait_build
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from launchui.artifacts import services as artifact_services
 from launchui.jobs import rules
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -196,11 +197,12 @@ def test_job_names(name, ok):
                                        ("v12", False), ("v1a", True), ("a b", False), ("", False),
                                        ("x" * 129, False)])
 def test_aliases(alias, ok):
+    # One alias rule for artifacts and jobs: artifacts/services.validate_alias.
     if ok:
-        assert rules.validate_alias(alias) == alias
+        assert artifact_services.validate_alias(alias) == alias
     else:
         with pytest.raises(ValidationError):
-            rules.validate_alias(alias)
+            artifact_services.validate_alias(alias)
 
 
 def test_requirement_names():

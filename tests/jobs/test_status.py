@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from launchui.jobs import selectors
 from launchui.jobs.models import JobBuild
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from launchui.jobs import services
 from launchui.jobs.models import JobBuild
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 
 pytestmark = pytest.mark.django_db
 

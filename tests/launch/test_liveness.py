@@ -6,13 +6,9 @@ import pytest
 from django.utils import timezone
 
 from launchui.launch import liveness
-from launchui.launch.models import LaunchAgent, Project, Run, RunQueueItem
-from launchui.launch.services import agent_register, queue_create
-
-
-@pytest.fixture
-def queue(team, owner):
-    return queue_create(entity=team, name="gpu", resource="local-process", created_by=owner)
+from launchui.launch.models import LaunchAgent, RunQueueItem
+from launchui.launch.services import agent_register
+from launchui.projects.models import Project, Run
 
 
 def agent_with(queue, owner, *, status, silent_for):

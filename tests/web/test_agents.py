@@ -88,7 +88,7 @@ def test_tab_query_count_does_not_grow_with_agents(client, owner, queue, make_ag
             item_pop(queue=queue, agent_id=agent.pk)
     many, response = count_queries(client, TAB)
     assert len(response.context["agents"]) == 20
-    assert few == many
+    assert few == many == 7, few  # exact, like the wire's query budgets
 
 
 # --- stop and delete ------------------------------------------------------------------------------
@@ -212,4 +212,4 @@ def test_agents_page_query_count_does_not_grow(client, owner, team, queue, make_
         item_push(queue=others[i % 3], run_spec={}, created_by=owner)
     many, response = count_queries(client, "/launch/agents")
     assert len(response.context["agents"]) == 20
-    assert few == many
+    assert few == many == 8, few  # exact, like the wire's query budgets

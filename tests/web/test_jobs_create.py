@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from launchui.artifacts.models import Artifact
 from launchui.jobs.models import JobBuild
 from launchui.jobs.services import credential_create
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 from tests.web.helpers import text
 from tests.web.jobs_helpers import CODE, make_tar_gz, make_zip, run_build
 

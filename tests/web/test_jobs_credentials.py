@@ -133,4 +133,4 @@ def test_queries_do_not_grow_with_credentials(client, owner, team):
     for i in range(10):
         credential_create(entity=team, name=f"c{i}", kind="https", username="u", secret="s", created_by=owner)
     many, _ = count_queries(client, URL)
-    assert many == few <= 4
+    assert many == few == 4, few  # exact, like the wire's query budgets

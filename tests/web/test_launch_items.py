@@ -3,9 +3,10 @@ words, why an item waits, why it failed (inline), Cancel and Stop, live refresh,
 
 import pytest
 
-from launchui.launch.models import Run, RunQueueItem
-from launchui.launch.services import (item_ack, item_fail, item_pop, item_push, project_get_or_create,
-                                      run_stream, run_upsert)
+from launchui.launch.models import RunQueueItem
+from launchui.launch.services import item_ack, item_fail, item_pop, item_push
+from launchui.projects.models import Run
+from launchui.projects.services import project_get_or_create, run_stream, run_upsert
 from tests.web.helpers import count_queries, text
 
 pytestmark = pytest.mark.django_db
@@ -37,11 +38,6 @@ def failed(queue, agent, user, message="image not found", stage="build", files=(
     popped = item_pop(queue=queue, agent_id=agent.pk)
     item_fail(item=popped, message=message, stage=stage, file_paths=list(files))
     return item
-
-
-@pytest.fixture
-def agent(make_agent, queue):
-    return make_agent(queue)
 
 
 # --- Overview -------------------------------------------------------------------------------------
@@ -103,7 +99,7 @@ def test_overview_queries_constant_with_runs(client, owner, queue, agent):
             failed(queue, agent, owner)
     many, response = count_queries(client, BASE)
     assert len(response.context["page"].object_list) == 20
-    assert few == many
+    assert few == many == 8, few  # exact, like the wire's query budgets
 
 
 # --- item page ------------------------------------------------------------------------------------
@@ -221,4 +217,4 @@ def test_recent_items_queries_constant(client, owner, queue, agent):
     failed(queue, agent, owner)
     many, response = count_queries(client, BASE + "recent", headers=HX)
     assert len(response.context["items"]) == 10
-    assert few == many
+    assert few == many == 7, few  # exact, like the wire's query budgets

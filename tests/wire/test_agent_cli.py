@@ -4,8 +4,9 @@ import pytest
 from django.utils import timezone
 
 from launchui.launch import liveness
-from launchui.launch.models import LaunchAgent, Run, RunQueueItem
+from launchui.launch.models import LaunchAgent, RunQueueItem
 from launchui.launch.services import agent_request_stop, item_push, queue_create
+from launchui.projects.models import Run
 from tests.wire.conftest import wait_for
 
 pytestmark = [pytest.mark.wandb, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ from django.core import signing
 from launchui.accounts.models import Membership
 from launchui.accounts.services import member_remove
 from launchui.artifacts.services import artifact_build
-from launchui.launch.services import project_get_or_create
+from launchui.projects.services import project_get_or_create
 from tests.wire.test_graphql_endpoint import gql
 
 # The query the wandb 0.31 agent sends before it downloads a job's files (wandb-0.31-captures).

@@ -265,7 +265,7 @@ def test_migration_backfills_what_entities_already_hold(team, owner, outsider):
     from launchui.accounts.models import Entity
     from launchui.artifacts.models import EntityContent
     from launchui.artifacts.services import artifact_build, content_held
-    from launchui.launch.services import project_get_or_create
+    from launchui.projects.services import project_get_or_create
 
     version, _ = artifact_build(project=project_get_or_create(entity=team, name="proj"), name="data",
                                 type_name="dataset", files={"a.txt": b"team bytes " + os.urandom(16)})

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from launchui.accounts.models import ApiKey
 from launchui.accounts.services import api_key_create
 from launchui.artifacts.services import artifact_build
-from launchui.launch.models import Project
+from launchui.projects.models import Project
 from launchui.launch.services import agent_register, item_push, queue_create
 from launchui.wire import ids, inputs, ops  # noqa: F401  (ops registers the resolvers)
 from launchui.wire.graphql import RESOLVERS

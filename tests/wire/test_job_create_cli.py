@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from launchui.artifacts.models import Artifact, ArtifactCollection
 from launchui.artifacts import storage
-from launchui.launch.models import Run, RunQueueItem
+from launchui.artifacts.models import Artifact, ArtifactCollection
+from launchui.launch.models import RunQueueItem
 from launchui.launch.services import item_push, queue_create
+from launchui.projects.models import Run
 from tests.wire.conftest import WANDB, wait_for
 
 pytestmark = [pytest.mark.wandb, pytest.mark.django_db(transaction=True)]

@@ -7,7 +7,8 @@ import pytest
 
 from launchui.artifacts.services import artifact_build
 from launchui.launch.models import RunQueue, RunQueueItem
-from launchui.launch.services import project_get_or_create, queue_create
+from launchui.launch.services import queue_create
+from launchui.projects.services import project_get_or_create
 from tests.wire.conftest import WANDB
 
 pytestmark = [pytest.mark.wandb, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ from launchui.web.launch_charts import duration_text
 
 register = template.Library()
 
-# Item statuses (launch.liveness.ITEM_STATUS_LABELS) to the badge tones of static/css/app.css.
+# Item statuses (launch.liveness.ItemStatus) to the badge tones of static/css/app.css.
 ITEM_TONES = {"queued": "warn", "idle": "bad", "pending": "info", "running": "info", "finished": "ok",
               "failed": "bad", "crashed": "bad", "killed": "muted"}
 

@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 
 from launchui.artifacts import services, storage
 from launchui.artifacts.models import Artifact, ArtifactCollection
-from launchui.launch.models import Project, Run
-from launchui.launch.services import project_get_or_create
+from launchui.projects.models import Project, Run
+from launchui.projects.services import DEFAULT_PROJECT, project_get_or_create
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
@@ -151,7 +151,7 @@ def create_artifact(ctx: Context, input: dict):
     metadata = common.json_input(input.get("metadata"), "metadata")
     aliases = [a.get("alias") for a in input.get("aliases") or [] if isinstance(a, dict) and a.get("alias")]
     try:
-        project = project_get_or_create(entity=entity, name=input.get("projectName") or "uncategorized")
+        project = project_get_or_create(entity=entity, name=input.get("projectName") or DEFAULT_PROJECT)
         run = Run.objects.filter(project=project, name=input.get("runName")).first() if input.get("runName") \
             else None
         artifact = services.artifact_create(

@@ -4,7 +4,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from launchui.launch import queue_config, selectors, services
-from launchui.launch.models import LAUNCH_PROJECT, Project, ResourceConfig, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, ResourceConfig, RunQueue, RunQueueItem
+from launchui.projects.models import Project
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
@@ -41,8 +42,8 @@ def create_default_resource_config(ctx: Context, input: dict):
         checked = queue_config.validate_template_variables(variables)
     except ValidationError as exc:
         raise common.wire_error(exc) from None
-    row = ResourceConfig.objects.create(entity=entity, resource=resource, config=body,
-                                        template_variables=checked, created_by=ctx.user)
+    row = services.resource_config_create(entity=entity, resource=resource, config=body,
+                                          template_variables=checked, created_by=ctx.user)
     return {"defaultResourceConfigID": ids.encode("DefaultResourceConfig", row.pk), "success": True}
 
 

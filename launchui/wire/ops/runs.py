@@ -6,15 +6,14 @@ import string
 
 from django.core.exceptions import ValidationError
 
-from launchui.accounts.models import Membership
-from launchui.launch import services
-from launchui.launch.models import Project, Run
+from launchui.projects import services
+from launchui.projects.models import Project, Run
+from launchui.projects.services import DEFAULT_PROJECT
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
 from launchui.wire.ops.serializers import run_data
 
-DEFAULT_PROJECT = "uncategorized"
 RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -61,10 +60,10 @@ def delete_run(ctx: Context, input: dict):
                              project__entity__memberships__user=ctx.user).select_related("project__entity").first()
     if run is None:
         raise WireError("Run not found.")
-    if run.created_by_id != ctx.user.pk and not Membership.objects.filter(
-            entity=run.project.entity, user=ctx.user, role=Membership.ADMIN).exists():
-        raise WireError("Only the run's author or an admin can delete it.")
-    run.delete()
+    try:
+        services.run_delete(run=run, by=ctx.user)
+    except ValidationError as exc:
+        raise common.wire_error(exc) from None
     return {"clientMutationId": input.get("clientMutationId")}
 
 

@@ -5,7 +5,8 @@ import json
 
 from launchui.accounts.models import Entity
 from launchui.launch import liveness
-from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, Project, ResourceConfig, Run, RunQueue, RunQueueItem
+from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
+from launchui.projects.models import Project, Run
 from launchui.wire import ids
 from launchui.wire.ops.common import iso
 

@@ -3,8 +3,9 @@
 from django.core.exceptions import ValidationError
 
 from launchui.accounts.models import Entity
-from launchui.launch.models import Project, ResourceConfig, RunQueue
-from launchui.launch.services import project_get_or_create
+from launchui.launch.models import ResourceConfig, RunQueue
+from launchui.projects.models import Project
+from launchui.projects.services import project_get_or_create
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
