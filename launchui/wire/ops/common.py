@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from launchui import user_data
 from launchui.accounts.models import Entity, Membership
 from launchui.wire.graphql import Context, WireError
 
@@ -42,12 +43,14 @@ def default_entity_name(ctx: Context) -> str:
 
 def json_input(value: Any, what: str) -> Any:
     """A JSONString input: the client sends JSON text; an object is accepted too."""
-    if value is None or isinstance(value, (dict, list)):
-        return value
     try:
-        return json.loads(value)
+        if value is None or isinstance(value, (dict, list)):
+            return user_data.check_value(value, what)
+        return user_data.loads_json(value, what)
     except (TypeError, json.JSONDecodeError) as exc:
         raise WireError(f"{what} is not valid JSON: {exc}") from None
+    except ValidationError as exc:  # a size or depth cap
+        raise WireError(" ".join(exc.messages)) from None
 
 
 def iso(value) -> str | None:
