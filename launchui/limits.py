@@ -20,9 +20,9 @@ GRAPHQL_MAX_DEFINITIONS = 64  # operations and fragments in one document
 GRAPHQL_MAX_ROOT_FIELDS = 16  # root fields of the operation, fragments expanded (10,000 mutations: refused)
 GRAPHQL_MAX_ALIASES = 64  # aliased fields after fragment expansion
 GRAPHQL_MAX_DEPTH = 40  # fields inside fields (the client: 8, edges and nodes included)
-GRAPHQL_MAX_FIELDS = 2_000  # fields after fragment expansion, each fragment counted once per spread
+GRAPHQL_MAX_FIELDS = 500  # fields after fragment expansion, each fragment counted once per spread (client: 63)
 GRAPHQL_MAX_LIST_PAGE = 1_000  # `first:` on a list field is clamped to this; the client follows cursors
-GRAPHQL_MAX_RESULT_VALUES = 200_000  # values the answer may hold (lists times their fields)
+GRAPHQL_MAX_RESULT_VALUES = 100_000  # values the answer may hold (lists times their fields)
 
 # --- caches ---
 PARSED_DOCUMENT_CACHE_ENTRIES = 128  # parsed /graphql documents kept; only documents under the size below

@@ -97,15 +97,16 @@ def _cost(selection_set: ast.SelectionSetNode, known: dict[str, Cost]) -> Cost:
 
 
 def _check(fields: int, aliases: int, depth: int) -> None:
-    if fields > limits.GRAPHQL_MAX_FIELDS:
-        raise CostExceeded("the number of fields after fragment expansion", f"at least {fields:,}",
-                           limits.GRAPHQL_MAX_FIELDS, "GRAPHQL_MAX_FIELDS")
+    # The most specific cap first: 1,000 aliases break the field cap too, but aliases say what to change.
     if aliases > limits.GRAPHQL_MAX_ALIASES:
         raise CostExceeded("the number of aliased fields", f"at least {aliases:,}",
                            limits.GRAPHQL_MAX_ALIASES, "GRAPHQL_MAX_ALIASES")
     if depth > limits.GRAPHQL_MAX_DEPTH:
         raise CostExceeded("the depth of fields inside fields", f"at least {depth:,}",
                            limits.GRAPHQL_MAX_DEPTH, "GRAPHQL_MAX_DEPTH")
+    if fields > limits.GRAPHQL_MAX_FIELDS:
+        raise CostExceeded("the number of fields after fragment expansion", f"at least {fields:,}",
+                           limits.GRAPHQL_MAX_FIELDS, "GRAPHQL_MAX_FIELDS")
 
 
 class FragmentError(Exception):

@@ -129,6 +129,14 @@ def test_a_thousand_aliases_of_a_list_field_are_refused(client, owner_key, queue
     refused(response, elapsed, "GRAPHQL_MAX_ALIASES")
 
 
+def test_a_list_field_repeated_without_aliases_is_refused(client, owner_key, queue):
+    # Same response key each time, but the executor would resolve each one: counted as fields.
+    repeated = " ".join("runQueues { id name }" for _ in range(300))
+    response, elapsed = post(client, owner_key, f'query {{ project(entityName: "acme", name: "model-registry") '
+                                                f'{{ {repeated} }} }}')
+    refused(response, elapsed, "GRAPHQL_MAX_FIELDS")
+
+
 def test_ten_thousand_mutations_in_one_request_are_refused(client, owner_key, team):
     mutation = 'm{i}: upsertModel(input: {{entityName: "acme", name: "p{i}"}}) {{ inserted }}'
     many = "mutation { " + " ".join(mutation.format(i=i) for i in range(10_000)) + " }"
