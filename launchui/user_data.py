@@ -19,12 +19,16 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
+from launchui.limits import (
+    USER_DATA_MAX_BYTES,
+    USER_DATA_MAX_DEPTH,
+    USER_DATA_MAX_NODES,
+)
+
 try:
     from yaml._yaml import CParser
 except ImportError:  # PyYAML built without libyaml: the pure-Python parser, slower, same caps
     CParser = None
-
-from launchui.limits import USER_DATA_MAX_BYTES, USER_DATA_MAX_DEPTH, USER_DATA_MAX_NODES
 
 
 def _refuse(message: str) -> ValidationError:
@@ -129,7 +133,7 @@ class _CappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resol
 
 
 if CParser is not None:
-    class _CappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):  # noqa: F811
+    class _CappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):
         """libyaml's parser (events, ~9x faster than PyYAML's own) under the same capped composer."""
 
         def __init__(self, stream):
@@ -143,7 +147,7 @@ def loads_yaml(text: str, what: str, *, max_bytes: int = USER_DATA_MAX_BYTES) ->
     """One YAML document within the caps, no aliases. Syntax errors raise yaml.YAMLError as PyYAML does."""
     check_size(text, what, max_bytes)
     try:
-        value = yaml.load(text, Loader=_CappedSafeLoader)  # noqa: S506 (a SafeLoader)
+        value = yaml.load(text, Loader=_CappedSafeLoader)
     except _Refused as exc:
         raise _refuse(f"{what} {exc}.") from None
     except yaml.YAMLError as exc:

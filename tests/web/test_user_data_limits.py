@@ -8,7 +8,8 @@ import pytest
 from launchui.launch.models import RunQueue, RunQueueItem
 from tests.launch.test_user_data_limits import ALIAS_BOMB, NESTED_JSON
 from tests.web.helpers import text
-from tests.web.test_launch_drawer import HX, URL as LAUNCH_URL, fancy_queue, job, post  # noqa: F401 (fixtures)
+from tests.web.test_launch_drawer import HX, fancy_queue, job, post  # noqa: F401 (fixtures)
+from tests.web.test_launch_drawer import URL as LAUNCH_URL
 
 pytestmark = pytest.mark.django_db
 

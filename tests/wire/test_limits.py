@@ -17,7 +17,7 @@ import pytest
 from graphql import parse
 
 from launchui import limits
-from launchui.launch.models import Project, ResourceConfig, RunQueue, RunQueueItem
+from launchui.launch.models import Project, ResourceConfig, RunQueueItem
 from launchui.launch.services import queue_create
 from launchui.wire import cost, graphql
 
