@@ -11,12 +11,15 @@ from typing import Any
 import yaml
 from django.core.exceptions import ValidationError
 
+from launchui import user_data
+from launchui.limits import USER_DATA_MAX_BYTES
+
 RESOURCES = ("local-container", "local-process", "kubernetes", "sagemaker", "gcp-vertex")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 VARIABLE_TYPES = ("string", "integer", "number")
-MAX_CONFIG_BYTES = 256 * 1024
+MAX_CONFIG_BYTES = USER_DATA_MAX_BYTES
 
 # What W&B pre-fills for the resources whose config has required keys.
 DEFAULT_CONFIGS: dict[str, str] = {
@@ -64,15 +67,15 @@ def validate_resource(resource: str) -> str:
 def parse_config_text(text: str) -> dict:
     """A resource config typed as JSON or YAML; must be a mapping. Empty text is {}."""
     text = text or ""
-    if len(text.encode()) > MAX_CONFIG_BYTES:
-        raise ValidationError(f"The configuration is larger than {MAX_CONFIG_BYTES // 1024} KiB.")
+    user_data.check_size(text, "The configuration", MAX_CONFIG_BYTES)
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        value = user_data.loads_json(text, "The configuration")
     except json.JSONDecodeError as json_error:
         try:
-            value = yaml.safe_load(text)
+            # Aliases refused: 370 bytes of nested anchors would expand to megabytes, stored and re-read.
+            value = user_data.loads_yaml(text, "The configuration")
         except yaml.YAMLError as yaml_error:
             mark = getattr(yaml_error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -91,7 +94,9 @@ def parse_config_text(text: str) -> dict:
 
 def ensure_json_storable(value: Any, what: str) -> None:
     """YAML yields dates, sets, bytes and .nan; JSON yields NaN and Infinity. None of them can be stored
-    in a JSON column (PostgreSQL refuses NaN), so they are refused here, where the message can say why."""
+    in a JSON column (PostgreSQL refuses NaN), so they are refused here, where the message can say why.
+    Values built by code (the wire's objects) get their size and depth checked here too."""
+    user_data.check_value(value, what)
     try:
         json.dumps(value, allow_nan=False)
     except ValueError:
@@ -112,7 +117,7 @@ def template_names_in(value: Any) -> list[str]:
 def validate_variable_schema(name: str, schema: Any) -> dict:
     if isinstance(schema, str):
         try:
-            schema = json.loads(schema)
+            schema = user_data.loads_json(schema, f"Template variable {name!r}: schema")
         except json.JSONDecodeError as exc:
             raise ValidationError(f"Template variable {name!r}: schema is not JSON ({exc.msg}).") from None
     if not isinstance(schema, dict):
@@ -158,9 +163,10 @@ def validate_template_variables(variables: Any) -> list[dict]:
         return []
     if isinstance(variables, str):
         try:
-            variables = json.loads(variables)
+            variables = user_data.loads_json(variables, "Template variables")
         except json.JSONDecodeError as exc:
             raise ValidationError(f"Template variables are not JSON ({exc.msg}).") from None
+    user_data.check_value(variables, "Template variables")
     if isinstance(variables, dict):  # {"name": {"schema": {...}}} as the SDK tests write it
         variables = [{"name": k, "schema": (v or {}).get("schema", v)} for k, v in variables.items()]
     if not isinstance(variables, list):
@@ -199,7 +205,7 @@ def validate_variable_value(name: str, schema: dict, value: Any) -> Any:
 
 def resolve_variable_values(variables: list[dict], values: dict | None) -> dict:
     """Checked values for every declared variable: given, else the default. Unknown keys are refused."""
-    values = dict(values or {})
+    values = dict(user_data.check_value(values or {}, "Template variable values"))
     declared = {v["name"]: v["schema"] for v in variables}
     if unknown := sorted(set(values) - set(declared)):
         raise ValidationError(f"This queue does not support the template variable(s) {', '.join(unknown)}.")
@@ -233,9 +239,10 @@ def validate_external_links(links: Any) -> list[dict]:
         return []
     if isinstance(links, str):
         try:
-            links = json.loads(links)
+            links = user_data.loads_json(links, "External links")
         except json.JSONDecodeError as exc:
             raise ValidationError(f"External links are not JSON ({exc.msg}).") from None
+    user_data.check_value(links, "External links")
     if isinstance(links, dict):
         links = links.get("links", [{"label": k, "url": v} for k, v in links.items()])
     if not isinstance(links, list):

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from launchui import user_data
 from launchui.accounts.models import Entity, Membership
 from launchui.accounts.selectors import admin_entities_for_user
 from launchui.artifacts.services import resolve
@@ -41,6 +42,8 @@ def _queue_fields(*, resource: str, config: dict | str | None, template_variable
         if not isinstance(body, dict):
             errors.setdefault("config", []).append("The configuration must be a mapping.")
             body = {}
+        elif check("config", user_data.check_value, body, "The configuration") is None:
+            body = {}  # too big or too deep: refused above, and not walked again below
         fields["config_text"] = queue_config.json.dumps(body, indent=2) if body else ""
     # Accept a config already wrapped as {"resource_args": {resource: ...}} (what wandb.Api() sends).
     if isinstance(body, dict) and set(body) == {"resource_args"} and isinstance(body["resource_args"], dict) \
@@ -191,6 +194,7 @@ def item_push(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
               template_variable_values: dict | None = None, created_by: User | None) -> RunQueueItem:
     if not isinstance(run_spec, dict):
         raise ValidationError("The run spec must be a JSON object.")
+    user_data.check_value(run_spec, "The run spec")
     if priority is None or not queue.is_prioritized:
         priority = RunQueueItem.MEDIUM
     if priority not in dict(RunQueueItem.PRIORITIES):
@@ -281,6 +285,10 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
     """
     spec = dict(run_spec)
     errors: dict[str, list[str]] = {}
+    try:
+        user_data.check_value(spec, "The run spec")
+    except ValidationError as exc:
+        raise ValidationError({"run_config": exc.messages}) from None
     entity_name = queue.entity.name
     if spec.get("entity") and spec["entity"] != entity_name:
         errors["project"] = [f"Queue {entity_name}/{queue.name} runs jobs in projects of {entity_name}, "

@@ -8,6 +8,7 @@ import shlex
 from django import forms
 from django.core.exceptions import ValidationError
 
+from launchui import user_data
 from launchui.launch.models import RunQueueItem
 
 VARIABLE_PREFIX = "var_"
@@ -97,7 +98,7 @@ class LaunchForm(forms.Form):
         if not text:
             return {}
         try:
-            value = json.loads(text)
+            value = user_data.loads_json(text, "The run config")
         except json.JSONDecodeError as exc:
             raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
         if not isinstance(value, dict):

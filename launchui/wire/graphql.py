@@ -19,7 +19,9 @@ from graphql import GraphQLError, GraphQLSyntaxError, Undefined, parse
 from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped
 
+from launchui import limits
 from launchui.accounts.models import ApiKey
+from launchui.wire import cost
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
         parsed = _parse(document)
     except GraphQLSyntaxError as exc:
         raise BadRequest(f"Syntax error: {exc.message}") from None
+    except (cost.CostExceeded, cost.FragmentError) as exc:
+        raise BadRequest(str(exc)) from None
     operation = _pick_operation(parsed, operation_name or None)  # the client sends "" for "no name"
     fragments = {d.name.value: d for d in parsed.definitions if isinstance(d, ast.FragmentDefinitionNode)}
     variables = _with_defaults(operation, variables or {})
@@ -80,6 +84,7 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
         raise BadRequest(f"{kind} operations are not supported.")
     data: dict[str, Any] = {}
     errors: list[dict] = []
+    budget = cost.ResultBudget()
     for selection in _fields(operation.selection_set, fragments, None, variables):
         key = selection.alias.value if selection.alias else selection.name.value
         name = selection.name.value
@@ -92,8 +97,12 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
             data[key] = None
             continue
         try:
+            budget.spend()
             value = resolver(context, **_arguments(selection, variables))
-            data[key] = _project(value, selection.selection_set, fragments, variables)
+            data[key] = _project(value, selection.selection_set, fragments, variables, budget)
+        except cost.CostExceeded as exc:  # resolved already: said beside the field, the others answered
+            errors.append({"message": str(exc), "path": [key]})
+            data[key] = None
         except WireError as exc:
             errors.append({"message": exc.message, "path": [key]})
             data[key] = None
@@ -115,10 +124,23 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
     return answer
 
 
-@lru_cache(maxsize=256)
 def _parse(document: str) -> ast.DocumentNode:
-    # Agents send the same few documents every few seconds; the parsed tree is only ever read.
-    return parse(document)
+    """The parsed document, its cost checked (launchui/wire/cost.py) before anything is resolved."""
+    if len(document) <= limits.PARSED_DOCUMENT_CACHE_MAX_CHARS:
+        return _parse_cached(document)
+    return _parse_checked(document)  # large documents are not kept: the cache's keys are bounded too
+
+
+def _parse_checked(document: str) -> ast.DocumentNode:
+    cost.check_text(document)
+    parsed = parse(document, max_tokens=limits.GRAPHQL_MAX_TOKENS)
+    cost.check_document(parsed)
+    return parsed
+
+
+# Agents send the same few documents every few seconds; the parsed tree is only ever read. Errors are not
+# cached (lru_cache keeps only return values), so bad documents take no room.
+_parse_cached = lru_cache(maxsize=limits.PARSED_DOCUMENT_CACHE_ENTRIES)(_parse_checked)
 
 
 def _pick_operation(document: ast.DocumentNode, name: str | None) -> ast.OperationDefinitionNode:
@@ -151,7 +173,7 @@ def _arguments(selection: ast.FieldNode, variables: dict) -> dict:
         if isinstance(value, ast.VariableNode) and value.name.value not in variables:
             continue  # an unset variable is an absent argument
         args[argument.name.value] = _defined(value_from_ast_untyped(value, variables))
-    return inputs.check_arguments(args)
+    return {name: cost.clamp_page(name, value) for name, value in inputs.check_arguments(args).items()}
 
 
 def _defined(value: Any) -> Any:
@@ -206,11 +228,13 @@ def _applies(condition: ast.NamedTypeNode | None, typename: str | None) -> bool:
     return wanted == typename or typename in IMPLEMENTS.get(wanted, ())
 
 
-def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: dict, variables: dict) -> Any:
+def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: dict, variables: dict,
+             budget: cost.ResultBudget) -> Any:
     if value is None or selection_set is None:
         return value
     if isinstance(value, (list, tuple)):
-        return [_project(v, selection_set, fragments, variables) for v in value]
+        budget.spend(len(value))
+        return [_project(v, selection_set, fragments, variables, budget) for v in value]
     if not isinstance(value, dict):
         return value  # a scalar selected with sub-fields: hand it back as it is
     typename = value.get("__typename")
@@ -218,12 +242,13 @@ def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: 
     for selection in _fields(selection_set, fragments, typename, variables):
         key = selection.alias.value if selection.alias else selection.name.value
         name = selection.name.value
+        budget.spend()
         raw = value.get(name)
         if callable(raw):
             raw = raw(**_arguments(selection, variables))
         if name == "__typename" and raw is None:
             raw = typename
-        out[key] = _project(raw, selection.selection_set, fragments, variables)
+        out[key] = _project(raw, selection.selection_set, fragments, variables, budget)
     return out
 
 

@@ -4,10 +4,12 @@ import json
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from launchui import limits, user_data
 from launchui.core.http import public_base_url
 from launchui.wire import ops  # noqa: F401  (registers the resolvers)
 from launchui.wire.auth import api_key_from_request
@@ -36,13 +38,24 @@ class _Refused(Exception):
         self.response = response
 
 
-def _authenticated_json(request: HttpRequest):
+def _authenticated_json(request: HttpRequest, max_bytes: int):
     """The request's API key and JSON object body, or the 4xx answer the client should get."""
     api_key = api_key_from_request(request)
     if api_key is None:
         raise _Refused(_error(401, "Invalid or revoked API key: create one at /authorize."))
     try:
-        body = json.loads(request.body or b"{}", parse_constant=_no_constants)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:  # refused before the body is read into memory
+        raise _Refused(_error(413, f"The request body is larger than {max_bytes // 1024} KiB (the limit)."))
+    try:
+        # Nesting capped (a body nested 3,000 deep would be a RecursionError); the size was capped above.
+        body = user_data.loads_json(request.body or b"{}", "The request body", max_bytes=max_bytes,
+                                    max_depth=limits.GRAPHQL_MAX_BODY_DEPTH, max_nodes=None,
+                                    parse_constant=_no_constants)
+    except ValidationError as exc:
+        raise _Refused(_error(400, exc.messages[0])) from None
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise _Refused(_error(400, "The request body is not JSON.")) from None
     if not isinstance(body, dict):
@@ -54,7 +67,7 @@ def _authenticated_json(request: HttpRequest):
 @require_POST
 def graphql_view(request: HttpRequest) -> JsonResponse:
     try:
-        api_key, body = _authenticated_json(request)
+        api_key, body = _authenticated_json(request, limits.GRAPHQL_MAX_BODY_BYTES)
     except _Refused as refused:
         return refused.response
     context = Context(user=api_key.user, api_key=api_key, base_url=base_url(request), request=request)
@@ -70,7 +83,7 @@ def graphql_view(request: HttpRequest) -> JsonResponse:
 @require_POST
 def file_stream_view(request: HttpRequest, entity: str, project: str, run: str) -> JsonResponse:
     try:
-        api_key, body = _authenticated_json(request)
+        api_key, body = _authenticated_json(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     except _Refused as refused:
         return refused.response
     try:

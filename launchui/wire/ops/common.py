@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from launchui import user_data
 from launchui.accounts.models import Entity, Membership
 from launchui.wire import inputs
 from launchui.wire.graphql import Context, WireError
@@ -44,13 +45,15 @@ def default_entity_name(ctx: Context) -> str:
 def json_input(value: Any, what: str) -> Any:
     """A JSONString input: the client sends JSON text; an object is accepted too. NaN and ±Infinity are
     kept (ML configs hold them; the JSON fields store them, launchui/json_values.py)."""
-    if value is None:
-        return value
-    if not isinstance(value, (dict, list)):
-        try:
-            value = json.loads(value)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise WireError(f"{what} is not valid JSON: {exc}") from None
+    try:
+        if value is None or isinstance(value, (dict, list)):
+            value = user_data.check_value(value, what)
+        else:
+            value = user_data.loads_json(value, what)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise WireError(f"{what} is not valid JSON: {exc}") from None
+    except ValidationError as exc:  # a size or depth cap
+        raise WireError(" ".join(exc.messages)) from None
     inputs.refuse_nul(value, what)  # "\u0000" decodes to a NUL, which jsonb refuses
     return value
 

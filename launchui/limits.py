@@ -1,0 +1,29 @@
+"""Every cap on what one request may make the server do, in one place (README: Security).
+
+No request, however small, may buy unbounded work: sizes, nesting depth, expansion and fan-out are checked
+before anything is built from the input. The wandb 0.31 client's own requests stay far below each cap
+(tests/wire/test_limits.py measures its captured documents against a quarter of every cap).
+"""
+
+# --- JSON and YAML typed or sent by users: queue configs, template variables, run configs, overrides ---
+USER_DATA_MAX_BYTES = 256 * 1024  # the text, before parsing; and the value, measured as compact JSON
+USER_DATA_MAX_DEPTH = 64  # nested mappings and lists; real configs are < 10 deep
+USER_DATA_MAX_NODES = 50_000  # mappings, lists and scalars in one value
+
+# --- /graphql ---
+GRAPHQL_MAX_BODY_BYTES = 2 * 1024 * 1024  # refused before the body is read
+GRAPHQL_MAX_BODY_DEPTH = USER_DATA_MAX_DEPTH + 8  # the JSON body: variables hold user data a few levels down
+GRAPHQL_MAX_DOCUMENT_CHARS = 32 * 1024  # the client's largest document is ~1.5 KB
+GRAPHQL_MAX_NESTING = 64  # brackets in the document text ({ [ (), checked before the recursive parser
+GRAPHQL_MAX_TOKENS = 8_000  # graphql-core stops parsing past this
+GRAPHQL_MAX_DEFINITIONS = 64  # operations and fragments in one document
+GRAPHQL_MAX_ROOT_FIELDS = 16  # root fields of the operation, fragments expanded (10,000 mutations: refused)
+GRAPHQL_MAX_ALIASES = 64  # aliased fields after fragment expansion
+GRAPHQL_MAX_DEPTH = 40  # fields inside fields (the client: 8, edges and nodes included)
+GRAPHQL_MAX_FIELDS = 500  # fields after fragment expansion, each fragment counted once per spread (client: 63)
+GRAPHQL_MAX_LIST_PAGE = 1_000  # `first:` on a list field is clamped to this; the client follows cursors
+GRAPHQL_MAX_RESULT_VALUES = 100_000  # values the answer may hold (lists times their fields)
+
+# --- caches ---
+PARSED_DOCUMENT_CACHE_ENTRIES = 128  # parsed /graphql documents kept; only documents under the size below
+PARSED_DOCUMENT_CACHE_MAX_CHARS = 8 * 1024
