@@ -11,14 +11,8 @@ from django.db import connection
 from launchui.artifacts import services as artifact_services
 from launchui.artifacts import storage
 from launchui.artifacts.models import Artifact
-from launchui.launch.models import (
-    LaunchAgent,
-    Project,
-    ResourceConfig,
-    Run,
-    RunQueue,
-    RunQueueItem,
-)
+from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
+from launchui.projects.models import Project, Run
 from launchui.launch.services import agent_register, queue_create
 from launchui.wire import ids
 

@@ -17,7 +17,8 @@ import pytest
 from graphql import parse
 
 from launchui import limits
-from launchui.launch.models import Project, ResourceConfig, RunQueueItem
+from launchui.launch.models import ResourceConfig, RunQueueItem
+from launchui.projects.models import Project
 from launchui.launch.services import queue_create
 from launchui.wire import cost, graphql
 
