@@ -16,14 +16,17 @@ from tests.jobs.conftest import aliases_of, failed, files_of, job_spec, succeede
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def https_credential(owner, password=GIT_HTTPS_PASSWORD, name="gitserver"):
-    return services.credential_create(entity=owner.personal_entity, name=name, kind=GitCredential.HTTPS,
-                                      username=GIT_HTTPS_USER, secret=password, created_by=owner)
+def https_credential(owner, server, password=GIT_HTTPS_PASSWORD, name="gitserver", entity=None, **binding):
+    """An HTTPS credential bound to the test server (host 127.0.0.1, its port)."""
+    return services.credential_create(entity=entity or owner.personal_entity, name=name, kind=GitCredential.HTTPS,
+                                      username=GIT_HTTPS_USER, secret=password, host="127.0.0.1",
+                                      port=server.port, created_by=owner, **binding)
 
 
-def ssh_credential(owner, key_path, name="deploy-key"):
+def ssh_credential(owner, key_path, server, name="deploy-key", **binding):
     return services.credential_create(entity=owner.personal_entity, name=name, kind=GitCredential.SSH,
-                                      secret=key_path.read_text(), created_by=owner)
+                                      secret=key_path.read_text(), host="127.0.0.1", port=server.port,
+                                      created_by=owner, **binding)
 
 
 def git_build(owner, remote, *, entry_point="train.py", **kwargs):
@@ -52,7 +55,7 @@ def all_database_text() -> str:
 
 def test_https_build_with_the_right_credential(celery_worker, owner, git_repo, git_https_server):
     remote = git_https_server.url("private/trainer.git")
-    build = git_build(owner, remote, credential=https_credential(owner), aliases=["nightly"])
+    build = git_build(owner, remote, credential=https_credential(owner, git_https_server), aliases=["nightly"])
     assert build.status == JobBuild.QUEUED
     build = succeeded(build, celery_worker)
 
@@ -74,7 +77,7 @@ def test_https_build_with_the_right_credential(celery_worker, owner, git_repo, g
 
 def test_https_wrong_password_fails_and_the_password_is_nowhere(celery_worker, owner, git_https_server):
     wrong = "wrong-Pa55word-7f3e9"
-    credential = https_credential(owner, password=wrong)
+    credential = https_credential(owner, git_https_server, password=wrong)
     build = failed(git_build(owner, git_https_server.url("private/trainer.git"), credential=credential),
                    celery_worker)
 
@@ -119,8 +122,8 @@ def test_https_untrusted_certificate_fails_clearly(git_https_server, settings):
 def test_ssh_build_with_the_right_key(celery_worker, owner, git_repo, git_ssh_server):
     remote = git_ssh_server.url(git_repo.path)
     assert remote.startswith("ssh://root@127.0.0.1:") and remote.endswith("/private/trainer.git")
-    build = succeeded(git_build(owner, remote, credential=ssh_credential(owner, git_ssh_server.client_key)),
-                      celery_worker)
+    credential = ssh_credential(owner, git_ssh_server.client_key, git_ssh_server)
+    build = succeeded(git_build(owner, remote, credential=credential), celery_worker)
     spec = job_spec(build.result)
     assert spec["source"]["git"] == {"remote": remote, "commit": git_repo.commits["main"]}
     assert build.result.collection.name == expected_name(remote)
@@ -130,7 +133,7 @@ def test_ssh_build_with_the_right_key(celery_worker, owner, git_repo, git_ssh_se
 
 def test_ssh_wrong_key_fails(celery_worker, owner, git_repo, git_ssh_server):
     build = failed(git_build(owner, git_ssh_server.url(git_repo.path),
-                             credential=ssh_credential(owner, git_ssh_server.wrong_key)), celery_worker)
+                             credential=ssh_credential(owner, git_ssh_server.wrong_key, git_ssh_server)), celery_worker)
     assert "Permission denied (publickey)" in build.error
     assert "PRIVATE KEY" not in build.log + build.error
 
@@ -145,7 +148,7 @@ def test_ssh_without_a_key_fails(celery_worker, owner, git_repo, git_ssh_server)
 @pytest.fixture
 def ssh_remote(owner, git_repo, git_ssh_server):
     """(remote, credential) for the SSH server."""
-    return git_ssh_server.url(git_repo.path), ssh_credential(owner, git_ssh_server.client_key)
+    return git_ssh_server.url(git_repo.path), ssh_credential(owner, git_ssh_server.client_key, git_ssh_server)
 
 
 @pytest.mark.parametrize("ref, commit_of, runtime", [

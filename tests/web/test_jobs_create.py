@@ -228,11 +228,13 @@ def test_bad_git_fields(client, owner, team, field, value, message):
 
 
 def test_git_job_with_the_entitys_credential(client, member, owner, team):
-    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", created_by=owner)
+    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
+                              created_by=owner)
     client.force_login(member)
     form = client.get(GIT_URL).context["form"]
     assert form.fields["credential"].choices == [
-        ("", "None (public repository)"), ("acme", [(str(https.pk), "gh (HTTPS username and password or token)")])]
+        ("", "None (public repository)"),
+        ("acme", [(str(https.pk), "gh (HTTPS username and password or token) for github.com")])]
     response = client.post(GIT_URL, git_form(credential=str(https.pk), ref="v1", runtime="3.10.4"))
     build = JobBuild.objects.get()
     assert response["Location"] == f"/launch/builds/{build.pk}"
@@ -243,8 +245,9 @@ def test_git_job_with_the_entitys_credential(client, member, owner, team):
 
 def test_credential_must_belong_to_the_chosen_entity_and_fit_the_remote(client, owner, team):
     personal = credential_create(entity=owner.personal_entity, name="mine", kind="https", username="me",
-                                 secret="tok", created_by=owner)
-    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, created_by=owner)
+                                 secret="tok", host="github.com", created_by=owner)
+    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
+                            created_by=owner)
     client.force_login(owner)
     assert "belongs to another entity" in error_beside(
         client.post(GIT_URL, git_form(credential=str(personal.pk))), "credential")
@@ -254,7 +257,8 @@ def test_credential_must_belong_to_the_chosen_entity_and_fit_the_remote(client, 
 
 
 def test_outsider_cannot_use_another_entitys_credential(client, owner, outsider, team):
-    theirs = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", created_by=owner)
+    theirs = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
+                               created_by=owner)
     client.force_login(outsider)
     form = client.get(GIT_URL).context["form"]
     assert form.fields["credential"].choices == [("", "None (public repository)")]
@@ -385,7 +389,8 @@ def test_a_build_that_fails_says_why(client, owner, team):
 
 
 def test_ssh_credential_with_an_scp_like_remote(client, owner, team):
-    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, created_by=owner)
+    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
+                            created_by=owner)
     client.force_login(owner)
     response = client.post(GIT_URL, git_form(remote="git@github.com:acme/train.git", credential=str(ssh.pk)))
     assert response.status_code == 302

@@ -15,7 +15,8 @@ SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-secret
 
 
 def https_form(**changes) -> dict:
-    data = {"name": "github", "kind": "https", "username": "bot", "password": "ghp_s3cret-token", "private_key": ""}
+    data = {"name": "github", "kind": "https", "host": "github.com", "port": "", "path_prefix": "", "username": "bot",
+            "password": "ghp_s3cret-token", "private_key": "", "known_hosts": ""}
     data.update(changes)
     return data
 
@@ -23,17 +24,19 @@ def https_form(**changes) -> dict:
 @pytest.fixture
 def stored(team, owner):
     return credential_create(entity=team, name="github", kind="https", username="bot", secret="ghp_s3cret-token",
-                             created_by=owner)
+                             host="github.com", created_by=owner)
 
 
 def test_admin_sees_the_form_and_the_list_without_secrets(client, owner, stored):
-    credential_create(entity=stored.entity, name="deploy", kind="ssh", secret=SSH_KEY, created_by=owner)
+    credential_create(entity=stored.entity, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
+                      created_by=owner)
     client.force_login(owner)
     response = client.get(URL)
     body = text(response)
-    for label in ["Name", "Kind", "Username", "Password or token", "Private key"]:
+    for label in ["Name", "Kind", "Host", "Port", "Repositories under", "Username", "Password or token", "Private key",
+                  "Known hosts"]:
         assert f">{label}</label>" in body
-    for header in ["Name", "Kind", "Username", "Created"]:
+    for header in ["Name", "Kind", "Server", "Username", "Created"]:
         assert f'<th scope="col">{header}</th>' in body
     assert "github" in body and "deploy" in body and "SSH key" in body and "HTTPS" in body
     assert "ghp_s3cret-token" not in body and "secret-key-body" not in body
@@ -131,6 +134,7 @@ def test_queries_do_not_grow_with_credentials(client, owner, team):
     client.force_login(owner)
     few, _ = count_queries(client, URL)
     for i in range(10):
-        credential_create(entity=team, name=f"c{i}", kind="https", username="u", secret="s", created_by=owner)
+        credential_create(entity=team, name=f"c{i}", kind="https", username="u", secret="s", host="github.com",
+                          created_by=owner)
     many, _ = count_queries(client, URL)
     assert many == few <= 4
