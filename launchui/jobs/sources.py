@@ -162,7 +162,7 @@ def _hint(output: str) -> str:
 def _summary(output: str) -> str:
     """The line of git's output that says what went wrong (for ssh, not the last one: "...repository exists.")."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for needle in ("Permission denied", "fatal:", "error:"):
+    for needle in ("Permission denied", "Host key verification failed", "fatal:", "error:"):
         for line in lines:
             if needle in line:
                 return line.rstrip(".")
@@ -255,8 +255,8 @@ class _PinnedProxy:
                     data = sock.recv(65536)
                 except OSError:
                     data = b""
-                if not data:
-                    self.unreachable = self.unreachable or not answered
+                if not data:  # the server hanging up before it said anything is not being there at all
+                    self.unreachable = self.unreachable or (sock is upstream and not answered)
                     return
                 answered = answered or sock is upstream
                 try:
@@ -336,7 +336,10 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
         helper.write_text('#!/bin/sh\ntest "$1" = get || exit 0\n'
                           'printf "username=%s\\npassword=%s\\n" "$LAUNCHUI_GIT_USERNAME" "$LAUNCHUI_GIT_PASSWORD"\n')
         helper.chmod(0o700)
-        bound = f"https://{target.address}" if target.port != 443 else f"https://{target.host}"
+        # From the credential's own binding, not the remote: were the check above ever skipped, git still
+        # would not answer any other server's challenge with it.
+        bound_host = f"[{credential.host}]" if ":" in credential.host else credential.host
+        bound = f"https://{bound_host}" + (f":{credential.port}" if credential.port not in (None, 443) else "")
         config += ["-c", f"credential.{bound}.helper={helper}"]
         env.update(LAUNCHUI_GIT_USERNAME=username, LAUNCHUI_GIT_PASSWORD=password)
     known_hosts_file = work / "known_hosts"

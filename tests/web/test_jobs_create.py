@@ -256,6 +256,35 @@ def test_credential_must_belong_to_the_chosen_entity_and_fit_the_remote(client, 
     assert_nothing_written()
 
 
+def test_member_cannot_send_team_git_password_to_other_host(client, member, owner, team):
+    """The Create job form: a team credential bound to github.com/acme/ is refused, beside the credential field,
+    for a remote on any other host, port or path, and nothing is written."""
+    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="GitHub.com",
+                              path_prefix="acme", created_by=owner)
+    client.force_login(member)
+    for remote, message in [
+            ("https://evil.example/acme/train.git",
+             "The credential gh is only for github.com:443, not evil.example:443."),
+            ("https://github.com:8443/acme/train.git", "only for github.com:443, not github.com:8443"),
+            ("https://github.com.evil.example/acme/train.git", "only for github.com:443"),
+            ("https://github.com/acme-evil/train.git", "only for repositories under github.com/acme/"),
+            ("https://github.com/acme/../evil/train.git", "only for repositories under github.com/acme/")]:
+        assert message in error_beside(client.post(GIT_URL, git_form(remote=remote, credential=str(https.pk))),
+                                       "credential")
+    assert_nothing_written()
+    response = client.post(GIT_URL, git_form(remote="https://GITHUB.com:443/acme/train.git", credential=str(https.pk)))
+    assert response.status_code == 302 and JobBuild.objects.get().git_credential == https
+
+
+def test_git_remotes_cannot_reach_internal_addresses_form_error(client, owner, team):
+    client.force_login(owner)
+    for remote in ("https://127.0.0.1/acme/train.git", "https://169.254.169.254/latest.git",
+                   "ssh://git@[::1]:2222/acme/train.git", "git@localhost:acme/train.git"):
+        message = error_beside(client.post(GIT_URL, git_form(remote=remote)), "remote")
+        assert "is an internal address" in message and "LAUNCHUI_GIT_ALLOWED_HOSTS" in message
+    assert_nothing_written()
+
+
 def test_outsider_cannot_use_another_entitys_credential(client, owner, outsider, team):
     theirs = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
                                created_by=owner)
