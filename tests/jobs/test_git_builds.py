@@ -14,7 +14,14 @@ from launchui.jobs.sources import GitError, git_checkout
 from launchui.jobs.tasks import build_job_task
 from launchui.launch.services import project_get_or_create
 from tests.conftest import GIT_CONNECT_TIMEOUT, GIT_HTTPS_PASSWORD, GIT_HTTPS_USER
-from tests.gitserver import RecordingHTTPSServer, SilentServer, SSHServer, add_commit, free_port, ssh_keygen
+from tests.gitserver import (
+    RecordingHTTPSServer,
+    SilentServer,
+    SSHServer,
+    add_commit,
+    free_port,
+    ssh_keygen,
+)
 from tests.jobs.conftest import aliases_of, failed, files_of, job_spec, succeeded
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -357,9 +364,8 @@ def test_git_remotes_cannot_reach_internal_addresses(owner, git_https_server, se
     assert "is an internal address" in message and "LAUNCHUI_GIT_ALLOWED_HOSTS" in message
     assert not JobBuild.objects.exists()
     # The worker's own check, before git runs (a name may resolve differently by then).
-    with pytest.raises(GitError) as caught:
-        with git_checkout(remote, ""):
-            pass
+    with pytest.raises(GitError) as caught, git_checkout(remote, ""):
+        pass
     assert "is an internal address" in str(caught.value)
     assert len(git_https_server.requests) == seen
 
