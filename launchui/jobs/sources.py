@@ -189,7 +189,6 @@ class _PinnedProxy:
     def __init__(self, host: str, port: int, address: str, timeout: int):
         self.host, self.port, self.address, self.timeout = host, port, address, timeout
         self.unreachable = False
-        self.refused: list[str] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.5)
         self._stop = threading.Event()
@@ -229,19 +228,21 @@ class _PinnedProxy:
                 return
             request = head.split(b"\r\n", 1)[0].decode("latin-1").split()
             wanted = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-            if len(request) != 3 or request[0] != "CONNECT" or request[1].lower() != wanted:
-                self.refused.append(request[1] if len(request) > 1 else "?")
-                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-                return
             try:
-                upstream = socket.create_connection((self.address, self.port), timeout=self.timeout)
-            except OSError:
-                self.unreachable = True
-                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                if len(request) != 3 or request[0] != "CONNECT" or request[1].lower() != wanted:
+                    client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                    return
+                try:
+                    upstream = socket.create_connection((self.address, self.port), timeout=self.timeout)
+                except OSError:
+                    self.unreachable = True
+                    client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                    return
+                with upstream:
+                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    self._relay(client, upstream)
+            except OSError:  # git went away
                 return
-            with upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self._relay(client, upstream)
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
         answered = False
