@@ -76,6 +76,7 @@ def flush_broker() -> None:
 def environment(data_dir: Path, ca_file: Path) -> dict:
     return {"DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL, "LAUNCHUI_DATA_DIR": str(data_dir),
             "STATIC_ROOT": str(data_dir / "static"), "LAUNCHUI_GIT_SSL_CA_FILE": str(ca_file),
+            "LAUNCHUI_GIT_ALLOWED_HOSTS": "127.0.0.1",  # the bench's git servers are on loopback
             "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50), "DEBUG": "false",
             "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "launchui.settings", "CELERY_TASK_ALWAYS_EAGER": "",
             "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -180,13 +181,9 @@ class Bench:
 
 def checkout_baseline(remote: str, credential, runs: int) -> float:
     """Median seconds of jobs.sources.git_checkout alone (clone + checkout + read tree), in this process."""
-    from launchui.jobs import secrets as job_secrets
-    from launchui.jobs import sources
-    from launchui.jobs.models import GitCredential
+    from launchui.jobs import services, sources
 
-    secret = job_secrets.decrypt(credential.secret_encrypted)
-    kwargs = ({"username": credential.username, "password": secret} if credential.kind == GitCredential.HTTPS
-              else {"ssh_key": secret})
+    kwargs = services.git_access(credential)  # what a build passes: the credential, bound to its server
     times = []
     for _ in range(runs):
         start = time.monotonic()
@@ -240,14 +237,14 @@ def main() -> int:
             remotes["ssh"] = ssh.url(repo.path)
             credentials["ssh"] = services.credential_create(
                 entity=user.personal_entity, name="ssh", kind="ssh", secret=ssh.client_key.read_text(),
-                created_by=user)
+                host="127.0.0.1", port=ssh.port, created_by=user)
         if "https" in transports:
             https = GitHTTPSServer(work / "repos", cert, key, username=HTTPS_USER, password=HTTPS_PASSWORD).start()
             servers.append(https)
             remotes["https"] = https.url("private/trainer.git")
             credentials["https"] = services.credential_create(
                 entity=user.personal_entity, name="https", kind="https", username=HTTPS_USER,
-                secret=HTTPS_PASSWORD, created_by=user)
+                secret=HTTPS_PASSWORD, host="127.0.0.1", port=https.port, created_by=user)
 
         bench = Bench(user, credentials, remotes)
         load = os.getloadavg()

@@ -98,3 +98,37 @@ def env_json_object(name: str) -> dict:
     if not isinstance(value, dict):
         raise ImproperlyConfigured(f"{name} must be a JSON object")
     return value
+
+
+def env_git_hosts(name: str) -> list[tuple[str, object, int | None]]:
+    """Internal git servers builds may reach: comma-separated host names, IP addresses or CIDR networks,
+    each with an optional :port ("git.internal", "10.0.0.0/8", "10.1.2.3:22", "[fd00::1]:443").
+    Returns [("host", name, port) or ("network", ip_network, port)]."""
+    import ipaddress
+    import re
+
+    entries: list[tuple[str, object, int | None]] = []
+    for raw in env_list(name, []):
+        text, port = raw.lower(), None
+        if text.startswith("["):  # [v6 address or network]:port
+            inner, _, rest = text[1:].partition("]")
+            text, port_text = inner, rest.removeprefix(":") if rest.startswith(":") else None
+            if rest and port_text is None:
+                raise ImproperlyConfigured(f"{name}: {raw!r} is not [address]:port")
+        elif text.count(":") == 1:
+            text, port_text = text.split(":")
+        else:
+            port_text = None
+        if port_text is not None:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ImproperlyConfigured(f"{name}: {raw!r} has no valid port")
+            port = int(port_text)
+        try:
+            entries.append(("network", ipaddress.ip_network(text, strict=False), port))
+            continue
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?", text):
+            raise ImproperlyConfigured(f"{name}: {raw!r} is not a host name, IP address or CIDR network")
+        entries.append(("host", text.rstrip("."), port))
+    return entries

@@ -7,7 +7,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_json_object, env_list, env_str, secret_key
+from launchui.env import (env_bool, env_choice, env_fernet_key, env_git_hosts, env_int, env_json_object, env_list,
+                          env_str, secret_key)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("LAUNCHUI_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -160,6 +161,10 @@ LAUNCHUI_MAX_CODE_BYTES = env_int("LAUNCHUI_MAX_CODE_BYTES", 100 * 1024 * 1024, 
 LAUNCHUI_MAX_CODE_FILES = env_int("LAUNCHUI_MAX_CODE_FILES", 5000, minimum=1)
 LAUNCHUI_DEFAULT_PYTHON = env_str("LAUNCHUI_DEFAULT_PYTHON", "3.11")
 LAUNCHUI_GIT_TIMEOUT = env_int("LAUNCHUI_GIT_TIMEOUT", 300, minimum=1)
+# Seconds a git server has to accept a connection and answer; also how long a transfer may stall.
+LAUNCHUI_GIT_CONNECT_TIMEOUT = env_int("LAUNCHUI_GIT_CONNECT_TIMEOUT", 10, minimum=1)
+# Builds never reach loopback, link-local, private or this server's own addresses, except these.
+LAUNCHUI_GIT_ALLOWED_HOSTS = env_git_hosts("LAUNCHUI_GIT_ALLOWED_HOSTS")
 # A CA bundle for git servers with a private certificate authority.
 LAUNCHUI_GIT_SSL_CA_FILE = env_str("LAUNCHUI_GIT_SSL_CA_FILE", "")
 # Fernet key for stored git credentials; derived from SECRET_KEY when unset.

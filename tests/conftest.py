@@ -4,6 +4,7 @@ Services are real: PostgreSQL through pytest-django, Redis checked here, Chromiu
 service fails the run; nothing is skipped.
 """
 
+import ipaddress
 import os
 import socket
 from urllib.parse import urlparse
@@ -152,6 +153,10 @@ def page_as(browser, live_server):
 
 GIT_HTTPS_USER = "builder"
 GIT_HTTPS_PASSWORD = "hunter2-Zq8v-not-in-any-log"
+# The test git servers listen on 127.0.0.1, an internal address builds may reach only when allowed; a short
+# connect timeout keeps the tests of silent servers quick (the default is 10 s).
+GIT_ALLOWED_HOSTS = [("network", ipaddress.ip_network("127.0.0.1/32"), None)]
+GIT_CONNECT_TIMEOUT = 3
 
 
 @pytest.fixture(scope="session")
@@ -171,13 +176,15 @@ def git_repo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def git_tls_cert(tmp_path_factory):
     """(certificate, key) of a self-signed certificate for 127.0.0.1. settings.LAUNCHUI_GIT_SSL_CA_FILE
-    points at it for the whole session (and celery_worker passes it to the worker)."""
+    points at it for the whole session, 127.0.0.1 is an allowed git host and the connect timeout is short
+    (celery_worker passes the same to the worker)."""
     from django.test import override_settings
 
     from tests.gitserver import make_self_signed_cert
 
     cert, key = make_self_signed_cert(tmp_path_factory.mktemp("git-tls"))
-    with override_settings(LAUNCHUI_GIT_SSL_CA_FILE=str(cert)):
+    with override_settings(LAUNCHUI_GIT_SSL_CA_FILE=str(cert), LAUNCHUI_GIT_ALLOWED_HOSTS=GIT_ALLOWED_HOSTS,
+                           LAUNCHUI_GIT_CONNECT_TIMEOUT=GIT_CONNECT_TIMEOUT):
         yield cert, key
 
 
@@ -251,6 +258,7 @@ def celery_worker(django_db_setup, django_db_blocker, git_tls_cert, tmp_path_fac
     env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                LAUNCHUI_DATA_DIR=str(settings.DATA_DIR), SECRET_KEY=settings.SECRET_KEY,
                LAUNCHUI_GIT_SSL_CA_FILE=str(git_tls_cert[0]), DJANGO_SETTINGS_MODULE="launchui.settings",
+               LAUNCHUI_GIT_ALLOWED_HOSTS="127.0.0.1", LAUNCHUI_GIT_CONNECT_TIMEOUT=str(GIT_CONNECT_TIMEOUT),
                PYTHONPATH=str(root), PYTHONUNBUFFERED="1")
     app.control.purge()
     with open(log, "wb") as out:

@@ -294,6 +294,64 @@ class GitHTTPSServer:
         return Handler
 
 
+class RecordingHTTPSServer:
+    """A server that is not a git server: it records every request with its Authorization header, and
+    answers 401 asking for basic auth (a credential thief), or redirects to redirect_to + the path."""
+
+    def __init__(self, cert_file: Path, key_file: Path, *, redirect_to: str = ""):
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, Authorization header or "")
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, format, *args):  # noqa: A002
+                pass
+
+            def _handle(self):
+                server.requests.append((self.command, self.path, self.headers.get("Authorization", "")))
+                if redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", redirect_to.rstrip("/") + self.path)
+                else:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="give me your password"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _handle  # noqa: N815
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert_file), str(key_file))
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="recording-https", daemon=True)
+
+    def start(self) -> "RecordingHTTPSServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+
+class SilentServer:
+    """A port that never answers: it listens, so connections complete, but nothing is ever accepted or said."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.port = self.sock.getsockname()[1]
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
 # --- SSH ----------------------------------------------------------------------------------------------
 
 def ssh_keygen(path: Path, comment: str) -> Path:
@@ -305,7 +363,7 @@ def ssh_keygen(path: Path, comment: str) -> Path:
 class SSHServer:
     """sshd on 127.0.0.1:PORT with key authentication only; client_key is authorized, wrong_key is not."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, port: int | None = None):
         if not os.path.exists(SSHD):
             raise RuntimeError(f"{SSHD} is missing: bin/test-services installs Debian's openssh-server.")
         if os.geteuid() != 0:
@@ -317,7 +375,7 @@ class SSHServer:
         self.wrong_key = ssh_keygen(self.dir / "wrong_key", "launchui test wrong client")
         self.authorized_keys = self.dir / "authorized_keys"
         self.authorized_keys.write_text((self.dir / "client_key.pub").read_text())
-        self.port = free_port()
+        self.port = port or free_port()
         self.log_file = self.dir / "sshd.log"
         self.config = self.dir / "sshd_config"
         self.config.write_text("\n".join([

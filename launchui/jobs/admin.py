@@ -13,5 +13,5 @@ class JobBuildAdmin(admin.ModelAdmin):
 
 @admin.register(GitCredential)
 class GitCredentialAdmin(admin.ModelAdmin):
-    list_display = ["name", "entity", "kind", "username", "created_at"]
+    list_display = ["name", "entity", "kind", "host", "port", "path_prefix", "username", "created_at"]
     exclude = ["secret_encrypted"]  # never shown, not even encrypted

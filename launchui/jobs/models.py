@@ -18,6 +18,13 @@ class GitCredential(models.Model):
     kind = models.CharField(max_length=8, choices=KINDS)
     username = models.CharField(max_length=255, blank=True)
     secret_encrypted = models.BinaryField()
+    # The one server the secret may be sent to (launchui/jobs/rules.py credential_applies_to). Empty host:
+    # a credential stored before binding existed; builds refuse it until an admin binds it.
+    host = models.CharField(max_length=253, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)  # None: 443 for HTTPS, 22 for SSH
+    path_prefix = models.CharField(max_length=255, blank=True)
+    # SSH: the server's host keys (known_hosts lines), pasted by an admin or recorded on first use.
+    known_hosts = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -28,6 +35,20 @@ class GitCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def server(self) -> str:
+        """Where it may be sent, as shown to people: github.com/acme/, [::1]:2222; empty when unbound."""
+        if not self.host:
+            return ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host + (f":{self.port}" if self.port else "") + (f"/{self.path_prefix}/" if self.path_prefix else "")
+
+    @property
+    def host_key_fingerprints(self) -> list[str]:
+        from launchui.jobs.rules import known_hosts_fingerprints
+
+        return known_hosts_fingerprints(self.known_hosts)
 
 
 class JobBuild(models.Model):

@@ -1,8 +1,13 @@
 """Job rules shared by the browser and the builder: W&B's default names, and what counts as a valid
 image reference, git remote, ref, entry point, runtime and alias. Pure functions, no database."""
 
+import base64
+import hashlib
+import ipaddress
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
@@ -162,3 +167,130 @@ def code_artifact_name(source_name: str, script: str) -> str:
 
 def code_job_name(code_name: str) -> str:
     return make_artifact_name_safe("job-" + code_name)
+
+
+# --- where a git remote goes, and which stored credential may go there ---------------------------------
+
+DEFAULT_PORTS = {"https": 443, "ssh": 22}
+HOST_NAME_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
+
+
+@dataclass(frozen=True)
+class GitTarget:
+    scheme: str  # "https" or "ssh"
+    host: str  # lower case, IPv6 without brackets
+    port: int
+    path: str  # without the leading "/"
+
+    @property
+    def address(self) -> str:
+        """host:port as people (and ssh's known_hosts) write it: [::1]:22, github.com:443."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def clean_host(host: str) -> str:
+    """A host name or IP address in one spelling (lower case, no trailing dot, IPv6 unbracketed); or an error."""
+    text = (host or "").strip().lower().rstrip(".")
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if not HOST_NAME_RE.match(text) or len(text) > 253:
+        raise ValidationError(f"{host!r} is not a host name or IP address (no scheme, port or path: e.g. github.com).")
+    return text
+
+
+def parse_git_remote(remote: str) -> GitTarget:
+    """The transport, host, port and path a valid remote (validate_git_remote) connects to."""
+    remote = validate_git_remote(remote)
+    if remote.lower().startswith(("https://", "ssh://")):
+        parts = urlsplit(remote)
+        scheme = parts.scheme.lower()
+        try:
+            port = parts.port or DEFAULT_PORTS[scheme]
+        except ValueError:
+            raise ValidationError("The remote's port is not a number from 1 to 65535.") from None
+        host, path = parts.hostname or "", parts.path
+    else:  # user@host:path
+        scheme, port = "ssh", 22
+        host, _, path = remote.split("@", 1)[1].partition(":")
+    return GitTarget(scheme=scheme, host=clean_host(host), port=port, path=path.lstrip("/"))
+
+
+def clean_path_prefix(prefix: str) -> str:
+    """A repository path prefix such as acme or acme/tools: whole segments, no dots or escapes."""
+    text = (prefix or "").strip().strip("/")
+    if not text:
+        return ""
+    if any(c.isspace() or c in "%?#\\" or not c.isprintable() for c in text) or any(
+            segment in ("", ".", "..") for segment in text.split("/")):
+        raise ValidationError("A path prefix is a plain path such as acme or acme/tools (no '..', '%', '?', '#').")
+    return text
+
+
+def credential_applies_to(credential, remote: str) -> None:
+    """Raise a ValidationError unless the stored credential may be sent to this remote: the same transport,
+    exactly the host and port it is bound to, and a path under its path prefix. The one rule the form,
+    the service and the worker (just before git runs) all apply."""
+    target = parse_git_remote(remote)
+    wants = "ssh" if credential.kind == "ssh" else "https"
+    if target.scheme != wants:
+        raise ValidationError(f"A {credential.get_kind_display()} credential cannot be used with this remote.")
+    if not credential.host:
+        raise ValidationError(f"The credential {credential.name} is not bound to a host: an admin of the entity "
+                              "must set its host on the Git credentials page before builds can use it.")
+    bound = GitTarget(wants, credential.host, credential.port or DEFAULT_PORTS[wants], credential.path_prefix)
+    if (target.host, target.port) != (bound.host, bound.port):
+        raise ValidationError(f"The credential {credential.name} is only for {bound.address}, "
+                              f"not {target.address}.")
+    if bound.path:
+        segments = target.path.split("/")
+        if "%" in target.path or any(s in (".", "..") for s in segments) or \
+                segments[:len(bound.path.split("/"))] != bound.path.split("/"):
+            raise ValidationError(f"The credential {credential.name} is only for repositories under "
+                                  f"{bound.host}/{bound.path}/.")
+
+
+def known_hosts_alias(host: str, port: int) -> str:
+    """The name ssh files a server's key under: host for port 22, [host]:port otherwise."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def clean_known_hosts(text: str, *, host: str, port: int | None) -> str:
+    """known_hosts lines for the credential's own server (as ssh-keyscan prints them); or an error."""
+    alias = known_hosts_alias(host, port or 22)
+    lines = []
+    for number, line in enumerate((text or "").strip().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if fields[0].startswith("@"):
+            raise ValidationError(f"Line {number}: markers such as {fields[0]} are not supported.")
+        if len(fields) < 3:
+            raise ValidationError(f"Line {number} is not 'host key-type key' (run: ssh-keyscan -p PORT HOST).")
+        try:
+            base64.b64decode(fields[2], validate=True)
+        except ValueError:
+            raise ValidationError(f"Line {number}: the key is not base64.") from None
+        names = fields[0].split(",")
+        if not any(name.startswith("|1|") or name.lower() == alias for name in names):
+            raise ValidationError(f"Line {number} is for {fields[0]}, not for this credential's server {alias}.")
+        lines.append(" ".join(fields[:3]))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def known_hosts_fingerprints(text: str) -> list[str]:
+    """'ssh-ed25519 SHA256:…' per key, as ssh-keygen -lf prints them."""
+    found = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 3:
+            try:
+                digest = hashlib.sha256(base64.b64decode(fields[2])).digest()
+            except ValueError:
+                continue
+            found.append(f"{fields[1]} SHA256:{base64.b64encode(digest).decode().rstrip('=')}")
+    return found

@@ -47,7 +47,8 @@ def jobs_for_user(*, user: User, entity_name: str = "", project_name: str = "") 
 
 
 def credentials_for_entity(entity) -> QuerySet[GitCredential]:
-    return GitCredential.objects.filter(entity=entity).only("id", "name", "kind", "username", "created_at")
+    return GitCredential.objects.filter(entity=entity).only(
+        "id", "entity_id", "name", "kind", "username", "host", "port", "path_prefix", "known_hosts", "created_at")
 
 
 # --- the Jobs pages --------------------------------------------------------------------------------

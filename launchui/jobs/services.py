@@ -16,7 +16,7 @@ from launchui.accounts.models import Entity
 from launchui.artifacts import services as artifacts
 from launchui.artifacts import storage
 from launchui.core import ids
-from launchui.jobs import rules, secrets, sources
+from launchui.jobs import network, rules, secrets, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.projects.services import project_get_or_create
 
@@ -72,6 +72,17 @@ def build_create_image(*, entity: Entity, project: str, image: str, name: str = 
     return _enqueue(build)
 
 
+def _check_git_host(target: rules.GitTarget) -> None:
+    """Refuse an internal host now, with a form error. A name that does not resolve here passes: the worker
+    resolves it again just before git runs, and refuses it there if it is internal by then."""
+    try:
+        network.check_target(target.host, target.port)
+    except network.TargetRefused as exc:
+        raise ValidationError(str(exc)) from None
+    except network.TargetUnresolved:
+        pass
+
+
 @transaction.atomic
 def build_create_git(*, entity: Entity, project: str, remote: str, entry_point: str, ref: str = "",
                      runtime: str = "", credential: GitCredential | None = None, name: str = "",
@@ -86,10 +97,16 @@ def build_create_git(*, entity: Entity, project: str, remote: str, entry_point: 
             errors[field] = exc.messages
     if credential is not None and credential.entity_id != entity.pk:
         errors["credential"] = ["That credential belongs to another entity."]
+    if "remote" not in errors:
+        try:
+            _check_git_host(rules.parse_git_remote(remote))
+        except ValidationError as exc:
+            errors["remote"] = exc.messages
     if credential is not None and not errors:
-        wants_ssh = not remote.strip().lower().startswith("https://")
-        if wants_ssh != (credential.kind == GitCredential.SSH):
-            errors["credential"] = [f"A {credential.get_kind_display()} credential cannot be used with this remote."]
+        try:
+            rules.credential_applies_to(credential, remote)
+        except ValidationError as exc:
+            errors["credential"] = exc.messages
     if errors:
         raise ValidationError(errors)
     build = JobBuild.objects.create(
@@ -141,8 +158,10 @@ def build_create_code(*, entity: Entity, project: str, entry_point: str, source_
     return _enqueue(build)
 
 
-def credential_create(*, entity: Entity, name: str, kind: str, username: str = "", secret: str,
+def credential_create(*, entity: Entity, name: str, kind: str, username: str = "", secret: str, host: str,
+                      port: int | None = None, path_prefix: str = "", known_hosts: str = "",
                       created_by: User | None) -> GitCredential:
+    """A credential bound to one server (host, port, optional path prefix): builds never send it elsewhere."""
     errors: dict[str, list[str]] = {}
     if not name.strip():
         errors["name"] = ["Give the credential a name."]
@@ -156,10 +175,60 @@ def credential_create(*, entity: Entity, name: str, kind: str, username: str = "
         errors["secret"] = ["Enter the password, token or private key."]
     elif kind == GitCredential.SSH and "PRIVATE KEY" not in secret:
         errors["secret"] = ["Paste an SSH private key (-----BEGIN ... PRIVATE KEY-----)."]
+    binding, binding_errors = _binding(kind=kind, host=host, port=port, path_prefix=path_prefix,
+                                       known_hosts=known_hosts)
+    errors.update(binding_errors)
     if errors:
         raise ValidationError(errors)
     return GitCredential.objects.create(entity=entity, name=name.strip(), kind=kind, username=username.strip(),
-                                        secret_encrypted=secrets.encrypt(secret), created_by=created_by)
+                                        secret_encrypted=secrets.encrypt(secret), created_by=created_by, **binding)
+
+
+def _binding(*, kind: str, host: str, port: int | None, path_prefix: str, known_hosts: str) -> tuple[dict, dict]:
+    """({host, port, path_prefix, known_hosts} cleaned, {field: errors})."""
+    errors: dict[str, list[str]] = {}
+    cleaned = {"host": "", "port": port, "path_prefix": "", "known_hosts": ""}
+    if not (host or "").strip():
+        errors["host"] = ["Enter the git server's host name, e.g. github.com: the credential is only sent there."]
+    else:
+        try:
+            cleaned["host"] = rules.clean_host(host)
+        except ValidationError as exc:
+            errors["host"] = exc.messages
+    if port is not None and not 0 < port < 65536:
+        errors["port"] = ["A port is a number from 1 to 65535."]
+    try:
+        cleaned["path_prefix"] = rules.clean_path_prefix(path_prefix)
+    except ValidationError as exc:
+        errors["path_prefix"] = exc.messages
+    if (known_hosts or "").strip():
+        if kind != GitCredential.SSH:
+            errors["known_hosts"] = ["Known hosts are for SSH credentials only."]
+        elif "host" not in errors and "port" not in errors:
+            try:
+                cleaned["known_hosts"] = rules.clean_known_hosts(known_hosts, host=cleaned["host"], port=port)
+            except ValidationError as exc:
+                errors["known_hosts"] = exc.messages
+    return cleaned, errors
+
+
+def credential_bind(*, credential: GitCredential, host: str, port: int | None = None, path_prefix: str = "",
+                    known_hosts: str = "") -> GitCredential:
+    """Set the server a credential is for (binding a legacy credential, or after a server moved). A new
+    server forgets the host keys recorded for the old one unless new ones are given."""
+    binding, errors = _binding(kind=credential.kind, host=host, port=port, path_prefix=path_prefix,
+                               known_hosts=known_hosts)
+    if errors:
+        raise ValidationError(errors)
+    for field, value in binding.items():
+        setattr(credential, field, value)
+    credential.save(update_fields=list(binding))
+    return credential
+
+
+def credential_record_host_key(*, credential_id: int, known_hosts: str) -> bool:
+    """Keep the SSH host key seen on a credential's first connection (compare-and-set: the first one wins)."""
+    return bool(GitCredential.objects.filter(pk=credential_id, known_hosts="").update(known_hosts=known_hosts))
 
 
 def credential_delete(*, credential: GitCredential) -> None:
@@ -287,17 +356,29 @@ def _build_code(build: JobBuild, log):
                      [], log)
 
 
+def git_access(credential: GitCredential | None, log=lambda line: None) -> dict:
+    """git_checkout's keyword arguments for a stored credential (decrypted here, in the worker)."""
+    if credential is None:
+        return {}
+    secret = secrets.decrypt(credential.secret_encrypted)
+    kwargs = {"credential": credential, "known_hosts": credential.known_hosts}
+    if credential.kind == GitCredential.HTTPS:
+        return {**kwargs, "username": credential.username, "password": secret}
+
+    def on_host_key(text: str) -> None:
+        if credential_record_host_key(credential_id=credential.pk, known_hosts=text):
+            log(f"Recorded the SSH host key of {rules.known_hosts_alias(credential.host, credential.port or 22)} "
+                f"for credential {credential.name}: {', '.join(rules.known_hosts_fingerprints(text))}")
+
+    return {**kwargs, "ssh_key": secret, "on_host_key": on_host_key}
+
+
 def _build_git(build: JobBuild, log):
     params = build.params
     credential = build.git_credential
-    secret = secrets.decrypt(credential.secret_encrypted) if credential else ""
-    kwargs = {}
-    if credential and credential.kind == GitCredential.HTTPS:
-        kwargs = {"username": credential.username, "password": secret}
-        log(f"Using HTTPS credential {credential.name}")
-    elif credential:
-        kwargs = {"ssh_key": secret}
-        log(f"Using SSH credential {credential.name}")
+    if credential:
+        log(f"Using {'HTTPS' if credential.kind == GitCredential.HTTPS else 'SSH'} credential {credential.name}")
+    kwargs = git_access(credential, log)
     with sources.git_checkout(params["remote"], params["ref"], log=log, **kwargs) as (checkout, commit):
         log(f"Checked out {commit}")
         files = sources.read_tree(checkout)

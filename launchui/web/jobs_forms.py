@@ -74,7 +74,8 @@ class GitJobForm(JobForm):
     def __init__(self, *args, credentials: dict, **kwargs):
         """credentials: {entity name: [GitCredential]} for the user's entities."""
         super().__init__(*args, **kwargs)
-        groups = [(entity, [(str(c.pk), f"{c.name} ({c.get_kind_display()})") for c in creds])
+        groups = [(entity, [(str(c.pk), f"{c.name} ({c.get_kind_display()}) for {c.server or 'no server yet'}")
+                            for c in creds])
                   for entity, creds in credentials.items() if creds]
         self.fields["credential"].choices = [("", "None (public repository)"), *groups]
 
@@ -123,7 +124,33 @@ class GitCredentialForm(forms.Form):
                                   help_text="SSH only: -----BEGIN OPENSSH PRIVATE KEY----- … Stored encrypted; "
                                             "never shown again.")
 
+    host = forms.CharField(label="Host", max_length=253, widget=forms.TextInput(attrs={"spellcheck": "false"}),
+                           help_text="The git server it is for, e.g. github.com. Builds send the credential to "
+                                     "this host only.")
+    port = forms.IntegerField(label="Port", required=False, min_value=1, max_value=65535,
+                              help_text="Optional: 443 for HTTPS, 22 for SSH.")
+    path_prefix = forms.CharField(label="Repositories under", required=False, max_length=255,
+                                  widget=forms.TextInput(attrs={"spellcheck": "false"}),
+                                  help_text="Optional path prefix, e.g. acme for github.com/acme/…")
+    known_hosts = forms.CharField(label="Known hosts", required=False,
+                                  widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "code"}),
+                                  help_text="SSH only, optional: the server's keys (ssh-keyscan -p PORT HOST). "
+                                            "Left empty, the key seen on the first build is recorded and required "
+                                            "afterwards.")
+
+    field_order = ["name", "kind", "host", "port", "path_prefix", "username", "password", "private_key",
+                   "known_hosts"]
+
     @property
     def secret(self) -> str:
         data = self.cleaned_data
         return data.get("private_key", "") if data.get("kind") == GitCredential.SSH else data.get("password", "")
+
+
+class GitCredentialBindForm(forms.Form):
+    """The server of a stored credential: binds a credential saved before binding existed, or re-binds one."""
+
+    host = GitCredentialForm.base_fields["host"]
+    port = GitCredentialForm.base_fields["port"]
+    path_prefix = GitCredentialForm.base_fields["path_prefix"]
+    known_hosts = GitCredentialForm.base_fields["known_hosts"]

@@ -313,7 +313,9 @@ def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
         try:
             credential = services.credential_create(entity=mine.entity, name=data["name"], kind=data["kind"],
                                                     username=data["username"], secret=form.secret,
-                                                    created_by=request.user)
+                                                    host=data["host"], port=data["port"],
+                                                    path_prefix=data["path_prefix"],
+                                                    known_hosts=data["known_hosts"], created_by=request.user)
         except ValidationError as exc:
             secret_field = "private_key" if data["kind"] == GitCredential.SSH else "password"
             forms.add_service_errors(form, exc, aliases={"secret": secret_field})
@@ -338,3 +340,25 @@ def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -
     services.credential_delete(credential=credential)
     messages.success(request, f"Credential {credential.name} deleted. Builds already queued with it run without it.")
     return redirect("git_credentials", name=name)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def git_credential_bind(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
+    mine = _admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
+    credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
+    if credential is None:
+        raise Http404("No such credential.")
+    form = jobs_forms.GitCredentialBindForm(request.POST or None, initial={
+        "host": credential.host, "port": credential.port, "path_prefix": credential.path_prefix,
+        "known_hosts": credential.known_hosts})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.credential_bind(credential=credential, **form.cleaned_data)
+        except ValidationError as exc:
+            forms.add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Credential {credential.name} is for {credential.host} now.")
+            return redirect("git_credentials", name=name)
+    return render(request, "jobs/git_credential_bind.html", {
+        "section": "entities", "entity": mine.entity, "credential": credential, "form": form})

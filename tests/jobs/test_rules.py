@@ -211,3 +211,63 @@ def test_requirement_names():
             "scipy  # pinned elsewhere\n")
     assert rules.requirement_names(text) == {"wandb", "numpy", "torch", "my-pkg-name", "scipy"}
     assert "wandb" not in rules.requirement_names("wandb-core\nwandbx\n# wandb\n")
+
+
+# --- git hosts: LAUNCHUI_GIT_ALLOWED_HOSTS and what counts as internal ----------------------------------
+
+def test_allowed_git_hosts_setting_is_parsed_and_fails_loudly(monkeypatch):
+    import ipaddress
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from launchui.env import env_git_hosts
+
+    monkeypatch.setenv("LAUNCHUI_GIT_ALLOWED_HOSTS",
+                       "git.internal, GitLab.corp:8443, 10.0.0.0/8, 10.1.2.3:22, [fd00::1]:443, fd00::/8")
+    assert env_git_hosts("LAUNCHUI_GIT_ALLOWED_HOSTS") == [
+        ("host", "git.internal", None), ("host", "gitlab.corp", 8443),
+        ("network", ipaddress.ip_network("10.0.0.0/8"), None), ("network", ipaddress.ip_network("10.1.2.3/32"), 22),
+        ("network", ipaddress.ip_network("fd00::1/128"), 443), ("network", ipaddress.ip_network("fd00::/8"), None)]
+    for bad in ("git.internal:http", "10.0.0.0/33", "https://git.internal", "[fd00::1]x", "host:0"):
+        monkeypatch.setenv("LAUNCHUI_GIT_ALLOWED_HOSTS", bad)
+        with pytest.raises(ImproperlyConfigured):
+            env_git_hosts("LAUNCHUI_GIT_ALLOWED_HOSTS")
+
+
+@pytest.mark.parametrize("address,internal", [
+    ("127.0.0.1", True), ("::1", True), ("169.254.169.254", True), ("fe80::1", True), ("10.1.2.3", True),
+    ("172.16.0.1", True), ("192.168.1.1", True), ("fd00::1", True), ("100.64.0.1", True), ("0.0.0.0", True),
+    ("::ffff:127.0.0.1", True), ("224.0.0.1", True), ("140.82.112.3", False), ("2606:4700::1111", False),
+])
+def test_internal_addresses(address, internal):
+    from launchui.jobs.network import is_internal
+
+    assert is_internal(address) is internal
+
+
+def test_allowed_hosts_open_only_what_they_name(settings, monkeypatch):
+    from launchui.env import env_git_hosts
+    from launchui.jobs.network import TargetRefused, check_target
+
+    settings.LAUNCHUI_GIT_ALLOWED_HOSTS = []
+    with pytest.raises(TargetRefused):
+        check_target("127.0.0.1", 22)
+    monkeypatch.setenv("LAUNCHUI_GIT_ALLOWED_HOSTS", "127.0.0.1:22, localhost:2222")
+    settings.LAUNCHUI_GIT_ALLOWED_HOSTS = env_git_hosts("LAUNCHUI_GIT_ALLOWED_HOSTS")
+    assert check_target("127.0.0.1", 22) == ["127.0.0.1"]
+    assert check_target("localhost", 22) == ["127.0.0.1"]  # the address is allowed, whatever its name
+    assert "127.0.0.1" in check_target("localhost", 2222)  # the name is allowed, on that port
+    for host, port in (("127.0.0.1", 2222), ("127.0.0.2", 22), ("127.0.0.1", 23)):
+        with pytest.raises(TargetRefused):
+            check_target(host, port)
+
+
+@pytest.mark.parametrize("remote,target", [
+    ("https://GitHub.com/acme/train.git", ("https", "github.com", 443, "acme/train.git")),
+    ("https://git.example.com:8443/a/b.git", ("https", "git.example.com", 8443, "a/b.git")),
+    ("ssh://git@[::1]:2222/srv/x.git", ("ssh", "::1", 2222, "srv/x.git")),
+    ("git@github.com:acme/train.git", ("ssh", "github.com", 22, "acme/train.git")),
+])
+def test_parse_git_remote(remote, target):
+    parsed = rules.parse_git_remote(remote)
+    assert (parsed.scheme, parsed.host, parsed.port, parsed.path) == target

@@ -228,11 +228,13 @@ def test_bad_git_fields(client, owner, team, field, value, message):
 
 
 def test_git_job_with_the_entitys_credential(client, member, owner, team):
-    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", created_by=owner)
+    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
+                              created_by=owner)
     client.force_login(member)
     form = client.get(GIT_URL).context["form"]
     assert form.fields["credential"].choices == [
-        ("", "None (public repository)"), ("acme", [(str(https.pk), "gh (HTTPS username and password or token)")])]
+        ("", "None (public repository)"),
+        ("acme", [(str(https.pk), "gh (HTTPS username and password or token) for github.com")])]
     response = client.post(GIT_URL, git_form(credential=str(https.pk), ref="v1", runtime="3.10.4"))
     build = JobBuild.objects.get()
     assert response["Location"] == f"/launch/builds/{build.pk}"
@@ -243,8 +245,9 @@ def test_git_job_with_the_entitys_credential(client, member, owner, team):
 
 def test_credential_must_belong_to_the_chosen_entity_and_fit_the_remote(client, owner, team):
     personal = credential_create(entity=owner.personal_entity, name="mine", kind="https", username="me",
-                                 secret="tok", created_by=owner)
-    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, created_by=owner)
+                                 secret="tok", host="github.com", created_by=owner)
+    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
+                            created_by=owner)
     client.force_login(owner)
     assert "belongs to another entity" in error_beside(
         client.post(GIT_URL, git_form(credential=str(personal.pk))), "credential")
@@ -253,8 +256,38 @@ def test_credential_must_belong_to_the_chosen_entity_and_fit_the_remote(client, 
     assert_nothing_written()
 
 
+def test_member_cannot_send_team_git_password_to_other_host(client, member, owner, team):
+    """The Create job form: a team credential bound to github.com/acme/ is refused, beside the credential field,
+    for a remote on any other host, port or path, and nothing is written."""
+    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="GitHub.com",
+                              path_prefix="acme", created_by=owner)
+    client.force_login(member)
+    for remote, message in [
+            ("https://evil.example/acme/train.git",
+             "The credential gh is only for github.com:443, not evil.example:443."),
+            ("https://github.com:8443/acme/train.git", "only for github.com:443, not github.com:8443"),
+            ("https://github.com.evil.example/acme/train.git", "only for github.com:443"),
+            ("https://github.com/acme-evil/train.git", "only for repositories under github.com/acme/"),
+            ("https://github.com/acme/../evil/train.git", "only for repositories under github.com/acme/")]:
+        assert message in error_beside(client.post(GIT_URL, git_form(remote=remote, credential=str(https.pk))),
+                                       "credential")
+    assert_nothing_written()
+    response = client.post(GIT_URL, git_form(remote="https://GITHUB.com:443/acme/train.git", credential=str(https.pk)))
+    assert response.status_code == 302 and JobBuild.objects.get().git_credential == https
+
+
+def test_git_remotes_cannot_reach_internal_addresses_form_error(client, owner, team):
+    client.force_login(owner)
+    for remote in ("https://127.0.0.1/acme/train.git", "https://169.254.169.254/latest.git",
+                   "ssh://git@[::1]:2222/acme/train.git", "git@localhost:acme/train.git"):
+        message = error_beside(client.post(GIT_URL, git_form(remote=remote)), "remote")
+        assert "is an internal address" in message and "LAUNCHUI_GIT_ALLOWED_HOSTS" in message
+    assert_nothing_written()
+
+
 def test_outsider_cannot_use_another_entitys_credential(client, owner, outsider, team):
-    theirs = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", created_by=owner)
+    theirs = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
+                               created_by=owner)
     client.force_login(outsider)
     form = client.get(GIT_URL).context["form"]
     assert form.fields["credential"].choices == [("", "None (public repository)")]
@@ -385,7 +418,8 @@ def test_a_build_that_fails_says_why(client, owner, team):
 
 
 def test_ssh_credential_with_an_scp_like_remote(client, owner, team):
-    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, created_by=owner)
+    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
+                            created_by=owner)
     client.force_login(owner)
     response = client.post(GIT_URL, git_form(remote="git@github.com:acme/train.git", credential=str(ssh.pk)))
     assert response.status_code == 302
