@@ -4,7 +4,7 @@ stored once per digest through Django's storage API (launchui/artifacts/storage.
 from django.conf import settings
 from django.db import models
 
-from launchui.json_values import json_field_options
+from launchui.core.json_values import json_field_options
 from launchui.projects.models import Project, Run
 
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from launchui.accounts.models import Entity
-from launchui.json_values import json_field_options
+from launchui.core.json_values import json_field_options
 
 # The hidden project in which W&B keeps an entity's queues and agents.
 LAUNCH_PROJECT = "model-registry"

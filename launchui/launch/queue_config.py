@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from django.core.exceptions import ValidationError
 
-from launchui import user_data
-from launchui.limits import USER_DATA_MAX_BYTES
+from launchui.core import user_data
+from launchui.core.limits import USER_DATA_MAX_BYTES
 
 RESOURCES = ("local-container", "local-process", "kubernetes", "sagemaker", "gcp-vertex")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

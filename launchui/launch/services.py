@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from launchui import user_data
+from launchui.core import user_data
 from launchui.accounts.models import Entity, Membership
 from launchui.accounts.selectors import admin_entities_for_user
 from launchui.artifacts.services import resolve

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from launchui.accounts.models import Entity
-from launchui.json_values import json_field_options
+from launchui.core.json_values import json_field_options
 
 
 class Project(models.Model):

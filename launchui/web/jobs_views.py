@@ -345,7 +345,7 @@ def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -
 @login_required
 @require_http_methods(["GET", "POST"])
 def git_credential_bind(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
-    mine = _admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
+    mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
         raise Http404("No such credential.")

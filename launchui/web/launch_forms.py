@@ -8,7 +8,7 @@ import shlex
 from django import forms
 from django.core.exceptions import ValidationError
 
-from launchui import user_data
+from launchui.core import user_data
 from launchui.launch.models import RunQueueItem
 
 VARIABLE_PREFIX = "var_"

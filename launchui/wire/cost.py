@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from graphql.language import ast
 
-from launchui import limits
+from launchui.core import limits
 
 
 class CostExceeded(Exception):

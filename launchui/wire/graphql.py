@@ -19,7 +19,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, Undefined, parse
 from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped
 
-from launchui import limits
+from launchui.core import limits
 from launchui.accounts.models import ApiKey
 from launchui.wire import cost
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from launchui import limits, user_data
+from launchui.core import limits, user_data
 from launchui.core.http import public_base_url
 from launchui.wire import ops  # noqa: F401  (registers the resolvers)
 from launchui.wire.auth import api_key_from_request

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.core.exceptions import ValidationError
 
-from launchui import limits, user_data
+from launchui.core import limits, user_data
 from launchui.launch.models import RunQueue, RunQueueItem
 from launchui.launch.queue_config import parse_config_text, validate_template_variables
 from launchui.launch.services import item_push, queue_create

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from launchui import user_data
+from launchui.core import user_data
 from launchui.accounts.models import Entity, Membership
 from launchui.wire import inputs
 from launchui.wire.graphql import Context, WireError

@@ -19,7 +19,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from launchui.limits import (
+from launchui.core.limits import (
     USER_DATA_MAX_BYTES,
     USER_DATA_MAX_DEPTH,
     USER_DATA_MAX_NODES,
