@@ -16,6 +16,8 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from launchui.jobs import scratch
+
 SKIPPED_DIRS = {".git", "wandb", "__pycache__"}
 
 
@@ -168,7 +170,7 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     Credentials reach git through an askpass program or a key file readable only by us, never in the
     URL or the command line, and are scrubbed from anything git prints.
     """
-    work = Path(tempfile.mkdtemp(prefix="launchui-git-"))
+    work = scratch.mkdtemp()  # named for this worker process, so a killed build's folder is found
     secrets = [s for s in (password, username if password else "") if s]
 
     def scrub(text: str) -> str:
@@ -210,8 +212,8 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     def git(*args: str, cwd: Path | None = None) -> str:
         log("$ git " + " ".join(args))
         try:
-            done = subprocess.run(["git", "-c", "protocol.file.allow=never", "-c", "core.hooksPath=/dev/null",
-                                   *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+            done = scratch.run(["git", "-c", "protocol.file.allow=never", "-c", "core.hooksPath=/dev/null",
+                                *args], workdir=work, cwd=cwd, env=env, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} took longer than {timeout} s.") from None
         output = scrub((done.stdout + done.stderr).strip())
