@@ -1,0 +1,265 @@
+"""Security review finding 4, "Broker and worker faults lose builds": with the broker down, a worker killed
+mid-build, or the broker restarted under a worker, every build still ends Succeeded or Failed within
+BOUND seconds, and no git process or temporary folder of a killed build is left behind.
+
+Each test has its own redis-server on a free port (never the shared Redis, which other tests use) and its
+own live Celery worker on it, with short sweeper and lease intervals.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from launchui.celery import app
+from launchui.jobs import selectors, services
+from launchui.jobs.models import JobBuild
+from tests.conftest import _test_database_url, start_celery_worker
+from tests.gitserver import free_port, wait_port
+from tests.jobs.conftest import TERMINAL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REDIS_SERVER = "/usr/bin/redis-server"
+# The worker in these tests: it sweeps every second, a build's lease lasts 3 s (renewed every second).
+WORKER_ENV = {"LAUNCHUI_BUILD_SWEEP_SECONDS": "1", "LAUNCHUI_BUILD_LEASE_SECONDS": "3",
+              "LAUNCHUI_BUILD_MAX_ATTEMPTS": "2", "LAUNCHUI_GIT_TIMEOUT": "120"}
+# The stated bound: from the fault's end (broker back, new worker up) to every build terminal. It is the
+# sweep interval + the lease + Celery's broker reconnect back-off (2 s, then 4 s, ...) + the build itself.
+BOUND = 30
+
+
+class PrivateRedis:
+    """A redis-server of our own, with no persistence: a restart loses every message, like a crash."""
+
+    def __init__(self, workdir: Path):
+        self.workdir, self.port, self.proc = workdir, free_port(), None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the server holds it
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if not wait_port(self.port):
+            pytest.fail(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()  # a crash, not a clean shutdown
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    if not os.path.exists(REDIS_SERVER):
+        pytest.fail(f"{REDIS_SERVER} is missing: bin/test-services installs Debian's redis-server.")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    # The app in this process (the web side) sends to the private broker too.
+    old_url = app.conf.broker_url
+    use_broker(server.url)
+    yield server
+    use_broker(old_url)
+    server.stop()
+
+
+def use_broker(url: str) -> None:
+    app.conf.update(broker_url=url, broker_write_url=url, broker_read_url=url)
+    app._pool, app.amqp._producer_pool = None, None  # pools made for the previous URL
+
+
+@pytest.fixture
+def workers(redis, tmp_path):
+    """workers.start() -> a live worker on the private broker; all are stopped at the end."""
+    started = []
+
+    class Workers:
+        def start(self):
+            worker = start_celery_worker(
+                broker_url=redis.url, database_url=_test_database_url(), log=tmp_path / "worker.log",
+                nodename=f"faults-{len(started)}-{os.getpid()}@{socket.gethostname()}",
+                ca_file=settings.LAUNCHUI_GIT_SSL_CA_FILE, extra_env=WORKER_ENV)
+            started.append(worker)
+            return worker
+
+    yield Workers()
+    for worker in started:
+        worker.stop()
+
+
+def wait_terminal(builds, worker, bound=BOUND):
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        left = [b for b in builds if JobBuild.objects.get(pk=b.pk).status not in TERMINAL]
+        if not left:
+            return [JobBuild.objects.get(pk=b.pk) for b in builds]
+        assert worker.proc.poll() is None, f"the worker died:\n{worker.log()[-4000:]}"
+        time.sleep(0.2)
+    states = {b.pk: (b.status, b.sent_at, b.attempt) for b in JobBuild.objects.filter(pk__in=[b.pk for b in left])}
+    pytest.fail(f"not terminal after {bound} s: {states}\n--- worker log ---\n{worker.log()[-6000:]}")
+
+
+def image_build(owner, image="python:3.12"):
+    return services.build_create_image(entity=owner.personal_entity, project="proj", image=image, created_by=owner)
+
+
+# --- (a) the broker is down when builds are created ----------------------------------------------------
+
+def test_builds_created_while_the_broker_is_down_are_sent_when_it_is_back(workers, redis, owner, client):
+    worker = workers.start()
+    redis.stop()
+    started = time.monotonic()
+    builds = [image_build(owner, f"python:3.{minor}") for minor in (10, 11, 12)]
+    # The form's view answers as usual (no 500) and the build page says what it waits for.
+    client.force_login(owner)
+    response = client.post("/launch/jobs/new/image", {"entity": owner.username, "project": "proj",
+                                                      "image": "busybox:1.36"})
+    assert response.status_code == 302, response.content[:2000]
+    builds.append(JobBuild.objects.get(pk=int(response["Location"].rstrip("/").rsplit("/", 1)[1])))
+    assert time.monotonic() - started < 15  # each send gives up after about a second
+    for build in builds:
+        build.refresh_from_db()
+        assert build.status == JobBuild.QUEUED and build.sent_at is None
+    page = client.get(f"/launch/builds/{builds[-1].pk}").content.decode()
+    assert selectors.WAITING_FOR_BROKER.split(":")[0] in page
+
+    time.sleep(3)  # the sweeper runs meanwhile and cannot send either: nothing is lost or marked sent
+    assert JobBuild.objects.filter(pk__in=[b.pk for b in builds], sent_at__isnull=True).count() == 4
+    redis.start()
+    back = time.monotonic()
+    done = wait_terminal(builds, worker)
+    print(f"broker down: 4 builds terminal {time.monotonic() - back:.1f} s after the broker came back")
+    assert all(b.status == JobBuild.SUCCEEDED and b.attempt == 1 for b in done), [b.log for b in done]
+    assert all(b.log.count("Created job") == 1 for b in done)
+
+
+# --- (b) the worker is killed mid-build -----------------------------------------------------------------
+
+class StallFirstConnection:
+    """A TCP proxy to the git server that holds its first connection open and silent (a git clone that
+    hangs mid-build), and forwards every later one."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.held, self.stalled = [], threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.stalled.is_set():
+                self.held.append(client)
+                self.stalled.set()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+        for s in self.held:
+            s.close()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_worker_killed_mid_build_the_build_is_retried_and_its_git_process_and_folder_are_gone(
+        workers, owner, git_repo, git_https_server):
+    proxy = StallFirstConnection(git_https_server.port)
+    try:
+        worker = workers.start()
+        remote = f"https://127.0.0.1:{proxy.port}/public/trainer.git"
+        build = services.build_create_git(entity=owner.personal_entity, project="proj", remote=remote,
+                                          entry_point="train.py", created_by=owner)
+        assert proxy.stalled.wait(30), "the build never reached the git server"
+        folder_prefix = str(Path(tempfile.gettempdir()) / f"launchui-git-{worker.proc.pid}.")
+        deadline = time.monotonic() + 10
+        while not processes_mentioning(folder_prefix) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_mentioning(folder_prefix), "no git clone running for the build"
+        build.refresh_from_db()
+        assert build.status == JobBuild.RUNNING and build.attempt == 1
+
+        worker.proc.send_signal(signal.SIGKILL)
+        worker.proc.wait(timeout=10)
+        # What the finding saw: the killed build's git clone and folder outlive its worker.
+        assert processes_mentioning(folder_prefix)
+        assert list(Path(tempfile.gettempdir()).glob(f"launchui-git-{worker.proc.pid}.*"))
+
+        new_worker = workers.start()
+        back = time.monotonic()
+        (build,) = wait_terminal([build], new_worker)
+        print(f"worker killed: build terminal {time.monotonic() - back:.1f} s after a new worker came up")
+        assert build.status == JobBuild.SUCCEEDED and build.attempt == 2, build.log
+        assert "The worker was lost during attempt 1: queued again" in build.log
+        assert build.log.count("Created job") == 1
+        assert not processes_mentioning(folder_prefix)
+        assert not list(Path(tempfile.gettempdir()).glob(f"launchui-git-{worker.proc.pid}.*"))
+    finally:
+        proxy.close()
+
+
+def test_a_build_that_keeps_losing_its_worker_fails_after_the_last_attempt(workers, owner):
+    """The lease sweep without a worker in the way: a build whose worker died on its last attempt fails
+    with the reason, instead of looping."""
+    worker = workers.start()
+    build = image_build(owner)
+    (build,) = wait_terminal([build], worker)
+    # Pretend the worker died during attempt 2 of 2, 10 s ago.
+    JobBuild.objects.filter(pk=build.pk).update(status=JobBuild.RUNNING, attempt=2, lease_token="gone",
+                                                heartbeat_at=build.finished_at.replace(year=2000))
+    (build,) = wait_terminal([build], worker)
+    assert build.status == JobBuild.FAILED and build.error == selectors.WORKER_LOST
+
+
+# --- (c) the broker restarts under a running worker -----------------------------------------------------
+
+def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, owner):
+    worker = workers.start()
+    for restart in range(3):
+        redis.stop()
+        time.sleep(1)
+        redis.start()
+        back = time.monotonic()
+        (build,) = wait_terminal([image_build(owner, f"python:3.1{restart}")], worker)
+        assert build.status == JobBuild.SUCCEEDED, build.log
+        print(f"broker restart {restart + 1}: a new build succeeded {time.monotonic() - back:.1f} s later")
+    assert worker.proc.poll() is None
+    assert "Unrecoverable error" not in worker.log()
