@@ -87,21 +87,25 @@ def build_send(*, build_id: int, sent_before=None) -> bool:
     return True
 
 
-def builds_resend_stale(*, now=None, batch: int = 100) -> dict[str, int]:
+def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict:
     """What every worker runs every LAUNCHUI_BUILD_SWEEP_SECONDS (launchui/celery.py), no person needed.
 
     1. A running build whose lease ran out lost its worker: it is queued again (a build reads its source
        and writes a job version that "No changes detected" makes idempotent) until it has been claimed
        LAUNCHUI_BUILD_MAX_ATTEMPTS times, then failed, so a build that kills its worker cannot loop.
     2. A queued build never sent (broker down), or sent LAUNCHUI_BUILD_RESEND_SECONDS ago and still not
-       claimed (its message lost in a broker restart), is sent again.
+       claimed, or sent before `sent_before` (the worker's connection to the broker started then: the
+       message may have been lost with a restarted broker), is sent again.
     Nothing here can run a build twice: build_run claims by compare-and-set (only a queued build, with a
     fresh lease token), so a duplicate message claims nothing and a superseded run's writes are fenced.
     Each round handles at most `batch` builds of each kind.
     """
     now = now or timezone.now()
     lease = timedelta(seconds=settings.LAUNCHUI_BUILD_LEASE_SECONDS)
-    counts = {"requeued": 0, "failed": 0, "sent": 0}
+    counts = {"requeued": 0, "failed": 0, "sent": 0, "more": False}
+    cutoff = now - timedelta(seconds=settings.LAUNCHUI_BUILD_RESEND_SECONDS)
+    if sent_before is not None:
+        cutoff = max(cutoff, sent_before)
     expired = (JobBuild.objects.filter(status=JobBuild.RUNNING)
                .annotate(last_beat=Coalesce("heartbeat_at", "started_at", "created_at"))
                .filter(last_beat__lt=now - lease).values_list("pk", "lease_token", "attempt")[:batch])
@@ -117,11 +121,10 @@ def builds_resend_stale(*, now=None, batch: int = 100) -> dict[str, int]:
                                                     "queued again\n"))):
             counts["requeued"] += 1
     stale = (JobBuild.objects.filter(status=JobBuild.QUEUED)
-             .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE)
-                     | Q(sent_at__lt=now - timedelta(seconds=settings.LAUNCHUI_BUILD_RESEND_SECONDS)))
+             .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(sent_at__lt=cutoff))
              .order_by("created_at").values_list("pk", flat=True)[:batch])
+    counts["more"] = len(stale) == batch
     for build_id in stale:
-        cutoff = now - timedelta(seconds=settings.LAUNCHUI_BUILD_RESEND_SECONDS)
         if build_send(build_id=build_id, sent_before=cutoff):
             counts["sent"] += 1
         elif not JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at__isnull=True).exists():

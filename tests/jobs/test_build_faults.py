@@ -30,7 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_SERVER = "/usr/bin/redis-server"
 # The worker in these tests: it sweeps every second, a build's lease lasts 3 s (renewed every second).
 WORKER_ENV = {"LAUNCHUI_BUILD_SWEEP_SECONDS": "1", "LAUNCHUI_BUILD_LEASE_SECONDS": "3",
-              "LAUNCHUI_BUILD_MAX_ATTEMPTS": "2", "LAUNCHUI_GIT_TIMEOUT": "120"}
+              "LAUNCHUI_BUILD_MAX_ATTEMPTS": "2", "LAUNCHUI_BUILD_RESEND_SECONDS": "300",
+              "LAUNCHUI_GIT_TIMEOUT": "120"}
 # The stated bound: from the fault's end (broker back, new worker up) to every build terminal. It is the
 # sweep interval + the lease + Celery's broker reconnect back-off (2 s, then 4 s, ...) + the build itself.
 BOUND = 30
@@ -86,7 +87,7 @@ def workers(redis, tmp_path):
             worker = start_celery_worker(
                 broker_url=redis.url, database_url=_test_database_url(), log=tmp_path / "worker.log",
                 nodename=f"faults-{len(started)}-{os.getpid()}@{socket.gethostname()}",
-                ca_file=settings.LAUNCHUI_GIT_SSL_CA_FILE, extra_env=WORKER_ENV)
+                ca_file=settings.LAUNCHUI_GIT_SSL_CA_FILE, extra_env=WORKER_ENV, supervised=True)
             started.append(worker)
             return worker
 
@@ -139,6 +140,19 @@ def test_builds_created_while_the_broker_is_down_are_sent_when_it_is_back(worker
     print(f"broker down: 4 builds terminal {time.monotonic() - back:.1f} s after the broker came back")
     assert all(b.status == JobBuild.SUCCEEDED and b.attempt == 1 for b in done), [b.log for b in done]
     assert all(b.log.count("Created job") == 1 for b in done)
+
+
+def test_a_message_lost_in_a_broker_restart_is_sent_again_when_a_worker_connects(workers, redis, owner):
+    """The build was sent, then the broker restarted without it (no persistence) before any worker took
+    it. The worker re-sends it on connecting, not LAUNCHUI_BUILD_RESEND_SECONDS (300 s here) later."""
+    build = image_build(owner)
+    build.refresh_from_db()
+    assert build.sent_at is not None  # the broker had it
+    redis.stop()
+    redis.start()
+    worker = workers.start()
+    (build,) = wait_terminal([build], worker)
+    assert build.status == JobBuild.SUCCEEDED and build.attempt == 1, build.log
 
 
 # --- (b) the worker is killed mid-build -----------------------------------------------------------------
@@ -204,12 +218,13 @@ def test_worker_killed_mid_build_the_build_is_retried_and_its_git_process_and_fo
         workers, owner, git_repo, git_https_server):
     proxy = StallFirstConnection(git_https_server.port)
     try:
-        worker = workers.start()
+        worker = workers.start()  # bin/worker, which restarts celery when it dies
+        killed = worker.celery_pid()
         remote = f"https://127.0.0.1:{proxy.port}/public/trainer.git"
         build = services.build_create_git(entity=owner.personal_entity, project="proj", remote=remote,
                                           entry_point="train.py", created_by=owner)
         assert proxy.stalled.wait(30), "the build never reached the git server"
-        folder_prefix = str(Path(tempfile.gettempdir()) / f"launchui-git-{worker.proc.pid}.")
+        folder_prefix = str(Path(tempfile.gettempdir()) / f"launchui-git-{killed}.")
         deadline = time.monotonic() + 10
         while not processes_mentioning(folder_prefix) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -217,21 +232,24 @@ def test_worker_killed_mid_build_the_build_is_retried_and_its_git_process_and_fo
         build.refresh_from_db()
         assert build.status == JobBuild.RUNNING and build.attempt == 1
 
-        worker.proc.send_signal(signal.SIGKILL)
-        worker.proc.wait(timeout=10)
+        os.kill(killed, signal.SIGKILL)
+        killed_at = time.monotonic()
+        while worker.celery_pid() == killed:  # bin/worker reaps it
+            time.sleep(0.05)
         # What the finding saw: the killed build's git clone and folder outlive its worker.
         assert processes_mentioning(folder_prefix)
-        assert list(Path(tempfile.gettempdir()).glob(f"launchui-git-{worker.proc.pid}.*"))
+        assert list(Path(tempfile.gettempdir()).glob(f"launchui-git-{killed}.*"))
 
-        new_worker = workers.start()
-        back = time.monotonic()
-        (build,) = wait_terminal([build], new_worker)
-        print(f"worker killed: build terminal {time.monotonic() - back:.1f} s after a new worker came up")
+        worker.wait_ready()  # bin/worker started celery again, under the same name
+        assert worker.proc.poll() is None and worker.celery_pid() not in (None, killed)
+        assert "bin/worker: the Celery worker exited (status 137)" in worker.log()
+        (build,) = wait_terminal([build], worker)
+        print(f"worker killed: build terminal {time.monotonic() - killed_at:.1f} s after the SIGKILL")
         assert build.status == JobBuild.SUCCEEDED and build.attempt == 2, build.log
         assert "The worker was lost during attempt 1: queued again" in build.log
         assert build.log.count("Created job") == 1
         assert not processes_mentioning(folder_prefix)
-        assert not list(Path(tempfile.gettempdir()).glob(f"launchui-git-{worker.proc.pid}.*"))
+        assert not list(Path(tempfile.gettempdir()).glob(f"launchui-git-{killed}.*"))
     finally:
         proxy.close()
 
@@ -253,6 +271,7 @@ def test_a_build_that_keeps_losing_its_worker_fails_after_the_last_attempt(worke
 
 def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, owner):
     worker = workers.start()
+    celery_pid = worker.celery_pid()
     for restart in range(3):
         redis.stop()
         time.sleep(1)
@@ -261,5 +280,6 @@ def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, o
         (build,) = wait_terminal([image_build(owner, f"python:3.1{restart}")], worker)
         assert build.status == JobBuild.SUCCEEDED, build.log
         print(f"broker restart {restart + 1}: a new build succeeded {time.monotonic() - back:.1f} s later")
-    assert worker.proc.poll() is None
-    assert "Unrecoverable error" not in worker.log()
+    # The same celery process served all of them: it survived, rather than being restarted by bin/worker.
+    assert worker.celery_pid() == celery_pid
+    assert "Unrecoverable error" not in worker.log() and "bin/worker: the Celery worker exited" not in worker.log()
