@@ -120,6 +120,7 @@ def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict
                          log=Concat(F("log"), Value(f"The worker was lost during attempt {attempt}: "
                                                     "queued again\n"))):
             counts["requeued"] += 1
+            counts["sent"] += build_send(build_id=build_id)
     stale = (JobBuild.objects.filter(status=JobBuild.QUEUED)
              .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(sent_at__lt=cutoff))
              .order_by("created_at").values_list("pk", flat=True)[:batch])

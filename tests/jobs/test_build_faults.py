@@ -7,16 +7,19 @@ own live Celery worker on it, with short sweeper and lease intervals.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from launchui.celery import app
 from launchui.jobs import selectors, services
@@ -27,7 +30,7 @@ from tests.jobs.conftest import TERMINAL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 # The worker in these tests: it sweeps every second, a build's lease lasts 3 s (renewed every second).
 WORKER_ENV = {"LAUNCHUI_BUILD_SWEEP_SECONDS": "1", "LAUNCHUI_BUILD_LEASE_SECONDS": "3",
               "LAUNCHUI_BUILD_MAX_ATTEMPTS": "2", "LAUNCHUI_BUILD_RESEND_SECONDS": "300",
@@ -283,3 +286,32 @@ def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, o
     # The same celery process served all of them: it survived, rather than being restarted by bin/worker.
     assert worker.celery_pid() == celery_pid
     assert "Unrecoverable error" not in worker.log() and "bin/worker: the Celery worker exited" not in worker.log()
+
+
+# --- the sweep itself, in this process ------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=False)
+def test_a_lost_run_is_requeued_once_and_its_old_claim_can_write_nothing(owner, redis):
+    """Never twice: the sweep re-queues a run whose lease ran out, the next claim gets a new token, and
+    writes fenced by the old token (what a stalled first run would do on waking) change nothing."""
+    project = owner.personal_entity.projects.create(name="proj")
+    build = JobBuild.objects.create(project=project, kind=JobBuild.IMAGE, params={"image": "python:3.12"},
+                                    created_by=owner, status=JobBuild.RUNNING, attempt=1, lease_token="first",
+                                    heartbeat_at=timezone.now() - timedelta(minutes=5))
+    counts = services.builds_resend_stale()
+    assert counts["requeued"] == 1 and counts["sent"] == 1
+    build.refresh_from_db()
+    assert build.status == JobBuild.QUEUED and build.lease_token == "" and build.sent_at is not None
+    assert services.builds_resend_stale()["sent"] == 0  # just sent: not again
+
+    services.build_run(build_id=build.pk, task_id="second")
+    build.refresh_from_db()
+    assert build.status == JobBuild.SUCCEEDED and build.attempt == 2 and build.lease_token not in ("", "first")
+    stale_run = JobBuild.objects.filter(pk=build.pk, lease_token="first")
+    services._log(stale_run, "late line from the first run")
+    assert stale_run.update(status=JobBuild.FAILED) == 0
+    build.refresh_from_db()
+    assert build.status == JobBuild.SUCCEEDED and "late line" not in build.log
+    services.build_run(build_id=build.pk, task_id="duplicate")  # a duplicate message claims nothing
+    build.refresh_from_db()
+    assert build.attempt == 2 and build.log.count("Created job") == 1
