@@ -128,7 +128,9 @@ def test_builds_created_while_the_broker_is_down_are_sent_when_it_is_back(worker
                                                       "image": "busybox:1.36"})
     assert response.status_code == 302, response.content[:2000]
     builds.append(JobBuild.objects.get(pk=int(response["Location"].rstrip("/").rsplit("/", 1)[1])))
-    assert time.monotonic() - started < 15  # each send gives up after about a second
+    elapsed = time.monotonic() - started
+    print(f"broker down: 4 builds created in {elapsed:.1f} s")
+    assert elapsed < 15  # each send gives up after about a second
     for build in builds:
         build.refresh_from_db()
         assert build.status == JobBuild.QUEUED and build.sent_at is None
