@@ -1,6 +1,7 @@
 """Security review finding 4, "Broker and worker faults lose builds": with the broker down, a worker killed
 mid-build, or the broker restarted under a worker, every build still ends Succeeded or Failed within
-BOUND seconds, and no git process or temporary folder of a killed build is left behind.
+BOUND seconds, no git process or temporary folder of a killed build is left behind, and under honcho
+(bin/run) a killed worker is restarted without taking the web server down.
 
 Each test has its own redis-server on a free port (never the shared Redis, which other tests use) and its
 own live Celery worker on it, with short sweeper and lease intervals.
@@ -288,6 +289,88 @@ def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, o
     # The same celery process served all of them: it survived, rather than being restarted by bin/worker.
     assert worker.celery_pid() == celery_pid
     assert "Unrecoverable error" not in worker.log() and "bin/worker: the Celery worker exited" not in worker.log()
+
+
+# --- under honcho (bin/run) -----------------------------------------------------------------------------
+
+def celery_pids_under(pid: int) -> list[int]:
+    """celery processes among pid's descendants."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            todo.append(child)
+            try:
+                if b"celery" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[1]:
+                    found.append(child)
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def web_answers(port: int) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/graphql", timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_under_honcho_a_killed_worker_is_restarted_and_the_web_server_stays_up(redis, owner, tmp_path):
+    """The repository's Procfile, run by honcho as bin/run does: SIGKILL the celery worker and honcho
+    keeps running, the web server still answers, and a new worker serves a new build."""
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    venv_bin = Path(sys.executable).parent
+    port = free_port()
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "HOST": "127.0.0.1",
+           "PORT": str(port), "WEB_CONCURRENCY": "1", "CELERY_CONCURRENCY": "1",
+           "DATABASE_URL": _test_database_url(), "CELERY_BROKER_URL": redis.url,
+           "LAUNCHUI_DATA_DIR": str(settings.DATA_DIR), "SECRET_KEY": settings.SECRET_KEY,
+           "DJANGO_SETTINGS_MODULE": "launchui.settings", "PYTHONUNBUFFERED": "1", **WORKER_ENV}
+    log = open(tmp_path / "honcho.log", "wb")  # noqa: SIM115 - closed below
+    honcho = subprocess.Popen([str(venv_bin / "honcho"), "start", "-f", str(root / "Procfile"), "-d", str(root)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def wait_worker(other_than=()):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pids = [p for p in celery_pids_under(honcho.pid) if p not in other_than]
+                if pids and app.control.ping(timeout=1.0):
+                    return pids
+                assert honcho.poll() is None, (tmp_path / "honcho.log").read_text()[-4000:]
+                time.sleep(0.2)
+            pytest.fail("no worker under honcho:\n" + (tmp_path / "honcho.log").read_text()[-4000:])
+
+        first = wait_worker()
+        assert wait_port(port) and web_answers(port) < 500
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        wait_worker(other_than=first)
+        assert honcho.poll() is None and web_answers(port) < 500
+        build = image_build(owner)
+        deadline = time.monotonic() + BOUND
+        while JobBuild.objects.get(pk=build.pk).status not in TERMINAL and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert JobBuild.objects.get(pk=build.pk).status == JobBuild.SUCCEEDED
+        assert "the Celery worker exited" in (tmp_path / "honcho.log").read_text()
+    finally:
+        honcho.terminate()  # honcho stops both, the worker with a warm shutdown
+        try:
+            honcho.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            honcho.wait(timeout=10)
+        log.close()
+    assert not app.control.ping(timeout=1.0), "a worker outlived honcho"
 
 
 # --- the sweep itself, in this process ------------------------------------------------------------------
