@@ -8,10 +8,11 @@ import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
+import kombu.exceptions
+from django import db
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django import db
 from django.db import transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Concat
@@ -77,7 +78,7 @@ def build_send(*, build_id: int, sent_before=None) -> bool:
             return False
     try:
         build_job_task.apply_async((build_id,), retry=True)
-    except Exception as exc:  # kombu raises OperationalError, redis-py ConnectionError, OSError...
+    except (kombu.exceptions.OperationalError, OSError) as exc:  # kombu wraps the transport's errors
         logger.warning("build %s: could not send its task (%s); the sweeper will send it again", build_id, exc)
         JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at=now if sent_before else None
                                 ).update(sent_at=None)
@@ -103,6 +104,7 @@ def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict
     now = now or timezone.now()
     lease = timedelta(seconds=settings.LAUNCHUI_BUILD_LEASE_SECONDS)
     counts = {"requeued": 0, "failed": 0, "sent": 0, "more": False}
+    broker_up = True  # after one failed send, the rest wait for the next round
     cutoff = now - timedelta(seconds=settings.LAUNCHUI_BUILD_RESEND_SECONDS)
     if sent_before is not None:
         cutoff = max(cutoff, sent_before)
@@ -120,12 +122,14 @@ def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict
                          log=Concat(F("log"), Value(f"The worker was lost during attempt {attempt}: "
                                                     "queued again\n"))):
             counts["requeued"] += 1
-            counts["sent"] += build_send(build_id=build_id)
+            if broker_up:
+                broker_up = build_send(build_id=build_id)
+                counts["sent"] += broker_up
     stale = (JobBuild.objects.filter(status=JobBuild.QUEUED)
              .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(sent_at__lt=cutoff))
              .order_by("created_at").values_list("pk", flat=True)[:batch])
     counts["more"] = len(stale) == batch
-    for build_id in stale:
+    for build_id in stale if broker_up else ():
         if build_send(build_id=build_id, sent_before=cutoff):
             counts["sent"] += 1
         elif not JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at__isnull=True).exists():
@@ -260,10 +264,12 @@ def _lease(run: QuerySet):
     def renew():
         try:
             while not stop.wait(interval):
-                if not run.filter(status=JobBuild.RUNNING).update(heartbeat_at=timezone.now()):
-                    return  # finished, or taken over by the sweeper: this run's writes are fenced anyway
-        except Exception:
-            logger.exception("build lease renewal stopped")
+                try:
+                    if not run.filter(status=JobBuild.RUNNING).update(heartbeat_at=timezone.now()):
+                        return  # finished, or taken over by the sweeper: this run's writes are fenced anyway
+                except Exception:  # the database blinked: the lease allows two missed renewals
+                    logger.warning("build lease renewal failed; trying again", exc_info=True)
+                    db.connection.close()
         finally:
             db.connection.close()
 

@@ -7,7 +7,6 @@ import shutil
 import stat
 import subprocess
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from contextlib import contextmanager
