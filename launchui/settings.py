@@ -137,6 +137,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Keep retrying the broker for ever (at start and after a Redis restart) instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A build keeps running when the broker connection drops: its message may come again, and finds the build
+# already claimed (build_run), so cancelling it would only waste the work done.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A web request that cannot reach the broker gives up after about a second: the build is kept and sent
 # later by the worker's build sweeper (builds_resend_stale in launchui/jobs/services.py).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3,
