@@ -145,6 +145,26 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker reserves only the message it runs (acked when the build ends), so a long build never hides a
+# queued one from an idle worker, and a message whose worker died is delivered again.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Keep retrying the broker for ever (at start and after a Redis restart) instead of exiting.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A build keeps running when the broker connection drops: its message may come again, and finds the build
+# already claimed (build_run), so cancelling it would only waste the work done.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A web request that cannot reach the broker gives up after about a second: the build is kept and sent
+# later by the worker's build sweeper (builds_resend_stale in launchui/jobs/services.py).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3,
+                                    "interval_max": 0.5}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands an unacked message to another worker after visibility_timeout. It must exceed the longest
+    # a build can hold its message (the hard time limit), or a running build's message would be delivered
+    # twice; recovery from a dead worker does not wait for it (the sweeper's lease does that).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
 # launchui's own settings.
 LAUNCHUI_SIGNUP_ENABLED = env_bool("LAUNCHUI_SIGNUP_ENABLED", True)
@@ -165,6 +185,14 @@ LAUNCHUI_GIT_TIMEOUT = env_int("LAUNCHUI_GIT_TIMEOUT", 300, minimum=1)
 LAUNCHUI_GIT_CONNECT_TIMEOUT = env_int("LAUNCHUI_GIT_CONNECT_TIMEOUT", 10, minimum=1)
 # Builds never reach loopback, link-local, private or this server's own addresses, except these.
 LAUNCHUI_GIT_ALLOWED_HOSTS = env_git_hosts("LAUNCHUI_GIT_ALLOWED_HOSTS")
+# Builds and their worker: a running build renews its lease every third of LAUNCHUI_BUILD_LEASE_SECONDS; when
+# the lease runs out the worker is taken for dead, and the build is queued again until it has run
+# LAUNCHUI_BUILD_MAX_ATTEMPTS times, then failed. Every worker sweeps every LAUNCHUI_BUILD_SWEEP_SECONDS:
+# it sends builds whose task could not be sent, and again those queued LAUNCHUI_BUILD_RESEND_SECONDS ago.
+LAUNCHUI_BUILD_LEASE_SECONDS = env_int("LAUNCHUI_BUILD_LEASE_SECONDS", 60, minimum=2)
+LAUNCHUI_BUILD_MAX_ATTEMPTS = env_int("LAUNCHUI_BUILD_MAX_ATTEMPTS", 2, minimum=1)
+LAUNCHUI_BUILD_SWEEP_SECONDS = env_int("LAUNCHUI_BUILD_SWEEP_SECONDS", 15, minimum=1)
+LAUNCHUI_BUILD_RESEND_SECONDS = env_int("LAUNCHUI_BUILD_RESEND_SECONDS", 300, minimum=1)
 # A CA bundle for git servers with a private certificate authority.
 LAUNCHUI_GIT_SSL_CA_FILE = env_str("LAUNCHUI_GIT_SSL_CA_FILE", "")
 # Fernet key for stored git credentials; derived from SECRET_KEY when unset.

@@ -230,55 +230,103 @@ def _test_database_url() -> str:
 
 
 class CeleryWorker:
-    def __init__(self, proc, log, nodename):
-        self.proc, self.log_file, self.nodename = proc, log, nodename
+    def __init__(self, proc, log, nodename, broker_url):
+        self.proc, self.log_file, self.nodename, self.broker_url = proc, log, nodename, broker_url
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
 
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()  # warm shutdown: the current task finishes
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its session: bin/worker and its celery too
+                self.proc.wait(timeout=10)
+
+    def celery_pid(self) -> int | None:
+        """The celery process: proc itself, or the child of bin/worker running celery now."""
+        from pathlib import Path
+
+        if "bin/worker" not in " ".join(self.proc.args):
+            return self.proc.pid
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            return None
+        for pid in children:
+            try:
+                if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return int(pid)
+            except OSError:
+                continue
+        return None
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Until the worker answers a ping on its broker."""
+        import time
+
+        from launchui.celery import app
+
+        deadline = time.monotonic() + timeout
+        with app.connection_for_write(self.broker_url) as connection:
+            while not app.control.ping(destination=[self.nodename], timeout=1.0, connection=connection):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"The Celery worker did not come up (exit {self.proc.poll()}):\n"
+                                f"{self.log()[-4000:]}")
+
+
+def start_celery_worker(*, broker_url: str, database_url: str, log, nodename: str, ca_file: str = "",
+                        extra_env: dict | None = None, supervised: bool = False) -> CeleryWorker:
+    """A real `celery -A launchui worker --pool=solo` subprocess (in its own session) on broker_url and the
+    test database, sharing LAUNCHUI_DATA_DIR and SECRET_KEY with the tests; returns once it answers a ping.
+    supervised: run it through bin/worker, the Procfile's restart loop, as production does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    venv_bin = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_TASK_ALWAYS_EAGER")}
+    env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=broker_url,
+               LAUNCHUI_DATA_DIR=str(settings.DATA_DIR), SECRET_KEY=settings.SECRET_KEY,
+               LAUNCHUI_GIT_SSL_CA_FILE=ca_file, DJANGO_SETTINGS_MODULE="launchui.settings",
+               LAUNCHUI_GIT_ALLOWED_HOSTS="127.0.0.1", LAUNCHUI_GIT_CONNECT_TIMEOUT=str(GIT_CONNECT_TIMEOUT),
+               PYTHONPATH=str(root), PYTHONUNBUFFERED="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
+               **(extra_env or {}))
+    if supervised:
+        command = [str(root / "bin" / "worker"), "--pool=solo", "-n", nodename]
+    else:  # the same switches as bin/worker
+        command = [str(venv_bin / "celery"), "-A", "launchui", "worker", "--pool=solo", "--loglevel=INFO",
+                   "-n", nodename, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    worker = CeleryWorker(proc, log, nodename, broker_url)
+    worker.wait_ready()
+    return worker
+
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, git_tls_cert, tmp_path_factory):
-    """A real `celery -A launchui worker --pool=solo` subprocess on the Redis broker and the test database,
-    sharing LAUNCHUI_DATA_DIR, SECRET_KEY and the git CA file with the tests. The queue is purged first.
-    Tests that use it must be django_db(transaction=True), so the worker sees their rows."""
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
+    """A real Celery worker (start_celery_worker) on the Redis broker of the settings, with the git CA file.
+    The queue is purged first. Tests that use it must be django_db(transaction=True), so the worker sees
+    their rows."""
     from launchui.celery import app
 
-    root = Path(__file__).resolve().parent.parent
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     nodename = f"jobs-test-{os.getpid()}@{socket.gethostname()}"
     with django_db_blocker.unblock():
         database_url = _test_database_url()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_TASK_ALWAYS_EAGER")}
-    env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-               LAUNCHUI_DATA_DIR=str(settings.DATA_DIR), SECRET_KEY=settings.SECRET_KEY,
-               LAUNCHUI_GIT_SSL_CA_FILE=str(git_tls_cert[0]), DJANGO_SETTINGS_MODULE="launchui.settings",
-               LAUNCHUI_GIT_ALLOWED_HOSTS="127.0.0.1", LAUNCHUI_GIT_CONNECT_TIMEOUT=str(GIT_CONNECT_TIMEOUT),
-               PYTHONPATH=str(root), PYTHONUNBUFFERED="1")
     app.control.purge()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("celery")), "-A", "launchui", "worker", "--pool=solo",
-             "--loglevel=INFO", "-n", nodename, "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--prefetch-multiplier=1"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    worker = CeleryWorker(proc, log, nodename)
+    worker = start_celery_worker(broker_url=settings.CELERY_BROKER_URL, database_url=database_url, log=log,
+                                 nodename=nodename, ca_file=str(git_tls_cert[0]))
     try:
-        deadline = time.monotonic() + 90
-        while not app.control.ping(destination=[nodename], timeout=1.0):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"The Celery worker did not come up (exit {proc.poll()}):\n{worker.log()[-4000:]}")
         yield worker
     finally:
-        if proc.poll() is None:
-            proc.terminate()  # warm shutdown: the current task finishes
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        worker.stop()

@@ -85,6 +85,13 @@ class JobBuild(models.Model):
     result = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     result_created = models.BooleanField(null=True)  # False: "No changes detected"
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # Delivery: when the task was last handed to the broker (null: not yet, e.g. the broker was down), how
+    # many times a worker has claimed the build, the current claim's token (every write of a run is fenced
+    # by it, so a run whose lease was taken over changes nothing) and the claim's last heartbeat.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    lease_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -93,6 +100,9 @@ class JobBuild(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The sweeper's two questions: queued builds to (re)send, running builds whose lease ran out.
+        indexes = [models.Index(fields=["status", "sent_at"], name="jobbuild_status_sent"),
+                   models.Index(fields=["status", "heartbeat_at"], name="jobbuild_status_heartbeat")]
 
     def __str__(self) -> str:
         return f"build {self.pk} ({self.kind}) in {self.project}"

@@ -11,6 +11,8 @@ from launchui.artifacts.models import Artifact, ArtifactCollection, ArtifactFile
 from launchui.jobs.models import GitCredential, JobBuild
 
 WORKER_LOST = "The worker stopped before the build finished (crash or time limit); start the build again."
+WAITING_FOR_BROKER = "Waiting for the broker: the build is saved and will be sent to a worker when it is back."
+WAITING_FOR_WORKER = "Waiting for a worker to pick up the build…"
 
 
 def build_status(build: JobBuild, now=None) -> tuple[str, str]:
@@ -19,6 +21,8 @@ def build_status(build: JobBuild, now=None) -> tuple[str, str]:
         limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
         if (now or timezone.now()) - build.started_at > limit:
             return JobBuild.FAILED, WORKER_LOST
+    if build.status == JobBuild.QUEUED:
+        return build.status, WAITING_FOR_BROKER if build.sent_at is None else WAITING_FOR_WORKER
     return build.status, build.error
 
 

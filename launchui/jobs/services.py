@@ -3,13 +3,19 @@ store git credentials."""
 
 import json
 import logging
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import timedelta
 
+import kombu.exceptions
+from django import db
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from launchui.accounts.models import Entity
@@ -18,11 +24,14 @@ from launchui.artifacts import storage
 from launchui.core import ids
 from launchui.jobs import network, rules, secrets, sources
 from launchui.jobs.models import GitCredential, JobBuild
+from launchui.jobs.selectors import WORKER_LOST
 from launchui.projects.services import project_get_or_create
 
 logger = logging.getLogger(__name__)
 
 EMPTY_TYPES = {"wb_type": "typedDict", "params": {"type_map": {}}}
+# A build just committed is being sent by its request; the sweeper leaves it alone this long.
+SEND_GRACE = timedelta(seconds=5)
 
 
 def _errors(**fields) -> ValidationError:
@@ -51,10 +60,83 @@ def _common(*, entity: Entity, project: str, name: str, aliases: list[str]) -> t
 
 
 def _enqueue(build: JobBuild) -> JobBuild:
+    transaction.on_commit(lambda: build_send(build_id=build.pk))
+    return build
+
+
+def build_send(*, build_id: int, sent_before=None) -> bool:
+    """Hand a queued build's task to the broker. A broker that is down is not the user's error: the build
+    stays queued with no sent_at ("Waiting for the broker") and the sweeper sends it later. sent_before,
+    the sweeper's compare-and-set, keeps two sweepers from sending the same build in the same round."""
     from launchui.jobs.tasks import build_job_task
 
-    transaction.on_commit(lambda: build_job_task.delay(build.pk))
-    return build
+    now = timezone.now()
+    mine = JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED)
+    if sent_before is not None:
+        mine = mine.filter(Q(sent_at__isnull=True) | Q(sent_at__lt=sent_before))
+        if not mine.update(sent_at=now):
+            return False
+    try:
+        build_job_task.apply_async((build_id,), retry=True)
+    except (kombu.exceptions.OperationalError, OSError) as exc:  # kombu wraps the transport's errors
+        logger.warning("build %s: could not send its task (%s); the sweeper will send it again", build_id, exc)
+        JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at=now if sent_before else None
+                                ).update(sent_at=None)
+        return False
+    if sent_before is None:
+        JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED).update(sent_at=now)
+    return True
+
+
+def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict:
+    """What every worker runs every LAUNCHUI_BUILD_SWEEP_SECONDS (launchui/celery.py), no person needed.
+
+    1. A running build whose lease ran out lost its worker: it is queued again (a build reads its source
+       and writes a job version that "No changes detected" makes idempotent) until it has been claimed
+       LAUNCHUI_BUILD_MAX_ATTEMPTS times, then failed, so a build that kills its worker cannot loop.
+    2. A queued build never sent (broker down), or sent LAUNCHUI_BUILD_RESEND_SECONDS ago and still not
+       claimed, or sent before `sent_before` (the worker's connection to the broker started then: the
+       message may have been lost with a restarted broker), is sent again.
+    Nothing here can run a build twice: build_run claims by compare-and-set (only a queued build, with a
+    fresh lease token), so a duplicate message claims nothing and a superseded run's writes are fenced.
+    Each round handles at most `batch` builds of each kind.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.LAUNCHUI_BUILD_LEASE_SECONDS)
+    counts = {"requeued": 0, "failed": 0, "sent": 0, "more": False}
+    broker_up = True  # after one failed send, the rest wait for the next round
+    cutoff = now - timedelta(seconds=settings.LAUNCHUI_BUILD_RESEND_SECONDS)
+    if sent_before is not None:
+        cutoff = max(cutoff, sent_before)
+    expired = (JobBuild.objects.filter(status=JobBuild.RUNNING)
+               .annotate(last_beat=Coalesce("heartbeat_at", "started_at", "created_at"))
+               .filter(last_beat__lt=now - lease).values_list("pk", "lease_token", "attempt")[:batch])
+    for build_id, token, attempt in expired:
+        mine = JobBuild.objects.filter(pk=build_id, status=JobBuild.RUNNING, lease_token=token)
+        if attempt >= settings.LAUNCHUI_BUILD_MAX_ATTEMPTS:
+            line = f"ERROR {WORKER_LOST} (attempt {attempt} of {settings.LAUNCHUI_BUILD_MAX_ATTEMPTS})"
+            if mine.update(status=JobBuild.FAILED, error=WORKER_LOST, finished_at=now,
+                           log=Concat(F("log"), Value(line + "\n"))):
+                counts["failed"] += 1
+        elif mine.update(status=JobBuild.QUEUED, sent_at=None, lease_token="",
+                         log=Concat(F("log"), Value(f"The worker was lost during attempt {attempt}: "
+                                                    "queued again\n"))):
+            counts["requeued"] += 1
+            if broker_up:
+                broker_up = build_send(build_id=build_id)
+                counts["sent"] += broker_up
+    stale = (JobBuild.objects.filter(status=JobBuild.QUEUED)
+             .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(sent_at__lt=cutoff))
+             .order_by("created_at").values_list("pk", flat=True)[:batch])
+    counts["more"] = len(stale) == batch
+    for build_id in stale if broker_up else ():
+        if build_send(build_id=build_id, sent_before=cutoff):
+            counts["sent"] += 1
+        elif not JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at__isnull=True).exists():
+            continue  # someone else sent or claimed it
+        else:
+            break  # the broker is still down: try again next round, not once per build
+    return counts
 
 
 @transaction.atomic
@@ -237,38 +319,72 @@ def credential_delete(*, credential: GitCredential) -> None:
 
 # --- running a build (inside the Celery worker) ----------------------------------------------------
 
-def _log(build_id: int, line: str) -> None:
-    JobBuild.objects.filter(pk=build_id).update(log=Concat(F("log"), Value(line.rstrip("\n") + "\n")))
+def _log(run: QuerySet, line: str) -> None:
+    run.update(log=Concat(F("log"), Value(line.rstrip("\n") + "\n")))
+
+
+@contextmanager
+def _lease(run: QuerySet):
+    """Renew the claim's heartbeat from a thread while the build runs, so the sweeper can tell a long
+    build from a dead worker."""
+    stop = threading.Event()
+    interval = settings.LAUNCHUI_BUILD_LEASE_SECONDS / 3
+
+    def renew():
+        try:
+            while not stop.wait(interval):
+                try:
+                    if not run.filter(status=JobBuild.RUNNING).update(heartbeat_at=timezone.now()):
+                        return  # finished, or taken over by the sweeper: this run's writes are fenced anyway
+                except Exception:  # the database blinked: the lease allows two missed renewals
+                    logger.warning("build lease renewal failed; trying again", exc_info=True)
+                    db.connection.close()
+        finally:
+            db.connection.close()
+
+    thread = threading.Thread(target=renew, name="build-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def build_run(*, build_id: int, task_id: str = "") -> None:
-    """Claim the build (compare-and-set, so a redelivered task does nothing) and make the job version."""
+    """Claim the build (compare-and-set from queued, with a new lease token, so a duplicate or redelivered
+    task does nothing) and make the job version. Every later write is fenced by the token."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
     claimed = JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED).update(
-        status=JobBuild.RUNNING, started_at=timezone.now(), celery_task_id=task_id[:64])
+        status=JobBuild.RUNNING, started_at=now, heartbeat_at=now, attempt=F("attempt") + 1, lease_token=token,
+        celery_task_id=task_id[:64])
     if not claimed:
         return
-    build = JobBuild.objects.select_related("project__entity", "git_credential", "created_by").get(pk=build_id)
-    log = lambda line: _log(build_id, line)  # noqa: E731
+    run = JobBuild.objects.filter(pk=build_id, lease_token=token)
+    build = run.select_related("project__entity", "git_credential", "created_by").get()
+    log = lambda line: _log(run, line)  # noqa: E731
+    if build.attempt > 1:
+        log(f"Attempt {build.attempt} of {settings.LAUNCHUI_BUILD_MAX_ATTEMPTS}")
     try:
-        artifact, created = {JobBuild.IMAGE: _build_image, JobBuild.GIT: _build_git,
-                             JobBuild.CODE: _build_code}[build.kind](build, log)
+        with _lease(run):
+            artifact, created = {JobBuild.IMAGE: _build_image, JobBuild.GIT: _build_git,
+                                 JobBuild.CODE: _build_code}[build.kind](build, log)
     except (ValidationError, sources.GitError, ValueError) as exc:
         message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         log(f"ERROR {message}")
-        JobBuild.objects.filter(pk=build_id).update(status=JobBuild.FAILED, error=message, finished_at=timezone.now())
+        run.update(status=JobBuild.FAILED, error=message, finished_at=timezone.now())
         return
     except Exception as exc:  # the build's own bug or the environment's: keep it on the build page too
         logger.exception("build %s crashed", build_id)
         log(f"ERROR internal error: {type(exc).__name__}: {exc}")
-        JobBuild.objects.filter(pk=build_id).update(status=JobBuild.FAILED, error=f"Internal error: {exc}",
-                                                    finished_at=timezone.now())
+        run.update(status=JobBuild.FAILED, error=f"Internal error: {exc}", finished_at=timezone.now())
         return
     verb = "Created" if created else "No changes detected for"
     aliases = ", ".join(artifact.aliases.values_list("alias", flat=True))
     log(f"{verb} job: {build.project.entity.name}/{build.project.name}/{artifact.collection.name}:"
         f"{artifact.version}, with aliases: {aliases}")
-    JobBuild.objects.filter(pk=build_id).update(status=JobBuild.SUCCEEDED, result=artifact, result_created=created,
-                                                finished_at=timezone.now())
+    run.update(status=JobBuild.SUCCEEDED, result=artifact, result_created=created, finished_at=timezone.now())
 
 
 def _job_files(source_type: str, source: dict, runtime: str, requirements: bytes) -> dict[str, bytes]:

@@ -9,7 +9,6 @@ import socket
 import stat
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 import zipfile
@@ -21,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from launchui.artifacts.services import safe_relative_path  # one rule for file paths, artifacts' too
-from launchui.jobs import network, rules
+from launchui.jobs import network, rules, scratch
 
 SKIPPED_DIRS = {".git", "wandb", "__pycache__"}
 
@@ -292,7 +291,7 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     except network.TargetUnresolved:
         raise unreachable() from None
 
-    work = Path(tempfile.mkdtemp(prefix="launchui-git-"))
+    work = scratch.mkdtemp()  # named for this worker process, so a killed build's folder is found
     secrets = [s for s in (password, username if password else "") if s]
 
     def scrub(text: str) -> str:
@@ -352,8 +351,8 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     def git(*args: str, cwd: Path | None = None, network_step: bool = False) -> str:
         log("$ git " + " ".join(args))
         try:
-            done = subprocess.run(["git", *config, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                                  timeout=overall)
+            done = scratch.run(["git", *config, *args], workdir=work, cwd=cwd, env=env, text=True,
+                               timeout=overall)
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} took longer than {overall} s.") from None
         output = scrub((done.stdout + done.stderr).strip())

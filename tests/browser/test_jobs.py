@@ -151,7 +151,7 @@ def test_build_page_log_updates_live_and_polling_stops(page_as, owner, team, tra
     page = page_as(owner)
     page.goto(f"/launch/builds/{build.pk}")
     expect(page.locator("#build-status")).to_have_text("Queued")
-    expect(page.get_by_text("Waiting for a worker")).to_be_visible()
+    expect(page.get_by_text("Waiting for the broker")).to_be_visible()  # recorded, never sent
     page.evaluate("window.__marker = 1")
 
     services.build_run(build_id=build.pk)

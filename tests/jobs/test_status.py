@@ -38,8 +38,15 @@ def test_running_within_the_limit_shows_running(build, settings):
     assert selectors.build_status(build) == (JobBuild.RUNNING, "")  # now defaults to the clock
 
 
-@pytest.mark.parametrize("status, error", [(JobBuild.QUEUED, ""), (JobBuild.SUCCEEDED, ""),
+@pytest.mark.parametrize("status, error", [(JobBuild.SUCCEEDED, ""),
                                            (JobBuild.FAILED, "git clone failed: x")])
 def test_other_statuses_are_shown_as_stored_however_old(build, status, error):
     build.status, build.error, build.started_at = status, error, timezone.now() - timedelta(days=30)
     assert selectors.build_status(build) == (status, error)
+
+
+def test_queued_build_says_whether_it_waits_for_the_broker_or_a_worker(build):
+    build.status, build.sent_at = JobBuild.QUEUED, None
+    assert selectors.build_status(build) == (JobBuild.QUEUED, selectors.WAITING_FOR_BROKER)
+    build.sent_at = timezone.now() - timedelta(days=30)
+    assert selectors.build_status(build) == (JobBuild.QUEUED, selectors.WAITING_FOR_WORKER)
