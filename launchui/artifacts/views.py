@@ -40,8 +40,9 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     # The URL is a bearer token: it stops working once its holder leaves the entity that owns the file.
     holder = User.objects.filter(pk=claims.get("u"), is_active=True).first()
     if holder is None or not entities_for_user(holder).filter(pk=claims.get("e")).exists():
-        return JsonResponse({"error": "This download URL's holder is no longer a member of the file's entity."},
-                            status=403)
+        return JsonResponse(
+            {"error": "This download URL's holder is no longer a member of the file's entity."}, status=403
+        )
     if not storage.blob_exists(claims["d"]):
         return JsonResponse({"error": "That file is not stored here."}, status=404)
     name = claims["n"].rsplit("/", 1)[-1] or "file"

@@ -45,8 +45,14 @@ def _too_deep(what: str, max_depth: int) -> ValidationError:
     return _refuse(f"{what} is nested deeper than {max_depth} levels (the limit).")
 
 
-def check_value(value: Any, what: str, *, max_depth: int = USER_DATA_MAX_DEPTH,
-                max_nodes: int | None = USER_DATA_MAX_NODES, max_bytes: int | None = USER_DATA_MAX_BYTES) -> Any:
+def check_value(
+    value: Any,
+    what: str,
+    *,
+    max_depth: int = USER_DATA_MAX_DEPTH,
+    max_nodes: int | None = USER_DATA_MAX_NODES,
+    max_bytes: int | None = USER_DATA_MAX_BYTES,
+) -> Any:
     """The value unchanged, if its nesting, number of values and (when max_bytes) JSON size are within the
     caps. Walked with an explicit stack: a value nested 3,000 deep must not raise RecursionError here, nor
     in the recursive code (json.dumps, templates, merges) that runs after this check."""
@@ -76,9 +82,15 @@ def check_value(value: Any, what: str, *, max_depth: int = USER_DATA_MAX_DEPTH,
     return value
 
 
-def loads_json(text: str | bytes, what: str, *, max_bytes: int = USER_DATA_MAX_BYTES,
-               max_depth: int = USER_DATA_MAX_DEPTH, max_nodes: int | None = USER_DATA_MAX_NODES,
-               **kwargs) -> Any:
+def loads_json(
+    text: str | bytes,
+    what: str,
+    *,
+    max_bytes: int = USER_DATA_MAX_BYTES,
+    max_depth: int = USER_DATA_MAX_DEPTH,
+    max_nodes: int | None = USER_DATA_MAX_NODES,
+    **kwargs,
+) -> Any:
     """json.loads within the caps. Syntax errors raise json.JSONDecodeError (ValueError) as json does."""
     check_size(text, what, max_bytes)
     try:
@@ -105,8 +117,10 @@ class _Capped(Composer):
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"uses a YAML alias (*{event.anchor} at line {event.start_mark.line + 1}): anchors and "
-                           "aliases are not accepted, write the values out")
+            raise _Refused(
+                f"uses a YAML alias (*{event.anchor} at line {event.start_mark.line + 1}): anchors and "
+                "aliases are not accepted, write the values out"
+            )
         self._nodes = getattr(self, "_nodes", 0) + 1
         if self._nodes > self.max_nodes:
             raise _Refused(f"holds more than {self.max_nodes:,} values (the limit)")
@@ -133,6 +147,7 @@ class _CappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resol
 
 
 if CParser is not None:
+
     class _CappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):
         """libyaml's parser (events, ~9x faster than PyYAML's own) under the same capped composer."""
 

@@ -9,8 +9,10 @@ import socket
 
 from django.conf import settings
 
-INTERNAL = ("an internal address (loopback, link-local, a private network or this server's own): builds may "
-            "not reach it unless an operator lists it in LAUNCHUI_GIT_ALLOWED_HOSTS")
+INTERNAL = (
+    "an internal address (loopback, link-local, a private network or this server's own): builds may "
+    "not reach it unless an operator lists it in LAUNCHUI_GIT_ALLOWED_HOSTS"
+)
 
 
 class TargetRefused(Exception):

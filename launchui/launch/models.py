@@ -34,11 +34,11 @@ class RunQueue(models.Model):
     template_variables = models.JSONField(default=list)
     # [{"label": str, "url": str}]
     external_links = models.JSONField(default=list)
-    prioritization_mode = models.CharField(max_length=16, choices=PRIORITIZATION_MODES,
-                                           default=PRIORITIZATION_DISABLED)
+    prioritization_mode = models.CharField(max_length=16, choices=PRIORITIZATION_MODES, default=PRIORITIZATION_DISABLED)
     access = models.CharField(max_length=16, choices=ACCESS_TYPES, default=ACCESS_PROJECT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,8 +74,9 @@ class LaunchAgent(models.Model):
     config = models.JSONField(default=dict, **json_field_options())
     reported_status = models.CharField(max_length=16, choices=REPORTED_STATUSES, default=POLLING)
     stop_requested = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     # Every call the agent makes counts as contact.
     last_seen_at = models.DateTimeField()
@@ -108,14 +109,14 @@ class RunQueueItem(models.Model):
     template_variable_values = models.JSONField(default=dict, **json_field_options())
     priority = models.PositiveSmallIntegerField(choices=PRIORITIES, default=MEDIUM)
     state = models.CharField(max_length=16, choices=STATES, default=PENDING)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     leased_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    agent = models.ForeignKey(LaunchAgent, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="items")
+    agent = models.ForeignKey(LaunchAgent, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
     associated_run_id = models.CharField(max_length=128, blank=True)
     error_message = models.TextField(blank=True)
     error_stage = models.CharField(max_length=32, blank=True)
@@ -128,8 +129,11 @@ class RunQueueItem(models.Model):
         indexes = [
             models.Index(fields=["queue", "state", "priority", "created_at"]),
             # Counting waiting items per queue (Launch page) reads only this small slice.
-            models.Index(fields=["queue", "state", "leased_at"], name="waiting_items",
-                         condition=models.Q(state__in=["PENDING", "LEASED"])),
+            models.Index(
+                fields=["queue", "state", "leased_at"],
+                name="waiting_items",
+                condition=models.Q(state__in=["PENDING", "LEASED"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +148,10 @@ class ResourceConfig(models.Model):
     resource = models.CharField(max_length=32, choices=RunQueue.RESOURCES)
     config = models.JSONField(default=dict, **json_field_options())
     template_variables = models.JSONField(default=list)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.resource} config {self.pk}"

@@ -30,8 +30,7 @@ def clean_url(path: str, data: dict) -> str:
 def safe_next(request: HttpRequest, default: str) -> str:
     """The form's `next` when it stays on this site, else the default: no open redirects."""
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return default
 
@@ -53,8 +52,14 @@ def queue_for(request: HttpRequest, entity: str, queue: str) -> tuple[RunQueue, 
 
 
 def queue_context(request: HttpRequest, queue: RunQueue, membership: Membership, tab: str) -> dict:
-    return {"section": "launch", "queue": queue, "membership": membership, "is_admin": membership.is_admin,
-            "tab": tab, "agent_command": agent_command(request, queue)}
+    return {
+        "section": "launch",
+        "queue": queue,
+        "membership": membership,
+        "is_admin": membership.is_admin,
+        "tab": tab,
+        "agent_command": agent_command(request, queue),
+    }
 
 
 def membership_for(request: HttpRequest, name: str) -> Membership:
@@ -64,8 +69,9 @@ def membership_for(request: HttpRequest, name: str) -> Membership:
     return membership
 
 
-def admin_membership_for(request: HttpRequest, name: str,
-                         why: str = "Only admins change the members of an entity.") -> Membership:
+def admin_membership_for(
+    request: HttpRequest, name: str, why: str = "Only admins change the members of an entity."
+) -> Membership:
     membership = membership_for(request, name)
     if not membership.is_admin:
         raise PermissionDenied(why)

@@ -30,13 +30,15 @@ MONITOR_DAYS = 7
 
 # --- queue page -----------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
 def queue_overview(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
     queue, membership = queue_for(request, entity, queue)
-    page = Paginator(launch_selectors.items_for_queue(queue).select_related("created_by"),
-                     settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(
+        launch_selectors.items_for_queue(queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     page.object_list = launch_selectors.with_item_status(list(page.object_list))
     context = {**queue_context(request, queue, membership, "overview"), "page": page}
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
@@ -48,9 +50,12 @@ def queue_overview(request: HttpRequest, entity: str, queue: str) -> HttpRespons
 def queue_agents(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
     queue, membership = queue_for(request, entity, queue)
     agents = launch_selectors.agents_for_queue(queue)
-    context = {**queue_context(request, queue, membership, "agents"), "agents": agents,
-               "controlled_agent_ids": controlled_agent_ids(request),
-               "has_live_agent": any(liveness.is_live_status(a.status) for a in agents)}
+    context = {
+        **queue_context(request, queue, membership, "agents"),
+        "agents": agents,
+        "controlled_agent_ids": controlled_agent_ids(request),
+        "has_live_agent": any(liveness.is_live_status(a.status) for a in agents),
+    }
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
 
 
@@ -66,31 +71,47 @@ def queue_config(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
             data = form.cleaned_data
             try:
                 launch_services.queue_update(
-                    queue=queue, config=data["config"], template_variables=data["template_variables"],
-                    external_links=data["external_links"], prioritization_mode=form.prioritization_mode)
+                    queue=queue,
+                    config=data["config"],
+                    template_variables=data["template_variables"],
+                    external_links=data["external_links"],
+                    prioritization_mode=form.prioritization_mode,
+                )
             except ValidationError as exc:
                 forms.add_service_errors(form, exc)
             else:
                 messages.success(request, "Configuration saved.")
                 return redirect("queue_config", entity=queue.entity.name, queue=queue.name)
     else:
-        form = forms.QueueEditForm(initial={
-            "prioritization": queue.is_prioritized,
-            "config": queue.config_text or dumps(queue.resource_args),
-            "template_variables": dumps(queue.template_variables),
-            "external_links": dumps(queue.external_links)})
-    context = {**queue_context(request, queue, membership, "config"), "form": form,
-               "config_text": queue.config_text or dumps(queue.resource_args) or "{}",
-               "variables": [_variable_tile(v) for v in queue.template_variables]}
+        form = forms.QueueEditForm(
+            initial={
+                "prioritization": queue.is_prioritized,
+                "config": queue.config_text or dumps(queue.resource_args),
+                "template_variables": dumps(queue.template_variables),
+                "external_links": dumps(queue.external_links),
+            }
+        )
+    context = {
+        **queue_context(request, queue, membership, "config"),
+        "form": form,
+        "config_text": queue.config_text or dumps(queue.resource_args) or "{}",
+        "variables": [_variable_tile(v) for v in queue.template_variables],
+    }
     return render(request, "web/queue.html", context)
 
 
 def _variable_tile(variable: dict) -> dict:
     schema = variable.get("schema") or {}
     kind = schema.get("type", "string")
-    return {"name": variable.get("name"), "type": {"number": "float"}.get(kind, kind),
-            "enum": schema.get("enum"), "default": schema.get("default"), "minimum": schema.get("minimum"),
-            "maximum": schema.get("maximum"), "description": schema.get("description", "")}
+    return {
+        "name": variable.get("name"),
+        "type": {"number": "float"}.get(kind, kind),
+        "enum": schema.get("enum"),
+        "default": schema.get("default"),
+        "minimum": schema.get("minimum"),
+        "maximum": schema.get("maximum"),
+        "description": schema.get("description", ""),
+    }
 
 
 @login_required
@@ -124,6 +145,7 @@ def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> 
 
 # --- items ----------------------------------------------------------------------------------------
 
+
 def _item_for(request: HttpRequest, entity: str, queue: str, item_id: int):
     queue, membership = queue_for(request, entity, queue)
     item = launch_selectors.items_for_queue(queue).select_related("created_by").filter(pk=item_id).first()
@@ -137,8 +159,12 @@ def _item_for(request: HttpRequest, entity: str, queue: str, item_id: int):
 @vary_on_headers("HX-Request")
 def queue_item(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
     item, queue, membership = _item_for(request, entity, queue, item_id)
-    context = {**queue_context(request, queue, membership, "item"), "item": item,
-               "overrides": (item.run_spec or {}).get("overrides") or {}, "relaunch": _relaunch(item, queue)}
+    context = {
+        **queue_context(request, queue, membership, "item"),
+        "item": item,
+        "overrides": (item.run_spec or {}).get("overrides") or {},
+        "relaunch": _relaunch(item, queue),
+    }
     return render(request, "launch/item.html#item-live" if is_partial(request) else "launch/item.html", context)
 
 
@@ -148,8 +174,12 @@ def _relaunch(item, queue) -> dict | None:
     name = rest.partition(":")[0]
     if not (job_entity and job_project and name):
         return None
-    return {"entity": job_entity, "project": job_project, "name": name,
-            "query": "?" + urlencode({"paste": item.pk, "queue": queue_key(queue)})}
+    return {
+        "entity": job_entity,
+        "project": job_project,
+        "name": name,
+        "query": "?" + urlencode({"paste": item.pk, "queue": queue_key(queue)}),
+    }
 
 
 @login_required
@@ -174,6 +204,7 @@ def queue_recent(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
 
 
 # --- Monitor tab ----------------------------------------------------------------------------------
+
 
 @login_required
 @require_GET

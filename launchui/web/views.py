@@ -1,7 +1,6 @@
 """HTML pages. Each view parses, authorises, calls one service or selector and renders one template;
 htmx requests get the page's named partial (template.html#partial)."""
 
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -35,6 +34,7 @@ from launchui.web.common import (
 
 # --- auth -----------------------------------------------------------------------------------------
 
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if not settings.LAUNCHUI_SIGNUP_ENABLED:
@@ -43,8 +43,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = account_services.user_create(username=data["username"], password=data["password1"],
-                                                email=data["email"])
+            user = account_services.user_create(
+                username=data["username"], password=data["password1"], email=data["email"]
+            )
         except ValidationError as exc:
             forms.add_service_errors(form, exc, aliases={"name": "username"})
         else:
@@ -54,6 +55,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 # --- launch page ----------------------------------------------------------------------------------
+
 
 @login_required
 @require_GET
@@ -67,13 +69,22 @@ def launch(request: HttpRequest) -> HttpResponse:
     queues = launch_selectors.queue_list(user=request.user, entity_name=entity, search=search, sort=sort)
     page = Paginator(queues, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        "section": "launch", "form": form, "page": page, "sort": sort, "entity": entity, "search": search,
+        "section": "launch",
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "entity": entity,
+        "search": search,
         "can_create": account_selectors.admin_entities_for_user(request.user).exists(),
     }
     if is_partial(request):
         response = render(request, "web/launch.html#queue-table", context)
-        query = {"entity": entity, "search": search, "sort": "" if sort == "entity" else sort,
-                 "page": request.GET.get("page", "")}
+        query = {
+            "entity": entity,
+            "search": search,
+            "sort": "" if sort == "entity" else sort,
+            "page": request.GET.get("page", ""),
+        }
         return push_url(response, clean_url(reverse("launch"), query))
     return render(request, "web/launch.html", context)
 
@@ -94,9 +105,14 @@ def queue_new(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 queue = launch_services.queue_create(
-                    entity=entity, name=data["name"], resource=data["resource"], config=data["config"],
+                    entity=entity,
+                    name=data["name"],
+                    resource=data["resource"],
+                    config=data["config"],
                     template_variables=data["template_variables"],
-                    prioritization_mode=form.prioritization_mode, created_by=request.user)
+                    prioritization_mode=form.prioritization_mode,
+                    created_by=request.user,
+                )
             except ValidationError as exc:
                 forms.add_service_errors(form, exc)
             else:
@@ -104,14 +120,21 @@ def queue_new(request: HttpRequest) -> HttpResponse:
                 return redirect("queue_agents", entity=entity.name, queue=queue.name)
     else:
         resource = RunQueue.RESOURCES[0][0]
-        form = forms.QueueCreateForm(admin_entities=admin_entities, initial={
-            "entity": request.GET.get("entity") or admin_entities[0].name,
-            "resource": resource, "config": DEFAULT_CONFIGS[resource]})
-    return render(request, "web/queue_new.html",
-                  {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS})
+        form = forms.QueueCreateForm(
+            admin_entities=admin_entities,
+            initial={
+                "entity": request.GET.get("entity") or admin_entities[0].name,
+                "resource": resource,
+                "config": DEFAULT_CONFIGS[resource],
+            },
+        )
+    return render(
+        request, "web/queue_new.html", {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS}
+    )
 
 
 # --- agents ---------------------------------------------------------------------------------------
+
 
 @login_required
 @require_GET
@@ -122,7 +145,8 @@ def agents(request: HttpRequest) -> HttpResponse:
     entity = form.cleaned_data.get("entity", "")
     status = form.cleaned_data.get("status", "")
     context = {
-        "section": "agents", "form": form,
+        "section": "agents",
+        "form": form,
         "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
         "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
         "controlled_agent_ids": controlled_agent_ids(request),
@@ -169,6 +193,7 @@ def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 # --- entities -------------------------------------------------------------------------------------
 
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def entities(request: HttpRequest) -> HttpResponse:
@@ -181,9 +206,11 @@ def entities(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Team {team.name} created. Add its members here.")
             return redirect("members", name=team.name)
-    return render(request, "web/entities.html", {
-        "section": "entities", "form": form,
-        "memberships": account_selectors.memberships_for_user(request.user)})
+    return render(
+        request,
+        "web/entities.html",
+        {"section": "entities", "form": form, "memberships": account_selectors.memberships_for_user(request.user)},
+    )
 
 
 @login_required
@@ -193,16 +220,26 @@ def members(request: HttpRequest, name: str) -> HttpResponse:
     form = forms.MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = account_services.member_add(entity=mine.entity, username=form.cleaned_data["username"].strip(),
-                                                role=form.cleaned_data["role"])
+            added = account_services.member_add(
+                entity=mine.entity, username=form.cleaned_data["username"].strip(), role=form.cleaned_data["role"]
+            )
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
         else:
             messages.success(request, f"{added.user.username} added as {added.get_role_display().lower()}.")
             return redirect("members", name=name)
-    return render(request, "web/members.html", {
-        "section": "entities", "entity": mine.entity, "mine": mine, "form": form,
-        "members": account_selectors.members_of(mine.entity), "roles": Membership.ROLES})
+    return render(
+        request,
+        "web/members.html",
+        {
+            "section": "entities",
+            "entity": mine.entity,
+            "mine": mine,
+            "form": form,
+            "members": account_selectors.members_of(mine.entity),
+            "roles": Membership.ROLES,
+        },
+    )
 
 
 def _other_membership(mine: Membership, membership_id: int) -> Membership:
@@ -248,6 +285,7 @@ def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpRe
 
 # --- API keys -------------------------------------------------------------------------------------
 
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest) -> HttpResponse:
@@ -256,9 +294,17 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         new_key, raw_key = account_services.api_key_create(user=request.user, name=form.cleaned_data["name"])
         form = forms.ApiKeyCreateForm()
-    response = render(request, "web/api_keys.html", {
-        "section": "api_keys", "form": form, "new_key": new_key, "raw_key": raw_key,
-        "keys": account_selectors.api_keys_for_user(request.user)})
+    response = render(
+        request,
+        "web/api_keys.html",
+        {
+            "section": "api_keys",
+            "form": form,
+            "new_key": new_key,
+            "raw_key": raw_key,
+            "keys": account_selectors.api_keys_for_user(request.user),
+        },
+    )
     if raw_key:
         add_never_cache_headers(response)  # the raw key must not sit in any cache
     return response
