@@ -1,5 +1,7 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib.auth.models import User
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -10,6 +12,17 @@ from launchui.launch import liveness
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
 from launchui.projects.models import Project, Run
 
+if TYPE_CHECKING:
+    # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
+    from django_stubs_ext import WithAnnotations
+
+    class QueueStats(TypedDict):
+        live_agent_count: int
+        queued_count: int
+
+    # A queue with the counts with_queue_stats annotates, which pages sort and filter on.
+    QueueWithStats = WithAnnotations[RunQueue, QueueStats]
+
 
 def _count(queryset: QuerySet) -> Coalesce:
     """A correlated COUNT(*) subquery; cheaper than joined Counts, which multiply rows."""
@@ -17,7 +30,7 @@ def _count(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def with_queue_stats(queues: QuerySet[RunQueue]) -> QuerySet[RunQueue]:
+def with_queue_stats(queues: QuerySet[RunQueue]) -> "QuerySet[QueueWithStats]":
     now = timezone.now()
     live = LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
     waiting = RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
@@ -48,7 +61,9 @@ def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
     return visible_queues(user).filter(pk=queue_id).select_related("entity").first()
 
 
-def queue_list(*, user: User, entity_name: str = "", search: str = "", sort: str = "entity") -> QuerySet[RunQueue]:
+def queue_list(
+    *, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
+) -> "QuerySet[QueueWithStats]":
     queues = visible_queues(user).select_related("entity")
     if entity_name:
         queues = queues.filter(entity__name=entity_name)
@@ -113,7 +128,7 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
     return annotate_status(list(agents.order_by("entity__name", "-started_at")))
 
 
-def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
+def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWithStats]":
     """Queues with waiting items and no live agent: what the on-call engineer must fix first."""
     return queue_list(user=user, entity_name=entity_name).filter(queued_count__gt=0, live_agent_count=0)
 

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -27,7 +27,7 @@ from launchui.core import ids
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
-from launchui.web.common import admin_membership_for, clean_url, is_partial, membership_for
+from launchui.web.common import AuthedRequest, admin_membership_for, clean_url, is_partial, membership_for
 
 KINDS = dict(JobBuild.KINDS)
 STATUS_LABELS = dict(JobBuild.STATUSES)
@@ -126,7 +126,7 @@ def _credential(form, credentials: dict) -> GitCredential | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
+def job_new(request: AuthedRequest, kind: str = "code") -> HttpResponse:
     if kind not in KINDS:
         raise Http404("Jobs are made from code, a Docker image or a git repository.")
     entities = [m.entity for m in account_selectors.memberships_for_user(request.user)]  # personal first
@@ -191,7 +191,7 @@ def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def build(request: HttpRequest, build_id: int) -> HttpResponse:
+def build(request: AuthedRequest, build_id: int) -> HttpResponse:
     found = selectors.builds_for_user(request.user).filter(pk=build_id).first()
     if found is None:
         raise Http404("No such build, or it belongs to an entity you are not a member of.")
@@ -219,7 +219,7 @@ def _job_rows(jobs) -> list:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def jobs(request: HttpRequest, entity: str = "", project: str = "") -> HttpResponse:
+def jobs(request: AuthedRequest, entity: str = "", project: str = "") -> HttpResponse:
     scoped = bool(project)
     if scoped and account_selectors.membership_for(request.user, entity) is None:
         raise Http404("No such entity, or you are not a member of it.")
@@ -292,7 +292,7 @@ def _pick_version(versions: list, wanted: str):
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> HttpResponse:
+def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> HttpResponse:
     job = selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project).filter(name=name).first()
     if job is None:
         raise Http404("No such job, or it belongs to an entity you are not a member of.")
@@ -329,7 +329,7 @@ def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> Ht
 
 @login_required
 @require_GET
-def artifact_file(request: HttpRequest, artifact_id: int, name: str) -> HttpResponse:
+def artifact_file(request: AuthedRequest, artifact_id: int, name: str) -> HttpResponse:
     """One file of an artifact, streamed to members of its entity; no signed URL leaves the server."""
     found = selectors.artifact_file_for_user(user=request.user, artifact_id=artifact_id, name=name)
     if found is None or not storage.blob_exists(found.digest):
@@ -349,7 +349,7 @@ CREDENTIALS_ADMIN_ONLY = "Only admins of an entity add or delete its git credent
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
+def git_credentials(request: AuthedRequest, name: str) -> HttpResponse:
     mine = (
         admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
         if request.method == "POST"
@@ -395,7 +395,7 @@ def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
+def git_credential_delete(request: AuthedRequest, name: str, credential_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
@@ -407,7 +407,7 @@ def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def git_credential_bind(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
+def git_credential_bind(request: AuthedRequest, name: str, credential_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:

@@ -7,7 +7,7 @@ import shlex
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -17,13 +17,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from launchui.jobs import selectors as job_selectors
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
-from launchui.web.common import dumps, is_partial
+from launchui.web.common import AuthedRequest, dumps, is_partial
 from launchui.web.launch_forms import LaunchForm, queue_key
 
 # --- Launch drawer --------------------------------------------------------------------------------
 
 
-def _job_for(request: HttpRequest, entity: str, project: str, name: str):
+def _job_for(request: AuthedRequest, entity: str, project: str, name: str):
     job = (
         job_selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project)
         .filter(name=name)
@@ -45,7 +45,7 @@ def _chosen_queue(queues: list, key: str, job):
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
-def job_launch(request: HttpRequest, entity: str, project: str, name: str) -> HttpResponse:
+def job_launch(request: AuthedRequest, entity: str, project: str, name: str) -> HttpResponse:
     """GET: the drawer (htmx) or page; ?part=queue re-renders the queue's fields, ?part=overrides the
     overrides pasted from an earlier launch. POST: launch() and go to the queue's Overview."""
     job = _job_for(request, entity, project, name)

@@ -24,6 +24,7 @@ from launchui.launch.models import RunQueue
 from launchui.launch.queue_config import DEFAULT_CONFIGS
 from launchui.web import forms
 from launchui.web.common import (
+    AuthedRequest,
     admin_membership_for,
     clean_url,
     controlled_agent_ids,
@@ -60,7 +61,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def launch(request: HttpRequest) -> HttpResponse:
+def launch(request: AuthedRequest) -> HttpResponse:
     form = forms.QueueFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
     form.is_valid()  # an unknown entity or sort is dropped, not an error
     entity = form.cleaned_data.get("entity", "")
@@ -91,7 +92,7 @@ def launch(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def queue_new(request: HttpRequest) -> HttpResponse:
+def queue_new(request: AuthedRequest) -> HttpResponse:
     admin_entities = list(account_selectors.admin_entities_for_user(request.user))
     if not admin_entities:
         raise PermissionDenied("You are admin of no entity, so you cannot create queues.")
@@ -139,7 +140,7 @@ def queue_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def agents(request: HttpRequest) -> HttpResponse:
+def agents(request: AuthedRequest) -> HttpResponse:
     form = forms.AgentFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
     form.is_valid()
     entity = form.cleaned_data.get("entity", "")
@@ -160,7 +161,7 @@ def agents(request: HttpRequest) -> HttpResponse:
     return render(request, "web/agents.html", context)
 
 
-def _agent_under_control(request: HttpRequest, agent_id: int):
+def _agent_under_control(request: AuthedRequest, agent_id: int):
     found = launch_selectors.agent_for_user(user=request.user, agent_id=agent_id)
     if found is None:
         raise Http404("No such agent.")
@@ -171,7 +172,7 @@ def _agent_under_control(request: HttpRequest, agent_id: int):
 
 @login_required
 @require_POST
-def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
+def agent_stop(request: AuthedRequest, agent_id: int) -> HttpResponse:
     agent = _agent_under_control(request, agent_id)
     launch_services.agent_request_stop(agent=agent)
     messages.success(request, f"Asked {agent.name} to stop; it stops at its next poll.")
@@ -180,7 +181,7 @@ def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
+def agent_delete(request: AuthedRequest, agent_id: int) -> HttpResponse:
     agent = _agent_under_control(request, agent_id)
     try:
         launch_services.agent_delete(agent=agent)
@@ -196,7 +197,7 @@ def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def entities(request: HttpRequest) -> HttpResponse:
+def entities(request: AuthedRequest) -> HttpResponse:
     form = forms.TeamCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -215,7 +216,7 @@ def entities(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def members(request: HttpRequest, name: str) -> HttpResponse:
+def members(request: AuthedRequest, name: str) -> HttpResponse:
     mine = admin_membership_for(request, name) if request.method == "POST" else membership_for(request, name)
     form = forms.MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -251,7 +252,7 @@ def _other_membership(mine: Membership, membership_id: int) -> Membership:
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
+def member_role(request: AuthedRequest, name: str, membership_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name)
     membership = _other_membership(mine, membership_id)
     form = forms.MemberRoleForm(request.POST)
@@ -269,7 +270,7 @@ def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
+def member_remove(request: AuthedRequest, name: str, membership_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name)
     membership = _other_membership(mine, membership_id)
     try:
@@ -288,7 +289,7 @@ def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpRe
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: AuthedRequest) -> HttpResponse:
     form = forms.ApiKeyCreateForm(request.POST or None)
     new_key = raw_key = None
     if request.method == "POST" and form.is_valid():
@@ -312,7 +313,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = account_selectors.api_keys_for_user(request.user).filter(pk=key_id).first()
     if key is None:
         raise Http404("No such API key.")
