@@ -43,6 +43,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return defaults.server_error(request)
     message = "The database is unavailable; retry in a few seconds."
+    response: HttpResponse
     if _is_wire(request):
         response = JsonResponse({"errors": [{"message": message}]}, status=503)
     else:

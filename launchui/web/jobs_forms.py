@@ -1,6 +1,8 @@
 """Forms of the Jobs pages: they parse input; the job rules live in launchui/jobs (services and rules),
 whose ValidationErrors land beside the fields."""
 
+from typing import cast
+
 from django import forms
 
 from launchui.jobs.models import GitCredential
@@ -107,7 +109,7 @@ class GitJobForm(JobForm):
             for entity, creds in credentials.items()
             if creds
         ]
-        self.fields["credential"].choices = [("", "None (public repository)"), *groups]
+        cast(forms.ChoiceField, self.fields["credential"]).choices = [("", "None (public repository)"), *groups]
 
 
 class CodeJobForm(JobForm):

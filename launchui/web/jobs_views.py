@@ -4,6 +4,7 @@ or selector, render one template (htmx gets the named partial)."""
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -43,6 +44,14 @@ def _status(build: JobBuild) -> dict:
         "reason": reason,
         "live": status in LIVE_STATUSES,
     }
+
+
+@dataclass(frozen=True)
+class BuildRow:
+    """A row of a job's Builds table: the build and how its status is shown (_status)."""
+
+    build: JobBuild
+    shown: dict
 
 
 # --- create a job ---------------------------------------------------------------------------------
@@ -135,7 +144,12 @@ def job_new(request: AuthedRequest, kind: str = "code") -> HttpResponse:
     if kind == "git":
         credentials = {e.name: list(selectors.credentials_for_entity(e)) for e in entities}
         kwargs["credentials"] = credentials
-    form_class = {"code": jobs_forms.CodeJobForm, "image": jobs_forms.ImageJobForm, "git": jobs_forms.GitJobForm}[kind]
+    form_classes: dict[str, type[jobs_forms.JobForm]] = {
+        "code": jobs_forms.CodeJobForm,
+        "image": jobs_forms.ImageJobForm,
+        "git": jobs_forms.GitJobForm,
+    }
+    form_class = form_classes[kind]
     if request.method == "POST":
         form = form_class(request.POST, request.FILES, **kwargs)
         if form.is_valid():
@@ -301,13 +315,13 @@ def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> 
     files = list(version.files.all())
     by_name = {f.name: f for f in files}
     spec = _spec(by_name)
-    source = spec.get("source") if isinstance(spec.get("source"), dict) else {}
+    source = spec.get("source")
+    if not isinstance(source, dict):
+        source = {}
     code = _code_artifact(request.user, str(source.get("artifact") or "")) if source.get("artifact") else None
     requirements = _read_small(by_name.get("requirements.frozen.txt"))
     entrypoint = source.get("entrypoint")
-    builds = list(selectors.builds_for_job(user=request.user, job=job)[:20])
-    for b in builds:
-        b.shown = _status(b)
+    builds = [BuildRow(b, _status(b)) for b in selectors.builds_for_job(user=request.user, job=job)[:20]]
     context = {
         "section": "jobs",
         "job": job,
@@ -329,7 +343,7 @@ def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> 
 
 @login_required
 @require_GET
-def artifact_file(request: AuthedRequest, artifact_id: int, name: str) -> HttpResponse:
+def artifact_file(request: AuthedRequest, artifact_id: int, name: str) -> FileResponse:
     """One file of an artifact, streamed to members of its entity; no signed URL leaves the server."""
     found = selectors.artifact_file_for_user(user=request.user, artifact_id=artifact_id, name=name)
     if found is None or not storage.blob_exists(found.digest):

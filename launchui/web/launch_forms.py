@@ -4,6 +4,7 @@ values); launch.services.launch holds the rules, and its errors land beside the 
 import json
 import re
 import shlex
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -20,7 +21,9 @@ def queue_key(queue) -> str:
 
 def version_choices(versions) -> list[tuple[str, str]]:
     """latest first, then the other aliases, then every vN: what `entity/project/name:<this>` resolves."""
-    latest, aliased, plain = [], [], []
+    latest: list[tuple[str, str]] = []
+    aliased: list[tuple[str, str]] = []
+    plain: list[tuple[str, str]] = []
     for version in versions:
         for alias in version.aliases.all():
             (latest if alias.alias == "latest" else aliased).append((alias.alias, f"{alias.alias} ({version.version})"))
@@ -93,9 +96,11 @@ class LaunchForm(forms.Form):
         self.fields["paste"].widget.choices = [("", "Nothing (start empty)")] + [
             (str(item.pk), _paste_label(item)) for item in pastes
         ]
-        self.fields["queue"].choices = [(queue_key(q), queue_key(q)) for q in queues]
+        cast(forms.ChoiceField, self.fields["queue"]).choices = [(queue_key(q), queue_key(q)) for q in queues]
         entity_name = queue.entity.name if queue else "the queue's entity"
-        self.fields["project"].choices = [("", "Choose a project")] + [(p.name, p.name) for p in projects]
+        cast(forms.ChoiceField, self.fields["project"]).choices = [("", "Choose a project")] + [
+            (p.name, p.name) for p in projects
+        ]
         self.fields["project"].error_messages["invalid_choice"] = (
             f"%(value)s is not a project of {entity_name}: a queue runs jobs in projects of its own entity."
         )
@@ -191,6 +196,7 @@ def _variable_field(name: str, schema: dict) -> forms.Field:
     hints = []
     if schema.get("description"):
         hints.append(schema["description"])
+    widget: forms.Widget
     if "enum" in schema:
         choices = [(str(v), str(v)) for v in schema["enum"]]
         if default is None:

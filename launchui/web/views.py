@@ -103,6 +103,8 @@ def queue_new(request: AuthedRequest) -> HttpResponse:
             raise PermissionDenied("Only admins of an entity create its queues.")
         form = forms.QueueCreateForm(request.POST, admin_entities=admin_entities)
         if form.is_valid():
+            # The form's entity choices are the admin entities, so a valid form found one.
+            assert entity is not None
             data = form.cleaned_data
             try:
                 queue = launch_services.queue_create(
@@ -145,18 +147,19 @@ def agents(request: AuthedRequest) -> HttpResponse:
     form.is_valid()
     entity = form.cleaned_data.get("entity", "")
     status = form.cleaned_data.get("status", "")
+    live_url = clean_url(reverse("agents"), {"entity": entity, "status": status})
     context = {
         "section": "agents",
         "form": form,
         "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
         "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
         "controlled_agent_ids": controlled_agent_ids(request),
-        "live_url": clean_url(reverse("agents"), {"entity": entity, "status": status}),
+        "live_url": live_url,
     }
     if is_partial(request):
         response = render(request, "web/agents.html#agents-live", context)
         if request.htmx.trigger == "agents-filter":  # the filter form, not the 3 s refresh
-            response = push_url(response, context["live_url"])
+            response = push_url(response, live_url)
         return response
     return render(request, "web/agents.html", context)
 
