@@ -7,6 +7,8 @@ from django.db import models
 from launchui.core.json_values import json_field_options
 from launchui.projects.models import Project, Run
 
+JOB_SOURCE_TYPE_MAX_LENGTH = 16  # Artifact.job_source_type
+
 
 class ArtifactCollection(models.Model):
     """W&B's "artifact sequence": the versions of one named artifact in a project."""
@@ -53,7 +55,7 @@ class Artifact(models.Model):
     manifest_digest = models.CharField(max_length=64, blank=True)  # base64 md5 of wandb_manifest.json
     # For job versions: wandb-job.json's source_type (repo, artifact, image), read once at commit so that
     # lists need not open files.
-    job_source_type = models.CharField(max_length=16, blank=True)
+    job_source_type = models.CharField(max_length=JOB_SOURCE_TYPE_MAX_LENGTH, blank=True)
 
     class Meta:
         constraints = [

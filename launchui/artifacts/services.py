@@ -14,7 +14,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from launchui.artifacts import storage
-from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile, EntityContent
+from launchui.artifacts.models import (
+    JOB_SOURCE_TYPE_MAX_LENGTH,
+    Artifact,
+    ArtifactAlias,
+    ArtifactCollection,
+    ArtifactFile,
+    EntityContent,
+)
 from launchui.projects.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
@@ -202,9 +209,10 @@ def _check_manifest_entry(name: str, entry) -> None:
     if entry.get("ref"):
         return
     validate_file_name(name)
+    digest = entry.get("digest")
     try:
-        storage.digest_hex(entry.get("digest"))
-    except (TypeError, ValueError):
+        storage.digest_hex(digest if isinstance(digest, str) else "")  # null, a number, a list: refused
+    except ValueError:
         raise ValidationError(f"Manifest entry {name!r} has no valid md5 digest.") from None
     size = entry.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
@@ -298,9 +306,8 @@ def _job_source_type(artifact: Artifact) -> str:
         value = json.loads(raw).get("source_type") if raw is not None else ""
     except (OSError, ValueError, AttributeError):
         return ""
-    max_length = Artifact._meta.get_field("job_source_type").max_length
     # Anything longer than the known types (repo, artifact, image) is not one: shown as unknown.
-    return value if isinstance(value, str) and len(value) <= max_length and "\x00" not in value else ""
+    return value if isinstance(value, str) and len(value) <= JOB_SOURCE_TYPE_MAX_LENGTH and "\x00" not in value else ""
 
 
 def _point_aliases(artifact: Artifact, aliases: list[str]) -> None:

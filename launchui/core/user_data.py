@@ -8,6 +8,7 @@ syntax error is left as the parser's own exception, so each caller keeps its mes
 """
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -28,7 +29,9 @@ from launchui.core.limits import (
 try:
     from yaml._yaml import CParser
 except ImportError:  # PyYAML built without libyaml: the pure-Python parser, slower, same caps
-    CParser = None
+    HAVE_LIBYAML = False
+else:
+    HAVE_LIBYAML = True
 
 
 def _refuse(message: str) -> ValidationError:
@@ -63,6 +66,7 @@ def check_value(
         nodes += 1
         if max_nodes is not None and nodes > max_nodes:
             raise _refuse(f"{what} holds more than {max_nodes:,} values (the limit).")
+        children: Iterable[Any]
         if isinstance(current, dict):
             children = current.values()
         elif isinstance(current, (list, tuple)):
@@ -136,7 +140,7 @@ class _Capped(Composer):
                 self._depth -= 1
 
 
-class _CappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resolver):
+class _PyCappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resolver):
     def __init__(self, stream):
         Reader.__init__(self, stream)
         Scanner.__init__(self)
@@ -146,9 +150,12 @@ class _CappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resol
         Resolver.__init__(self)
 
 
-if CParser is not None:
+# A string annotation: _CCappedSafeLoader exists only with libyaml.
+_CappedSafeLoader: "type[_PyCappedSafeLoader | _CCappedSafeLoader]" = _PyCappedSafeLoader
 
-    class _CappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):
+if HAVE_LIBYAML:
+
+    class _CCappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):
         """libyaml's parser (events, ~9x faster than PyYAML's own) under the same capped composer."""
 
         def __init__(self, stream):
@@ -157,12 +164,23 @@ if CParser is not None:
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
 
+    _CappedSafeLoader = _CCappedSafeLoader
+
+
+def _load(text: str) -> Any:
+    """yaml.load(text, Loader=_CappedSafeLoader), spelled out: PyYAML's stubs accept only its own loaders."""
+    loader = _CappedSafeLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
 
 def loads_yaml(text: str, what: str, *, max_bytes: int = USER_DATA_MAX_BYTES) -> Any:
     """One YAML document within the caps, no aliases. Syntax errors raise yaml.YAMLError as PyYAML does."""
     check_size(text, what, max_bytes)
     try:
-        value = yaml.load(text, Loader=_CappedSafeLoader)
+        value = _load(text)
     except _Refused as exc:
         raise _refuse(f"{what} {exc}.") from None
     except yaml.YAMLError as exc:

@@ -7,6 +7,7 @@ import threading
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import kombu.exceptions
 from django import db
@@ -274,7 +275,7 @@ def build_create_code(
             check(value)
         except ValidationError as exc:
             errors[field] = exc.messages
-    params = {
+    params: dict[str, Any] = {
         "entry_point": entry_point.strip() or "main.py",
         "runtime": runtime.strip(),
         "source_name": rules.make_artifact_name_safe(source_name or "code")[:60],
@@ -359,7 +360,7 @@ def credential_create(
 def _binding(*, kind: str, host: str, port: int | None, path_prefix: str, known_hosts: str) -> tuple[dict, dict]:
     """({host, port, path_prefix, known_hosts} cleaned, {field: errors})."""
     errors: dict[str, list[str]] = {}
-    cleaned = {"host": "", "port": port, "path_prefix": "", "known_hosts": ""}
+    cleaned: dict[str, Any] = {"host": "", "port": port, "path_prefix": "", "known_hosts": ""}
     if not (host or "").strip():
         errors["host"] = ["Enter the git server's host name, e.g. github.com: the credential is only sent there."]
     else:

@@ -80,19 +80,19 @@ def unpack_archive(filename: str, content: bytes) -> dict[str, bytes]:
                     files[path] = data
     elif lower.endswith((".tar.gz", ".tgz", ".tar")):
         try:
-            archive = tarfile.open(fileobj=io.BytesIO(content), mode="r:*")
+            tar = tarfile.open(fileobj=io.BytesIO(content), mode="r:*")
         except (tarfile.TarError, EOFError, OSError, zlib.error):  # a truncated gzip fails already here
             raise ValidationError(f"{filename} is not a valid tar archive.") from None
-        with archive:
+        with tar:
             try:
-                for member in archive:
-                    if member.isdir():
+                for entry in tar:
+                    if entry.isdir():
                         continue
-                    if not member.isfile():
-                        raise ValidationError(f"{member.name}: links and special files are not allowed in uploads.")
-                    path = safe_relative_path(member.name)
-                    budget.add(member.size)
-                    extracted = archive.extractfile(member)
+                    if not entry.isfile():
+                        raise ValidationError(f"{entry.name}: links and special files are not allowed in uploads.")
+                    path = safe_relative_path(entry.name)
+                    budget.add(entry.size)
+                    extracted = tar.extractfile(entry)
                     if keep(path):
                         files[path] = extracted.read() if extracted else b""
             except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:

@@ -383,7 +383,7 @@ def launch(
         errors.setdefault("project", []).append("Choose the destination project.")
     if job := spec.get("job"):
         parts = str(job).split("/")
-        job_entity, job_project, job_name = parts if len(parts) == 3 else (None, None, None)
+        job_entity, job_project, job_name = parts if len(parts) == 3 else ("", "", "")
         visible = job_entity and Membership.objects.filter(user=created_by, entity__name=job_entity).exists()
         project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
         if project is None or resolve(project=project, name=job_name) is None:

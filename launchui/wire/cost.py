@@ -72,7 +72,7 @@ def _spreads(selection_set: ast.SelectionSetNode) -> set[str]:
         for selection in current.selections:
             if isinstance(selection, ast.FragmentSpreadNode):
                 names.add(selection.name.value)
-            elif selection.selection_set is not None:
+            elif isinstance(selection, (ast.FieldNode, ast.InlineFragmentNode)) and selection.selection_set is not None:
                 stack.append(selection.selection_set)
     return names
 
@@ -93,7 +93,7 @@ def _cost(selection_set: ast.SelectionSetNode, known: dict[str, Cost]) -> Cost:
                     stack.append((selection.selection_set, level + 1))
             elif isinstance(selection, ast.InlineFragmentNode):
                 stack.append((selection.selection_set, level))
-            else:
+            elif isinstance(selection, ast.FragmentSpreadNode):
                 spread = known[selection.name.value]
                 fields += spread.fields
                 aliases += spread.aliases

@@ -210,7 +210,7 @@ def create_artifact(ctx: Context, input: dict):
     if not names:
         raise WireError("createArtifact needs an artifact collection name.")
     metadata = common.json_input(input.get("metadata"), "metadata")
-    aliases = [a.get("alias") for a in input.get("aliases") or [] if isinstance(a, dict) and a.get("alias")]
+    aliases = [a["alias"] for a in input.get("aliases") or [] if isinstance(a, dict) and a.get("alias")]
     try:
         project = project_get_or_create(entity=entity, name=input.get("projectName") or DEFAULT_PROJECT)
         run = Run.objects.filter(project=project, name=input.get("runName")).first() if input.get("runName") else None
@@ -256,7 +256,7 @@ def create_artifact_files(ctx: Context, input: dict):
     by_artifact: dict[str, list[dict]] = {}
     for entry in input.get("artifactFiles") or []:
         by_artifact.setdefault(entry.get("artifactID"), []).append(entry)
-    edges = []
+    edges: list[dict] = []
     for artifact_id, entries in by_artifact.items():
         artifact = _visible_artifact(ctx, artifact_id)
         try:

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from launchui.accounts.models import Entity, Membership
 from launchui.core import user_data
@@ -78,7 +78,7 @@ def iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def wire_error(exc: ValidationError | ValueError) -> WireError:
+def wire_error(exc: ValidationError | PermissionDenied | ValueError) -> WireError:
     """A domain rule's refusal as the GraphQL error the client prints ("field: message" per field)."""
     if isinstance(exc, ValidationError) and hasattr(exc, "message_dict"):
         return WireError(

@@ -15,6 +15,8 @@ from launchui.wire.ops.serializers import project_data
 @query("project")
 def project(ctx: Context, name: str | None = None, entityName: str | None = None, **_):
     entity = common.entity(ctx, entityName)
+    if name is None:  # every project has a name: no name, no project
+        return None
     found = Project.objects.filter(entity=entity, name=name).first()
     if found is None and name != LAUNCH_PROJECT:
         return None

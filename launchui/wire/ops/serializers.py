@@ -2,6 +2,7 @@
 run only when the client selects them."""
 
 import json
+from typing import overload
 
 from launchui.accounts.models import Entity
 from launchui.launch import liveness
@@ -132,6 +133,10 @@ def agent_data(agent: LaunchAgent, queue_ids: list[int]) -> dict:
     }
 
 
+@overload
+def run_data(run: Run) -> dict: ...
+@overload
+def run_data(run: None) -> None: ...
 def run_data(run: Run | None) -> dict | None:
     if run is None:
         return None

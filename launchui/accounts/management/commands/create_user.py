@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, username: str, password: str | None, email: str, superuser: bool, **options) -> None:
         generated = password is None
-        if generated:
+        if password is None:
             password = secrets.token_urlsafe(12)
         else:
             try:

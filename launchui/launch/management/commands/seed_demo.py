@@ -20,7 +20,8 @@ DEMO_PASSWORD = "launchui-demo"
 DEMO_TEAM = "ml-team"
 
 # name, resource, config, template variables
-DEMO_QUEUES = [
+# (name, resource, config (a dict, or YAML text), template variables)
+DEMO_QUEUES: list[tuple[str, str, dict | str, list[dict]]] = [
     ("cpu-local", "local-process", {}, []),
     (
         "docker-gpu",
