@@ -374,7 +374,7 @@ def agent_worker(
         try:
             response = session.post(url, data=body, timeout=30)
             status, text = response.status_code, response.content
-            answer = response.json() if status == 200 else None
+            answer = response.json() if status == 200 else {}  # read only when 200
         except (requests.RequestException, ValueError) as exc:
             return time.perf_counter() - began, f"{op}: {type(exc).__name__}: {exc}", False
         elapsed = time.perf_counter() - began
@@ -430,8 +430,7 @@ def baseline_worker(url: str, start: threading.Barrier, times: dict, recorder: R
     op = "POST /graphql (401)"
     session = requests.Session()
     session.headers.update({"Content-Type": "application/json"})  # and no Authorization
-    body = json.dumps({"query": LAUNCH_AGENT, "variables": {"agentId": "x"}, "operationName": "LaunchAgent"})
-    body = body.encode()
+    body = json.dumps({"query": LAUNCH_AGENT, "variables": {"agentId": "x"}, "operationName": "LaunchAgent"}).encode()
     latencies: list[float] = []
     errors: list[str] = []
     error_count = 0

@@ -202,6 +202,7 @@ class Bench:
             totals.append(finished - start)
             build = JobBuild.objects.get(pk=build.pk)
             assert build.result_created, "every bench build makes a new version"
+            assert build.started_at and build.finished_at, "a finished build has started and finished"
             waits.append((build.started_at - build.created_at).total_seconds())
             works.append((build.finished_at - build.started_at).total_seconds())
         return {
@@ -255,7 +256,8 @@ def main() -> int:
     signal.alarm(args.timeout)
     deadline = time.monotonic() + args.timeout
     work = Path(tempfile.mkdtemp(prefix="launchui-bench-builds-"))
-    servers, worker, failed = [], None, True
+    servers: list[SSHServer | GitHTTPSServer] = []
+    worker, failed = None, True
     try:
         data_dir = work / "data"
         (data_dir / "static").mkdir(parents=True)

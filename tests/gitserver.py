@@ -129,12 +129,13 @@ def make_repo(root: Path, name: str = "trainer.git") -> Repo:
     )
     git("tag", "v1", cwd=work)
     commits["main"] = _commit(work, "second", {"train.py": TRAIN_PY + "# tuned\n"})
-    for branch, files in (
+    branches: list[tuple[str, dict[str, str | None]]] = [
         ("dev", {"runtime.txt": None, ".python-version": "3.9.18\n3.12.1\n", "train.py": TRAIN_PY + "# dev\n"}),
         ("plain", {"runtime.txt": None}),
         ("no-requirements", {"requirements.txt": None}),
         ("no-wandb", {"requirements.txt": "numpy\n# wandb is not a requirement here\n"}),
-    ):
+    ]
+    for branch, files in branches:
         git("checkout", "-q", "-b", branch, "main", cwd=work)
         commits[branch] = _commit(work, branch, files)
     git("checkout", "-q", "main", cwd=work)
@@ -276,7 +277,7 @@ class GitHTTPSServer:
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
+                    chunks: list[bytes] = []
                     while True:
                         size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                         if size == 0:

@@ -49,7 +49,8 @@ class PrivateRedis:
     """A redis-server of our own, with no persistence: a restart loses every message, like a crash."""
 
     def __init__(self, workdir: Path):
-        self.workdir, self.port, self.proc = workdir, free_port(), None
+        self.workdir, self.port = workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
@@ -198,7 +199,8 @@ class StallFirstConnection:
         self.target_port = target_port
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.held, self.stalled = [], threading.Event()
+        self.held: list[socket.socket] = []
+        self.stalled = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):

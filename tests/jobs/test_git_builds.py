@@ -71,7 +71,7 @@ def all_database_text() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         tables = [row[0] for row in cursor.fetchall()]
-        chunks = []
+        chunks: list[str] = []
         for table in tables:
             cursor.execute(f'SELECT t::text FROM "{table}" t')
             chunks.extend(row[0] for row in cursor.fetchall())
