@@ -61,7 +61,8 @@ def env_fernet_key(name: str) -> str:
     if not valid:
         raise ImproperlyConfigured(
             f"{name} is not a Fernet key (32 url-safe base64-encoded bytes); make one with: python -c "
-            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
     return raw
 
 

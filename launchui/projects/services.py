@@ -1,10 +1,10 @@
 """Writes for projects and runs. The browser, the wire protocol and the job builds call these."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from launchui.accounts import selectors as account_selectors
@@ -47,13 +47,14 @@ def run_upsert(*, project: Project, name: str, created_by: User | None, **fields
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
     for label in ("display_name", "job_type", "host"):  # the client's labels, cut to their columns
         if label in values:
-            values[label] = str(values[label])[:Run._meta.get_field(label).max_length]
+            column = cast(models.CharField, Run._meta.get_field(label))
+            values[label] = str(values[label])[: column.max_length]
     values["heartbeat_at"] = timezone.now()
     try:
         with transaction.atomic():
             run, inserted = Run.objects.update_or_create(
-                project=project, name=name, defaults=values,
-                create_defaults={**values, "created_by": created_by})
+                project=project, name=name, defaults=values, create_defaults={**values, "created_by": created_by}
+            )
     except IntegrityError:  # two upserts of a new run raced; the other one created it
         run, _ = Run.objects.update_or_create(project=project, name=name, defaults=values)
         inserted = False

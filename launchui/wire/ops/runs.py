@@ -26,8 +26,11 @@ def find_run(project: Project | None, name: str | None) -> Run | None:
 @mutation("upsertBucket")
 def upsert_bucket(ctx: Context, input: dict):
     if input.get("id"):
-        run = (Run.objects.select_related("project__entity")
-               .filter(pk=ids.decode(input["id"], "Run"), project__entity__memberships__user=ctx.user).first())
+        run = (
+            Run.objects.select_related("project__entity")
+            .filter(pk=ids.decode(input["id"], "Run"), project__entity__memberships__user=ctx.user)
+            .first()
+        )
         if run is None:
             raise WireError("Run not found.")
         project, name = run.project, run.name
@@ -40,8 +43,14 @@ def upsert_bucket(ctx: Context, input: dict):
         name = input.get("name") or "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))
     config = common.json_input(input.get("config"), "config")
     run, inserted = services.run_upsert(
-        project=project, name=name[:128], created_by=ctx.user, display_name=input.get("displayName"),
-        job_type=input.get("jobType"), host=input.get("host"), config=config if isinstance(config, dict) else None)
+        project=project,
+        name=name[:128],
+        created_by=ctx.user,
+        display_name=input.get("displayName"),
+        job_type=input.get("jobType"),
+        host=input.get("host"),
+        config=config if isinstance(config, dict) else None,
+    )
     run = Run.objects.select_related("project__entity", "created_by").get(pk=run.pk)
     data = run_data(run)
     data.update(sweepName=None, historyLineCount=0)
@@ -56,8 +65,11 @@ def create_run_files(ctx: Context, input: dict):
 
 @mutation("deleteRun")
 def delete_run(ctx: Context, input: dict):
-    run = Run.objects.filter(pk=ids.decode(input.get("id"), "Run"),
-                             project__entity__memberships__user=ctx.user).select_related("project__entity").first()
+    run = (
+        Run.objects.filter(pk=ids.decode(input.get("id"), "Run"), project__entity__memberships__user=ctx.user)
+        .select_related("project__entity")
+        .first()
+    )
     if run is None:
         raise WireError("Run not found.")
     try:
@@ -68,9 +80,16 @@ def delete_run(ctx: Context, input: dict):
 
 
 def file_stream(*, user, entity_name: str, project_name: str, run_name: str, body: dict) -> dict | None:
-    run = (Run.objects.filter(project__entity__name=entity_name, project__name=project_name, name=run_name,
-                              project__entity__memberships__user=user)
-           .only("id", "stop_requested").first())
+    run = (
+        Run.objects.filter(
+            project__entity__name=entity_name,
+            project__name=project_name,
+            name=run_name,
+            project__entity__memberships__user=user,
+        )
+        .only("id", "stop_requested")
+        .first()
+    )
     if run is None:
         return None
     exit_code = common.whole_number(body.get("exitcode"), "exitcode")  # a WireError answers 400

@@ -2,6 +2,7 @@
 run only when the client selects them."""
 
 import json
+from typing import overload
 
 from launchui.accounts.models import Entity
 from launchui.launch import liveness
@@ -25,10 +26,12 @@ def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> 
         "createdAt": iso(project.created_at) if project else None,
         "isBenchmark": False,
         "readOnly": False,
-        "runQueues": lambda **_: [queue_data(q) for q in
-                                  RunQueue.objects.filter(entity=entity).select_related("created_by")],
-        "runQueue": lambda name=None, **_: _maybe(queue_data, RunQueue.objects.filter(
-            entity=entity, name=name).select_related("created_by").first()),
+        "runQueues": lambda **_: [
+            queue_data(q) for q in RunQueue.objects.filter(entity=entity).select_related("created_by")
+        ],
+        "runQueue": lambda name=None, **_: _maybe(
+            queue_data, RunQueue.objects.filter(entity=entity, name=name).select_related("created_by").first()
+        ),
         "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name)) if project else None,
     }
     from launchui.wire.ops.artifacts import project_artifact_fields
@@ -54,30 +57,43 @@ def queue_data(queue: RunQueue) -> dict:
         "createdAt": iso(queue.created_at),
         "updatedAt": iso(queue.updated_at),
         "defaultResourceConfig": lambda **_: queue_resource_config(queue),
-        "runQueueItems": lambda first=None, **_: {"edges": [
-            {"node": item_data(item)} for item in
-            queue.items.order_by("-created_at", "-id")[: min(int(first or 100), 1000)]]},
-        "runQueueItem": lambda id=None, **_: _maybe(item_data, queue.items.filter(
-            pk=ids.decode(id, "RunQueueItem")).first()),
+        "runQueueItems": lambda first=None, **_: {
+            "edges": [
+                {"node": item_data(item)}
+                for item in queue.items.order_by("-created_at", "-id")[: min(int(first or 100), 1000)]
+            ]
+        },
+        "runQueueItem": lambda id=None, **_: _maybe(
+            item_data, queue.items.filter(pk=ids.decode(id, "RunQueueItem")).first()
+        ),
     }
 
 
 def resource_config_data(config_id: str, resource: str, config: dict, template_variables: list[dict]) -> dict:
     """A default resource config as the client reads it: config wrapped as {"resource_args": {resource: ...}},
     each variable's schema a JSON string."""
-    return {"id": config_id, "resource": resource, "config": config,
-            "templateVariables": [{"name": v["name"], "schema": json.dumps(v["schema"])} for v in template_variables]}
+    return {
+        "id": config_id,
+        "resource": resource,
+        "config": config,
+        "templateVariables": [{"name": v["name"], "schema": json.dumps(v["schema"])} for v in template_variables],
+    }
 
 
 def queue_resource_config(queue: RunQueue) -> dict:
-    return resource_config_data(ids.encode("RunQueue", queue.pk), queue.resource, queue.config,
-                                queue.template_variables)
+    return resource_config_data(
+        ids.encode("RunQueue", queue.pk), queue.resource, queue.config, queue.template_variables
+    )
 
 
 def pending_resource_config(config: ResourceConfig) -> dict:
     """A config made by createDefaultResourceConfig before its queue; stored unwrapped, answered wrapped."""
-    return resource_config_data(ids.encode("DefaultResourceConfig", config.pk), config.resource,
-                                {"resource_args": {config.resource: config.config}}, config.template_variables)
+    return resource_config_data(
+        ids.encode("DefaultResourceConfig", config.pk),
+        config.resource,
+        {"resource_args": {config.resource: config.config}},
+        config.template_variables,
+    )
 
 
 def item_data(item: RunQueueItem) -> dict:
@@ -91,10 +107,13 @@ def item_data(item: RunQueueItem) -> dict:
         "createdAt": iso(item.created_at),
         "updatedAt": iso(item.updated_at),
         "launchAgentId": ids.encode("LaunchAgent", item.agent_id) if item.agent_id else None,
-        "error": {"message": item.error_message, "stage": item.error_stage,
-                  "filePaths": item.error_file_paths} if item.state == RunQueueItem.FAILED else None,
-        "warnings": [{"message": w.get("message"), "stage": w.get("stage"), "filePaths": w.get("file_paths")}
-                     for w in item.warnings],
+        "error": {"message": item.error_message, "stage": item.error_stage, "filePaths": item.error_file_paths}
+        if item.state == RunQueueItem.FAILED
+        else None,
+        "warnings": [
+            {"message": w.get("message"), "stage": w.get("stage"), "filePaths": w.get("file_paths")}
+            for w in item.warnings
+        ],
     }
 
 
@@ -114,6 +133,10 @@ def agent_data(agent: LaunchAgent, queue_ids: list[int]) -> dict:
     }
 
 
+@overload
+def run_data(run: Run) -> dict: ...
+@overload
+def run_data(run: None) -> None: ...
 def run_data(run: Run | None) -> dict | None:
     if run is None:
         return None
@@ -144,10 +167,22 @@ def run_data(run: Run | None) -> dict | None:
         "historyLineCount": 0,
         "historyKeys": None,
         "user": {"name": user.username, "username": user.username} if user else None,
-        "project": {"id": ids.encode("Project", project.pk), "name": project.name,
-                    "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name}},
+        "project": {
+            "id": ids.encode("Project", project.pk),
+            "name": project.name,
+            "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name},
+        },
     }
 
 
-__all__ = ["LAUNCH_PROJECT", "agent_data", "item_data", "project_data", "queue_data", "pending_resource_config", "queue_resource_config", "resource_config_data",
-           "run_data"]
+__all__ = [
+    "LAUNCH_PROJECT",
+    "agent_data",
+    "item_data",
+    "project_data",
+    "queue_data",
+    "pending_resource_config",
+    "queue_resource_config",
+    "resource_config_data",
+    "run_data",
+]
