@@ -86,6 +86,13 @@ def check_value(
     return value
 
 
+def require_object(value: Any, what: str, example: str = "") -> dict:
+    """The one "it must be a JSON object" rule; each door words its own error from the ValidationError."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a JSON object{', e.g. ' + example if example else ''}.")
+    return value
+
+
 def loads_json(
     text: str | bytes,
     what: str,

@@ -4,8 +4,10 @@ or selector, render one template (htmx gets the named partial)."""
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -111,7 +113,7 @@ def _code_upload(data: dict) -> dict:
     return {"files": files, "source_name": top or "code"}
 
 
-def _create_code(form, common: dict) -> JobBuild:
+def _create_code(form, common: dict, credentials: dict) -> JobBuild:
     data = form.cleaned_data
     try:
         code, code_error = _code_upload(data), None
@@ -133,6 +135,30 @@ def _credential(form, credentials: dict) -> GitCredential | None:
     return next((c for creds in credentials.values() for c in creds if str(c.pk) == chosen), None)
 
 
+def _create_image(form, common: dict, credentials: dict) -> JobBuild:
+    return services.build_create_image(image=form.cleaned_data["image"], **common)
+
+
+def _create_git(form, common: dict, credentials: dict) -> JobBuild:
+    data = form.cleaned_data
+    return services.build_create_git(
+        remote=data["remote"],
+        ref=data["ref"],
+        entry_point=data["entry_point"],
+        runtime=data["runtime"],
+        credential=_credential(form, credentials),
+        **common,
+    )
+
+
+# Each job source: its form on the Create job page, and how a valid form becomes a build.
+JOB_SOURCES: dict[str, tuple[type[jobs_forms.JobForm], Callable[[Any, dict, dict], JobBuild]]] = {
+    JobBuild.CODE: (jobs_forms.CodeJobForm, _create_code),
+    JobBuild.IMAGE: (jobs_forms.ImageJobForm, _create_image),
+    JobBuild.GIT: (jobs_forms.GitJobForm, _create_git),
+}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_new(request: AuthedRequest, kind: str = "code") -> HttpResponse:
@@ -144,12 +170,7 @@ def job_new(request: AuthedRequest, kind: str = "code") -> HttpResponse:
     if kind == "git":
         credentials = {e.name: list(selectors.credentials_for_entity(e)) for e in entities}
         kwargs["credentials"] = credentials
-    form_classes: dict[str, type[jobs_forms.JobForm]] = {
-        "code": jobs_forms.CodeJobForm,
-        "image": jobs_forms.ImageJobForm,
-        "git": jobs_forms.GitJobForm,
-    }
-    form_class = form_classes[kind]
+    form_class, create = JOB_SOURCES[kind]
     if request.method == "POST":
         form = form_class(request.POST, request.FILES, **kwargs)
         if form.is_valid():
@@ -163,19 +184,7 @@ def job_new(request: AuthedRequest, kind: str = "code") -> HttpResponse:
                 "created_by": request.user,
             }
             try:
-                if kind == "image":
-                    build = services.build_create_image(image=data["image"], **common)
-                elif kind == "git":
-                    build = services.build_create_git(
-                        remote=data["remote"],
-                        ref=data["ref"],
-                        entry_point=data["entry_point"],
-                        runtime=data["runtime"],
-                        credential=_credential(form, credentials),
-                        **common,
-                    )
-                else:
-                    build = _create_code(form, common)
+                build = create(form, common, credentials)
             except ValidationError as exc:
                 target = "archive" if kind == "code" and data.get("archive") else "folder"
                 forms.add_service_errors(form, exc, aliases={"code": target})

@@ -132,9 +132,7 @@ class LaunchForm(forms.Form):
             value = user_data.loads_json(text, "The run config")
         except json.JSONDecodeError as exc:
             raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
-        if not isinstance(value, dict):
-            raise ValidationError('The run config must be a JSON object, e.g. {"lr": 0.01}.')
-        return value
+        return user_data.require_object(value, "The run config", example='{"lr": 0.01}')
 
     @property
     def destination(self) -> tuple[str | None, str]:

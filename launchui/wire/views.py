@@ -63,9 +63,10 @@ def _authenticated_json(request: HttpRequest, max_bytes: int):
         raise _Refused(_error(400, exc.messages[0])) from None
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise _Refused(_error(400, "The request body is not JSON.")) from None
-    if not isinstance(body, dict):
-        raise _Refused(_error(400, "The request body must be a JSON object."))
-    return api_key, body
+    try:
+        return api_key, user_data.require_object(body, "The request body")
+    except ValidationError as exc:
+        raise _Refused(_error(400, exc.messages[0])) from None
 
 
 @csrf_exempt

@@ -27,9 +27,7 @@ def create_launch_agent(ctx: Context, input: dict):
     queues = list(RunQueue.objects.filter(pk__in=wanted, entity=entity))
     if len(queues) != len(set(wanted)) or not queues:
         raise WireError(f"Some of the requested queues do not exist in {entity.name}.")
-    config = common.json_input(input.get("agentConfig"), "agentConfig") or {}
-    if not isinstance(config, dict):
-        raise WireError("agentConfig must be a JSON object.")
+    config = common.object_input(input.get("agentConfig"), "agentConfig", optional=True)
     try:
         agent = services.agent_register(
             entity=entity,

@@ -59,6 +59,17 @@ def json_input(value: Any, what: str) -> Any:
     return value
 
 
+def object_input(value: Any, what: str, *, optional: bool = False) -> dict:
+    """A JSONString input that must hold an object ({} when optional and absent)."""
+    value = json_input(value, what)
+    if value is None and optional:
+        return {}
+    try:
+        return user_data.require_object(value, what)
+    except ValidationError as exc:
+        raise WireError(exc.messages[0]) from None
+
+
 def whole_number(value: Any, what: str, low: int = inputs.INT32[0], high: int = inputs.INT32[1]) -> int | None:
     """An optional integer that must fit its column, for inputs outside GraphQL (the file stream)."""
     if value is None:

@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from launchui.core import user_data
 from launchui.launch import queue_config, selectors, services
 from launchui.launch.models import LAUNCH_PROJECT, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
@@ -39,8 +40,7 @@ def create_default_resource_config(ctx: Context, input: dict):
     try:
         queue_config.validate_resource(resource)
         body = _unwrap(resource, config)
-        if not isinstance(body, dict):
-            raise ValidationError("The resource config must be a JSON object.")
+        user_data.require_object(body, "The resource config")
         checked = queue_config.validate_template_variables(variables)
     except ValidationError as exc:
         raise common.wire_error(exc) from None
@@ -150,12 +150,8 @@ def delete_from_run_queue(ctx: Context, input: dict):
 
 
 def _push(ctx: Context, queue: RunQueue, run_spec, priority, template_values) -> RunQueueItem:
-    spec = common.json_input(run_spec, "runSpec")
-    if not isinstance(spec, dict):
-        raise WireError("runSpec must be a JSON object.")
-    values = common.json_input(template_values, "templateVariableValues") or {}
-    if not isinstance(values, dict):
-        raise WireError("templateVariableValues must be a JSON object.")
+    spec = common.object_input(run_spec, "runSpec")
+    values = common.object_input(template_values, "templateVariableValues", optional=True)
     try:
         priority = int(priority) if priority is not None else None
     except (TypeError, ValueError):
