@@ -88,10 +88,6 @@ class LaunchAgent(models.Model):
     # Every call the agent makes counts as contact.
     last_seen_at = models.DateTimeField()
 
-    # Not columns: derived when read, set by launch/selectors.py annotate_status for the pages.
-    status: str
-    status_label: str
-
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["last_seen_at"])]

@@ -1,5 +1,7 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
@@ -99,20 +101,28 @@ def _agents_with_context() -> QuerySet[LaunchAgent]:
     )
 
 
-def agents_for_queue(queue: RunQueue) -> list[LaunchAgent]:
-    agents = list(_agents_with_context().filter(queues=queue))
-    return annotate_status(agents)
+@dataclass(frozen=True)
+class AgentRow:
+    """An agent as the pages show it: the agent and its status, derived when read (liveness.agent_status)."""
+
+    agent: LaunchAgent
+    status: str
+
+    @property
+    def status_label(self) -> str:
+        return liveness.STATUS_LABELS[self.status]
 
 
-def annotate_status(agents: list[LaunchAgent]) -> list[LaunchAgent]:
+def agent_rows(agents: Iterable[LaunchAgent]) -> list[AgentRow]:
     now = timezone.now()
-    for agent in agents:
-        agent.status = liveness.agent_status(agent, now)
-        agent.status_label = liveness.STATUS_LABELS[agent.status]
-    return agents
+    return [AgentRow(agent, liveness.agent_status(agent, now)) for agent in agents]
 
 
-def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[LaunchAgent]:
+def agents_for_queue(queue: RunQueue) -> list[AgentRow]:
+    return agent_rows(_agents_with_context().filter(queues=queue))
+
+
+def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[AgentRow]:
     agents = _agents_with_context().filter(entity__memberships__user=user)
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
@@ -125,7 +135,7 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
         agents = agents.filter(reported_status=LaunchAgent.KILLED)
     elif status in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
         agents = agents.filter(liveness.live_agent_q(now=now), reported_status=status)
-    return annotate_status(list(agents.order_by("entity__name", "-started_at")))
+    return agent_rows(agents.order_by("entity__name", "-started_at"))
 
 
 def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWithStats]":
@@ -138,7 +148,7 @@ def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
     return queue.items.select_related("agent").order_by("-created_at", "-id")
 
 
-def agent_for_user(*, user: User, agent_id: int) -> tuple[LaunchAgent, Membership] | None:
+def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] | None:
     """An agent with its derived status and the user's membership in its entity; None for outsiders."""
     agent = LaunchAgent.objects.select_related("entity").filter(pk=agent_id).first()
     if agent is None:
@@ -146,7 +156,7 @@ def agent_for_user(*, user: User, agent_id: int) -> tuple[LaunchAgent, Membershi
     membership = Membership.objects.filter(user=user, entity_id=agent.entity_id).first()
     if membership is None:
         return None
-    return annotate_status([agent])[0], membership
+    return agent_rows([agent])[0], membership
 
 
 def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:

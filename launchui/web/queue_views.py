@@ -62,7 +62,7 @@ def queue_agents(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
         **queue_context(request, run_queue, membership, "agents"),
         "agents": agents,
         "controlled_agent_ids": controlled_agent_ids(request),
-        "has_live_agent": any(liveness.is_live_status(a.status) for a in agents),
+        "has_live_agent": any(liveness.is_live_status(row.status) for row in agents),
     }
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
 
