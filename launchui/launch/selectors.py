@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from launchui.accounts.models import Membership
 from launchui.launch import liveness
+from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
 from launchui.projects.models import Project, Run
 
@@ -159,10 +161,30 @@ def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] 
     return agent_rows([agent])[0], membership
 
 
-def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
+@dataclass(frozen=True)
+class ItemRow:
+    """A launched item as the pages show it: the item, its run, and what is derived from both when read
+    (status and reason from liveness.item_status; job, project and author from the item)."""
+
+    item: RunQueueItem
+    run: Run | None
+    status: ItemStatus
+    status_reason: str
+    job_name: str
+    project_name: str
+    author: str
+    started_at: datetime | None
+    duration: float | None
+
+    @property
+    def status_label(self) -> str:
+        return self.status.label
+
+
+def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
     """Each item's run, status and reason, for items of any queues, in three queries whatever their number."""
     if not items:
-        return items
+        return []
     queue_ids = {item.queue_id for item in items}
     now = timezone.now()
     live = list(
@@ -174,28 +196,37 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
     names = {item.associated_run_id for item in items if item.associated_run_id}
     if names:
         entity_ids = {item.queue.entity_id for item in items}
-        for run in Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related("project"):
-            runs[(run.project.entity_id, run.project.name, run.name)] = run
+        for found in Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related("project"):
+            runs[(found.project.entity_id, found.project.name, found.name)] = found
+    rows = []
     for item in items:
         spec = item.run_spec or {}
-        item.run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
+        run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
         on_queue = [(status, config) for queue_id, status, config in live if queue_id == item.queue_id]
-        item.status, item.status_reason = liveness.item_status(
+        status, reason = liveness.item_status(
             item,
-            run=item.run,
+            run=run,
             live_agents=len(on_queue),
             busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue),
             now=now,
         )
-        item.status_label = item.status.label
-        item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
-        item.project_name = spec.get("project") or ""
-        # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.
-        item.author = item.created_by.username if item.created_by_id and item.created_by else ""
-        item.started_at = item.run.created_at if item.run else None
-        end = item.run.completed_at if item.run and item.run.completed_at else now
-        item.duration = (end - item.started_at).total_seconds() if item.started_at else None
-    return items
+        started_at = run.created_at if run else None
+        end = run.completed_at if run and run.completed_at else now
+        rows.append(
+            ItemRow(
+                item=item,
+                run=run,
+                status=status,
+                status_reason=reason,
+                job_name=spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or "",
+                project_name=spec.get("project") or "",
+                # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.
+                author=item.created_by.username if item.created_by_id and item.created_by else "",
+                started_at=started_at,
+                duration=(end - started_at).total_seconds() if started_at else None,
+            )
+        )
+    return rows
 
 
 def destination_projects(entity) -> QuerySet:
@@ -217,12 +248,12 @@ def previous_launches(*, user: User, job_path: str, limit: int = 20) -> list[Run
     )
 
 
-def recent_items(queue: RunQueue, limit: int = 10) -> list[RunQueueItem]:
+def recent_items(queue: RunQueue, limit: int = 10) -> list[ItemRow]:
     """A queue's newest items with their status (with_item_status), in four queries whatever the number."""
     return with_item_status(list(items_for_queue(queue).select_related("created_by")[:limit]))
 
 
-def items_since(queue: RunQueue, since) -> list[RunQueueItem]:
+def items_since(queue: RunQueue, since) -> list[ItemRow]:
     """A queue's items created since a time, newest first, with their status: the Monitor tab's data,
     in four queries whatever the number."""
     items = (
