@@ -1,15 +1,8 @@
-from datetime import datetime
-from typing import TYPE_CHECKING
-
 from django.conf import settings
 from django.db import models
 
 from launchui.accounts.models import Entity
 from launchui.core.json_values import json_field_options
-
-if TYPE_CHECKING:
-    from launchui.launch.liveness import ItemStatus
-    from launchui.projects.models import Run
 
 # The hidden project in which W&B keeps an entity's queues and agents.
 LAUNCH_PROJECT = "model-registry"
@@ -88,10 +81,6 @@ class LaunchAgent(models.Model):
     # Every call the agent makes counts as contact.
     last_seen_at = models.DateTimeField()
 
-    # Not columns: derived when read, set by launch/selectors.py annotate_status for the pages.
-    status: str
-    status_label: str
-
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["last_seen_at"])]
@@ -134,17 +123,6 @@ class RunQueueItem(models.Model):
     error_file_paths = models.JSONField(default=list)
     # [{"message", "stage", "file_paths", "at"}]
     warnings = models.JSONField(default=list)
-
-    # Not columns: derived when read, set by launch/selectors.py with_item_status for the pages.
-    run: "Run | None"
-    status: "ItemStatus"
-    status_reason: str
-    status_label: str
-    job_name: str
-    project_name: str
-    author: str
-    started_at: datetime | None
-    duration: float | None
 
     class Meta:
         ordering = ["created_at", "id"]

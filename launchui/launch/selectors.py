@@ -1,5 +1,8 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
@@ -9,6 +12,7 @@ from django.utils import timezone
 
 from launchui.accounts.models import Membership
 from launchui.launch import liveness
+from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
 from launchui.projects.models import Project, Run
 
@@ -99,20 +103,28 @@ def _agents_with_context() -> QuerySet[LaunchAgent]:
     )
 
 
-def agents_for_queue(queue: RunQueue) -> list[LaunchAgent]:
-    agents = list(_agents_with_context().filter(queues=queue))
-    return annotate_status(agents)
+@dataclass(frozen=True)
+class AgentRow:
+    """An agent as the pages show it: the agent and its status, derived when read (liveness.agent_status)."""
+
+    agent: LaunchAgent
+    status: str
+
+    @property
+    def status_label(self) -> str:
+        return liveness.STATUS_LABELS[self.status]
 
 
-def annotate_status(agents: list[LaunchAgent]) -> list[LaunchAgent]:
+def agent_rows(agents: Iterable[LaunchAgent]) -> list[AgentRow]:
     now = timezone.now()
-    for agent in agents:
-        agent.status = liveness.agent_status(agent, now)
-        agent.status_label = liveness.STATUS_LABELS[agent.status]
-    return agents
+    return [AgentRow(agent, liveness.agent_status(agent, now)) for agent in agents]
 
 
-def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[LaunchAgent]:
+def agents_for_queue(queue: RunQueue) -> list[AgentRow]:
+    return agent_rows(_agents_with_context().filter(queues=queue))
+
+
+def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[AgentRow]:
     agents = _agents_with_context().filter(entity__memberships__user=user)
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
@@ -125,7 +137,7 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
         agents = agents.filter(reported_status=LaunchAgent.KILLED)
     elif status in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
         agents = agents.filter(liveness.live_agent_q(now=now), reported_status=status)
-    return annotate_status(list(agents.order_by("entity__name", "-started_at")))
+    return agent_rows(agents.order_by("entity__name", "-started_at"))
 
 
 def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWithStats]":
@@ -138,7 +150,7 @@ def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
     return queue.items.select_related("agent").order_by("-created_at", "-id")
 
 
-def agent_for_user(*, user: User, agent_id: int) -> tuple[LaunchAgent, Membership] | None:
+def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] | None:
     """An agent with its derived status and the user's membership in its entity; None for outsiders."""
     agent = LaunchAgent.objects.select_related("entity").filter(pk=agent_id).first()
     if agent is None:
@@ -146,13 +158,33 @@ def agent_for_user(*, user: User, agent_id: int) -> tuple[LaunchAgent, Membershi
     membership = Membership.objects.filter(user=user, entity_id=agent.entity_id).first()
     if membership is None:
         return None
-    return annotate_status([agent])[0], membership
+    return agent_rows([agent])[0], membership
 
 
-def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
+@dataclass(frozen=True)
+class ItemRow:
+    """A launched item as the pages show it: the item, its run, and what is derived from both when read
+    (status and reason from liveness.item_status; job, project and author from the item)."""
+
+    item: RunQueueItem
+    run: Run | None
+    status: ItemStatus
+    status_reason: str
+    job_name: str
+    project_name: str
+    author: str
+    started_at: datetime | None
+    duration: float | None
+
+    @property
+    def status_label(self) -> str:
+        return self.status.label
+
+
+def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
     """Each item's run, status and reason, for items of any queues, in three queries whatever their number."""
     if not items:
-        return items
+        return []
     queue_ids = {item.queue_id for item in items}
     now = timezone.now()
     live = list(
@@ -164,28 +196,37 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
     names = {item.associated_run_id for item in items if item.associated_run_id}
     if names:
         entity_ids = {item.queue.entity_id for item in items}
-        for run in Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related("project"):
-            runs[(run.project.entity_id, run.project.name, run.name)] = run
+        for found in Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related("project"):
+            runs[(found.project.entity_id, found.project.name, found.name)] = found
+    rows = []
     for item in items:
         spec = item.run_spec or {}
-        item.run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
+        run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
         on_queue = [(status, config) for queue_id, status, config in live if queue_id == item.queue_id]
-        item.status, item.status_reason = liveness.item_status(
+        status, reason = liveness.item_status(
             item,
-            run=item.run,
+            run=run,
             live_agents=len(on_queue),
             busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue),
             now=now,
         )
-        item.status_label = item.status.label
-        item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
-        item.project_name = spec.get("project") or ""
-        # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.
-        item.author = item.created_by.username if item.created_by_id and item.created_by else ""
-        item.started_at = item.run.created_at if item.run else None
-        end = item.run.completed_at if item.run and item.run.completed_at else now
-        item.duration = (end - item.started_at).total_seconds() if item.started_at else None
-    return items
+        started_at = run.created_at if run else None
+        end = run.completed_at if run and run.completed_at else now
+        rows.append(
+            ItemRow(
+                item=item,
+                run=run,
+                status=status,
+                status_reason=reason,
+                job_name=spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or "",
+                project_name=spec.get("project") or "",
+                # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.
+                author=item.created_by.username if item.created_by_id and item.created_by else "",
+                started_at=started_at,
+                duration=(end - started_at).total_seconds() if started_at else None,
+            )
+        )
+    return rows
 
 
 def destination_projects(entity) -> QuerySet:
@@ -207,12 +248,12 @@ def previous_launches(*, user: User, job_path: str, limit: int = 20) -> list[Run
     )
 
 
-def recent_items(queue: RunQueue, limit: int = 10) -> list[RunQueueItem]:
+def recent_items(queue: RunQueue, limit: int = 10) -> list[ItemRow]:
     """A queue's newest items with their status (with_item_status), in four queries whatever the number."""
     return with_item_status(list(items_for_queue(queue).select_related("created_by")[:limit]))
 
 
-def items_since(queue: RunQueue, since) -> list[RunQueueItem]:
+def items_since(queue: RunQueue, since) -> list[ItemRow]:
     """A queue's items created since a time, newest first, with their status: the Monitor tab's data,
     in four queries whatever the number."""
     items = (

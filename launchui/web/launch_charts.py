@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from launchui.launch.liveness import ITEM_STATUS_LABELS
+from launchui.launch.selectors import ItemRow
 
 STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, finished, failed, crashed, killed
 # Distinct fills for stacked bars; every chart also names its statuses in a legend and a table.
@@ -110,28 +111,29 @@ def bar_chart(rows: list[dict], keys: list[str], colours: dict[str, str], fmt=st
     }
 
 
-def monitor(items: list, now: datetime | None = None) -> dict:
+def monitor(rows: list[ItemRow], now: datetime | None = None) -> dict:
     """Status counts per day (stacked), average time queued per day, and the errors, newest first."""
     now = now or timezone.now()
     buckets = day_buckets(now)
     counts = [dict.fromkeys(STATUSES, 0) for _ in buckets]
     waits: list[list[float]] = [[] for _ in buckets]
     errors = []
-    for item in items:
+    for row in rows:
+        item = row.item
         index = _bucket_of(timezone.localtime(item.created_at), buckets)
         if index is None:
             continue
-        counts[index][item.status] += 1
+        counts[index][row.status] += 1
         if item.claimed_at:
             waits[index].append((item.claimed_at - item.created_at).total_seconds())
-        if item.status in ("failed", "crashed"):
+        if row.status in ("failed", "crashed"):
             errors.append(
                 {
                     "at": item.updated_at,
                     "item": item,
-                    "job": item.job_name,
-                    "stage": item.error_stage or ("run" if item.run else ""),
-                    "message": item.error_message or item.status_reason,
+                    "job": row.job_name,
+                    "stage": item.error_stage or ("run" if row.run else ""),
+                    "message": item.error_message or row.status_reason,
                     "files": item.error_file_paths,
                 }
             )
@@ -157,7 +159,7 @@ def monitor(items: list, now: datetime | None = None) -> dict:
         "status_rows": status_rows,
         "statuses": [(s, ITEM_STATUS_LABELS[s], COLOURS[s]) for s in used],
         "status_summary": ", ".join(f"{totals[s]} {ITEM_STATUS_LABELS[s].lower()}" for s in used) or "no items",
-        "total": len(items),
+        "total": len(rows),
         "wait_chart": bar_chart(wait_rows, ["average"], {"average": "#1a73e8"}, fmt=duration_text),
         "wait_rows": wait_rows,
         "wait_summary": (

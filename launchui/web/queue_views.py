@@ -17,9 +17,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from launchui.accounts.models import Membership
 from launchui.launch import liveness
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
+from launchui.launch.models import RunQueue
+from launchui.launch.selectors import ItemRow
 from launchui.projects import services as project_services
 from launchui.web import forms, launch_charts
 from launchui.web.common import (
@@ -47,8 +50,8 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
     page = Paginator(
         launch_selectors.items_for_queue(run_queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
     ).get_page(request.GET.get("page"))
-    page.object_list = launch_selectors.with_item_status(list(page.object_list))
-    context = {**queue_context(request, run_queue, membership, "overview"), "page": page}
+    rows = launch_selectors.with_item_status(list(page.object_list))
+    context = {**queue_context(request, run_queue, membership, "overview"), "page": page, "rows": rows}
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
 
 
@@ -62,7 +65,7 @@ def queue_agents(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
         **queue_context(request, run_queue, membership, "agents"),
         "agents": agents,
         "controlled_agent_ids": controlled_agent_ids(request),
-        "has_live_agent": any(liveness.is_live_status(a.status) for a in agents),
+        "has_live_agent": any(liveness.is_live_status(row.status) for row in agents),
     }
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
 
@@ -154,7 +157,7 @@ def item_delete(request: AuthedRequest, entity: str, queue: str, item_id: int) -
 # --- items ----------------------------------------------------------------------------------------
 
 
-def _item_for(request: AuthedRequest, entity: str, queue: str, item_id: int):
+def _item_for(request: AuthedRequest, entity: str, queue: str, item_id: int) -> tuple[ItemRow, RunQueue, Membership]:
     run_queue, membership = queue_for(request, entity, queue)
     item = launch_selectors.items_for_queue(run_queue).select_related("created_by").filter(pk=item_id).first()
     if item is None:
@@ -166,9 +169,11 @@ def _item_for(request: AuthedRequest, entity: str, queue: str, item_id: int):
 @require_GET
 @vary_on_headers("HX-Request")
 def queue_item(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
-    item, run_queue, membership = _item_for(request, entity, queue, item_id)
+    row, run_queue, membership = _item_for(request, entity, queue, item_id)
+    item = row.item
     context = {
         **queue_context(request, run_queue, membership, "item"),
+        "row": row,
         "item": item,
         "overrides": (item.run_spec or {}).get("overrides") or {},
         "relaunch": _relaunch(item, run_queue),
@@ -194,13 +199,15 @@ def _relaunch(item, queue) -> dict | None:
 @require_POST
 def item_stop(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
     """Ask a running item's run to stop: any member may, as in W&B."""
-    item, run_queue, _ = _item_for(request, entity, queue, item_id)
-    if item.run is None or item.status != "running":
-        messages.error(request, f"Item {item.pk} is {item.status_label.lower()}: only running runs can be stopped.")
+    row, run_queue, _ = _item_for(request, entity, queue, item_id)
+    if row.run is None or row.status != "running":
+        messages.error(request, f"Item {row.item.pk} is {row.status_label.lower()}: only running runs can be stopped.")
     else:
-        project_services.run_request_stop(run=item.run)
-        messages.success(request, f"Asked run {item.run.name} to stop; the agent stops it within a minute.")
-    return redirect(safe_next(request, reverse("queue_item", args=[run_queue.entity.name, run_queue.name, item.pk])))
+        project_services.run_request_stop(run=row.run)
+        messages.success(request, f"Asked run {row.run.name} to stop; the agent stops it within a minute.")
+    return redirect(
+        safe_next(request, reverse("queue_item", args=[run_queue.entity.name, run_queue.name, row.item.pk]))
+    )
 
 
 @login_required

@@ -168,7 +168,7 @@ def _agent_under_control(request: AuthedRequest, agent_id: int):
     found = launch_selectors.agent_for_user(user=request.user, agent_id=agent_id)
     if found is None:
         raise Http404("No such agent.")
-    agent, _ = found
+    agent = found[0].agent
     launch_services.agent_require_control(user=request.user, agent=agent)  # the wire's rule too
     return agent
 

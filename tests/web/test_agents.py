@@ -153,7 +153,7 @@ def fleet(owner, team, queue, make_queue, make_agent):
 
 
 def hosts(response) -> list[str]:
-    return sorted(a.hostname for a in response.context["agents"])
+    return sorted(row.agent.hostname for row in response.context["agents"])
 
 
 def test_agents_page_lists_agents_and_unserved_queues_first(client, owner, fleet):

@@ -186,7 +186,7 @@ def test_finding11_an_items_author_is_the_user_who_pushed_it_not_run_spec_author
     # ... and so do the pages.
     client.force_login(member)
     response = client.get("/launch/acme/queues/gpu/")
-    assert [i.author for i in response.context["page"].object_list] == ["mateo", "mateo"]
+    assert [row.author for row in response.context["rows"]] == ["mateo", "mateo"]
     assert response.content.decode().count("<td>mateo</td>") == 2
     page = client.get(f"/launch/acme/queues/gpu/items/{items[0].pk}").content.decode()
     assert "<dt>Author</dt><dd>mateo</dd>" in page

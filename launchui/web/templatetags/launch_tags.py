@@ -23,13 +23,13 @@ ITEM_TONES = {
 
 
 @register.simple_tag
-def item_badge(item):
-    """The item's status (set by launch.selectors.with_item_status) as a badge."""
+def item_badge(row):
+    """An item's status (a launch.selectors.ItemRow) as a badge."""
     return format_html(
         '<span class="badge badge-{} item-status item-status-{}">{}</span>',
-        ITEM_TONES.get(item.status, "muted"),
-        item.status,
-        item.status_label,
+        ITEM_TONES.get(row.status, "muted"),
+        row.status,
+        row.status_label,
     )
 
 
