@@ -273,8 +273,9 @@ def test_worker_killed_mid_build_the_build_is_retried_and_its_git_process_and_fo
         killed_at = time.monotonic()
         while worker.celery_pid() == killed:  # bin/worker reaps it
             time.sleep(0.05)
-        # What the finding saw: the killed build's git clone and folder outlive its worker.
-        assert processes_mentioning(folder_prefix)
+        # What the finding saw: the killed build's folder outlives its worker. Its git clone may outlive it
+        # too, or end by itself: an HTTPS clone talks through the worker's own one-destination proxy
+        # (jobs/sources.py), whose socket dies with the worker. Either way the sweep leaves neither behind.
         assert list(Path(tempfile.gettempdir()).glob(f"launchui-git-{killed}.*"))
 
         worker.wait_ready()  # bin/worker started celery again, under the same name

@@ -317,7 +317,7 @@ def test_a_removed_member_is_refused_at_once_though_their_key_is_cached(client, 
     from launchui.accounts.services import member_remove
 
     item_push(queue=queue, run_spec={}, created_by=owner)
-    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": "gpu"}
+    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": queue.name}
     assert gql(client, member_key, POP, pop_vars)["data"]["popFromRunQueue"]["runQueueItemId"]  # key now cached
     member_remove(membership=Membership.objects.get(entity=queue.entity, user=member))
     item_push(queue=queue, run_spec={}, created_by=owner)
