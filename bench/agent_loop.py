@@ -209,17 +209,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(
-    port: int,
-    workers: int,
-    data_dir: Path,
-    log_path: Path,
-    *,
-    code_dir: Path = ROOT,
-    app_name: str = SERVER_APP_NAME,
-    extra_env: dict | None = None,
-) -> subprocess.Popen:
-    cmd = [
+def gunicorn_command(port: int, workers: int) -> list[str]:
+    """gunicorn as every benchmark runs it: 4 threads a worker, and bench/gunicorn_conf.py's logging hook."""
+    return [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "launchui.wsgi",
         "--bind",
@@ -232,7 +224,34 @@ def start_gunicorn(
         "warning",
         "-c",
         str(ROOT / "bench" / "gunicorn_conf.py"),
-    ]  # one logging hook; see that file
+    ]
+
+
+def drop_database(url: str) -> None:
+    """Closes this process's connections and drops the benchmark database; a failure is said, not raised."""
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:
+        pass
+    try:
+        recreate_database(url, create=False)
+    except Exception as exc:
+        print(f"could not drop the benchmark database: {exc}", file=sys.stderr)
+
+
+def start_gunicorn(
+    port: int,
+    workers: int,
+    data_dir: Path,
+    log_path: Path,
+    *,
+    code_dir: Path = ROOT,
+    app_name: str = SERVER_APP_NAME,
+    extra_env: dict | None = None,
+) -> subprocess.Popen:
+    cmd = gunicorn_command(port, workers)
     # A session of its own, so that stopping its process group stops the workers and nothing else.
     with open(log_path, "wb") as log:
         return subprocess.Popen(
@@ -787,16 +806,7 @@ def main() -> int:
             stop_gunicorn(proc)
             if failed and log_path.exists() and (tail := log_path.read_text()[-2000:].strip()):
                 print(f"\ngunicorn '{variant['name']}' log (tail):\n{tail}", file=sys.stderr)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:
-            pass
-        try:
-            recreate_database(DATABASE_URL, create=False)
-        except Exception as exc:
-            print(f"could not drop the benchmark database: {exc}", file=sys.stderr)
+        drop_database(DATABASE_URL)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from agent_loop import recreate_database  # noqa: E402  (same database helpers as the agent loop)
+from agent_loop import drop_database, recreate_database  # noqa: E402  (same database helpers as the agent loop)
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/launchui_bench_pop")
 
@@ -214,16 +214,7 @@ def main() -> int:
             return 1
         return 0
     finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:
-            pass
-        try:
-            recreate_database(DATABASE_URL, create=False)
-        except Exception as exc:
-            print(f"could not drop the benchmark database: {exc}", file=sys.stderr)
+        drop_database(DATABASE_URL)
         import shutil
 
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -157,20 +157,7 @@ def child(database: str, agents: int, seconds: float, workers: int) -> dict:
 
         port = loop.free_port()
         log_path = data_dir / "gunicorn.log"
-        cmd = [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "launchui.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-            "-c",
-            str(ROOT / "bench" / "gunicorn_conf.py"),
-        ]
+        cmd = loop.gunicorn_command(port, workers)
         server_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         server_env.update(env)
         with open(log_path, "wb") as log:
