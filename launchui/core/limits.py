@@ -27,3 +27,10 @@ GRAPHQL_MAX_RESULT_VALUES = 100_000  # values the answer may hold (lists times t
 # --- caches ---
 PARSED_DOCUMENT_CACHE_ENTRIES = 128  # parsed /graphql documents kept; only documents under the size below
 PARSED_DOCUMENT_CACHE_MAX_CHARS = 8 * 1024
+
+# --- the run file stream (POST /files/<entity>/<project>/<run>/file_stream) and run reads ---
+RUN_STREAM_MAX_LINES = 10_000  # lines of all files in one file-stream request (the client sends ≤ ~1,000)
+RUN_STREAM_MAX_LINE_BYTES = 256 * 1024  # one history or events row; a bigger row is refused, not cut
+RUN_CONSOLE_LINE_MAX_CHARS = 16 * 1024  # one console line; longer lines are cut (the W&B UI cuts them too)
+RUN_HISTORY_MAX_SAMPLES = 10_000  # `samples` of history(), events() and sampledHistory() is clamped to this
+RUN_HISTORY_MAX_SPECS = 8  # sampledHistory specs in one request

@@ -32,6 +32,14 @@ class Run(models.Model):
     job_type = models.CharField(max_length=64, blank=True)
     config = models.JSONField(default=dict, **json_field_options())
     host = models.CharField(max_length=255, blank=True)
+    notes = models.TextField(blank=True)
+    tags = models.JSONField(default=list)
+    group = models.CharField(max_length=128, blank=True)
+    commit = models.CharField(max_length=64, blank=True)
+    program = models.CharField(max_length=255, blank=True)
+    sweep_name = models.CharField(max_length=128, blank=True)
+    # The latest wandb-summary.json the file stream (or UpsertBucket's summaryMetrics) sent, replaced whole.
+    summary = models.JSONField(default=dict, **json_field_options())
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -46,3 +54,29 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}/{self.name}"
+
+
+class RunStreamLine(models.Model):
+    """One line of a file-stream file, stored at its line number so a re-sent chunk replaces, never doubles.
+
+    History rows and system-metric events are JSON objects (`data`); console lines are text. W&B reads them
+    back by run, in line order (history also by step), so a row per line in PostgreSQL serves every read
+    with one indexed range scan, and retries are plain upserts on (run, file, line).
+    """
+
+    HISTORY, EVENTS, OUTPUT = "h", "e", "o"
+    FILES = {"wandb-history.jsonl": HISTORY, "wandb-events.jsonl": EVENTS, "output.log": OUTPUT}
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="stream_lines")
+    file = models.CharField(max_length=1, choices=[(HISTORY, "history"), (EVENTS, "events"), (OUTPUT, "output")])
+    line = models.IntegerField()
+    step = models.BigIntegerField(null=True)  # history: the row's _step, the x axis of every history read
+    data = models.JSONField(null=True, **json_field_options())
+    text = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "file", "line"], name="run_stream_line_unique")]
+        indexes = [models.Index(fields=["run", "file", "step"], name="run_stream_line_step")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.file}:{self.line}"

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Entity
-from launchui.projects.models import Project, Run
+from launchui.core import limits, user_data
+from launchui.projects.models import Project, Run, RunStreamLine
 
 # Where W&B puts a run or an artifact whose client names no project.
 DEFAULT_PROJECT = "uncategorized"
@@ -42,12 +43,21 @@ def run_delete(*, run: Run, by: User) -> None:
     run.delete()
 
 
+# UpsertBucket's text fields and their columns; each is cut to its column's length, as the client's labels are.
+RUN_TEXT_FIELDS = ("display_name", "job_type", "host", "notes", "group", "commit", "program", "sweep_name")
+
+
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
-    allowed = {"display_name", "job_type", "config", "host"}
+    """Create or update a run from what the client sends (UpsertBucket): absent (None) fields keep their
+    value, so the client's later partial upserts (tags only, summary only) lose nothing."""
+    allowed = {*RUN_TEXT_FIELDS, "config", "tags", "summary"}
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    for label in ("display_name", "job_type", "host"):  # the client's labels, cut to their columns
+    for label in RUN_TEXT_FIELDS:
         if label in values:
-            values[label] = str(values[label])[:Run._meta.get_field(label).max_length]
+            max_length = Run._meta.get_field(label).max_length
+            values[label] = str(values[label])[:max_length] if max_length else str(values[label])
+    if "tags" in values:
+        values["tags"] = [str(tag)[:255] for tag in values["tags"]][:100]
     values["heartbeat_at"] = timezone.now()
     try:
         with transaction.atomic():
@@ -60,10 +70,80 @@ def run_upsert(*, project: Project, name: str, created_by: User | None, **fields
     return run, inserted
 
 
-def run_stream(*, run: Run, complete: bool, exit_code: int | None) -> None:
-    """The file stream's facts: contact, and completion with the exit code."""
+def run_stream(*, run: Run, complete: bool, exit_code: int | None, files: dict | None = None) -> None:
+    """The file stream's facts: contact, completion with the exit code, and the chunks of the run's files
+    (history, summary, system metrics, console). A chunk is stored at its line numbers, so the client's
+    retries of the same chunk replace it instead of doubling it; a bad chunk refuses the whole request
+    (ValidationError) before anything is written."""
+    lines, summary = _stream_chunks(files or {})
     now = timezone.now()
     fields: dict[str, Any] = {"heartbeat_at": now}
+    if summary is not None:
+        fields["summary"] = summary
     if complete:
         fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
-    Run.objects.filter(pk=run.pk).update(**fields)
+    with transaction.atomic():
+        if lines:
+            for line in lines:
+                line.run = run
+            RunStreamLine.objects.bulk_create(
+                lines, update_conflicts=True, unique_fields=["run", "file", "line"],
+                update_fields=["step", "data", "text"], batch_size=1000)
+        Run.objects.filter(pk=run.pk).update(**fields)
+
+
+def _stream_chunks(files: dict) -> tuple[list[RunStreamLine], dict | None]:
+    """The stream lines and the latest summary in a file-stream body's `files`, checked and capped."""
+    if not isinstance(files, dict):
+        raise ValidationError("files must be an object of file names to chunks.")
+    lines: dict[tuple[str, int], RunStreamLine] = {}
+    summary = None
+    count = 0
+    for name, chunk in files.items():
+        if not isinstance(chunk, dict):
+            raise ValidationError(f"files[{name!r}] must be an object with offset and content.")
+        offset, content = chunk.get("offset", 0), chunk.get("content") or []
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or not isinstance(content, list):
+            raise ValidationError(f"files[{name!r}] needs a whole-number offset and a list of lines.")
+        count += len(content)
+        if count > limits.RUN_STREAM_MAX_LINES:
+            raise ValidationError(f"The file stream request holds more than {limits.RUN_STREAM_MAX_LINES:,} "
+                                  "lines (the limit).")
+        if offset + len(content) > 2**31 - 1:
+            raise ValidationError(f"files[{name!r}]: the offset is too large.")
+        if name == "wandb-summary.json":
+            if content:  # the whole summary, re-sent each time: the last line is the latest
+                summary = _json_line(content[-1], name)
+            continue
+        kind = RunStreamLine.FILES.get(name)
+        if kind is None:
+            continue  # a file launchui keeps only through createRunFiles
+        for index, text in enumerate(content):
+            if not isinstance(text, str):
+                raise ValidationError(f"files[{name!r}] line {offset + index} is not text.")
+            line = RunStreamLine(file=kind, line=offset + index)
+            if kind == RunStreamLine.OUTPUT:
+                line.text = text[:limits.RUN_CONSOLE_LINE_MAX_CHARS].replace("\x00", "")
+            else:
+                line.data = _json_line(text, f"{name} line {offset + index}")
+                step = line.data.get("_step")
+                if kind == RunStreamLine.HISTORY:
+                    line.step = step if isinstance(step, int) and not isinstance(step, bool) and \
+                        abs(step) < 2**63 else offset + index
+            lines[(kind, line.line)] = line  # a line sent twice in one request: the later one wins
+    return list(lines.values()), summary
+
+
+def _json_line(text: object, what: str) -> dict:
+    """One JSON object line. NaN and ±Infinity are kept (the JSON fields store them, core/json_values.py)."""
+    if not isinstance(text, str):
+        raise ValidationError(f"{what} is not text.")
+    try:
+        value = user_data.loads_json(text, what, max_bytes=limits.RUN_STREAM_MAX_LINE_BYTES)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise ValidationError(f"{what} is not a JSON object.") from None
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} is not a JSON object.")
+    if "\\u0000" in text:  # a NUL character, which PostgreSQL's jsonb refuses
+        raise ValidationError(f"{what} contains a NUL character.")
+    return value

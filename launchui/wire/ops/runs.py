@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from launchui.projects import services
 from launchui.projects.models import Project, Run
 from launchui.projects.services import DEFAULT_PROJECT
-from launchui.wire import ids
+from launchui.wire import ids, inputs
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
 from launchui.wire.ops.serializers import run_data
@@ -39,9 +39,17 @@ def upsert_bucket(ctx: Context, input: dict):
             raise common.wire_error(exc) from None
         name = input.get("name") or "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))
     config = common.json_input(input.get("config"), "config")
+    summary = common.json_input(input.get("summaryMetrics"), "summaryMetrics")
+    tags = input.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise WireError("tags must be a list of strings.")
+    inputs.refuse_nul(tags, "tags")
     run, inserted = services.run_upsert(
         project=project, name=name[:128], created_by=ctx.user, display_name=input.get("displayName"),
-        job_type=input.get("jobType"), host=input.get("host"), config=config if isinstance(config, dict) else None)
+        job_type=input.get("jobType"), host=input.get("host"), config=config if isinstance(config, dict) else None,
+        notes=input.get("notes"), tags=tags, group=input.get("groupName"), commit=input.get("commit"),
+        program=input.get("jobProgram"), sweep_name=input.get("sweep"),
+        summary=summary if isinstance(summary, dict) else None)
     run = Run.objects.select_related("project__entity", "created_by").get(pk=run.pk)
     data = run_data(run)
     data.update(sweepName=None, historyLineCount=0)
@@ -74,5 +82,9 @@ def file_stream(*, user, entity_name: str, project_name: str, run_name: str, bod
     if run is None:
         return None
     exit_code = common.whole_number(body.get("exitcode"), "exitcode")  # a WireError answers 400
-    services.run_stream(run=run, complete=bool(body.get("complete")), exit_code=exit_code)
+    try:
+        services.run_stream(run=run, complete=bool(body.get("complete")), exit_code=exit_code,
+                            files=body.get("files"))
+    except ValidationError as exc:
+        raise common.wire_error(exc) from None
     return {"exitcode": None, "limits": {}, "stopped": run.stop_requested}
