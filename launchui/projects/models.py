@@ -80,3 +80,22 @@ class RunStreamLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.file}:{self.line}"
+
+
+class RunFile(models.Model):
+    """A file the run uploaded (createRunFiles, then a PUT to its signed URL): wandb.save()d files, output.log,
+    wandb-metadata.json, requirements.txt, config.yaml, wandb-summary.json, media. Re-uploading a name
+    replaces it; the bytes live in storage under `storage_key`, one per (run, name)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=512)
+    size = models.BigIntegerField()
+    md5 = models.CharField(max_length=24)
+    storage_key = models.CharField(max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="run_file_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.name}"

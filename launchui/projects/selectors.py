@@ -10,7 +10,7 @@ from django.db.models import Count, F, Max, Q, Window
 from django.db.models.functions import RowNumber
 
 from launchui.core import limits
-from launchui.projects.models import Run, RunStreamLine
+from launchui.projects.models import Run, RunFile, RunStreamLine
 
 
 def clamp_samples(samples: Any, default: int = 500) -> int:
@@ -121,3 +121,18 @@ def console_line_parts(text: str) -> tuple[str, str | None, str]:
 def json_lines(rows: list[dict]) -> list[str]:
     """Rows as the JSON lines the client parses; NaN and ±Infinity as the tokens it sent (Python reads them)."""
     return [json.dumps(row) for row in rows]
+
+
+def _like_regex(pattern: str) -> str:
+    """W&B's file `pattern` is SQL LIKE (% and _), matched here as an anchored regular expression."""
+    return "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern[:512]) + "$"
+
+
+def run_files(run: Run, *, names: list[str] | None = None, pattern: str | None = None):
+    """The run's uploaded files, by name; `names` (exact) and `pattern` (LIKE) narrow them."""
+    files = RunFile.objects.filter(run=run)
+    if names:
+        files = files.filter(name__in=[n for n in names if isinstance(n, str)][: limits.GRAPHQL_MAX_LIST_PAGE])
+    if isinstance(pattern, str) and pattern:
+        files = files.filter(name__regex=_like_regex(pattern))
+    return files.order_by("name")

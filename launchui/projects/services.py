@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -9,8 +10,9 @@ from django.utils import timezone
 
 from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Entity
-from launchui.core import limits, user_data
-from launchui.projects.models import Project, Run, RunStreamLine
+from launchui.core import limits, storage, user_data
+from launchui.projects import run_files
+from launchui.projects.models import Project, Run, RunFile, RunStreamLine
 
 # Where W&B puts a run or an artifact whose client names no project.
 DEFAULT_PROJECT = "uncategorized"
@@ -40,7 +42,9 @@ def run_delete(*, run: Run, by: User) -> None:
         membership = account_selectors.membership_for(by, run.project.entity.name)
         if membership is None or not membership.is_admin:
             raise ValidationError("Only the run's author or an admin can delete it.")
+    keys = list(RunFile.objects.filter(run=run).values_list("storage_key", flat=True))
     run.delete()
+    transaction.on_commit(lambda: run_files.delete_files(keys))  # the stored bytes go with their rows
 
 
 # UpsertBucket's text fields and their columns; each is cut to its column's length, as the client's labels are.
@@ -147,3 +151,39 @@ def _json_line(text: object, what: str) -> dict:
     if "\\u0000" in text:  # a NUL character, which PostgreSQL's jsonb refuses
         raise ValidationError(f"{what} contains a NUL character.")
     return value
+
+
+def validate_run_file_name(name: object) -> str:
+    """A run file's path as the client names it (e.g. media/images/x.png): relative, no `..`, no NUL."""
+    if not isinstance(name, str) or not name or len(name) > RunFile._meta.get_field("name").max_length:
+        raise ValidationError(f"Run file name {str(name)[:100]!r} is not valid (1 to 512 characters).")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or "\x00" in name or any(part in ("", ".", "..") for part in parts):
+        raise ValidationError(f"Run file name {name[:100]!r} is not a relative path.")
+    return name
+
+
+def run_file_upload_urls(*, run: Run, names: list, base_url: str) -> list[dict]:
+    """createRunFiles: a signed upload URL per file name; the file is listed once its bytes arrive."""
+    if not isinstance(names, list) or len(names) > limits.RUN_FILES_MAX_PER_REQUEST:
+        raise ValidationError(f"files must be a list of at most {limits.RUN_FILES_MAX_PER_REQUEST:,} names.")
+    return [{"name": name, "uploadUrl": run_files.upload_url(base_url, run_id=run.pk, name=name)}
+            for name in map(validate_run_file_name, names)]
+
+
+def run_file_receive(*, token: str, read, content_length: int | None = None) -> RunFile:
+    """Bytes PUT to a run file's signed upload URL, streamed to storage (bounded memory), replacing an
+    earlier upload of the same name. Raises signing.BadSignature, ValidationError or storage.TooLarge."""
+    claims = run_files.read_upload_token(token)
+    limit = settings.LAUNCHUI_MAX_UPLOAD_BYTES
+    if content_length is not None and content_length > limit:
+        raise storage.TooLarge(f"The file is larger than this server accepts ({limit} bytes).")
+    run = Run.objects.filter(pk=claims["r"]).first()
+    if run is None:
+        raise ValidationError("The run of this upload URL was deleted.")
+    name = validate_run_file_name(claims["n"])
+    key = run_files.storage_key(run.pk, name)
+    size, md5 = storage.save_stream(read, key, max_bytes=limit)
+    file, _ = RunFile.objects.update_or_create(run=run, name=name,
+                                               defaults={"size": size, "md5": md5, "storage_key": key})
+    return file

@@ -58,8 +58,17 @@ def upsert_bucket(ctx: Context, input: dict):
 
 @mutation("createRunFiles")
 def create_run_files(ctx: Context, input: dict):
-    # The client carries on without run-file uploads (its own logs and metadata); launchui keeps none yet.
-    raise WireError("This server does not store run files.")
+    """Signed upload URLs for the run's files; any member of the run's entity may upload, as it may stream."""
+    entity = common.entity(ctx, input.get("entityName"))
+    run = Run.objects.filter(project__entity=entity, project__name=input.get("projectName") or DEFAULT_PROJECT,
+                             name=input.get("runName")).first()
+    if run is None:
+        raise WireError("Run not found.")
+    try:
+        files = services.run_file_upload_urls(run=run, names=input.get("files"), base_url=ctx.base_url)
+    except ValidationError as exc:
+        raise common.wire_error(exc) from None
+    return {"runID": ids.encode("Run", run.pk), "uploadHeaders": [], "files": files}
 
 
 @mutation("deleteRun")

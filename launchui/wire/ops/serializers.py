@@ -2,16 +2,18 @@
 run only when the client selects them."""
 
 import json
+import mimetypes
 
 from launchui.accounts.models import Entity
 from launchui.core import limits
 from launchui.launch import liveness
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
+from launchui.projects import run_files as run_file_urls
 from launchui.projects import selectors as run_selectors
 from launchui.projects.models import Project, Run, RunStreamLine
 from launchui.wire import ids
 from launchui.wire.graphql import WireError
-from launchui.wire.ops.common import iso
+from launchui.wire.ops.common import iso, offset_cursor
 
 
 def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> dict:
@@ -32,7 +34,7 @@ def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> 
                                   RunQueue.objects.filter(entity=entity).select_related("created_by")],
         "runQueue": lambda name=None, **_: _maybe(queue_data, RunQueue.objects.filter(
             entity=entity, name=name).select_related("created_by").first()),
-        "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name)) if project else None,
+        "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name), ctx) if project else None,
     }
     from launchui.wire.ops.artifacts import project_artifact_fields
 
@@ -117,7 +119,8 @@ def agent_data(agent: LaunchAgent, queue_ids: list[int]) -> dict:
     }
 
 
-def run_data(run: Run | None) -> dict | None:
+def run_data(run: Run | None, ctx=None) -> dict | None:
+    """A run as the client reads it; its files (signed URLs for the key's user) only when ctx is given."""
     if run is None:
         return None
     project = run.project
@@ -155,6 +158,9 @@ def run_data(run: Run | None) -> dict | None:
             run_selectors.run_history_sample(run, samples, file=RunStreamLine.EVENTS)),
         "sampledHistory": lambda specs=None, **_: sampled_history(run, specs),
         "logLineCount": lambda **_: run_selectors.run_console_line_count(run),
+        "fileCount": lambda **_: run_selectors.run_files(run).count(),
+        "files": lambda names=None, after=None, first=None, pattern=None, **_: run_files_page(
+            ctx, run, names, after, first, pattern),
         "logLines": lambda first=None, after=None, **_: log_lines_page(run, first, after),
         "user": {"name": user.username, "username": user.username} if user else None,
         "project": {"id": ids.encode("Project", project.pk), "name": project.name,
@@ -170,6 +176,24 @@ def history_lines(run: Run, samples, min_step, max_step) -> list[str]:
     high = max_step if isinstance(max_step, int) and not isinstance(max_step, bool) else None
     return run_selectors.json_lines(run_selectors.run_history_page(
         run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)))
+
+
+def run_files_page(ctx, run: Run, names, after, first, pattern) -> dict | None:
+    if ctx is None:
+        return None
+    start = offset_cursor(after)
+    size = first if isinstance(first, int) and not isinstance(first, bool) and first > 0 else 50
+    files = list(run_selectors.run_files(run, names=names, pattern=pattern)[start:start + size + 1])
+    edges = []
+    for position, file in enumerate(files[:size], start=start + 1):
+        url = run_file_urls.download_url(ctx.base_url, run_id=run.pk, name=file.name, user_id=ctx.user.pk,
+                                         entity_id=run.project.entity_id)
+        edges.append({"cursor": str(position), "node": {
+            "__typename": "File", "id": ids.encode("File", file.pk), "name": file.name, "url": url,
+            "directUrl": url, "sizeBytes": file.size, "mimetype": mimetypes.guess_type(file.name)[0],
+            "updatedAt": iso(file.updated_at), "md5": file.md5}})
+    return {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
+                                         "hasNextPage": len(files) > size}}
 
 
 def log_lines_page(run: Run, first, after) -> dict:
