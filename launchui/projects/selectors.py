@@ -10,6 +10,7 @@ from django.db.models import Count, F, Max, Q, Window
 from django.db.models.functions import RowNumber
 
 from launchui.core import limits
+from launchui.projects import run_filters
 from launchui.projects.models import Run, RunFile, RunStreamLine
 
 
@@ -63,18 +64,8 @@ def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: in
 
 def run_history_keys(run: Run) -> dict:
     """W&B's historyKeys: each key with how many rows hold it (by JSON type), and the last step."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT key, jsonb_typeof(value), count(*) FROM projects_runstreamline, jsonb_each(data) "
-            "WHERE run_id = %s AND file = %s GROUP BY 1, 2",
-            [run.pk, RunStreamLine.HISTORY],
-        )
-        counts = cursor.fetchall()
-    keys: dict[str, dict] = {}
-    for key, kind, count in counts:
-        kind = {"object": "map", "array": "list", "null": "nil"}.get(kind, kind)
-        keys.setdefault(key, {"typeCounts": []})["typeCounts"].append({"type": kind, "count": count})
-    return {"keys": keys, "lastStep": run_last_step(run)}
+    facts = run_stream_facts([run.pk])[run.pk]
+    return {"keys": facts["keys"], "lastStep": facts["last_step"]}
 
 
 def run_last_step(run: Run) -> int:
@@ -136,3 +127,40 @@ def run_files(run: Run, *, names: list[str] | None = None, pattern: str | None =
     if isinstance(pattern, str) and pattern:
         files = files.filter(name__regex=_like_regex(pattern))
     return files.order_by("name")
+
+
+def project_runs(project, *, filters: Any = None, order: Any = None):
+    """The project's runs matching W&B filters, in W&B order (run_filters.py); ValidationError on bad ones."""
+    runs = Run.objects.filter(project=project).select_related("project__entity", "created_by")
+    return run_filters.order_runs(run_filters.filter_runs(runs, filters), order)
+
+
+def run_stream_facts(run_ids: list[int]) -> dict[int, dict]:
+    """For a page of runs, in three queries whatever its size: each run's history line count, last step,
+    history keys with their type counts, and latest system metrics (what the run fragment reads)."""
+    facts = {pk: {"count": 0, "last_step": -1, "keys": {}, "events": {}} for pk in run_ids}
+    if not run_ids:
+        return facts
+    history = RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.HISTORY)
+    for row in history.values("run_id").annotate(count=Count("id"), last=Max("step")):
+        facts[row["run_id"]].update(count=row["count"], last_step=-1 if row["last"] is None else row["last"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT run_id, key, jsonb_typeof(value), count(*) FROM projects_runstreamline, jsonb_each(data) "
+            "WHERE run_id = ANY(%s) AND file = %s GROUP BY 1, 2, 3",
+            [list(run_ids), RunStreamLine.HISTORY],
+        )
+        for run_id, key, kind, count in cursor.fetchall():
+            kind = {"object": "map", "array": "list", "null": "nil"}.get(kind, kind)
+            facts[run_id]["keys"].setdefault(key, {"typeCounts": []})["typeCounts"].append(
+                {"type": kind, "count": count}
+            )
+    latest = (
+        RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS)
+        .order_by("run_id", "-line")
+        .distinct("run_id")
+        .only("run_id", "data")
+    )
+    for row in latest:
+        facts[row.run_id]["events"] = row.data
+    return facts

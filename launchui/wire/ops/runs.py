@@ -6,11 +6,11 @@ import string
 
 from django.core.exceptions import ValidationError
 
-from launchui.projects import services
+from launchui.projects import selectors, services
 from launchui.projects.models import Project, Run
 from launchui.projects.services import DEFAULT_PROJECT
 from launchui.wire import ids, inputs
-from launchui.wire.graphql import Context, WireError, mutation
+from launchui.wire.graphql import Context, WireError, mutation, query
 from launchui.wire.ops import common
 from launchui.wire.ops.serializers import run_data
 
@@ -21,6 +21,53 @@ def find_run(project: Project | None, name: str | None) -> Run | None:
     if project is None or not name:
         return None
     return Run.objects.select_related("project__entity", "created_by").filter(project=project, name=name).first()
+
+
+def _filters(filters):
+    value = common.json_input(filters, "filters") if filters not in (None, "") else None
+    return value
+
+
+def run_count(project: Project | None, filters) -> int:
+    if project is None:
+        return 0
+    try:
+        return selectors.project_runs(project, filters=_filters(filters)).count()
+    except ValidationError as exc:
+        raise common.wire_error(exc) from None
+
+
+def runs_page(ctx: Context, project: Project | None, filters, after, first, order) -> dict:
+    """A page of the project's runs (api.runs), filtered and ordered in SQL; a fixed number of queries."""
+    if project is None:
+        return {"edges": [], "pageInfo": {"endCursor": None, "hasNextPage": False}}
+    start = common.offset_cursor(after)
+    size = first if isinstance(first, int) and first > 0 else 50
+    try:
+        found = list(selectors.project_runs(project, filters=_filters(filters), order=order)[start:start + size + 1])
+    except ValidationError as exc:
+        raise common.wire_error(exc) from None
+    page = found[:size]
+    facts = selectors.run_stream_facts([run.pk for run in page])
+    edges = [{"cursor": str(position), "node": run_data(run, ctx, facts[run.pk])}
+             for position, run in enumerate(page, start=start + 1)]
+    return {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
+                                         "hasNextPage": len(found) > size}}
+
+
+@query("models")
+def models(ctx: Context, entityName: str | None = None, after=None, first=None, **_):
+    """The entity's projects (api.projects), by name, in pages."""
+    entity = common.entity(ctx, entityName)
+    start = common.offset_cursor(after)
+    size = first if isinstance(first, int) and first > 0 else 50
+    found = list(Project.objects.filter(entity=entity).order_by("name")[start:start + size + 1])
+    edges = [{"cursor": str(position), "node": {
+        "__typename": "Project", "id": ids.encode("Project", project.pk), "name": project.name,
+        "entityName": entity.name, "createdAt": common.iso(project.created_at), "isBenchmark": False,
+        "user": None}} for position, project in enumerate(found[:size], start=start + 1)]
+    return {"edges": edges, "pageInfo": {"__typename": "PageInfo", "endCursor": edges[-1]["cursor"] if edges
+                                         else None, "hasNextPage": len(found) > size}}
 
 
 @mutation("upsertBucket")

@@ -35,6 +35,10 @@ def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> 
         "runQueue": lambda name=None, **_: _maybe(queue_data, RunQueue.objects.filter(
             entity=entity, name=name).select_related("created_by").first()),
         "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name), ctx) if project else None,
+        "internalId": str(project.pk) if project else None,
+        "runCount": lambda filters=None, **_: runs.run_count(project, filters),
+        "runs": lambda filters=None, after=None, first=None, order=None, **_: runs.runs_page(
+            ctx, project, filters, after, first, order),
     }
     from launchui.wire.ops.artifacts import project_artifact_fields
 
@@ -119,8 +123,9 @@ def agent_data(agent: LaunchAgent, queue_ids: list[int]) -> dict:
     }
 
 
-def run_data(run: Run | None, ctx=None) -> dict | None:
-    """A run as the client reads it; its files (signed URLs for the key's user) only when ctx is given."""
+def run_data(run: Run | None, ctx=None, facts: dict | None = None) -> dict | None:
+    """A run as the client reads it; its files (signed URLs for the key's user) only when ctx is given.
+    In a list, `facts` (projects.selectors.run_stream_facts, one batch per page) replaces the per-run reads."""
     if run is None:
         return None
     project = run.project
@@ -152,6 +157,8 @@ def run_data(run: Run | None, ctx=None) -> dict | None:
         "summaryMetrics": json.dumps(run.summary),
         "historyLineCount": lambda **_: run_selectors.run_history_line_count(run),
         "historyKeys": lambda **_: run_selectors.run_history_keys(run),
+        **({"systemMetrics": json.dumps(facts["events"]), "historyLineCount": facts["count"],
+            "historyKeys": {"keys": facts["keys"], "lastStep": facts["last_step"]}} if facts else {}),
         "history": lambda samples=None, minStep=None, maxStep=None, **_: history_lines(
             run, samples, minStep, maxStep),
         "events": lambda samples=None, **_: run_selectors.json_lines(
