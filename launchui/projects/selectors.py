@@ -64,7 +64,7 @@ def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: in
 
 def run_history_keys(run: Run) -> dict:
     """W&B's historyKeys: each key with how many rows hold it (by JSON type), and the last step."""
-    facts = run_stream_facts([run.pk])[run.pk]
+    facts = run_stream_facts([run.pk], events=False)[run.pk]
     return {"keys": facts["keys"], "lastStep": facts["last_step"]}
 
 
@@ -135,7 +135,7 @@ def project_runs(project, *, filters: Any = None, order: Any = None):
     return run_filters.order_runs(run_filters.filter_runs(runs, filters), order)
 
 
-def run_stream_facts(run_ids: list[int]) -> dict[int, dict]:
+def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, dict]:
     """For a page of runs, in three queries whatever its size: each run's history line count, last step,
     history keys with their type counts, and latest system metrics (what the run fragment reads)."""
     facts = {pk: {"count": 0, "last_step": -1, "keys": {}, "events": {}} for pk in run_ids}
@@ -155,6 +155,8 @@ def run_stream_facts(run_ids: list[int]) -> dict[int, dict]:
             facts[run_id]["keys"].setdefault(key, {"typeCounts": []})["typeCounts"].append(
                 {"type": kind, "count": count}
             )
+    if not events:
+        return facts
     latest = (
         RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS)
         .order_by("run_id", "-line")
