@@ -40,6 +40,10 @@ class Run(models.Model):
     sweep_name = models.CharField(max_length=128, blank=True)
     # The latest wandb-summary.json the file stream (or UpsertBucket's summaryMetrics) sent, replaced whole.
     summary = models.JSONField(default=dict, **json_field_options())
+    # W&B's historyKeys, kept up to date as history arrives (services._merge_history_keys), so reading
+    # them never scans the rows: {"keys": {"a.b": {"typeCounts": [...], "previousValue": v, "step": s}},
+    # "lines": the history lines counted so far (a retried chunk is not counted twice)}.
+    history_keys = models.JSONField(default=dict, **json_field_options())
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,14 +2,15 @@
 queries whatever the run's length. Callers have already scoped the run to the user (wire/ops/runs.py)."""
 
 import json
+import posixpath
 import re
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, F, Max, Q, Window
 from django.db.models.functions import RowNumber
 
 from launchui.core import limits
+from launchui.core.json_values import NonFiniteDecoder
 from launchui.projects import run_filters
 from launchui.projects.models import Run, RunFile, RunStreamLine
 
@@ -64,8 +65,16 @@ def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: in
 
 def run_history_keys(run: Run) -> dict:
     """W&B's historyKeys: each key with how many rows hold it (by JSON type), and the last step."""
-    facts = run_stream_facts([run.pk], events=False)[run.pk]
-    return {"keys": facts["keys"], "lastStep": facts["last_step"]}
+    return {"keys": history_keys(run), "lastStep": run_last_step(run)}
+
+
+def history_keys(run: Run) -> dict:
+    """The run's history keys as W&B names them, each with its rows by type and its latest value."""
+    keys = (run.history_keys or {}).get("keys", {})
+    return {
+        key: {"typeCounts": entry["typeCounts"], "previousValue": entry.get("previousValue")}
+        for key, entry in keys.items()
+    }
 
 
 def run_last_step(run: Run) -> int:
@@ -123,7 +132,9 @@ def run_files(run: Run, *, names: list[str] | None = None, pattern: str | None =
     """The run's uploaded files, by name; `names` (exact) and `pattern` (LIKE) narrow them."""
     files = RunFile.objects.filter(run=run)
     if names:
-        files = files.filter(name__in=[n for n in names if isinstance(n, str)][: limits.GRAPHQL_MAX_LIST_PAGE])
+        # The client asks for a file as the user named it ("./notes.txt"); it uploaded it as "notes.txt".
+        wanted = [posixpath.normpath(n) for n in names if isinstance(n, str) and n][: limits.GRAPHQL_MAX_LIST_PAGE]
+        files = files.filter(name__in=wanted)
     if isinstance(pattern, str) and pattern:
         files = files.filter(name__regex=_like_regex(pattern))
     return files.order_by("name")
@@ -136,25 +147,14 @@ def project_runs(project, *, filters: Any = None, order: Any = None):
 
 
 def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, dict]:
-    """For a page of runs, in three queries whatever its size: each run's history line count, last step,
-    history keys with their type counts, and latest system metrics (what the run fragment reads)."""
-    facts = {pk: {"count": 0, "last_step": -1, "keys": {}, "events": {}} for pk in run_ids}
+    """For a page of runs, in two queries whatever its size: each run's history line count and last step,
+    and latest system metrics (what the run fragment reads; the keys are on the run, history_keys())."""
+    facts = {pk: {"count": 0, "last_step": -1, "events": {}} for pk in run_ids}
     if not run_ids:
         return facts
     history = RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.HISTORY)
     for row in history.values("run_id").annotate(count=Count("id"), last=Max("step")):
         facts[row["run_id"]].update(count=row["count"], last_step=-1 if row["last"] is None else row["last"])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT run_id, key, jsonb_typeof(value), count(*) FROM projects_runstreamline, jsonb_each(data) "
-            "WHERE run_id = ANY(%s) AND file = %s GROUP BY 1, 2, 3",
-            [list(run_ids), RunStreamLine.HISTORY],
-        )
-        for run_id, key, kind, count in cursor.fetchall():
-            kind = {"object": "map", "array": "list", "null": "nil"}.get(kind, kind)
-            facts[run_id]["keys"].setdefault(key, {"typeCounts": []})["typeCounts"].append(
-                {"type": kind, "count": count}
-            )
     if not events:
         return facts
     latest = (

@@ -87,6 +87,10 @@ def run_stream(*, run: Run, complete: bool, exit_code: int | None, files: dict |
     if complete:
         fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
     with transaction.atomic():
+        history = [line for line in lines if line.file == RunStreamLine.HISTORY]
+        if history:
+            keys = Run.objects.select_for_update().filter(pk=run.pk).values_list("history_keys", flat=True).first()
+            fields["history_keys"] = _merge_history_keys(keys or {}, history)
         if lines:
             for line in lines:
                 line.run = run
@@ -136,6 +140,52 @@ def _stream_chunks(files: dict) -> tuple[list[RunStreamLine], dict | None]:
                         abs(step) < 2**63 else offset + index
             lines[(kind, line.line)] = line  # a line sent twice in one request: the later one wins
     return list(lines.values()), summary
+
+
+def _flat(row: dict, prefix: str = "") -> dict:
+    """A history row's values by dotted key, as W&B names nested metrics ({"a": {"b": 1}} -> "a.b")."""
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and value and not (len(value) == 1 and "$float" in value):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "map", type(None): "nil"}.get(type(value), "unknown")
+
+
+def _merge_history_keys(keys: dict, history: list[RunStreamLine]) -> dict:
+    """historyKeys updated with a chunk of history rows: a key's latest value (by step) and its rows by
+    type. Lines below the high-water mark were counted before (a retried chunk): their values still
+    replace, but they are not counted again."""
+    known = keys.setdefault("keys", {})
+    seen = keys.get("lines", 0)
+    for line in sorted(history, key=lambda line: line.line):
+        for key, value in _flat(line.data).items():
+            entry = known.get(key)
+            if entry is None:
+                if len(known) >= limits.RUN_HISTORY_MAX_KEYS:
+                    continue
+                entry = known[key] = {"typeCounts": [], "step": None}
+            if entry["step"] is None or line.step >= entry["step"]:
+                entry.update(previousValue=value, step=line.step)
+            if line.line >= seen:
+                kind = _json_type(value)
+                counts = entry["typeCounts"]
+                found = next((c for c in counts if c["type"] == kind), None)
+                if found is None:
+                    counts.append({"type": kind, "count": 1})
+                else:
+                    found["count"] += 1
+    keys["lines"] = max(seen, max(line.line for line in history) + 1)
+    return keys
 
 
 def _json_line(text: object, what: str) -> dict:

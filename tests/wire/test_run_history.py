@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from launchui.projects import selectors
 from launchui.projects.models import Run, RunStreamLine
 from launchui.projects.services import project_get_or_create, run_upsert
 from tests.wire.conftest import run_python
@@ -245,4 +246,26 @@ def test_reading_a_run_costs_the_same_queries_for_10_or_2000_rows(client, team, 
     project = project_get_or_create(entity=team, name="vision")
     small = run_upsert(project=project, name="small", created_by=owner)[0]
     large = run_upsert(project=project, name="large", created_by=owner)[0]
-    assert _queries_to_read(client, owner_key, small, 10) == _queries_to_read(client, owner_key, large, 2000) == 13
+    assert _queries_to_read(client, owner_key, small, 10) == _queries_to_read(client, owner_key, large, 2000) == 12
+
+
+def test_history_keys_are_flattened_kept_latest_and_not_counted_twice_on_retry(client, owner_key, streamed_run):
+    first = {
+        "files": {
+            "wandb-history.jsonl": {
+                "offset": 0,
+                "content": [
+                    '{"_step": 0, "loss": 1.0, "dict": {"val1": 1.0}}',
+                    '{"_step": 1, "loss": NaN, "dict": {"val1": 2.0}}',
+                ],
+            }
+        }
+    }
+    second = {"files": {"wandb-history.jsonl": {"offset": 2, "content": ['{"_step": 2, "loss": 0.5, "tag": "x"}']}}}
+    for body in (first, first, second, second):  # each chunk retried once
+        assert _stream(client, owner_key, body).status_code == 200
+    keys = selectors.run_history_keys(Run.objects.get(pk=streamed_run.pk))
+    assert keys["lastStep"] == 2
+    assert keys["keys"]["loss"] == {"typeCounts": [{"type": "number", "count": 3}], "previousValue": 0.5}
+    assert keys["keys"]["dict.val1"] == {"typeCounts": [{"type": "number", "count": 2}], "previousValue": 2.0}
+    assert keys["keys"]["tag"] == {"typeCounts": [{"type": "string", "count": 1}], "previousValue": "x"}

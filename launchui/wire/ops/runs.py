@@ -94,13 +94,11 @@ def upsert_bucket(ctx: Context, input: dict):
     run, inserted = services.run_upsert(
         project=project, name=name[:128], created_by=ctx.user, display_name=input.get("displayName"),
         job_type=input.get("jobType"), host=input.get("host"), config=config if isinstance(config, dict) else None,
-        notes=input.get("notes"), tags=tags, group=input.get("groupName"), commit=input.get("commit"),
+        notes=input.get("notes") if input.get("notes") is not None else input.get("description"), tags=tags, group=input.get("groupName"), commit=input.get("commit"),
         program=input.get("jobProgram"), sweep_name=input.get("sweep"),
         summary=summary if isinstance(summary, dict) else None)
     run = Run.objects.select_related("project__entity", "created_by").get(pk=run.pk)
-    data = run_data(run)
-    data.update(sweepName=None, historyLineCount=0)
-    return {"bucket": data, "inserted": inserted}
+    return {"bucket": run_data(run, ctx), "inserted": inserted}
 
 
 @mutation("createRunFiles")

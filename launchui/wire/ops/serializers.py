@@ -158,7 +158,7 @@ def run_data(run: Run | None, ctx=None, facts: dict | None = None) -> dict | Non
         "historyLineCount": lambda **_: run_selectors.run_history_line_count(run),
         "historyKeys": lambda **_: run_selectors.run_history_keys(run),
         **({"systemMetrics": json.dumps(facts["events"]), "historyLineCount": facts["count"],
-            "historyKeys": {"keys": facts["keys"], "lastStep": facts["last_step"]}} if facts else {}),
+            "historyKeys": {"keys": run_selectors.history_keys(run), "lastStep": facts["last_step"]}} if facts else {}),
         "history": lambda samples=None, minStep=None, maxStep=None, **_: history_lines(
             run, samples, minStep, maxStep),
         "events": lambda samples=None, **_: run_selectors.json_lines(
