@@ -10,7 +10,6 @@ from django.db.models import Count, F, Max, Q, Window
 from django.db.models.functions import RowNumber
 
 from launchui.core import limits
-from launchui.core.json_values import NonFiniteDecoder
 from launchui.projects import run_filters
 from launchui.projects.models import Run, RunFile, RunStreamLine
 

@@ -44,15 +44,19 @@ def runs_page(ctx: Context, project: Project | None, filters, after, first, orde
     start = common.offset_cursor(after)
     size = first if isinstance(first, int) and first > 0 else 50
     try:
-        found = list(selectors.project_runs(project, filters=_filters(filters), order=order)[start:start + size + 1])
+        found = list(selectors.project_runs(project, filters=_filters(filters), order=order)[start : start + size + 1])
     except ValidationError as exc:
         raise common.wire_error(exc) from None
     page = found[:size]
     facts = selectors.run_stream_facts([run.pk for run in page])
-    edges = [{"cursor": str(position), "node": run_data(run, ctx, facts[run.pk])}
-             for position, run in enumerate(page, start=start + 1)]
-    return {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
-                                         "hasNextPage": len(found) > size}}
+    edges = [
+        {"cursor": str(position), "node": run_data(run, ctx, facts[run.pk])}
+        for position, run in enumerate(page, start=start + 1)
+    ]
+    return {
+        "edges": edges,
+        "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None, "hasNextPage": len(found) > size},
+    }
 
 
 @query("models")
@@ -61,20 +65,40 @@ def models(ctx: Context, entityName: str | None = None, after=None, first=None, 
     entity = common.entity(ctx, entityName)
     start = common.offset_cursor(after)
     size = first if isinstance(first, int) and first > 0 else 50
-    found = list(Project.objects.filter(entity=entity).order_by("name")[start:start + size + 1])
-    edges = [{"cursor": str(position), "node": {
-        "__typename": "Project", "id": ids.encode("Project", project.pk), "name": project.name,
-        "entityName": entity.name, "createdAt": common.iso(project.created_at), "isBenchmark": False,
-        "user": None}} for position, project in enumerate(found[:size], start=start + 1)]
-    return {"edges": edges, "pageInfo": {"__typename": "PageInfo", "endCursor": edges[-1]["cursor"] if edges
-                                         else None, "hasNextPage": len(found) > size}}
+    found = list(Project.objects.filter(entity=entity).order_by("name")[start : start + size + 1])
+    edges = [
+        {
+            "cursor": str(position),
+            "node": {
+                "__typename": "Project",
+                "id": ids.encode("Project", project.pk),
+                "name": project.name,
+                "entityName": entity.name,
+                "createdAt": common.iso(project.created_at),
+                "isBenchmark": False,
+                "user": None,
+            },
+        }
+        for position, project in enumerate(found[:size], start=start + 1)
+    ]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "__typename": "PageInfo",
+            "endCursor": edges[-1]["cursor"] if edges else None,
+            "hasNextPage": len(found) > size,
+        },
+    }
 
 
 @mutation("upsertBucket")
 def upsert_bucket(ctx: Context, input: dict):
     if input.get("id"):
-        run = (Run.objects.select_related("project__entity")
-               .filter(pk=ids.decode(input["id"], "Run"), project__entity__memberships__user=ctx.user).first())
+        run = (
+            Run.objects.select_related("project__entity")
+            .filter(pk=ids.decode(input["id"], "Run"), project__entity__memberships__user=ctx.user)
+            .first()
+        )
         if run is None:
             raise WireError("Run not found.")
         project, name = run.project, run.name
@@ -92,11 +116,21 @@ def upsert_bucket(ctx: Context, input: dict):
         raise WireError("tags must be a list of strings.")
     inputs.refuse_nul(tags, "tags")
     run, inserted = services.run_upsert(
-        project=project, name=name[:128], created_by=ctx.user, display_name=input.get("displayName"),
-        job_type=input.get("jobType"), host=input.get("host"), config=config if isinstance(config, dict) else None,
-        notes=input.get("notes") if input.get("notes") is not None else input.get("description"), tags=tags, group=input.get("groupName"), commit=input.get("commit"),
-        program=input.get("jobProgram"), sweep_name=input.get("sweep"),
-        summary=summary if isinstance(summary, dict) else None)
+        project=project,
+        name=name[:128],
+        created_by=ctx.user,
+        display_name=input.get("displayName"),
+        job_type=input.get("jobType"),
+        host=input.get("host"),
+        config=config if isinstance(config, dict) else None,
+        notes=input.get("notes") if input.get("notes") is not None else input.get("description"),
+        tags=tags,
+        group=input.get("groupName"),
+        commit=input.get("commit"),
+        program=input.get("jobProgram"),
+        sweep_name=input.get("sweep"),
+        summary=summary if isinstance(summary, dict) else None,
+    )
     run = Run.objects.select_related("project__entity", "created_by").get(pk=run.pk)
     return {"bucket": run_data(run, ctx), "inserted": inserted}
 
@@ -105,8 +139,9 @@ def upsert_bucket(ctx: Context, input: dict):
 def create_run_files(ctx: Context, input: dict):
     """Signed upload URLs for the run's files; any member of the run's entity may upload, as it may stream."""
     entity = common.entity(ctx, input.get("entityName"))
-    run = Run.objects.filter(project__entity=entity, project__name=input.get("projectName") or DEFAULT_PROJECT,
-                             name=input.get("runName")).first()
+    run = Run.objects.filter(
+        project__entity=entity, project__name=input.get("projectName") or DEFAULT_PROJECT, name=input.get("runName")
+    ).first()
     if run is None:
         raise WireError("Run not found.")
     try:
@@ -118,8 +153,11 @@ def create_run_files(ctx: Context, input: dict):
 
 @mutation("deleteRun")
 def delete_run(ctx: Context, input: dict):
-    run = Run.objects.filter(pk=ids.decode(input.get("id"), "Run"),
-                             project__entity__memberships__user=ctx.user).select_related("project__entity").first()
+    run = (
+        Run.objects.filter(pk=ids.decode(input.get("id"), "Run"), project__entity__memberships__user=ctx.user)
+        .select_related("project__entity")
+        .first()
+    )
     if run is None:
         raise WireError("Run not found.")
     try:
@@ -130,15 +168,21 @@ def delete_run(ctx: Context, input: dict):
 
 
 def file_stream(*, user, entity_name: str, project_name: str, run_name: str, body: dict) -> dict | None:
-    run = (Run.objects.filter(project__entity__name=entity_name, project__name=project_name, name=run_name,
-                              project__entity__memberships__user=user)
-           .only("id", "stop_requested").first())
+    run = (
+        Run.objects.filter(
+            project__entity__name=entity_name,
+            project__name=project_name,
+            name=run_name,
+            project__entity__memberships__user=user,
+        )
+        .only("id", "stop_requested")
+        .first()
+    )
     if run is None:
         return None
     exit_code = common.whole_number(body.get("exitcode"), "exitcode")  # a WireError answers 400
     try:
-        services.run_stream(run=run, complete=bool(body.get("complete")), exit_code=exit_code,
-                            files=body.get("files"))
+        services.run_stream(run=run, complete=bool(body.get("complete")), exit_code=exit_code, files=body.get("files"))
     except ValidationError as exc:
         raise common.wire_error(exc) from None
     return {"exitcode": None, "limits": {}, "stopped": run.stop_requested}
