@@ -43,6 +43,7 @@ print(json.dumps({
     "system_metrics": run.system_metrics, "history_line_count": run.lastHistoryStep,
     "full": full, "sampled": sampled, "scan": scan,
     "logs": [[line.number, line.level, line.content] for line in run.console_logs()],
+    "system": run.history(stream="system", pandas=False),
 }))
 """
 
@@ -87,6 +88,8 @@ def test_a_run_of_1000_steps_reads_back_through_the_api(wandb_env, team, owner_k
     # System metrics were sampled and stored.
     assert RunStreamLine.objects.filter(run=run, file=RunStreamLine.EVENTS).exists()
     assert any(key.startswith("system.") for key in answer["system_metrics"])
+    events = RunStreamLine.objects.filter(run=run, file=RunStreamLine.EVENTS).count()
+    assert len(answer["system"]) == min(events, 500) and any(k.startswith("system.") for k in answer["system"][-1])
 
 
 def test_member_reads_a_run_and_an_outsider_is_told_it_does_not_exist(wandb_env, team, owner, member_key, outsider_key):
