@@ -34,8 +34,8 @@ import argparse
 import base64
 import json
 import os
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -65,6 +65,7 @@ UPDATE_AGENT = """mutation updateLaunchAgent($agentId: ID!, $agentStatus: String
 
 # --- database and Django ------------------------------------------------------------------------------
 
+
 def _admin_url(url: str) -> tuple[str, str]:
     parsed = urlparse(url)
     return parsed._replace(path="/postgres", query="").geturl(), parsed.path.lstrip("/")
@@ -86,17 +87,25 @@ def server_backend_pids(url: str) -> list[int]:
 
     admin, name = _admin_url(url)
     with psycopg.connect(admin, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-                            (name, SERVER_APP_NAME)).fetchall()
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s", (name, SERVER_APP_NAME)
+        ).fetchall()
     return [row[0] for row in rows]
 
 
 def server_env(data_dir: Path) -> dict:
     sep = "&" if "?" in DATABASE_URL else "?"
-    return {**os.environ, "DATABASE_URL": f"{DATABASE_URL}{sep}application_name={SERVER_APP_NAME}",
-            "LAUNCHUI_DATA_DIR": str(data_dir), "STATIC_ROOT": str(data_dir / "static"),
-            "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "launchui.settings", "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "DATABASE_URL": f"{DATABASE_URL}{sep}application_name={SERVER_APP_NAME}",
+        "LAUNCHUI_DATA_DIR": str(data_dir),
+        "STATIC_ROOT": str(data_dir / "static"),
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "launchui.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def setup_django(data_dir: Path) -> None:
@@ -126,17 +135,27 @@ def seed(agents: int) -> tuple[str, list[tuple[str, str, str]], list]:
     user = user_create(username="bench", password=None)
     _, raw_key = api_key_create(user=user, name="bench agents")
     team = team_create(name=ENTITY, creator=user)
-    queues = [queue_create(entity=team, name=f"queue-{i}", resource="local-container", created_by=user)
-              for i in range(QUEUES)]
+    queues = [
+        queue_create(entity=team, name=f"queue-{i}", resource="local-container", created_by=user) for i in range(QUEUES)
+    ]
     roster = []
     for i in range(agents):
         queue = queues[i % QUEUES]
-        agent = agent_register(entity=team, queues=[queue], hostname=f"bench-host-{i}",
-                               config={"max_jobs": 1}, version="wandb@0.31.0", created_by=user)
+        agent = agent_register(
+            entity=team,
+            queues=[queue],
+            hostname=f"bench-host-{i}",
+            config={"max_jobs": 1},
+            version="wandb@0.31.0",
+            created_by=user,
+        )
         roster.append((ids.encode("LaunchAgent", agent.pk), agent.name, queue.name))
     for i in range(2 * agents):
-        item_push(queue=queues[i % QUEUES], run_spec={"entity": ENTITY, "project": PROJECT, "job": f"job-{i}"},
-                  created_by=user)
+        item_push(
+            queue=queues[i % QUEUES],
+            run_spec={"entity": ENTITY, "project": PROJECT, "job": f"job-{i}"},
+            created_by=user,
+        )
     return raw_key, roster, queues
 
 
@@ -161,16 +180,20 @@ class Refiller(threading.Thread):
                 for queue in self.queues:
                     pending = RunQueueItem.objects.filter(queue=queue, state=RunQueueItem.PENDING).count()
                     for _ in range(max(0, self.per_queue - pending)):
-                        item_push(queue=queue, run_spec={"entity": ENTITY, "project": PROJECT, "job": "refill"},
-                                  created_by=None)
+                        item_push(
+                            queue=queue,
+                            run_spec={"entity": ENTITY, "project": PROJECT, "job": "refill"},
+                            created_by=None,
+                        )
                         self.pushed += 1
-        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+        except BaseException as exc:
             self.error = exc
         finally:
             connection.close()
 
 
 # --- gunicorn -------------------------------------------------------------------------------------------
+
 
 def post_worker_init(worker) -> None:
     """gunicorn hook, read from this file given as `-c`: runs in each worker once Django has set up logging.
@@ -189,13 +212,31 @@ def free_port() -> int:
 
 
 def start_gunicorn(port: int, workers: int, data_dir: Path, log_path: Path) -> subprocess.Popen:
-    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "launchui.wsgi", "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", "4", "--log-level", "warning",
-           "-c", str(Path(__file__).resolve())]  # only for the post_worker_init hook above
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "launchui.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--log-level",
+        "warning",
+        "-c",
+        str(Path(__file__).resolve()),
+    ]  # only for the post_worker_init hook above
     # A session of its own, so that stopping its process group stops the workers and nothing else.
     with open(log_path, "wb") as log:
-        return subprocess.Popen(cmd, cwd=ROOT, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=server_env(data_dir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def wait_until_up(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 60) -> None:
@@ -272,12 +313,18 @@ class CpuMeter:
         workers = [self.gunicorn_pid, *children_of(self.gunicorn_pid)]
         backends = server_backend_pids(DATABASE_URL)
         busy, total = machine_busy()
-        return {"client": times.user + times.system, "gunicorn": proc_cpu_seconds(workers),
-                "postgres": proc_cpu_seconds(backends), "backends": len(backends),
-                "busy": busy, "total": total}
+        return {
+            "client": times.user + times.system,
+            "gunicorn": proc_cpu_seconds(workers),
+            "postgres": proc_cpu_seconds(backends),
+            "backends": len(backends),
+            "busy": busy,
+            "total": total,
+        }
 
 
 # --- load -----------------------------------------------------------------------------------------------
+
 
 class Recorder:
     def __init__(self):
@@ -300,8 +347,9 @@ def basic_auth(raw_key: str) -> str:
     return "Basic " + base64.b64encode(f"api:{raw_key}".encode()).decode()
 
 
-def agent_worker(url: str, raw_key: str, agent: tuple[str, str, str], start: threading.Barrier,
-                 times: dict, recorder: Recorder) -> None:
+def agent_worker(
+    url: str, raw_key: str, agent: tuple[str, str, str], start: threading.Barrier, times: dict, recorder: Recorder
+) -> None:
     import requests
 
     agent_id, agent_name, queue_name = agent
@@ -309,8 +357,11 @@ def agent_worker(url: str, raw_key: str, agent: tuple[str, str, str], start: thr
     session.headers.update({"Authorization": basic_auth(raw_key), "Content-Type": "application/json"})
     calls = [
         ("LaunchAgent", LAUNCH_AGENT, {"agentId": agent_id}),
-        ("popFromRunQueue", POP, {"entity": ENTITY, "project": PROJECT, "queueName": queue_name,
-                                  "launchAgentId": agent_id}),
+        (
+            "popFromRunQueue",
+            POP,
+            {"entity": ENTITY, "project": PROJECT, "queueName": queue_name, "launchAgentId": agent_id},
+        ),
         ("updateLaunchAgent", UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"}),
     ]
     bodies = [(op, json.dumps({"query": q, "variables": v, "operationName": op}).encode()) for op, q, v in calls]
@@ -323,7 +374,7 @@ def agent_worker(url: str, raw_key: str, agent: tuple[str, str, str], start: thr
         try:
             response = session.post(url, data=body, timeout=30)
             status, text = response.status_code, response.content
-            answer = response.json() if status == 200 else None
+            answer = response.json() if status == 200 else {}  # read only when 200
         except (requests.RequestException, ValueError) as exc:
             return time.perf_counter() - began, f"{op}: {type(exc).__name__}: {exc}", False
         elapsed = time.perf_counter() - began
@@ -331,7 +382,7 @@ def agent_worker(url: str, raw_key: str, agent: tuple[str, str, str], start: thr
             return elapsed, f"{op}: HTTP {status}: {text[:200]!r}", False
         if "errors" in answer:
             return elapsed, f"{op}: GraphQL errors: {answer['errors']}", False
-        data = (answer.get("data") or {})
+        data = answer.get("data") or {}
         if op == "LaunchAgent":
             got = data.get("launchAgent") or {}
             if got.get("name") != agent_name or got.get("stopPolling") is not False:
@@ -341,8 +392,9 @@ def agent_worker(url: str, raw_key: str, agent: tuple[str, str, str], start: thr
                 return elapsed, f"{op}: unexpected answer {data}", False
         elif op == "popFromRunQueue":
             popped = data.get("popFromRunQueue", "missing")
-            if popped is not None and not (isinstance(popped, dict) and popped.get("runQueueItemId")
-                                           and isinstance(popped.get("runSpec"), dict)):
+            if popped is not None and not (
+                isinstance(popped, dict) and popped.get("runQueueItemId") and isinstance(popped.get("runSpec"), dict)
+            ):
                 return elapsed, f"{op}: unexpected answer {data}", False
             return elapsed, None, popped is not None
         return elapsed, None, False
@@ -378,8 +430,7 @@ def baseline_worker(url: str, start: threading.Barrier, times: dict, recorder: R
     op = "POST /graphql (401)"
     session = requests.Session()
     session.headers.update({"Content-Type": "application/json"})  # and no Authorization
-    body = json.dumps({"query": LAUNCH_AGENT, "variables": {"agentId": "x"}, "operationName": "LaunchAgent"})
-    body = body.encode()
+    body = json.dumps({"query": LAUNCH_AGENT, "variables": {"agentId": "x"}, "operationName": "LaunchAgent"}).encode()
     latencies: list[float] = []
     errors: list[str] = []
     error_count = 0
@@ -428,15 +479,18 @@ def run_phase(name: str, threads: int, seconds: float, target, args_for, meter: 
         times["deadline"] = began["t"] + seconds
 
     start = threading.Barrier(threads + 1, action=go)
-    workers = [threading.Thread(target=target, args=(*args_for(i), start, times, recorder), daemon=True,
-                                name=f"{name}-{i}") for i in range(threads)]
+    workers = [
+        threading.Thread(target=target, args=(*args_for(i), start, times, recorder), daemon=True, name=f"{name}-{i}")
+        for i in range(threads)
+    ]
     for worker in workers:
         worker.start()
     try:
         start.wait(timeout=120)
     except threading.BrokenBarrierError:
-        raise RuntimeError(f"{name}: the threads did not all warm up within 120 s; "
-                           f"errors so far: {recorder.errors}") from None
+        raise RuntimeError(
+            f"{name}: the threads did not all warm up within 120 s; errors so far: {recorder.errors}"
+        ) from None
     for worker in workers:
         worker.join(timeout=seconds + 90)
         if worker.is_alive():
@@ -445,11 +499,19 @@ def run_phase(name: str, threads: int, seconds: float, target, args_for, meter: 
     ended = meter.sample()
     cpu = {k: ended[k] - began["cpu"][k] for k in ("client", "gunicorn", "postgres", "busy", "total")}
     cpu["backends"] = ended["backends"]
-    return {"name": name, "wall": wall, "latencies": recorder.latencies, "errors": recorder.errors,
-            "error_count": recorder.error_count, "hits": recorder.pops_with_item, "cpu": cpu}
+    return {
+        "name": name,
+        "wall": wall,
+        "latencies": recorder.latencies,
+        "errors": recorder.errors,
+        "error_count": recorder.error_count,
+        "hits": recorder.pops_with_item,
+        "cpu": cpu,
+    }
 
 
 # --- report ---------------------------------------------------------------------------------------------
+
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
@@ -464,19 +526,29 @@ def summarize(phase: dict) -> dict:
     for op, values in phase["latencies"].items():
         ordered = sorted(values)
         everything.extend(values)
-        rows[op] = (len(values), len(values) / phase["wall"], percentile(ordered, 0.5) * 1000,
-                    percentile(ordered, 0.99) * 1000)
+        rows[op] = (
+            len(values),
+            len(values) / phase["wall"],
+            percentile(ordered, 0.5) * 1000,
+            percentile(ordered, 0.99) * 1000,
+        )
     everything.sort()
-    total = (len(everything), len(everything) / phase["wall"], percentile(everything, 0.5) * 1000,
-             percentile(everything, 0.99) * 1000)
+    total = (
+        len(everything),
+        len(everything) / phase["wall"],
+        percentile(everything, 0.5) * 1000,
+        percentile(everything, 0.99) * 1000,
+    )
     return {"rows": rows, "total": total}
 
 
 def print_report(args, agent: dict, base: dict, refilled: int) -> None:
     a, b = summarize(agent), summarize(base)
-    print(f"\nParameters: --agents {args.agents} --seconds {args.seconds:g} --workers {args.workers} "
-          f"(gunicorn gthread, 4 threads per worker), {QUEUES} queues, {os.cpu_count()} cores on this machine, "
-          f"client and server on the same machine.")
+    print(
+        f"\nParameters: --agents {args.agents} --seconds {args.seconds:g} --workers {args.workers} "
+        f"(gunicorn gthread, 4 threads per worker), {QUEUES} queues, {os.cpu_count()} cores on this machine, "
+        f"client and server on the same machine."
+    )
     print(f"{'phase / operation':<34}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for title, phase, summary in (("A agent loop", agent, a), ("B baseline (trivial view)", base, b)):
         print(f"{title} ({phase['wall']:.1f} s)")
@@ -487,21 +559,31 @@ def print_report(args, agent: dict, base: dict, refilled: int) -> None:
         print(f"  {'all requests':<32}{n:>9}{rate:>9.0f}{p50:>9.1f}{p99:>9.1f}")
     pops = len(agent["latencies"].get("popFromRunQueue", []))
     loops = min(len(v) for v in agent["latencies"].values()) if agent["latencies"] else 0
-    print(f"\nAgent loop: {loops / agent['wall']:.0f} loops/s; {agent['hits']} of {pops} pops leased an item "
-          f"({agent['hits'] / max(pops, 1):.0%}); the refiller pushed {refilled} items.")
+    print(
+        f"\nAgent loop: {loops / agent['wall']:.0f} loops/s; {agent['hits']} of {pops} pops leased an item "
+        f"({agent['hits'] / max(pops, 1):.0%}); the refiller pushed {refilled} items."
+    )
     (_, ra, p50a, p99a), (_, rb, p50b, p99b) = a["total"], b["total"]
-    server = [(phase["cpu"]["gunicorn"] + phase["cpu"]["postgres"]) / max(summary["total"][0], 1)
-              for phase, summary in ((agent, a), (base, b))]
-    print(f"Ratios A/B: throughput {ra / rb:.2f}   p50 {p50a / p50b:.2f}   p99 {p99a / p99b:.2f}   "
-          f"server CPU per request (gunicorn + postgres) {server[0] / server[1]:.1f}")
+    server = [
+        (phase["cpu"]["gunicorn"] + phase["cpu"]["postgres"]) / max(summary["total"][0], 1)
+        for phase, summary in ((agent, a), (base, b))
+    ]
+    print(
+        f"Ratios A/B: throughput {ra / rb:.2f}   p50 {p50a / p50b:.2f}   p99 {p99a / p99b:.2f}   "
+        f"server CPU per request (gunicorn + postgres) {server[0] / server[1]:.1f}"
+    )
     print(f"\nCPU ms per request{'':<16}{'load gen':>9}{'gunicorn':>9}{'postgres':>9}   machine busy")
     for title, phase, summary in (("A agent loop", agent, a), ("B baseline", base, b)):
         n, cpu = max(summary["total"][0], 1), phase["cpu"]
         busy = cpu["busy"] / cpu["total"] if cpu["total"] else float("nan")
-        print(f"  {title:<32}{cpu['client'] * 1000 / n:>9.2f}{cpu['gunicorn'] * 1000 / n:>9.2f}"
-              f"{cpu['postgres'] * 1000 / n:>9.2f}   {busy:.0%} (all processes, others included)")
-    print(f"Errors: agent loop {agent['error_count']} (non-200 or GraphQL errors), "
-          f"baseline {base['error_count']} (anything but a 401 JSON error)")
+        print(
+            f"  {title:<32}{cpu['client'] * 1000 / n:>9.2f}{cpu['gunicorn'] * 1000 / n:>9.2f}"
+            f"{cpu['postgres'] * 1000 / n:>9.2f}   {busy:.0%} (all processes, others included)"
+        )
+    print(
+        f"Errors: agent loop {agent['error_count']} (non-200 or GraphQL errors), "
+        f"baseline {base['error_count']} (anything but a 401 JSON error)"
+    )
     for phase in (agent, base):
         for error in phase["errors"][:10]:
             print(f"  {phase['name']}: {error}")
@@ -537,21 +619,26 @@ def main() -> int:
         setup_django(data_dir)
         started = time.perf_counter()
         raw_key, roster, queues = seed(args.agents)
-        print(f"Seeded 1 team, {QUEUES} queues, {args.agents} agents, {2 * args.agents} items "
-              f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]}).")
+        print(
+            f"Seeded 1 team, {QUEUES} queues, {args.agents} agents, {2 * args.agents} items "
+            f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]})."
+        )
 
         port = free_port()
         url = f"http://127.0.0.1:{port}/graphql"
         proc = start_gunicorn(port, args.workers, data_dir, log_path)
         wait_until_up(proc, url, log_path)
         meter = CpuMeter(proc.pid)
-        print(f"gunicorn up on 127.0.0.1:{port}, {args.workers} workers x 4 threads; "
-              f"{args.seconds:g} s per phase after one warm-up round per thread.")
+        print(
+            f"gunicorn up on 127.0.0.1:{port}, {args.workers} workers x 4 threads; "
+            f"{args.seconds:g} s per phase after one warm-up round per thread."
+        )
 
         refiller = Refiller(queues, per_queue=max(1, args.agents // QUEUES))
         refiller.start()
-        agent = run_phase("agent-loop", args.agents, args.seconds, agent_worker,
-                          lambda i: (url, raw_key, roster[i]), meter)
+        agent = run_phase(
+            "agent-loop", args.agents, args.seconds, agent_worker, lambda i: (url, raw_key, roster[i]), meter
+        )
         refiller.stopping.set()
         refiller.join(timeout=30)
         if refiller.error is not None:
@@ -581,11 +668,11 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-        except Exception:  # noqa: BLE001  (Django may not be set up yet)
+        except Exception:
             pass
         try:
             recreate_database(DATABASE_URL, create=False)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"could not drop the benchmark database: {exc}", file=sys.stderr)
         shutil.rmtree(data_dir, ignore_errors=True)
 

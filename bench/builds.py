@@ -55,6 +55,7 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 
 # --- database, broker, Django -------------------------------------------------------------------------
 
+
 def recreate_database(*, create: bool = True) -> None:
     import psycopg
     from psycopg import sql
@@ -74,12 +75,21 @@ def flush_broker() -> None:
 
 
 def environment(data_dir: Path, ca_file: Path) -> dict:
-    return {"DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL, "LAUNCHUI_DATA_DIR": str(data_dir),
-            "STATIC_ROOT": str(data_dir / "static"), "LAUNCHUI_GIT_SSL_CA_FILE": str(ca_file),
-            "LAUNCHUI_GIT_ALLOWED_HOSTS": "127.0.0.1",  # the bench's git servers are on loopback
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50), "DEBUG": "false",
-            "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "launchui.settings", "CELERY_TASK_ALWAYS_EAGER": "",
-            "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    return {
+        "DATABASE_URL": DATABASE_URL,
+        "CELERY_BROKER_URL": BROKER_URL,
+        "LAUNCHUI_DATA_DIR": str(data_dir),
+        "STATIC_ROOT": str(data_dir / "static"),
+        "LAUNCHUI_GIT_SSL_CA_FILE": str(ca_file),
+        "LAUNCHUI_GIT_ALLOWED_HOSTS": "127.0.0.1",  # the bench's git servers are on loopback
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "launchui.settings",
+        "CELERY_TASK_ALWAYS_EAGER": "",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def setup_django(env: dict) -> None:
@@ -91,16 +101,34 @@ def setup_django(env: dict) -> None:
 
 # --- workers ------------------------------------------------------------------------------------------
 
+
 class Worker:
     def __init__(self, concurrency: int, env: dict, log_path: Path):
         self.nodename = f"bench-builds-{os.getpid()}-{concurrency}@{socket.gethostname()}"
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [CELERY, "-A", "launchui", "worker", "--pool=prefork", f"--concurrency={concurrency}",
-                 "--prefetch-multiplier=1", "--loglevel=WARNING", "-n", self.nodename, "--without-gossip",
-                 "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    CELERY,
+                    "-A",
+                    "launchui",
+                    "worker",
+                    "--pool=prefork",
+                    f"--concurrency={concurrency}",
+                    "--prefetch-multiplier=1",
+                    "--loglevel=WARNING",
+                    "-n",
+                    self.nodename,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = 90) -> None:
         from launchui.celery import app
@@ -122,6 +150,7 @@ class Worker:
 
 # --- builds -------------------------------------------------------------------------------------------
 
+
 class Bench:
     def __init__(self, user, credentials: dict, remotes: dict):
         self.user, self.credentials, self.remotes = user, credentials, remotes
@@ -131,10 +160,16 @@ class Bench:
         from launchui.jobs import services
 
         self.counter += 1
-        return services.build_create_git(entity=self.user.personal_entity, project="bench",
-                                         remote=self.remotes[transport], entry_point="train.py", ref="main",
-                                         credential=self.credentials[transport], name=f"bench-{self.counter}",
-                                         created_by=self.user)
+        return services.build_create_git(
+            entity=self.user.personal_entity,
+            project="bench",
+            remote=self.remotes[transport],
+            entry_point="train.py",
+            ref="main",
+            credential=self.credentials[transport],
+            name=f"bench-{self.counter}",
+            created_by=self.user,
+        )
 
     @staticmethod
     def wait(build_ids: list[int], deadline: float) -> dict[int, float]:
@@ -145,8 +180,9 @@ class Bench:
         while len(done) < len(build_ids):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{len(build_ids) - len(done)} builds did not finish in time")
-            rows = JobBuild.objects.filter(pk__in=[b for b in build_ids if b not in done],
-                                           status__in=[JobBuild.SUCCEEDED, JobBuild.FAILED])
+            rows = JobBuild.objects.filter(
+                pk__in=[b for b in build_ids if b not in done], status__in=[JobBuild.SUCCEEDED, JobBuild.FAILED]
+            )
             now = time.monotonic()
             for pk, status, error, log in rows.values_list("pk", "status", "error", "log"):
                 if status == JobBuild.FAILED:
@@ -166,10 +202,16 @@ class Bench:
             totals.append(finished - start)
             build = JobBuild.objects.get(pk=build.pk)
             assert build.result_created, "every bench build makes a new version"
+            assert build.started_at and build.finished_at, "a finished build has started and finished"
             waits.append((build.started_at - build.created_at).total_seconds())
             works.append((build.finished_at - build.started_at).total_seconds())
-        return {"median": statistics.median(totals), "min": min(totals), "max": max(totals),
-                "wait": statistics.median(waits), "work": statistics.median(works)}
+        return {
+            "median": statistics.median(totals),
+            "min": min(totals),
+            "max": max(totals),
+            "wait": statistics.median(waits),
+            "work": statistics.median(works),
+        }
 
     def throughput(self, transport: str, count: int, deadline: float) -> dict:
         start = time.monotonic()
@@ -195,6 +237,7 @@ def checkout_baseline(remote: str, credential, runs: int) -> float:
 
 # --- main ---------------------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--builds", type=int, default=16, help="builds submitted at once per throughput run")
@@ -213,7 +256,8 @@ def main() -> int:
     signal.alarm(args.timeout)
     deadline = time.monotonic() + args.timeout
     work = Path(tempfile.mkdtemp(prefix="launchui-bench-builds-"))
-    servers, worker, failed = [], None, True
+    servers: list[SSHServer | GitHTTPSServer] = []
+    worker, failed = None, True
     try:
         data_dir = work / "data"
         (data_dir / "static").mkdir(parents=True)
@@ -236,21 +280,36 @@ def main() -> int:
             servers.append(ssh)
             remotes["ssh"] = ssh.url(repo.path)
             credentials["ssh"] = services.credential_create(
-                entity=user.personal_entity, name="ssh", kind="ssh", secret=ssh.client_key.read_text(),
-                host="127.0.0.1", port=ssh.port, created_by=user)
+                entity=user.personal_entity,
+                name="ssh",
+                kind="ssh",
+                secret=ssh.client_key.read_text(),
+                host="127.0.0.1",
+                port=ssh.port,
+                created_by=user,
+            )
         if "https" in transports:
             https = GitHTTPSServer(work / "repos", cert, key, username=HTTPS_USER, password=HTTPS_PASSWORD).start()
             servers.append(https)
             remotes["https"] = https.url("private/trainer.git")
             credentials["https"] = services.credential_create(
-                entity=user.personal_entity, name="https", kind="https", username=HTTPS_USER,
-                secret=HTTPS_PASSWORD, host="127.0.0.1", port=https.port, created_by=user)
+                entity=user.personal_entity,
+                name="https",
+                kind="https",
+                username=HTTPS_USER,
+                secret=HTTPS_PASSWORD,
+                host="127.0.0.1",
+                port=https.port,
+                created_by=user,
+            )
 
         bench = Bench(user, credentials, remotes)
         load = os.getloadavg()
-        print(f"bench/builds.py: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f}; "
-              f"repository of {sum(f.stat().st_size for f in repo.path.rglob('*') if f.is_file()) // 1024} kB "
-              f"on disk, {len(repo.commits)} branches/tags")
+        print(
+            f"bench/builds.py: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f}; "
+            f"repository of {sum(f.stat().st_size for f in repo.path.rglob('*') if f.is_file()) // 1024} kB "
+            f"on disk, {len(repo.commits)} branches/tags"
+        )
         results = []
         for transport in transports:
             baseline = checkout_baseline(remotes[transport], credentials[transport], 5)
@@ -265,12 +324,14 @@ def main() -> int:
                 worker.stop()
                 worker = None
                 results.append((transport, concurrency, latency, throughput))
-                print(f"  worker concurrency {concurrency}: "
-                      f"submit -> ready job version median {latency['median'] * 1000:.0f} ms "
-                      f"(min {latency['min'] * 1000:.0f}, max {latency['max'] * 1000:.0f}; "
-                      f"queue wait {latency['wait'] * 1000:.0f} + build {latency['work'] * 1000:.0f}) over "
-                      f"{args.latency_runs} builds; throughput {throughput['per_minute']:.0f} jobs/min "
-                      f"({throughput['builds']} builds in {throughput['seconds']:.1f} s)")
+                print(
+                    f"  worker concurrency {concurrency}: "
+                    f"submit -> ready job version median {latency['median'] * 1000:.0f} ms "
+                    f"(min {latency['min'] * 1000:.0f}, max {latency['max'] * 1000:.0f}; "
+                    f"queue wait {latency['wait'] * 1000:.0f} + build {latency['work'] * 1000:.0f}) over "
+                    f"{args.latency_runs} builds; throughput {throughput['per_minute']:.0f} jobs/min "
+                    f"({throughput['builds']} builds in {throughput['seconds']:.1f} s)"
+                )
         if len(concurrencies) > 1:
             print()
             for transport in transports:
@@ -295,12 +356,12 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-        except Exception:  # noqa: BLE001  (Django may not be set up yet)
+        except Exception:
             pass
         for cleanup in (lambda: recreate_database(create=False), flush_broker):
             try:
                 cleanup()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print(f"cleanup failed: {exc}", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
         if failed:

@@ -54,8 +54,10 @@ def setup_django() -> None:
 
     django.setup()
     # Templates resolve {% static %} without a collectstatic manifest; the lookup cost is the same.
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def seed() -> tuple:
@@ -73,37 +75,74 @@ def seed() -> tuple:
     now = timezone.now()
     user = user_create(username="bench", password="bench-password")
     teams = Entity.objects.bulk_create(
-        [Entity(name=f"team-{i:04d}", is_team=True) for i in range(ENTITIES - 1)], batch_size=2000)
+        [Entity(name=f"team-{i:04d}", is_team=True) for i in range(ENTITIES - 1)], batch_size=2000
+    )
     Membership.objects.bulk_create(
-        [Membership(entity=e, user=user, role=Membership.ADMIN if i % 2 else Membership.MEMBER)
-         for i, e in enumerate(teams)], batch_size=2000)
+        [
+            Membership(entity=e, user=user, role=Membership.ADMIN if i % 2 else Membership.MEMBER)
+            for i, e in enumerate(teams)
+        ],
+        batch_size=2000,
+    )
     entities = [user.personal_entity, *teams]
     resources = [r for r, _ in RunQueue.RESOURCES]
     per_entity = QUEUES // ENTITIES
     queues = RunQueue.objects.bulk_create(
-        [RunQueue(entity=e, name=f"queue-{j:02d}", resource=resources[j % len(resources)],
-                  config={"resource_args": {resources[j % len(resources)]: {}}}, created_by=user)
-         for e in entities for j in range(per_entity)], batch_size=2000)
+        [
+            RunQueue(
+                entity=e,
+                name=f"queue-{j:02d}",
+                resource=resources[j % len(resources)],
+                config={"resource_args": {resources[j % len(resources)]: {}}},
+                created_by=user,
+            )
+            for e in entities
+            for j in range(per_entity)
+        ],
+        batch_size=2000,
+    )
 
     offline = now - timedelta(seconds=settings.LAUNCHUI_AGENT_OFFLINE_AFTER * 10)
     agent_queues = [rng.choice(queues) for _ in range(AGENTS)]
     agents = LaunchAgent.objects.bulk_create(
-        [LaunchAgent(entity_id=q.entity_id, name=f"agent-bench{i:05d}", hostname=f"host-{i}",
-                     reported_status=(LaunchAgent.KILLED if i % 5 == 0 else LaunchAgent.POLLING),
-                     last_seen_at=offline if i % 3 == 0 else now, created_by=user)
-         for i, q in enumerate(agent_queues)], batch_size=2000)
+        [
+            LaunchAgent(
+                entity_id=q.entity_id,
+                name=f"agent-bench{i:05d}",
+                hostname=f"host-{i}",
+                reported_status=(LaunchAgent.KILLED if i % 5 == 0 else LaunchAgent.POLLING),
+                last_seen_at=offline if i % 3 == 0 else now,
+                created_by=user,
+            )
+            for i, q in enumerate(agent_queues)
+        ],
+        batch_size=2000,
+    )
     through = LaunchAgent.queues.through
-    through.objects.bulk_create([through(launchagent_id=a.pk, runqueue_id=q.pk)
-                                 for a, q in zip(agents, agent_queues)], batch_size=5000)
+    through.objects.bulk_create(
+        [through(launchagent_id=a.pk, runqueue_id=q.pk) for a, q in zip(agents, agent_queues, strict=True)],
+        batch_size=5000,
+    )
 
     expired = now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS * 10)
-    states = [(RunQueueItem.PENDING, None)] * 4 + [(RunQueueItem.LEASED, now), (RunQueueItem.LEASED, expired),
-                                                   (RunQueueItem.CLAIMED, now), (RunQueueItem.FAILED, None)]
+    states = [(RunQueueItem.PENDING, None)] * 4 + [
+        (RunQueueItem.LEASED, now),
+        (RunQueueItem.LEASED, expired),
+        (RunQueueItem.CLAIMED, now),
+        (RunQueueItem.FAILED, None),
+    ]
     items = []
     for i in range(ITEMS):
         state, leased_at = states[i % len(states)]
-        items.append(RunQueueItem(queue=rng.choice(queues), run_spec={"job": f"job-{i}"}, state=state,
-                                  leased_at=leased_at, priority=RunQueueItem.MEDIUM))
+        items.append(
+            RunQueueItem(
+                queue=rng.choice(queues),
+                run_spec={"job": f"job-{i}"},
+                state=state,
+                leased_at=leased_at,
+                priority=RunQueueItem.MEDIUM,
+            )
+        )
     RunQueueItem.objects.bulk_create(items, batch_size=5000)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # the steady state autovacuum keeps
@@ -132,8 +171,7 @@ def measure(client, urls: list[str], requests: int) -> list[tuple[float, float, 
         rows = response.content.count(b"<tr>") - 1  # minus the header row
         sql_ms = sum(float(q["time"]) for q in queries.captured_queries) * 1000
         ordered = sorted(timings[url])
-        results.append((statistics.median(ordered), ordered[int(len(ordered) * 0.9) - 1], len(queries), sql_ms,
-                        rows))
+        results.append((statistics.median(ordered), ordered[int(len(ordered) * 0.9) - 1], len(queries), sql_ms, rows))
     return results
 
 
@@ -162,18 +200,25 @@ def main() -> None:
 
     started = time.perf_counter()
     user, entity = seed()
-    print(f"Seeded {ENTITIES:,} entities, {QUEUES:,} queues, {AGENTS:,} agents, {ITEMS:,} items "
-          f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]}).")
+    print(
+        f"Seeded {ENTITIES:,} entities, {QUEUES:,} queues, {AGENTS:,} agents, {ITEMS:,} items "
+        f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]})."
+    )
     client = Client()
     client.force_login(user)
 
-    cases = [("unfiltered", "/launch"), (f"entity={entity.name}", f"/launch?entity={entity.name}"),
-             ("unfiltered, sort=-queued", "/launch?sort=-queued")]
-    print(f"\nGET /launch, {args.requests} requests per case after 5 warm-up, interleaved, server-side through "
-          "django.test.Client")
+    cases = [
+        ("unfiltered", "/launch"),
+        (f"entity={entity.name}", f"/launch?entity={entity.name}"),
+        ("unfiltered, sort=-queued", "/launch?sort=-queued"),
+    ]
+    print(
+        f"\nGET /launch, {args.requests} requests per case after 5 warm-up, interleaved, server-side through "
+        "django.test.Client"
+    )
     print(f"{'case':<28}{'median ms':>10}{'p90 ms':>9}{'queries':>9}{'SQL ms':>8}{'rows':>6}")
     results = measure(client, [url for _, url in cases], args.requests)
-    for (label, _), (median, p90, queries, sql_ms, rows) in zip(cases, results):
+    for (label, _), (median, p90, queries, sql_ms, rows) in zip(cases, results, strict=True):
         print(f"{label:<28}{median:>10.1f}{p90:>9.1f}{queries:>9}{sql_ms:>8.1f}{rows:>6}")
     print(f"\nratio filtered/unfiltered: {results[1][0] / results[0][0]:.2f}")
     if args.explain:

@@ -33,14 +33,14 @@ from playwright.sync_api import expect, sync_playwright
 ENTITY, PROJECT, QUEUE = "ml-team", "demo-project", "cpu-local"
 USERNAME, PASSWORD = "demo", "launchui-demo"
 
-TRAIN_PY = '''import wandb
+TRAIN_PY = """import wandb
 
 run = wandb.init()
 for step in range(5):
     run.log({"loss": 1.0 / (step + 1)})
 print(f"walkthrough: trained, run {run.id}")
 run.finish()
-'''
+"""
 
 
 class StepFailed(Exception):
@@ -115,8 +115,10 @@ class Walkthrough:
         try:
             expect(page.get_by_role("row").filter(has_text=QUEUE)).to_contain_text("Not running", timeout=3000)
         except AssertionError:
-            raise StepFailed(f"{ENTITY}/{QUEUE} already has a live agent. Stop it, or wait until it shows Offline "
-                             "(a minute after its last poll), or use an empty instance.") from None
+            raise StepFailed(
+                f"{ENTITY}/{QUEUE} already has a live agent. Stop it, or wait until it shows Offline "
+                "(a minute after its last poll), or use an empty instance."
+            ) from None
         self.shot(page, 1, "launch-page")
 
         self.begin("2. Create an API key at /authorize")
@@ -196,11 +198,18 @@ class Walkthrough:
         home.mkdir()
         venv_bin = str(Path(sys.executable).parent)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-        env.update(assignments, WANDB_API_KEY=api_key, WANDB_ERROR_REPORTING="false", HOME=str(home),
-                   PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
+        env.update(
+            assignments,
+            WANDB_API_KEY=api_key,
+            WANDB_ERROR_REPORTING="false",
+            HOME=str(home),
+            PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            PYTHONUNBUFFERED="1",
+        )
         with open(self.agent_log, "wb") as log:
-            self.agent = subprocess.Popen(argv, env=env, cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self.agent = subprocess.Popen(
+                argv, env=env, cwd=self.work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         # its name, as it prints it: "agent agent-xxxx polling on queues cpu-local"
         name = None
         while name is None:

@@ -68,8 +68,9 @@ def start_build_sweeper(sender=None, **kwargs):
     from django.conf import settings
 
     _sweeper_stop.clear()
-    threading.Thread(target=_sweep_forever, args=(settings.LAUNCHUI_BUILD_SWEEP_SECONDS,),
-                     name="build-sweeper", daemon=True).start()
+    threading.Thread(
+        target=_sweep_forever, args=(settings.LAUNCHUI_BUILD_SWEEP_SECONDS,), name="build-sweeper", daemon=True
+    ).start()
 
 
 @worker_shutdown.connect

@@ -6,7 +6,9 @@ import os
 import secrets
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+from launchui.core import user_data
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -61,7 +63,8 @@ def env_fernet_key(name: str) -> str:
     if not valid:
         raise ImproperlyConfigured(
             f"{name} is not a Fernet key (32 url-safe base64-encoded bytes); make one with: python -c "
-            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
     return raw
 
 
@@ -95,9 +98,10 @@ def env_json_object(name: str) -> dict:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ImproperlyConfigured(f"{name} must be a JSON object")
-    return value
+    try:
+        return user_data.require_object(value, name)
+    except ValidationError as exc:
+        raise ImproperlyConfigured(exc.messages[0]) from None
 
 
 def env_git_hosts(name: str) -> list[tuple[str, object, int | None]]:

@@ -7,8 +7,17 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import (env_bool, env_choice, env_fernet_key, env_git_hosts, env_int, env_json_object, env_list,
-                          env_str, secret_key)
+from launchui.env import (
+    env_bool,
+    env_choice,
+    env_fernet_key,
+    env_git_hosts,
+    env_int,
+    env_json_object,
+    env_list,
+    env_str,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("LAUNCHUI_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -76,7 +85,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dj_database_url.DBConfig:
     url = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'launchui.sqlite3'}"
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
@@ -119,10 +128,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Artifact and job files, stored by content digest through Django's storage API. Any Django storage backend
 # can replace the data directory, e.g. django-storages' S3 backend with its options as JSON.
 STORAGES = {
-    "default": {"BACKEND": env_str("LAUNCHUI_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
-                "OPTIONS": env_json_object("LAUNCHUI_STORAGE_OPTIONS") or {"location": str(DATA_DIR / "files")}},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-                    if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "default": {
+        "BACKEND": env_str("LAUNCHUI_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env_json_object("LAUNCHUI_STORAGE_OPTIONS") or {"location": str(DATA_DIR / "files")},
+    },
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -158,8 +172,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A web request that cannot reach the broker gives up after about a second: the build is kept and sent
 # later by the worker's build sweeper (builds_resend_stale in launchui/jobs/services.py).
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3,
-                                    "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Redis hands an unacked message to another worker after visibility_timeout. It must exceed the longest
     # a build can hold its message (the hard time limit), or a running build's message would be delivered
@@ -200,7 +213,7 @@ LAUNCHUI_ENCRYPTION_KEY = env_fernet_key("LAUNCHUI_ENCRYPTION_KEY")
 DATA_UPLOAD_MAX_NUMBER_FILES = LAUNCHUI_MAX_CODE_FILES
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Largest artifact file the wandb client may PUT; streamed to storage, so it costs disk, not memory.
-LAUNCHUI_MAX_UPLOAD_BYTES = env_int("LAUNCHUI_MAX_UPLOAD_BYTES", 5 * 1024 ** 3, minimum=1)
+LAUNCHUI_MAX_UPLOAD_BYTES = env_int("LAUNCHUI_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LAUNCHUI_PAGE_SIZE = env_int("LAUNCHUI_PAGE_SIZE", 50, minimum=1)
 # Artifact download URLs are bearer tokens: the wandb client uses each right after asking for it.
@@ -244,6 +257,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"],
-             "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    },
 }

@@ -37,8 +37,10 @@ def _plain_static_storage():
     """Tests serve static files from the source folders; production uses collectstatic's hashed manifest."""
     from django.test import override_settings
 
-    storages = {**settings.STORAGES,
-                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     with override_settings(STORAGES=storages):
         yield
 
@@ -83,10 +85,12 @@ def outsider_key(outsider):
 
 # --- queues and agents: defined once here; a test module overrides queue when it needs another kind ------
 
+
 @pytest.fixture
 def make_queue(owner):
     def make(entity, name, resource="local-container", **kwargs):
         return queue_create(entity=entity, name=name, resource=resource, created_by=owner, **kwargs)
+
     return make
 
 
@@ -99,8 +103,15 @@ def queue(team, make_queue):
 @pytest.fixture
 def make_agent(owner):
     def make(queue, hostname="box-1"):
-        return agent_register(entity=queue.entity, queues=[queue], hostname=hostname, config={"max_jobs": 1},
-                              version="wandb@0.31.0", created_by=owner)
+        return agent_register(
+            entity=queue.entity,
+            queues=[queue],
+            hostname=hostname,
+            config={"max_jobs": 1},
+            version="wandb@0.31.0",
+            created_by=owner,
+        )
+
     return make
 
 
@@ -112,6 +123,7 @@ def agent(make_agent, queue):
 
 # --- browser ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
@@ -121,8 +133,15 @@ def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield browser
         browser.close()
 
@@ -183,8 +202,11 @@ def git_tls_cert(tmp_path_factory):
     from tests.gitserver import make_self_signed_cert
 
     cert, key = make_self_signed_cert(tmp_path_factory.mktemp("git-tls"))
-    with override_settings(LAUNCHUI_GIT_SSL_CA_FILE=str(cert), LAUNCHUI_GIT_ALLOWED_HOSTS=GIT_ALLOWED_HOSTS,
-                           LAUNCHUI_GIT_CONNECT_TIMEOUT=GIT_CONNECT_TIMEOUT):
+    with override_settings(
+        LAUNCHUI_GIT_SSL_CA_FILE=str(cert),
+        LAUNCHUI_GIT_ALLOWED_HOSTS=GIT_ALLOWED_HOSTS,
+        LAUNCHUI_GIT_CONNECT_TIMEOUT=GIT_CONNECT_TIMEOUT,
+    ):
         yield cert, key
 
 
@@ -195,8 +217,9 @@ def git_https_server(git_repo, git_tls_cert):
     from tests.gitserver import GitHTTPSServer
 
     cert, key = git_tls_cert
-    server = GitHTTPSServer(git_repo.path.parent.parent, cert, key, username=GIT_HTTPS_USER,
-                            password=GIT_HTTPS_PASSWORD).start()
+    server = GitHTTPSServer(
+        git_repo.path.parent.parent, cert, key, username=GIT_HTTPS_USER, password=GIT_HTTPS_PASSWORD
+    ).start()
     yield server
     server.stop()
 
@@ -277,12 +300,19 @@ class CeleryWorker:
             while not app.control.ping(destination=[self.nodename], timeout=1.0, connection=connection):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    pytest.fail(f"The Celery worker did not come up (exit {self.proc.poll()}):\n"
-                                f"{self.log()[-4000:]}")
+                    pytest.fail(f"The Celery worker did not come up (exit {self.proc.poll()}):\n{self.log()[-4000:]}")
 
 
-def start_celery_worker(*, broker_url: str, database_url: str, log, nodename: str, ca_file: str = "",
-                        extra_env: dict | None = None, supervised: bool = False) -> CeleryWorker:
+def start_celery_worker(
+    *,
+    broker_url: str,
+    database_url: str,
+    log,
+    nodename: str,
+    ca_file: str = "",
+    extra_env: dict | None = None,
+    supervised: bool = False,
+) -> CeleryWorker:
     """A real `celery -A launchui worker --pool=solo` subprocess (in its own session) on broker_url and the
     test database, sharing LAUNCHUI_DATA_DIR and SECRET_KEY with the tests; returns once it answers a ping.
     supervised: run it through bin/worker, the Procfile's restart loop, as production does."""
@@ -293,20 +323,40 @@ def start_celery_worker(*, broker_url: str, database_url: str, log, nodename: st
     root = Path(__file__).resolve().parent.parent
     venv_bin = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_TASK_ALWAYS_EAGER")}
-    env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=broker_url,
-               LAUNCHUI_DATA_DIR=str(settings.DATA_DIR), SECRET_KEY=settings.SECRET_KEY,
-               LAUNCHUI_GIT_SSL_CA_FILE=ca_file, DJANGO_SETTINGS_MODULE="launchui.settings",
-               LAUNCHUI_GIT_ALLOWED_HOSTS="127.0.0.1", LAUNCHUI_GIT_CONNECT_TIMEOUT=str(GIT_CONNECT_TIMEOUT),
-               PYTHONPATH=str(root), PYTHONUNBUFFERED="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
-               **(extra_env or {}))
+    env.update(
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        LAUNCHUI_DATA_DIR=str(settings.DATA_DIR),
+        SECRET_KEY=settings.SECRET_KEY,
+        LAUNCHUI_GIT_SSL_CA_FILE=ca_file,
+        DJANGO_SETTINGS_MODULE="launchui.settings",
+        LAUNCHUI_GIT_ALLOWED_HOSTS="127.0.0.1",
+        LAUNCHUI_GIT_CONNECT_TIMEOUT=str(GIT_CONNECT_TIMEOUT),
+        PYTHONPATH=str(root),
+        PYTHONUNBUFFERED="1",
+        PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
+    )
     if supervised:
         command = [str(root / "bin" / "worker"), "--pool=solo", "-n", nodename]
     else:  # the same switches as bin/worker
-        command = [str(venv_bin / "celery"), "-A", "launchui", "worker", "--pool=solo", "--loglevel=INFO",
-                   "-n", nodename, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command = [
+            str(venv_bin / "celery"),
+            "-A",
+            "launchui",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-n",
+            nodename,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     worker = CeleryWorker(proc, log, nodename, broker_url)
     worker.wait_ready()
     return worker
@@ -324,8 +374,13 @@ def celery_worker(django_db_setup, django_db_blocker, git_tls_cert, tmp_path_fac
     with django_db_blocker.unblock():
         database_url = _test_database_url()
     app.control.purge()
-    worker = start_celery_worker(broker_url=settings.CELERY_BROKER_URL, database_url=database_url, log=log,
-                                 nodename=nodename, ca_file=str(git_tls_cert[0]))
+    worker = start_celery_worker(
+        broker_url=settings.CELERY_BROKER_URL,
+        database_url=database_url,
+        log=log,
+        nodename=nodename,
+        ca_file=str(git_tls_cert[0]),
+    )
     try:
         yield worker
     finally:

@@ -31,12 +31,12 @@ from urllib.parse import unquote
 GIT = shutil.which("git") or "/usr/bin/git"
 SSHD = "/usr/sbin/sshd"
 
-TRAIN_PY = '''import wandb
+TRAIN_PY = """import wandb
 
 run = wandb.init()
 run.log({"loss": 0.5})
 run.finish()
-'''
+"""
 
 
 def free_port() -> int:
@@ -57,9 +57,16 @@ def wait_port(port: int, timeout: float = 15.0) -> bool:
 
 
 def git(*args: str, cwd: Path | str | None = None) -> str:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd or "/tmp"), "LANG": "C",
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd or "/tmp"),
+        "LANG": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
     done = subprocess.run([GIT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
@@ -67,6 +74,7 @@ def git(*args: str, cwd: Path | str | None = None) -> str:
 
 
 # --- the test repository ------------------------------------------------------------------------------
+
 
 @dataclass
 class Repo:
@@ -109,15 +117,25 @@ def make_repo(root: Path, name: str = "trainer.git") -> Repo:
     work.mkdir()
     git("init", "-q", "-b", "main", cwd=work)
     commits = {}
-    commits["v1"] = _commit(work, "first", {"train.py": TRAIN_PY, "requirements.txt": "wandb\nnumpy>=1.20\n",
-                                            "runtime.txt": "python-3.10.4\n", "README.md": "# trainer\n"})
+    commits["v1"] = _commit(
+        work,
+        "first",
+        {
+            "train.py": TRAIN_PY,
+            "requirements.txt": "wandb\nnumpy>=1.20\n",
+            "runtime.txt": "python-3.10.4\n",
+            "README.md": "# trainer\n",
+        },
+    )
     git("tag", "v1", cwd=work)
     commits["main"] = _commit(work, "second", {"train.py": TRAIN_PY + "# tuned\n"})
-    for branch, files in (("dev", {"runtime.txt": None, ".python-version": "3.9.18\n3.12.1\n",
-                                   "train.py": TRAIN_PY + "# dev\n"}),
-                          ("plain", {"runtime.txt": None}),
-                          ("no-requirements", {"requirements.txt": None}),
-                          ("no-wandb", {"requirements.txt": "numpy\n# wandb is not a requirement here\n"})):
+    branches: list[tuple[str, dict[str, str | None]]] = [
+        ("dev", {"runtime.txt": None, ".python-version": "3.9.18\n3.12.1\n", "train.py": TRAIN_PY + "# dev\n"}),
+        ("plain", {"runtime.txt": None}),
+        ("no-requirements", {"requirements.txt": None}),
+        ("no-wandb", {"requirements.txt": "numpy\n# wandb is not a requirement here\n"}),
+    ]
+    for branch, files in branches:
         git("checkout", "-q", "-b", branch, "main", cwd=work)
         commits[branch] = _commit(work, branch, files)
     git("checkout", "-q", "main", cwd=work)
@@ -127,12 +145,17 @@ def make_repo(root: Path, name: str = "trainer.git") -> Repo:
     return Repo(path=bare, commits=commits)
 
 
-def add_commit(repo: Repo, branch: str, files: dict[str, str | None], message: str = "change",
-               base: str = "main") -> str:
+def add_commit(
+    repo: Repo, branch: str, files: dict[str, str | None], message: str = "change", base: str = "main"
+) -> str:
     """A new commit on branch of the bare repository (through a temporary clone); a missing branch
     starts at base."""
-    if subprocess.run([GIT, "-C", str(repo.path), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            [GIT, "-C", str(repo.path), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], capture_output=True
+        ).returncode
+        != 0
+    ):
         git("-C", str(repo.path), "branch", branch, base)
     work = repo.path.parent / f"{repo.name}-edit-{time.monotonic_ns()}"
     git("clone", "-q", "-b", branch, str(repo.path), str(work), cwd=repo.path.parent)
@@ -147,6 +170,7 @@ def add_commit(repo: Repo, branch: str, files: dict[str, str | None], message: s
 
 # --- TLS certificate ----------------------------------------------------------------------------------
 
+
 def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """(certificate, key) for 127.0.0.1 and localhost; the certificate is its own CA bundle."""
     from cryptography import x509
@@ -157,31 +181,47 @@ def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "launchui test git server")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = directory / "git-server.crt", directory / "git-server.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.touch(mode=0o600)
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
 # --- smart HTTPS --------------------------------------------------------------------------------------
 
+
 class GitHTTPSServer:
     """git http-backend behind TLS and basic auth. url(repo) -> https://127.0.0.1:PORT/<repo>."""
 
-    def __init__(self, project_root: Path, cert_file: Path, key_file: Path, *, username: str, password: str,
-                 public_prefix: str = "public/"):
+    def __init__(
+        self,
+        project_root: Path,
+        cert_file: Path,
+        key_file: Path,
+        *,
+        username: str,
+        password: str,
+        public_prefix: str = "public/",
+    ):
         self.project_root = Path(project_root)
         self.username, self.password = username, password
         self.public_prefix = public_prefix
@@ -192,12 +232,11 @@ class GitHTTPSServer:
         self.httpd.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert_file), str(key_file))
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
-                                                do_handshake_on_connect=False)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="git-https", daemon=True)
 
-    def start(self) -> "GitHTTPSServer":
+    def start(self) -> GitHTTPSServer:
         self._thread.start()
         return self
 
@@ -218,7 +257,7 @@ class GitHTTPSServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def log_message(self, format, *args):  # noqa: A002 - quiet; requests are recorded instead
+            def log_message(self, format, *args):
                 pass
 
             def setup(self):
@@ -238,7 +277,7 @@ class GitHTTPSServer:
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
+                    chunks: list[bytes] = []
                     while True:
                         size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                         if size == 0:
@@ -261,13 +300,23 @@ class GitHTTPSServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(server.project_root),
-                       "GIT_HTTP_EXPORT_ALL": "1", "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": self.command,
-                       "PATH_INFO": unquote(path), "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1",
-                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-                       "REMOTE_ADDR": self.client_address[0], "REMOTE_USER": user or "",
-                       "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-                       "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""), "HOME": str(server.project_root)}
+                env = {
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "GIT_PROJECT_ROOT": str(server.project_root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "GATEWAY_INTERFACE": "CGI/1.1",
+                    "REQUEST_METHOD": self.command,
+                    "PATH_INFO": unquote(path),
+                    "QUERY_STRING": query,
+                    "SERVER_PROTOCOL": "HTTP/1.1",
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                    "REMOTE_ADDR": self.client_address[0],
+                    "REMOTE_USER": user or "",
+                    "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                    "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                    "HOME": str(server.project_root),
+                }
                 done = subprocess.run([GIT, "http-backend"], input=body, env=env, capture_output=True, timeout=120)
                 head, sep, payload = done.stdout.partition(b"\r\n\r\n")
                 if not sep:
@@ -289,7 +338,7 @@ class GitHTTPSServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = _handle  # noqa: N815
+            do_GET = do_POST = _handle
 
         return Handler
 
@@ -305,7 +354,7 @@ class RecordingHTTPSServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def log_message(self, format, *args):  # noqa: A002
+            def log_message(self, format, *args):
                 pass
 
             def _handle(self):
@@ -319,7 +368,7 @@ class RecordingHTTPSServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_GET = do_POST = _handle  # noqa: N815
+            do_GET = do_POST = _handle
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -329,7 +378,7 @@ class RecordingHTTPSServer:
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="recording-https", daemon=True)
 
-    def start(self) -> "RecordingHTTPSServer":
+    def start(self) -> RecordingHTTPSServer:
         self._thread.start()
         return self
 
@@ -354,9 +403,14 @@ class SilentServer:
 
 # --- SSH ----------------------------------------------------------------------------------------------
 
+
 def ssh_keygen(path: Path, comment: str) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return path
 
 
@@ -378,23 +432,46 @@ class SSHServer:
         self.port = port or free_port()
         self.log_file = self.dir / "sshd.log"
         self.config = self.dir / "sshd_config"
-        self.config.write_text("\n".join([
-            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}",
-            f"AuthorizedKeysFile {self.authorized_keys}", f"PidFile {self.dir / 'sshd.pid'}",
-            "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-            "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password", "AllowUsers root",
-            "PermitUserEnvironment no", "AllowTcpForwarding no", "X11Forwarding no", "PrintMotd no",
-            "UseDNS no", "MaxStartups 50:30:100", "LogLevel VERBOSE", ""]))
+        self.config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {self.host_key}",
+                    f"AuthorizedKeysFile {self.authorized_keys}",
+                    f"PidFile {self.dir / 'sshd.pid'}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin prohibit-password",
+                    "AllowUsers root",
+                    "PermitUserEnvironment no",
+                    "AllowTcpForwarding no",
+                    "X11Forwarding no",
+                    "PrintMotd no",
+                    "UseDNS no",
+                    "MaxStartups 50:30:100",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "SSHServer":
+    def start(self) -> SSHServer:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
         check = subprocess.run([SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"sshd refuses its test config: {check.stderr.strip()}")
         self._log = open(self.log_file, "wb")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if not wait_port(self.port):
             self.stop()
             raise RuntimeError(f"sshd did not listen on {self.port}:\n{self.log()}")
@@ -419,5 +496,7 @@ class SSHServer:
 
     def ssh_command(self, key: Path | None = None) -> str:
         """A GIT_SSH_COMMAND for clients outside launchui (the wandb CLI)."""
-        return (f"ssh -i {key or self.client_key} -o IdentitiesOnly=yes -o BatchMode=yes "
-                "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+        return (
+            f"ssh -i {key or self.client_key} -o IdentitiesOnly=yes -o BatchMode=yes "
+            "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+        )

@@ -6,10 +6,19 @@ from django.contrib.auth.models import User
 from launchui.accounts.services import api_key_create
 from launchui.launch.services import queue_create
 
-PAGES = ["/admin/", "/admin/accounts/entity/", "/admin/accounts/apikey/", "/admin/launch/runqueue/",
-         "/admin/launch/launchagent/", "/admin/launch/runqueueitem/", "/admin/projects/run/",
-         "/admin/jobs/jobbuild/", "/admin/jobs/gitcredential/", "/admin/artifacts/artifact/",
-         "/admin/artifacts/artifactcollection/"]
+PAGES = [
+    "/admin/",
+    "/admin/accounts/entity/",
+    "/admin/accounts/apikey/",
+    "/admin/launch/runqueue/",
+    "/admin/launch/launchagent/",
+    "/admin/launch/runqueueitem/",
+    "/admin/projects/run/",
+    "/admin/jobs/jobbuild/",
+    "/admin/jobs/gitcredential/",
+    "/admin/artifacts/artifact/",
+    "/admin/artifacts/artifactcollection/",
+]
 
 
 @pytest.mark.parametrize("url", PAGES)

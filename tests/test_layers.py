@@ -69,12 +69,15 @@ def test_imports_point_down_the_layers():
     assert violations(import_edges()) == []
 
 
-@pytest.mark.parametrize("edge, message", [
-    (("jobs", "wire", "launchui/jobs/services.py"), "domain app jobs imports the door wire"),
-    (("artifacts", "launch", "launchui/artifacts/models.py"), "artifacts imports launch, which sits above it"),
-    (("core", "accounts", "launchui/core/ids.py"), "core imports accounts, which sits above it"),
-    (("web", "wire", "launchui/web/views.py"), "door web imports the other door wire"),
-])
+@pytest.mark.parametrize(
+    "edge, message",
+    [
+        (("jobs", "wire", "launchui/jobs/services.py"), "domain app jobs imports the door wire"),
+        (("artifacts", "launch", "launchui/artifacts/models.py"), "artifacts imports launch, which sits above it"),
+        (("core", "accounts", "launchui/core/ids.py"), "core imports accounts, which sits above it"),
+        (("web", "wire", "launchui/web/views.py"), "door web imports the other door wire"),
+    ],
+)
 def test_the_layer_check_catches_an_upward_import(edge, message):
     assert violations({edge}) == [f"{edge[2]}: {message}"]
 
@@ -82,5 +85,6 @@ def test_the_layer_check_catches_an_upward_import(edge, message):
 def test_the_graph_reader_sees_imports_inside_functions(tmp_path):
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "services.py").write_text(
-        "def f():\n    from launchui.wire import ids\n    from launchui import web\n")
+        "def f():\n    from launchui.wire import ids\n    from launchui import web\n"
+    )
     assert {(s, t) for s, t, _ in import_edges(tmp_path)} == {("jobs", "wire"), ("jobs", "web")}

@@ -8,16 +8,25 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from launchui.env import (env_bool, env_choice, env_fernet_key, env_int, env_json_object, env_list, env_str,
-                          secret_key)
+from launchui.env import env_bool, env_choice, env_fernet_key, env_int, env_json_object, env_list, env_str, secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("1", True), ("true", True), ("True", True), (" YES ", True), ("on", True),
-    ("0", False), ("false", False), ("No", False), ("off", False),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("1", True),
+        ("true", True),
+        ("True", True),
+        (" YES ", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+    ],
+)
 def test_env_bool_accepts_the_usual_spellings(monkeypatch, raw, expected):
     monkeypatch.setenv("DEBUG", raw)
     assert env_bool("DEBUG", not expected) is expected
@@ -49,11 +58,14 @@ def test_env_int_refuses_non_numbers(monkeypatch, raw):
         env_int("LAUNCHUI_AGENT_OFFLINE_AFTER", 60, minimum=1)
 
 
-@pytest.mark.parametrize("name, raw, minimum", [
-    ("LAUNCHUI_LEASE_SECONDS", "-5", 1),
-    ("LAUNCHUI_LEASE_SECONDS", "0", 1),
-    ("DATABASE_CONN_MAX_AGE", "-1", 0),
-])
+@pytest.mark.parametrize(
+    "name, raw, minimum",
+    [
+        ("LAUNCHUI_LEASE_SECONDS", "-5", 1),
+        ("LAUNCHUI_LEASE_SECONDS", "0", 1),
+        ("DATABASE_CONN_MAX_AGE", "-1", 0),
+    ],
+)
 def test_env_int_refuses_values_below_the_minimum(monkeypatch, name, raw, minimum):
     monkeypatch.setenv(name, raw)
     with pytest.raises(ImproperlyConfigured, match=rf"{name}='{raw}' must be at least {minimum}"):
@@ -92,10 +104,13 @@ def test_secret_key_is_generated_once_and_kept_private(monkeypatch, tmp_path):
 
 
 def _manage_check(tmp_path, **env):
-    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "LOG_LEVEL")}
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "LOG_LEVEL")
+    }
     environ.update(LAUNCHUI_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="launchui.settings", **env)
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("url", ["postgres://launchui@db:notaport/launchui", "postgress://db/launchui"])
@@ -150,10 +165,13 @@ def _settings_in_subprocess(tmp_path, names: list[str], **env) -> dict:
 
     environ = {k: v for k, v in os.environ.items() if k not in ("BEHIND_TLS_PROXY", "SECURE_HSTS_SECONDS")}
     environ.update(LAUNCHUI_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="launchui.settings", **env)
-    code = ("import json; from django.conf import settings; "
-            f"print(json.dumps({{n: str(getattr(settings, n, None)) for n in {names!r}}}))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{n: str(getattr(settings, n, None)) for n in {names!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -163,10 +181,14 @@ def test_hsts_is_sent_behind_the_tls_proxy_only(tmp_path):
     plain = _settings_in_subprocess(tmp_path, names)
     assert plain["SECURE_HSTS_SECONDS"] == "0" and plain["SECURE_PROXY_SSL_HEADER"] == "None"
     proxied = _settings_in_subprocess(tmp_path, names, BEHIND_TLS_PROXY="true")
-    assert proxied == {"SECURE_HSTS_SECONDS": str(365 * 24 * 3600), "SECURE_HSTS_INCLUDE_SUBDOMAINS": "False",
-                       "SECURE_PROXY_SSL_HEADER": "('HTTP_X_FORWARDED_PROTO', 'https')"}
-    tuned = _settings_in_subprocess(tmp_path, names, BEHIND_TLS_PROXY="true", SECURE_HSTS_SECONDS="600",
-                                    SECURE_HSTS_INCLUDE_SUBDOMAINS="true")
+    assert proxied == {
+        "SECURE_HSTS_SECONDS": str(365 * 24 * 3600),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "False",
+        "SECURE_PROXY_SSL_HEADER": "('HTTP_X_FORWARDED_PROTO', 'https')",
+    }
+    tuned = _settings_in_subprocess(
+        tmp_path, names, BEHIND_TLS_PROXY="true", SECURE_HSTS_SECONDS="600", SECURE_HSTS_INCLUDE_SUBDOMAINS="true"
+    )
     assert tuned["SECURE_HSTS_SECONDS"] == "600" and tuned["SECURE_HSTS_INCLUDE_SUBDOMAINS"] == "True"
 
 
@@ -181,10 +203,17 @@ def test_hsts_header_on_requests_that_came_through_the_tls_proxy(client, setting
 def test_login_lockout_and_download_url_settings_come_from_the_environment(tmp_path):
     names = ["AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE"]
     assert _settings_in_subprocess(tmp_path, names) == {
-        "AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_TIME": "0:15:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "300"}
-    assert _settings_in_subprocess(tmp_path, names, LAUNCHUI_LOGIN_FAILURE_LIMIT="10", LAUNCHUI_LOGIN_COOLOFF="60",
-                                   LAUNCHUI_DOWNLOAD_URL_MAX_AGE="120") == {
-        "AXES_FAILURE_LIMIT": "10", "AXES_COOLOFF_TIME": "0:01:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "120"}
+        "AXES_FAILURE_LIMIT": "5",
+        "AXES_COOLOFF_TIME": "0:15:00",
+        "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "300",
+    }
+    assert _settings_in_subprocess(
+        tmp_path,
+        names,
+        LAUNCHUI_LOGIN_FAILURE_LIMIT="10",
+        LAUNCHUI_LOGIN_COOLOFF="60",
+        LAUNCHUI_DOWNLOAD_URL_MAX_AGE="120",
+    ) == {"AXES_FAILURE_LIMIT": "10", "AXES_COOLOFF_TIME": "0:01:00", "LAUNCHUI_DOWNLOAD_URL_MAX_AGE": "120"}
     result = _manage_check(tmp_path, LAUNCHUI_LOGIN_FAILURE_LIMIT="0")
     assert result.returncode != 0
     assert "ImproperlyConfigured: LAUNCHUI_LOGIN_FAILURE_LIMIT='0' must be at least 1" in result.stderr

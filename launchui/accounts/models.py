@@ -19,7 +19,10 @@ class Entity(models.Model):
     is_team = models.BooleanField(default=False)
     # Set for personal entities only.
     owner = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="personal_entity",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -45,6 +48,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["entity", "user"], name="one_membership_per_user")]
 
+    def __str__(self) -> str:
+        return f"{self.user} in {self.entity} ({self.role})"
+
     @property
     def is_admin(self) -> bool:
         return self.role == self.ADMIN
@@ -64,6 +70,9 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
 
     @staticmethod
     def hash_key(raw_key: str) -> str:

@@ -16,7 +16,7 @@ def personal_entity_name(username: str, is_taken: Callable[[str], bool]) -> str:
         return base
     for number in range(2, MAX_SUFFIX):
         suffix = f"-{number}"
-        candidate = base[:_MAX_LENGTH - len(suffix)] + suffix
+        candidate = base[: _MAX_LENGTH - len(suffix)] + suffix
         if not is_taken(candidate):
             return candidate
     raise RuntimeError(f"No free personal entity name for {username!r}")

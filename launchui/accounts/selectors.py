@@ -12,8 +12,7 @@ def entities_for_user(user: User) -> QuerySet[Entity]:
 
 def membership_for(user: User, entity_name: str) -> Membership | None:
     """The user's membership in the named entity, or None when they are an outsider."""
-    return (Membership.objects.select_related("entity")
-            .filter(user=user, entity__name=entity_name).first())
+    return Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
 
 
 def admin_entities_for_user(user: User) -> QuerySet[Entity]:
@@ -26,8 +25,11 @@ def members_of(entity: Entity) -> QuerySet[Membership]:
 
 def memberships_for_user(user: User) -> QuerySet[Membership]:
     """The user's memberships with their entities: personal entity first, then teams by name."""
-    return (Membership.objects.select_related("entity").filter(user=user)
-            .order_by(F("entity__owner_id").desc(nulls_last=True), "entity__name"))
+    return (
+        Membership.objects.select_related("entity")
+        .filter(user=user)
+        .order_by(F("entity__owner_id").desc(nulls_last=True), "entity__name")
+    )
 
 
 def api_keys_for_user(user: User) -> QuerySet[ApiKey]:

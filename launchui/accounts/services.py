@@ -81,8 +81,11 @@ def member_remove(*, membership: Membership) -> None:
 
 
 def _ensure_another_admin(membership: Membership) -> None:
-    others = (Membership.objects.select_for_update()
-              .filter(entity=membership.entity, role=Membership.ADMIN).exclude(pk=membership.pk))
+    others = (
+        Membership.objects.select_for_update()
+        .filter(entity=membership.entity, role=Membership.ADMIN)
+        .exclude(pk=membership.pk)
+    )
     if not others.exists():
         raise ValidationError("A team needs at least one admin: make someone else admin first.")
 
@@ -91,8 +94,7 @@ def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
     """Returns the stored key and the raw key, which is never stored and must be shown once."""
     body = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(40))
     raw = API_KEY_PREFIX + body
-    key = ApiKey.objects.create(user=user, name=name.strip() or "API key",
-                                key_hash=ApiKey.hash_key(raw), hint=body[:6])
+    key = ApiKey.objects.create(user=user, name=name.strip() or "API key", key_hash=ApiKey.hash_key(raw), hint=body[:6])
     return key, raw
 
 
@@ -106,9 +108,11 @@ LAST_USED_RESOLUTION_SECONDS = 60
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:
     """The active key for a raw key, with its user loaded; one query, plus one write a minute at most."""
-    key = (ApiKey.objects.select_related("user")
-           .filter(key_hash=ApiKey.hash_key(raw_key), revoked_at__isnull=True, user__is_active=True)
-           .first())
+    key = (
+        ApiKey.objects.select_related("user")
+        .filter(key_hash=ApiKey.hash_key(raw_key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
     if key is None:
         return None
     now = timezone.now()

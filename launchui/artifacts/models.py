@@ -7,6 +7,8 @@ from django.db import models
 from launchui.core.json_values import json_field_options
 from launchui.projects.models import Project, Run
 
+JOB_SOURCE_TYPE_MAX_LENGTH = 16  # Artifact.job_source_type
+
 
 class ArtifactCollection(models.Model):
     """W&B's "artifact sequence": the versions of one named artifact in a project."""
@@ -45,23 +47,28 @@ class Artifact(models.Model):
     # Aliases asked for at creation; they point here once the version is committed.
     requested_aliases = models.JSONField(default=list)
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     committed_at = models.DateTimeField(null=True, blank=True)
     manifest_digest = models.CharField(max_length=64, blank=True)  # base64 md5 of wandb_manifest.json
     # For job versions: wandb-job.json's source_type (repo, artifact, image), read once at commit so that
     # lists need not open files.
-    job_source_type = models.CharField(max_length=16, blank=True)
+    job_source_type = models.CharField(max_length=JOB_SOURCE_TYPE_MAX_LENGTH, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["collection", "version_index"],
-                                               name="one_version_index_per_collection")]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "version_index"], name="one_version_index_per_collection")
+        ]
         ordering = ["-version_index", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.collection.name}:v{self.version_index}" if self.version_index is not None \
+        return (
+            f"{self.collection.name}:v{self.version_index}"
+            if self.version_index is not None
             else f"{self.collection.name}:pending-{self.pk}"
+        )
 
     @property
     def version(self) -> str:
@@ -77,6 +84,9 @@ class ArtifactAlias(models.Model):
         constraints = [models.UniqueConstraint(fields=["collection", "alias"], name="alias_unique_per_collection")]
         ordering = ["alias"]
 
+    def __str__(self) -> str:
+        return self.alias
+
 
 class ArtifactFile(models.Model):
     """One manifest entry. Its content lives in storage under its digest, shared by every artifact
@@ -91,6 +101,9 @@ class ArtifactFile(models.Model):
         constraints = [models.UniqueConstraint(fields=["artifact", "name"], name="file_unique_per_artifact")]
         ordering = ["name"]
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class EntityContent(models.Model):
     """That an entity holds these bytes: it uploaded them, or the server built them for it. Storage is shared
@@ -103,3 +116,6 @@ class EntityContent(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["entity", "digest"], name="content_once_per_entity")]
+
+    def __str__(self) -> str:
+        return f"{self.digest} held by entity {self.entity_id}"

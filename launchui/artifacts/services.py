@@ -14,7 +14,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from launchui.artifacts import storage
-from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactFile, EntityContent
+from launchui.artifacts.models import (
+    JOB_SOURCE_TYPE_MAX_LENGTH,
+    Artifact,
+    ArtifactAlias,
+    ArtifactCollection,
+    ArtifactFile,
+    EntityContent,
+)
 from launchui.projects.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
@@ -28,39 +35,52 @@ JOB_SPEC_MAX_BYTES = 1024 * 1024
 
 def validate_artifact_name(name: str) -> str:
     if not ARTIFACT_NAME_RE.match(name or ""):
-        raise ValidationError(f"Artifact name {name!r} may use only letters, digits, '-', '_' and '.', "
-                              "up to 128 characters.")
+        raise ValidationError(
+            f"Artifact name {name!r} may use only letters, digits, '-', '_' and '.', up to 128 characters."
+        )
     return name
 
 
 def validate_alias(alias: str) -> str:
     if not ALIAS_RE.match(alias or "") or re.fullmatch(r"v\d+", alias):
-        raise ValidationError(f"Alias {alias!r} is not valid: letters, digits, '-', '_' and '.', "
-                              "and not a version like v3.")
+        raise ValidationError(
+            f"Alias {alias!r} is not valid: letters, digits, '-', '_' and '.', and not a version like v3."
+        )
     return alias
 
 
 def _collection(project: Project, name: str, type_name: str) -> ArtifactCollection:
     validate_artifact_name(name)
-    collection, _ = ArtifactCollection.objects.get_or_create(project=project, name=name,
-                                                             defaults={"type_name": type_name})
+    collection, _ = ArtifactCollection.objects.get_or_create(
+        project=project, name=name, defaults={"type_name": type_name}
+    )
     if collection.type_name != type_name:
         raise ValidationError(f"{name} is an artifact of type {collection.type_name}, not {type_name}.")
     return collection
 
 
 @transaction.atomic
-def artifact_create(*, project: Project, collection_name: str, type_name: str, digest: str,
-                    digest_algorithm: str = "MANIFEST_MD5", client_id: str | None = None,
-                    sequence_client_id: str = "", metadata: dict | None = None, description: str = "",
-                    aliases: list[str] | None = None, run: Run | None = None, created_by: User | None = None,
-                    deduplicate: bool = True) -> Artifact:
+def artifact_create(
+    *,
+    project: Project,
+    collection_name: str,
+    type_name: str,
+    digest: str,
+    digest_algorithm: str = "MANIFEST_MD5",
+    client_id: str | None = None,
+    sequence_client_id: str = "",
+    metadata: dict | None = None,
+    description: str = "",
+    aliases: list[str] | None = None,
+    run: Run | None = None,
+    created_by: User | None = None,
+    deduplicate: bool = True,
+) -> Artifact:
     """A pending version, or an existing one: the same client id names one artifact (the client retries
     and renames), and a digest equal to the collection's latest version is that version."""
     aliases = [validate_alias(a) for a in (aliases or []) if a != "latest"]
     if client_id:
-        existing = Artifact.objects.select_for_update().select_related("collection").filter(
-            client_id=client_id).first()
+        existing = Artifact.objects.select_for_update().select_related("collection").filter(client_id=client_id).first()
         if existing is not None:
             if existing.collection.project_id != project.pk:
                 raise ValidationError("That client id belongs to another project's artifact.")
@@ -78,21 +98,29 @@ def artifact_create(*, project: Project, collection_name: str, type_name: str, d
     try:
         with transaction.atomic():
             return Artifact.objects.create(
-                collection=collection, digest=digest, digest_algorithm=digest_algorithm, client_id=client_id,
-                sequence_client_id=sequence_client_id or "", metadata=metadata or {}, description=description or "",
-                requested_aliases=aliases, run=run, created_by=created_by)
+                collection=collection,
+                digest=digest,
+                digest_algorithm=digest_algorithm,
+                client_id=client_id,
+                sequence_client_id=sequence_client_id or "",
+                metadata=metadata or {},
+                description=description or "",
+                requested_aliases=aliases,
+                run=run,
+                created_by=created_by,
+            )
     except IntegrityError:  # a concurrent create with the same client id won
         return Artifact.objects.get(client_id=client_id)
 
 
 def _same_as_latest(collection: ArtifactCollection, digest: str) -> Artifact | None:
-    latest = (Artifact.objects.filter(collection=collection, state=Artifact.COMMITTED)
-              .order_by("-version_index").first())
+    latest = Artifact.objects.filter(collection=collection, state=Artifact.COMMITTED).order_by("-version_index").first()
     return latest if latest is not None and latest.digest == digest else None
 
 
-def _rename_pending(artifact: Artifact, collection_name: str, type_name: str, metadata: dict | None,
-                    aliases: list[str]) -> Artifact:
+def _rename_pending(
+    artifact: Artifact, collection_name: str, type_name: str, metadata: dict | None, aliases: list[str]
+) -> Artifact:
     # The client pre-creates a job under one name, then logs it under another with the same client id:
     # the later name is the real one, and the first collection is left empty and removed.
     fields = []
@@ -142,15 +170,17 @@ def validate_file_name(name) -> str:
 
 def content_hold(*, entity_id: int, digests) -> None:
     """Record that the entity holds these bytes (it uploaded them, or the server built them for it)."""
-    EntityContent.objects.bulk_create([EntityContent(entity_id=entity_id, digest=d) for d in set(digests)],
-                                      ignore_conflicts=True)
+    EntityContent.objects.bulk_create(
+        [EntityContent(entity_id=entity_id, digest=d) for d in set(digests)], ignore_conflicts=True
+    )
 
 
 def content_held(*, entity_id: int, digests) -> set[str]:
     """The digests this entity holds and storage still has: only these are "already stored" for it and
     committable without an upload. Another entity's identical bytes do not count."""
-    held = set(EntityContent.objects.filter(entity_id=entity_id, digest__in=set(digests))
-               .values_list("digest", flat=True))
+    held = set(
+        EntityContent.objects.filter(entity_id=entity_id, digest__in=set(digests)).values_list("digest", flat=True)
+    )
     return {d for d in held if storage.blob_exists(d)}
 
 
@@ -164,8 +194,9 @@ def files_register(*, artifact: Artifact, files: list[dict]) -> list[tuple[Artif
         name = validate_file_name(entry.get("name") or "")
         digest = entry.get("md5") or ""
         storage.digest_hex(digest)  # ValueError for a bad digest, mapped by the caller
-        row, _ = ArtifactFile.objects.update_or_create(artifact=artifact, name=name,
-                                                       defaults={"digest": digest, "size": entry.get("size")})
+        row, _ = ArtifactFile.objects.update_or_create(
+            artifact=artifact, name=name, defaults={"digest": digest, "size": entry.get("size")}
+        )
         rows.append(row)
     held = content_held(entity_id=_entity_id(artifact), digests=[row.digest for row in rows])
     return [(row, row.digest in held) for row in rows]
@@ -178,9 +209,10 @@ def _check_manifest_entry(name: str, entry) -> None:
     if entry.get("ref"):
         return
     validate_file_name(name)
+    digest = entry.get("digest")
     try:
-        storage.digest_hex(entry.get("digest"))
-    except (TypeError, ValueError):
+        storage.digest_hex(digest if isinstance(digest, str) else "")  # null, a number, a list: refused
+    except ValueError:
         raise ValidationError(f"Manifest entry {name!r} has no valid md5 digest.") from None
     size = entry.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
@@ -203,8 +235,7 @@ def upload_receive(*, token: str, read, content_length: int | None = None) -> No
         storage.blob_save_stream(read, expected_digest=claims["d"], max_bytes=limit)
     except storage.BlobDigestMismatch as exc:
         raise ValidationError(str(exc)) from None
-    entity_id = Artifact.objects.filter(pk=claims["a"]).values_list("collection__project__entity_id",
-                                                                     flat=True).first()
+    entity_id = Artifact.objects.filter(pk=claims["a"]).values_list("collection__project__entity_id", flat=True).first()
     if entity_id is not None:
         content_hold(entity_id=entity_id, digests=[claims["d"]])
     if claims["n"] == MANIFEST_NAME:
@@ -246,8 +277,9 @@ def artifact_commit(*, artifact: Artifact) -> Artifact:
         for name, entry in contents.items():
             if entry.get("ref"):
                 continue  # references to outside storage carry no bytes here
-            ArtifactFile.objects.update_or_create(artifact=artifact, name=name, defaults={
-                "digest": entry.get("digest", ""), "size": entry.get("size")})
+            ArtifactFile.objects.update_or_create(
+                artifact=artifact, name=name, defaults={"digest": entry.get("digest", ""), "size": entry.get("size")}
+            )
         artifact.files.exclude(name__in=list(contents)).delete()
     files = list(artifact.files.all())
     # Stored bytes count only when this entity holds them: the same answer as createArtifactFiles gives.
@@ -274,15 +306,15 @@ def _job_source_type(artifact: Artifact) -> str:
         value = json.loads(raw).get("source_type") if raw is not None else ""
     except (OSError, ValueError, AttributeError):
         return ""
-    max_length = Artifact._meta.get_field("job_source_type").max_length
     # Anything longer than the known types (repo, artifact, image) is not one: shown as unknown.
-    return value if isinstance(value, str) and len(value) <= max_length and "\x00" not in value else ""
+    return value if isinstance(value, str) and len(value) <= JOB_SOURCE_TYPE_MAX_LENGTH and "\x00" not in value else ""
 
 
 def _point_aliases(artifact: Artifact, aliases: list[str]) -> None:
     for alias in dict.fromkeys(aliases):
-        ArtifactAlias.objects.update_or_create(collection_id=artifact.collection_id, alias=alias,
-                                               defaults={"artifact": artifact})
+        ArtifactAlias.objects.update_or_create(
+            collection_id=artifact.collection_id, alias=alias, defaults={"artifact": artifact}
+        )
 
 
 def manifest_digest(entries: dict[str, str]) -> str:
@@ -294,23 +326,41 @@ def manifest_digest(entries: dict[str, str]) -> str:
     return hasher.hexdigest()
 
 
-def artifact_build(*, project: Project, name: str, type_name: str, files: dict[str, bytes],
-                   metadata: dict | None = None, aliases: list[str] | None = None, description: str = "",
-                   created_by: User | None = None) -> tuple[Artifact, bool]:
+def artifact_build(
+    *,
+    project: Project,
+    name: str,
+    type_name: str,
+    files: dict[str, bytes],
+    metadata: dict | None = None,
+    aliases: list[str] | None = None,
+    description: str = "",
+    created_by: User | None = None,
+) -> tuple[Artifact, bool]:
     """A committed version made on the server from bytes. Returns (version, created); created is False
     when the content equals the latest version ("No changes detected")."""
     digests = {path: storage.blob_save(content) for path, content in files.items()}
     digest = manifest_digest(digests)
     with transaction.atomic():
         content_hold(entity_id=project.entity_id, digests=digests.values())
-        artifact = artifact_create(project=project, collection_name=name, type_name=type_name, digest=digest,
-                                   metadata=metadata, description=description, aliases=aliases,
-                                   created_by=created_by)
+        artifact = artifact_create(
+            project=project,
+            collection_name=name,
+            type_name=type_name,
+            digest=digest,
+            metadata=metadata,
+            description=description,
+            aliases=aliases,
+            created_by=created_by,
+        )
         if artifact.state == Artifact.COMMITTED:
             return artifact, False
-        manifest = {"version": 1, "storagePolicy": "wandb-storage-policy-v1",
-                    "storagePolicyConfig": {"storageLayout": "V2"},
-                    "contents": {path: {"digest": d, "size": len(files[path])} for path, d in digests.items()}}
+        manifest = {
+            "version": 1,
+            "storagePolicy": "wandb-storage-policy-v1",
+            "storagePolicyConfig": {"storageLayout": "V2"},
+            "contents": {path: {"digest": d, "size": len(files[path])} for path, d in digests.items()},
+        }
         artifact.manifest_digest = storage.blob_save(json.dumps(manifest, sort_keys=True).encode())
         content_hold(entity_id=project.entity_id, digests=[artifact.manifest_digest])
         artifact.save(update_fields=["manifest_digest"])
@@ -322,7 +372,8 @@ def resolve(*, project: Project, name: str) -> Artifact | None:
     collection_name, _, selector = name.partition(":")
     selector = selector or "latest"
     versions = Artifact.objects.select_related("collection__project__entity").filter(
-        collection__project=project, collection__name=collection_name, state=Artifact.COMMITTED)
+        collection__project=project, collection__name=collection_name, state=Artifact.COMMITTED
+    )
     if re.fullmatch(r"v\d+", selector):
         return versions.filter(version_index=int(selector[1:])).first()
     return versions.filter(aliases__alias=selector).first()

@@ -113,8 +113,9 @@ def upload_url(base_url: str, *, artifact_id: int, digest: str, name: str) -> st
 
 
 def download_url(base_url: str, *, digest: str, name: str, user_id: int, entity_id: int) -> str:
-    token = signing.dumps({"d": digest, "n": name[-200:], "u": user_id, "e": entity_id},
-                          salt=DOWNLOAD_SALT, compress=True)
+    token = signing.dumps(
+        {"d": digest, "n": name[-200:], "u": user_id, "e": entity_id}, salt=DOWNLOAD_SALT, compress=True
+    )
     return base_url + reverse("artifact_download", args=[token])
 
 

@@ -32,16 +32,18 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def download(request: HttpRequest, token: str) -> HttpResponse:
+def download(request: HttpRequest, token: str) -> HttpResponse | FileResponse:
     try:
         claims = storage.read_download_token(token)
     except signing.BadSignature:
         return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
     # The URL is a bearer token: it stops working once its holder leaves the entity that owns the file.
-    holder = User.objects.filter(pk=claims.get("u"), is_active=True).first()
-    if holder is None or not entities_for_user(holder).filter(pk=claims.get("e")).exists():
-        return JsonResponse({"error": "This download URL's holder is no longer a member of the file's entity."},
-                            status=403)
+    user_id, entity_id = claims.get("u"), claims.get("e")
+    holder = User.objects.filter(pk=user_id, is_active=True).first() if user_id is not None else None
+    if holder is None or entity_id is None or not entities_for_user(holder).filter(pk=entity_id).exists():
+        return JsonResponse(
+            {"error": "This download URL's holder is no longer a member of the file's entity."}, status=403
+        )
     if not storage.blob_exists(claims["d"]):
         return JsonResponse({"error": "That file is not stored here."}, status=404)
     name = claims["n"].rsplit("/", 1)[-1] or "file"

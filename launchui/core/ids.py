@@ -53,4 +53,4 @@ def artifact_pk_from_uri(uri: str) -> int | None:
     Raises InvalidId when the URI has the prefix but a malformed id."""
     if not uri.startswith(ARTIFACT_URI_PREFIX):
         return None
-    return decode(uri[len(ARTIFACT_URI_PREFIX):], "Artifact")
+    return decode(uri[len(ARTIFACT_URI_PREFIX) :], "Artifact")

@@ -8,6 +8,7 @@ syntax error is left as the parser's own exception, so each caller keeps its mes
 """
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -28,7 +29,9 @@ from launchui.core.limits import (
 try:
     from yaml._yaml import CParser
 except ImportError:  # PyYAML built without libyaml: the pure-Python parser, slower, same caps
-    CParser = None
+    HAVE_LIBYAML = False
+else:
+    HAVE_LIBYAML = True
 
 
 def _refuse(message: str) -> ValidationError:
@@ -45,8 +48,14 @@ def _too_deep(what: str, max_depth: int) -> ValidationError:
     return _refuse(f"{what} is nested deeper than {max_depth} levels (the limit).")
 
 
-def check_value(value: Any, what: str, *, max_depth: int = USER_DATA_MAX_DEPTH,
-                max_nodes: int | None = USER_DATA_MAX_NODES, max_bytes: int | None = USER_DATA_MAX_BYTES) -> Any:
+def check_value(
+    value: Any,
+    what: str,
+    *,
+    max_depth: int = USER_DATA_MAX_DEPTH,
+    max_nodes: int | None = USER_DATA_MAX_NODES,
+    max_bytes: int | None = USER_DATA_MAX_BYTES,
+) -> Any:
     """The value unchanged, if its nesting, number of values and (when max_bytes) JSON size are within the
     caps. Walked with an explicit stack: a value nested 3,000 deep must not raise RecursionError here, nor
     in the recursive code (json.dumps, templates, merges) that runs after this check."""
@@ -57,6 +66,7 @@ def check_value(value: Any, what: str, *, max_depth: int = USER_DATA_MAX_DEPTH,
         nodes += 1
         if max_nodes is not None and nodes > max_nodes:
             raise _refuse(f"{what} holds more than {max_nodes:,} values (the limit).")
+        children: Iterable[Any]
         if isinstance(current, dict):
             children = current.values()
         elif isinstance(current, (list, tuple)):
@@ -76,9 +86,22 @@ def check_value(value: Any, what: str, *, max_depth: int = USER_DATA_MAX_DEPTH,
     return value
 
 
-def loads_json(text: str | bytes, what: str, *, max_bytes: int = USER_DATA_MAX_BYTES,
-               max_depth: int = USER_DATA_MAX_DEPTH, max_nodes: int | None = USER_DATA_MAX_NODES,
-               **kwargs) -> Any:
+def require_object(value: Any, what: str, example: str = "") -> dict:
+    """The one "it must be a JSON object" rule; each door words its own error from the ValidationError."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a JSON object{', e.g. ' + example if example else ''}.")
+    return value
+
+
+def loads_json(
+    text: str | bytes,
+    what: str,
+    *,
+    max_bytes: int = USER_DATA_MAX_BYTES,
+    max_depth: int = USER_DATA_MAX_DEPTH,
+    max_nodes: int | None = USER_DATA_MAX_NODES,
+    **kwargs,
+) -> Any:
     """json.loads within the caps. Syntax errors raise json.JSONDecodeError (ValueError) as json does."""
     check_size(text, what, max_bytes)
     try:
@@ -105,8 +128,10 @@ class _Capped(Composer):
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"uses a YAML alias (*{event.anchor} at line {event.start_mark.line + 1}): anchors and "
-                           "aliases are not accepted, write the values out")
+            raise _Refused(
+                f"uses a YAML alias (*{event.anchor} at line {event.start_mark.line + 1}): anchors and "
+                "aliases are not accepted, write the values out"
+            )
         self._nodes = getattr(self, "_nodes", 0) + 1
         if self._nodes > self.max_nodes:
             raise _Refused(f"holds more than {self.max_nodes:,} values (the limit)")
@@ -122,7 +147,7 @@ class _Capped(Composer):
                 self._depth -= 1
 
 
-class _CappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resolver):
+class _PyCappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resolver):
     def __init__(self, stream):
         Reader.__init__(self, stream)
         Scanner.__init__(self)
@@ -132,8 +157,12 @@ class _CappedSafeLoader(_Capped, Reader, Scanner, Parser, SafeConstructor, Resol
         Resolver.__init__(self)
 
 
-if CParser is not None:
-    class _CappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):
+# A string annotation: _CCappedSafeLoader exists only with libyaml.
+_CappedSafeLoader: "type[_PyCappedSafeLoader | _CCappedSafeLoader]" = _PyCappedSafeLoader
+
+if HAVE_LIBYAML:
+
+    class _CCappedSafeLoader(_Capped, CParser, SafeConstructor, Resolver):
         """libyaml's parser (events, ~9x faster than PyYAML's own) under the same capped composer."""
 
         def __init__(self, stream):
@@ -142,12 +171,23 @@ if CParser is not None:
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
 
+    _CappedSafeLoader = _CCappedSafeLoader
+
+
+def _load(text: str) -> Any:
+    """yaml.load(text, Loader=_CappedSafeLoader), spelled out: PyYAML's stubs accept only its own loaders."""
+    loader = _CappedSafeLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
 
 def loads_yaml(text: str, what: str, *, max_bytes: int = USER_DATA_MAX_BYTES) -> Any:
     """One YAML document within the caps, no aliases. Syntax errors raise yaml.YAMLError as PyYAML does."""
     check_size(text, what, max_bytes)
     try:
-        value = yaml.load(text, Loader=_CappedSafeLoader)
+        value = _load(text)
     except _Refused as exc:
         raise _refuse(f"{what} {exc}.") from None
     except yaml.YAMLError as exc:

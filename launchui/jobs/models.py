@@ -25,8 +25,9 @@ class GitCredential(models.Model):
     path_prefix = models.CharField(max_length=255, blank=True)
     # SSH: the server's host keys (known_hosts lines), pasted by an admin or recorded on first use.
     known_hosts = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,8 +78,9 @@ class JobBuild(models.Model):
     # image: {"image"}; git: {"remote", "ref", "entry_point", "runtime"}; code: {"entry_point", "runtime",
     # "source_name", "archive_digest" or "files": {path: digest}}
     params = models.JSONField(default=dict)
-    git_credential = models.ForeignKey(GitCredential, null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="+")
+    git_credential = models.ForeignKey(
+        GitCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
@@ -92,8 +94,9 @@ class JobBuild(models.Model):
     attempt = models.PositiveSmallIntegerField(default=0)
     lease_token = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -101,15 +104,16 @@ class JobBuild(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         # The sweeper's two questions: queued builds to (re)send, running builds whose lease ran out.
-        indexes = [models.Index(fields=["status", "sent_at"], name="jobbuild_status_sent"),
-                   models.Index(fields=["status", "heartbeat_at"], name="jobbuild_status_heartbeat")]
+        indexes = [
+            models.Index(fields=["status", "sent_at"], name="jobbuild_status_sent"),
+            models.Index(fields=["status", "heartbeat_at"], name="jobbuild_status_heartbeat"),
+        ]
 
     def __str__(self) -> str:
         return f"build {self.pk} ({self.kind}) in {self.project}"
 
     @classmethod
     def source_type_label(cls, source_type: str) -> str:
-        """"Code", "Docker image" or "Git" for a wandb-job.json source_type; an unknown one as it is."""
+        """ "Code", "Docker image" or "Git" for a wandb-job.json source_type; an unknown one as it is."""
         kind = cls.KIND_OF_SOURCE_TYPE.get(source_type)
         return dict(cls.KINDS)[kind] if kind else source_type
-

@@ -9,8 +9,10 @@ import socket
 
 from django.conf import settings
 
-INTERNAL = ("an internal address (loopback, link-local, a private network or this server's own): builds may "
-            "not reach it unless an operator lists it in LAUNCHUI_GIT_ALLOWED_HOSTS")
+INTERNAL = (
+    "an internal address (loopback, link-local, a private network or this server's own): builds may "
+    "not reach it unless an operator lists it in LAUNCHUI_GIT_ALLOWED_HOSTS"
+)
 
 
 class TargetRefused(Exception):
@@ -23,10 +25,10 @@ class TargetUnresolved(Exception):
 
 @functools.lru_cache(maxsize=1)
 def _own_addresses() -> frozenset:
-    found = set()
+    found: set[str] = set()
     for name in {socket.gethostname(), socket.getfqdn()}:
         try:
-            found.update(info[4][0] for info in socket.getaddrinfo(name, None))
+            found.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
         except OSError:
             continue
     return frozenset(ipaddress.ip_address(a.split("%")[0]) for a in found)
@@ -44,7 +46,9 @@ def _allowed(host: str, port: int, ip) -> bool:
     for kind, value, allowed_port in settings.LAUNCHUI_GIT_ALLOWED_HOSTS:
         if allowed_port not in (None, port):
             continue
-        if (kind == "host" and value == host) or (kind == "network" and ip in value):
+        if kind == "host" and value == host:
+            return True
+        if kind == "network" and isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and ip in value:
             return True
     return False
 
@@ -55,7 +59,7 @@ def resolve(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise TargetUnresolved(host) from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_target(host: str, port: int) -> list[str]:

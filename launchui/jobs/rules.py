@@ -22,10 +22,13 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_RE = re.compile(
-    rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+    rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
 
 SCP_LIKE_RE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9.-]+:(?!//)[^\s]+$")
-GIT_REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!/)(?!.*/$)(?!.*\.lock$)(?!.*@\{)[^\s~^:?*\[\\\x00-\x1f\x7f]{1,255}$")
+GIT_REF_RE = re.compile(
+    r"^(?!-)(?!.*\.\.)(?!.*//)(?!/)(?!.*/$)(?!.*\.lock$)(?!.*@\{)[^\s~^:?*\[\\\x00-\x1f\x7f]{1,255}$"
+)
 
 
 def make_artifact_name_safe(name: str) -> str:
@@ -38,8 +41,10 @@ def make_artifact_name_safe(name: str) -> str:
 
 def validate_job_name(name: str) -> str:
     if len(name) > 128 or not SAFE_NAME_RE.match(name):
-        raise ValidationError(f"Job names may use only letters, digits, dashes, underscores and dots. "
-                              f"Did you mean: {make_artifact_name_safe(name)}")
+        raise ValidationError(
+            f"Job names may use only letters, digits, dashes, underscores and dots. "
+            f"Did you mean: {make_artifact_name_safe(name)}"
+        )
     return name
 
 
@@ -48,8 +53,10 @@ def parse_image(reference: str) -> dict:
     reference = (reference or "").strip()
     match = IMAGE_RE.match(reference)
     if not match or len(reference) > 255:
-        raise ValidationError(f"{reference!r} is not a Docker image reference: use name[:tag] or "
-                              "registry/name[:tag][@sha256:digest], lowercase.")
+        raise ValidationError(
+            f"{reference!r} is not a Docker image reference: use name[:tag] or "
+            "registry/name[:tag][@sha256:digest], lowercase."
+        )
     return {"name": match.group("name"), "tag": match.group("tag"), "digest": match.group("digest")}
 
 
@@ -90,8 +97,9 @@ def validate_git_remote(remote: str) -> str:
         if host.startswith("-"):
             raise ValidationError("The remote's host cannot start with '-'.")
         return remote
-    raise ValidationError("Only https://, ssh:// and git@host:path remotes are allowed "
-                          "(not file://, ext::, fd:: or local paths).")
+    raise ValidationError(
+        "Only https://, ssh:// and git@host:path remotes are allowed (not file://, ext::, fd:: or local paths)."
+    )
 
 
 def validate_git_ref(ref: str) -> str:
@@ -225,7 +233,8 @@ def clean_path_prefix(prefix: str) -> str:
     if not text:
         return ""
     if any(c.isspace() or c in "%?#\\" or not c.isprintable() for c in text) or any(
-            segment in ("", ".", "..") for segment in text.split("/")):
+        segment in ("", ".", "..") for segment in text.split("/")
+    ):
         raise ValidationError("A path prefix is a plain path such as acme or acme/tools (no '..', '%', '?', '#').")
     return text
 
@@ -239,18 +248,23 @@ def credential_applies_to(credential, remote: str) -> None:
     if target.scheme != wants:
         raise ValidationError(f"A {credential.get_kind_display()} credential cannot be used with this remote.")
     if not credential.host:
-        raise ValidationError(f"The credential {credential.name} is not bound to a host: an admin of the entity "
-                              "must set its host on the Git credentials page before builds can use it.")
+        raise ValidationError(
+            f"The credential {credential.name} is not bound to a host: an admin of the entity "
+            "must set its host on the Git credentials page before builds can use it."
+        )
     bound = GitTarget(wants, credential.host, credential.port or DEFAULT_PORTS[wants], credential.path_prefix)
     if (target.host, target.port) != (bound.host, bound.port):
-        raise ValidationError(f"The credential {credential.name} is only for {bound.address}, "
-                              f"not {target.address}.")
+        raise ValidationError(f"The credential {credential.name} is only for {bound.address}, not {target.address}.")
     if bound.path:
         segments = target.path.split("/")
-        if "%" in target.path or any(s in (".", "..") for s in segments) or \
-                segments[:len(bound.path.split("/"))] != bound.path.split("/"):
-            raise ValidationError(f"The credential {credential.name} is only for repositories under "
-                                  f"{bound.host}/{bound.path}/.")
+        if (
+            "%" in target.path
+            or any(s in (".", "..") for s in segments)
+            or segments[: len(bound.path.split("/"))] != bound.path.split("/")
+        ):
+            raise ValidationError(
+                f"The credential {credential.name} is only for repositories under {bound.host}/{bound.path}/."
+            )
 
 
 def known_hosts_alias(host: str, port: int) -> str:

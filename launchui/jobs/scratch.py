@@ -45,8 +45,9 @@ def mkdtemp() -> Path:
 def run(args: list[str], *, workdir: Path, timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """subprocess.run in a new process group recorded in workdir; on timeout the whole group is killed
     (git's helpers, such as git-remote-https and ssh, too)."""
-    with subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          **kwargs) as proc:
+    with subprocess.Popen(
+        args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
+    ) as proc:
         with open(workdir / GROUPS_FILE, "a") as groups:
             groups.write(f"{proc.pid}\n")
         try:
@@ -101,7 +102,7 @@ def sweep_orphans(root: Path | None = None) -> list[Path]:
     root = Path(root or tempfile.gettempdir())
     removed = []
     for folder in root.glob(f"{PREFIX}*"):
-        tag = folder.name[len(PREFIX):].rsplit("-", 1)[0]
+        tag = folder.name[len(PREFIX) :].rsplit("-", 1)[0]
         # Only folders named by this module: another program's launchui-git-* is none of our business.
         if not re.fullmatch(r"\d+\.\d+", tag) or not folder.is_dir() or _owner_alive(tag):
             continue

@@ -20,7 +20,7 @@ def encrypt(secret: str) -> bytes:
     return _fernet().encrypt(secret.encode())
 
 
-def decrypt(token: bytes) -> str:
+def decrypt(token: bytes | memoryview) -> str:
     try:
         return _fernet().decrypt(bytes(token)).decode()
     except InvalidToken:

@@ -7,6 +7,7 @@ import threading
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import kombu.exceptions
 from django import db
@@ -80,8 +81,9 @@ def build_send(*, build_id: int, sent_before=None) -> bool:
         build_job_task.apply_async((build_id,), retry=True)
     except (kombu.exceptions.OperationalError, OSError) as exc:  # kombu wraps the transport's errors
         logger.warning("build %s: could not send its task (%s); the sweeper will send it again", build_id, exc)
-        JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at=now if sent_before else None
-                                ).update(sent_at=None)
+        JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED, sent_at=now if sent_before else None).update(
+            sent_at=None
+        )
         return False
     if sent_before is None:
         JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED).update(sent_at=now)
@@ -108,26 +110,36 @@ def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict
     cutoff = now - timedelta(seconds=settings.LAUNCHUI_BUILD_RESEND_SECONDS)
     if sent_before is not None:
         cutoff = max(cutoff, sent_before)
-    expired = (JobBuild.objects.filter(status=JobBuild.RUNNING)
-               .annotate(last_beat=Coalesce("heartbeat_at", "started_at", "created_at"))
-               .filter(last_beat__lt=now - lease).values_list("pk", "lease_token", "attempt")[:batch])
+    expired = (
+        JobBuild.objects.filter(status=JobBuild.RUNNING)
+        .annotate(last_beat=Coalesce("heartbeat_at", "started_at", "created_at"))
+        .filter(last_beat__lt=now - lease)
+        .values_list("pk", "lease_token", "attempt")[:batch]
+    )
     for build_id, token, attempt in expired:
         mine = JobBuild.objects.filter(pk=build_id, status=JobBuild.RUNNING, lease_token=token)
         if attempt >= settings.LAUNCHUI_BUILD_MAX_ATTEMPTS:
             line = f"ERROR {WORKER_LOST} (attempt {attempt} of {settings.LAUNCHUI_BUILD_MAX_ATTEMPTS})"
-            if mine.update(status=JobBuild.FAILED, error=WORKER_LOST, finished_at=now,
-                           log=Concat(F("log"), Value(line + "\n"))):
+            if mine.update(
+                status=JobBuild.FAILED, error=WORKER_LOST, finished_at=now, log=Concat(F("log"), Value(line + "\n"))
+            ):
                 counts["failed"] += 1
-        elif mine.update(status=JobBuild.QUEUED, sent_at=None, lease_token="",
-                         log=Concat(F("log"), Value(f"The worker was lost during attempt {attempt}: "
-                                                    "queued again\n"))):
+        elif mine.update(
+            status=JobBuild.QUEUED,
+            sent_at=None,
+            lease_token="",
+            log=Concat(F("log"), Value(f"The worker was lost during attempt {attempt}: queued again\n")),
+        ):
             counts["requeued"] += 1
             if broker_up:
                 broker_up = build_send(build_id=build_id)
                 counts["sent"] += broker_up
-    stale = (JobBuild.objects.filter(status=JobBuild.QUEUED)
-             .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(sent_at__lt=cutoff))
-             .order_by("created_at").values_list("pk", flat=True)[:batch])
+    stale = (
+        JobBuild.objects.filter(status=JobBuild.QUEUED)
+        .filter(Q(sent_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(sent_at__lt=cutoff))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch]
+    )
     counts["more"] = len(stale) == batch
     for build_id in stale if broker_up else ():
         if build_send(build_id=build_id, sent_before=cutoff):
@@ -140,8 +152,16 @@ def builds_resend_stale(*, now=None, sent_before=None, batch: int = 100) -> dict
 
 
 @transaction.atomic
-def build_create_image(*, entity: Entity, project: str, image: str, name: str = "", description: str = "",
-                       aliases: list[str] | None = None, created_by: User | None) -> JobBuild:
+def build_create_image(
+    *,
+    entity: Entity,
+    project: str,
+    image: str,
+    name: str = "",
+    description: str = "",
+    aliases: list[str] | None = None,
+    created_by: User | None,
+) -> JobBuild:
     project_row, checked, errors = _common(entity=entity, project=project, name=name, aliases=aliases or [])
     try:
         rules.parse_image(image)
@@ -149,8 +169,15 @@ def build_create_image(*, entity: Entity, project: str, image: str, name: str = 
         errors["image"] = exc.messages
     if errors:
         raise ValidationError(errors)
-    build = JobBuild.objects.create(project=project_row, kind=JobBuild.IMAGE, name=name, description=description,
-                                    aliases=checked, params={"image": image.strip()}, created_by=created_by)
+    build = JobBuild.objects.create(
+        project=project_row,
+        kind=JobBuild.IMAGE,
+        name=name,
+        description=description,
+        aliases=checked,
+        params={"image": image.strip()},
+        created_by=created_by,
+    )
     return _enqueue(build)
 
 
@@ -166,13 +193,27 @@ def _check_git_host(target: rules.GitTarget) -> None:
 
 
 @transaction.atomic
-def build_create_git(*, entity: Entity, project: str, remote: str, entry_point: str, ref: str = "",
-                     runtime: str = "", credential: GitCredential | None = None, name: str = "",
-                     description: str = "", aliases: list[str] | None = None, created_by: User | None) -> JobBuild:
+def build_create_git(
+    *,
+    entity: Entity,
+    project: str,
+    remote: str,
+    entry_point: str,
+    ref: str = "",
+    runtime: str = "",
+    credential: GitCredential | None = None,
+    name: str = "",
+    description: str = "",
+    aliases: list[str] | None = None,
+    created_by: User | None,
+) -> JobBuild:
     project_row, checked, errors = _common(entity=entity, project=project, name=name, aliases=aliases or [])
-    for field, check, value in (("remote", rules.validate_git_remote, remote), ("ref", rules.validate_git_ref, ref),
-                                ("entry_point", rules.validate_entry_point, entry_point),
-                                ("runtime", rules.clean_runtime, runtime)):
+    for field, check, value in (
+        ("remote", rules.validate_git_remote, remote),
+        ("ref", rules.validate_git_ref, ref),
+        ("entry_point", rules.validate_entry_point, entry_point),
+        ("runtime", rules.clean_runtime, runtime),
+    ):
         try:
             check(value)
         except ValidationError as exc:
@@ -192,28 +233,53 @@ def build_create_git(*, entity: Entity, project: str, remote: str, entry_point: 
     if errors:
         raise ValidationError(errors)
     build = JobBuild.objects.create(
-        project=project_row, kind=JobBuild.GIT, name=name, description=description, aliases=checked,
-        params={"remote": remote.strip(), "ref": ref.strip(), "entry_point": entry_point.strip() or "main.py",
-                "runtime": runtime.strip()},
-        git_credential=credential, created_by=created_by)
+        project=project_row,
+        kind=JobBuild.GIT,
+        name=name,
+        description=description,
+        aliases=checked,
+        params={
+            "remote": remote.strip(),
+            "ref": ref.strip(),
+            "entry_point": entry_point.strip() or "main.py",
+            "runtime": runtime.strip(),
+        },
+        git_credential=credential,
+        created_by=created_by,
+    )
     return _enqueue(build)
 
 
 @transaction.atomic
-def build_create_code(*, entity: Entity, project: str, entry_point: str, source_name: str,
-                      archive: tuple[str, bytes] | None = None, files: dict[str, bytes] | None = None,
-                      runtime: str = "", name: str = "", description: str = "", aliases: list[str] | None = None,
-                      created_by: User | None) -> JobBuild:
+def build_create_code(
+    *,
+    entity: Entity,
+    project: str,
+    entry_point: str,
+    source_name: str,
+    archive: tuple[str, bytes] | None = None,
+    files: dict[str, bytes] | None = None,
+    runtime: str = "",
+    name: str = "",
+    description: str = "",
+    aliases: list[str] | None = None,
+    created_by: User | None,
+) -> JobBuild:
     """Code from one archive (.zip, .tar.gz) or a folder's files ({relative path: bytes})."""
     project_row, checked, errors = _common(entity=entity, project=project, name=name, aliases=aliases or [])
-    for field, check, value in (("entry_point", rules.validate_entry_point, entry_point),
-                                ("runtime", rules.clean_runtime, runtime)):
+    for field, check, value in (
+        ("entry_point", rules.validate_entry_point, entry_point),
+        ("runtime", rules.clean_runtime, runtime),
+    ):
         try:
             check(value)
         except ValidationError as exc:
             errors[field] = exc.messages
-    params = {"entry_point": entry_point.strip() or "main.py", "runtime": runtime.strip(),
-              "source_name": rules.make_artifact_name_safe(source_name or "code")[:60]}
+    params: dict[str, Any] = {
+        "entry_point": entry_point.strip() or "main.py",
+        "runtime": runtime.strip(),
+        "source_name": rules.make_artifact_name_safe(source_name or "code")[:60],
+    }
     try:
         if archive is not None:
             filename, content = archive
@@ -235,14 +301,31 @@ def build_create_code(*, entity: Entity, project: str, entry_point: str, source_
         errors["code"] = exc.messages
     if errors:
         raise ValidationError(errors)
-    build = JobBuild.objects.create(project=project_row, kind=JobBuild.CODE, name=name, description=description,
-                                    aliases=checked, params=params, created_by=created_by)
+    build = JobBuild.objects.create(
+        project=project_row,
+        kind=JobBuild.CODE,
+        name=name,
+        description=description,
+        aliases=checked,
+        params=params,
+        created_by=created_by,
+    )
     return _enqueue(build)
 
 
-def credential_create(*, entity: Entity, name: str, kind: str, username: str = "", secret: str, host: str,
-                      port: int | None = None, path_prefix: str = "", known_hosts: str = "",
-                      created_by: User | None) -> GitCredential:
+def credential_create(
+    *,
+    entity: Entity,
+    name: str,
+    kind: str,
+    username: str = "",
+    secret: str,
+    host: str,
+    port: int | None = None,
+    path_prefix: str = "",
+    known_hosts: str = "",
+    created_by: User | None,
+) -> GitCredential:
     """A credential bound to one server (host, port, optional path prefix): builds never send it elsewhere."""
     errors: dict[str, list[str]] = {}
     if not name.strip():
@@ -257,19 +340,27 @@ def credential_create(*, entity: Entity, name: str, kind: str, username: str = "
         errors["secret"] = ["Enter the password, token or private key."]
     elif kind == GitCredential.SSH and "PRIVATE KEY" not in secret:
         errors["secret"] = ["Paste an SSH private key (-----BEGIN ... PRIVATE KEY-----)."]
-    binding, binding_errors = _binding(kind=kind, host=host, port=port, path_prefix=path_prefix,
-                                       known_hosts=known_hosts)
+    binding, binding_errors = _binding(
+        kind=kind, host=host, port=port, path_prefix=path_prefix, known_hosts=known_hosts
+    )
     errors.update(binding_errors)
     if errors:
         raise ValidationError(errors)
-    return GitCredential.objects.create(entity=entity, name=name.strip(), kind=kind, username=username.strip(),
-                                        secret_encrypted=secrets.encrypt(secret), created_by=created_by, **binding)
+    return GitCredential.objects.create(
+        entity=entity,
+        name=name.strip(),
+        kind=kind,
+        username=username.strip(),
+        secret_encrypted=secrets.encrypt(secret),
+        created_by=created_by,
+        **binding,
+    )
 
 
 def _binding(*, kind: str, host: str, port: int | None, path_prefix: str, known_hosts: str) -> tuple[dict, dict]:
     """({host, port, path_prefix, known_hosts} cleaned, {field: errors})."""
     errors: dict[str, list[str]] = {}
-    cleaned = {"host": "", "port": port, "path_prefix": "", "known_hosts": ""}
+    cleaned: dict[str, Any] = {"host": "", "port": port, "path_prefix": "", "known_hosts": ""}
     if not (host or "").strip():
         errors["host"] = ["Enter the git server's host name, e.g. github.com: the credential is only sent there."]
     else:
@@ -294,12 +385,14 @@ def _binding(*, kind: str, host: str, port: int | None, path_prefix: str, known_
     return cleaned, errors
 
 
-def credential_bind(*, credential: GitCredential, host: str, port: int | None = None, path_prefix: str = "",
-                    known_hosts: str = "") -> GitCredential:
+def credential_bind(
+    *, credential: GitCredential, host: str, port: int | None = None, path_prefix: str = "", known_hosts: str = ""
+) -> GitCredential:
     """Set the server a credential is for (binding a legacy credential, or after a server moved). A new
     server forgets the host keys recorded for the old one unless new ones are given."""
-    binding, errors = _binding(kind=credential.kind, host=host, port=port, path_prefix=path_prefix,
-                               known_hosts=known_hosts)
+    binding, errors = _binding(
+        kind=credential.kind, host=host, port=port, path_prefix=path_prefix, known_hosts=known_hosts
+    )
     if errors:
         raise ValidationError(errors)
     for field, value in binding.items():
@@ -318,6 +411,7 @@ def credential_delete(*, credential: GitCredential) -> None:
 
 
 # --- running a build (inside the Celery worker) ----------------------------------------------------
+
 
 def _log(run: QuerySet, line: str) -> None:
     run.update(log=Concat(F("log"), Value(line.rstrip("\n") + "\n")))
@@ -357,8 +451,13 @@ def build_run(*, build_id: int, task_id: str = "") -> None:
     token = uuid.uuid4().hex
     now = timezone.now()
     claimed = JobBuild.objects.filter(pk=build_id, status=JobBuild.QUEUED).update(
-        status=JobBuild.RUNNING, started_at=now, heartbeat_at=now, attempt=F("attempt") + 1, lease_token=token,
-        celery_task_id=task_id[:64])
+        status=JobBuild.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempt=F("attempt") + 1,
+        lease_token=token,
+        celery_task_id=task_id[:64],
+    )
     if not claimed:
         return
     run = JobBuild.objects.filter(pk=build_id, lease_token=token)
@@ -368,8 +467,9 @@ def build_run(*, build_id: int, task_id: str = "") -> None:
         log(f"Attempt {build.attempt} of {settings.LAUNCHUI_BUILD_MAX_ATTEMPTS}")
     try:
         with _lease(run):
-            artifact, created = {JobBuild.IMAGE: _build_image, JobBuild.GIT: _build_git,
-                                 JobBuild.CODE: _build_code}[build.kind](build, log)
+            artifact, created = {JobBuild.IMAGE: _build_image, JobBuild.GIT: _build_git, JobBuild.CODE: _build_code}[
+                build.kind
+            ](build, log)
     except (ValidationError, sources.GitError, ValueError) as exc:
         message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         log(f"ERROR {message}")
@@ -382,23 +482,38 @@ def build_run(*, build_id: int, task_id: str = "") -> None:
         return
     verb = "Created" if created else "No changes detected for"
     aliases = ", ".join(artifact.aliases.values_list("alias", flat=True))
-    log(f"{verb} job: {build.project.entity.name}/{build.project.name}/{artifact.collection.name}:"
-        f"{artifact.version}, with aliases: {aliases}")
+    log(
+        f"{verb} job: {build.project.entity.name}/{build.project.name}/{artifact.collection.name}:"
+        f"{artifact.version}, with aliases: {aliases}"
+    )
     run.update(status=JobBuild.SUCCEEDED, result=artifact, result_created=created, finished_at=timezone.now())
 
 
 def _job_files(source_type: str, source: dict, runtime: str, requirements: bytes) -> dict[str, bytes]:
-    spec = {"_version": "v0", "source_type": source_type, "source": source, "input_types": EMPTY_TYPES,
-            "output_types": EMPTY_TYPES, "runtime": runtime}
+    spec = {
+        "_version": "v0",
+        "source_type": source_type,
+        "source": source,
+        "input_types": EMPTY_TYPES,
+        "output_types": EMPTY_TYPES,
+        "runtime": runtime,
+    }
     return {"wandb-job.json": json.dumps(spec, indent=4).encode(), "requirements.frozen.txt": requirements}
 
 
 def _save_job(build: JobBuild, default_name: str, files: dict[str, bytes], extra_aliases: list[str], log):
     name = build.name or default_name
     log(f"Job name: {name}" + (" (explicit)" if build.name else " (default)"))
-    return artifacts.artifact_build(project=build.project, name=name, type_name="job", files=files,
-                                    metadata={"_partial": True}, aliases=[*extra_aliases, *build.aliases],
-                                    description=build.description, created_by=build.created_by)
+    return artifacts.artifact_build(
+        project=build.project,
+        name=name,
+        type_name="job",
+        files=files,
+        metadata={"_partial": True},
+        aliases=[*extra_aliases, *build.aliases],
+        description=build.description,
+        created_by=build.created_by,
+    )
 
 
 def _build_image(build: JobBuild, log):
@@ -412,8 +527,9 @@ def _build_image(build: JobBuild, log):
             log(f"The image tag {tag_alias} looks like a version (v0, v1, ...), so it is not used as an alias")
             tag_alias = None
     source = {"image": image}
-    return _save_job(build, rules.image_job_name(image), _job_files("image", source, "", b""),
-                     [tag_alias] if tag_alias else [], log)
+    return _save_job(
+        build, rules.image_job_name(image), _job_files("image", source, "", b""), [tag_alias] if tag_alias else [], log
+    )
 
 
 def _runtime(build: JobBuild, files: dict[str, bytes], log) -> str:
@@ -431,8 +547,10 @@ def _runtime(build: JobBuild, files: dict[str, bytes], log) -> str:
             if found:
                 log(f"Python {found} (from {path})")
                 return found
-    log(f"Python {settings.LAUNCHUI_DEFAULT_PYTHON} (server default: no runtime given, no runtime.txt "
-        "or .python-version)")
+    log(
+        f"Python {settings.LAUNCHUI_DEFAULT_PYTHON} (server default: no runtime given, no runtime.txt "
+        "or .python-version)"
+    )
     return settings.LAUNCHUI_DEFAULT_PYTHON
 
 
@@ -442,8 +560,7 @@ def _check_code(build: JobBuild, files: dict[str, bytes], log) -> tuple[list[str
     if script not in files:
         raise ValidationError(f"The entry point {script} is not in the code ({len(files)} files).")
     if "requirements.txt" not in files:
-        raise ValidationError("requirements.txt is missing: the agent needs it to install the job's "
-                              "dependencies.")
+        raise ValidationError("requirements.txt is missing: the agent needs it to install the job's dependencies.")
     requirements = files["requirements.txt"]
     if "wandb" not in rules.requirement_names(requirements.decode(errors="replace")):
         log("WARNING wandb is not in requirements.txt: the job must call wandb.init to report its run.")
@@ -462,14 +579,20 @@ def _build_code(build: JobBuild, log):
     runtime = _runtime(build, files, log)
     script = rules.script_of(entrypoint)
     code_name = rules.code_artifact_name(params["source_name"], script)
-    code, created = artifacts.artifact_build(project=build.project, name=code_name, type_name="code", files=files,
-                                             metadata={"codePath": params["source_name"], "entrypoint": script},
-                                             description="Code artifact for job", created_by=build.created_by)
+    code, created = artifacts.artifact_build(
+        project=build.project,
+        name=code_name,
+        type_name="code",
+        files=files,
+        metadata={"codePath": params["source_name"], "entrypoint": script},
+        description="Code artifact for job",
+        created_by=build.created_by,
+    )
     log(f"Code artifact {code_name}:{code.version}" + ("" if created else " (unchanged)"))
-    source = {"entrypoint": entrypoint, "notebook": False,
-              "artifact": ids.artifact_uri(code.pk)}
-    return _save_job(build, rules.code_job_name(code_name), _job_files("artifact", source, runtime, requirements),
-                     [], log)
+    source = {"entrypoint": entrypoint, "notebook": False, "artifact": ids.artifact_uri(code.pk)}
+    return _save_job(
+        build, rules.code_job_name(code_name), _job_files("artifact", source, runtime, requirements), [], log
+    )
 
 
 def git_access(credential: GitCredential | None, log=lambda line: None) -> dict:
@@ -483,8 +606,10 @@ def git_access(credential: GitCredential | None, log=lambda line: None) -> dict:
 
     def on_host_key(text: str) -> None:
         if credential_record_host_key(credential_id=credential.pk, known_hosts=text):
-            log(f"Recorded the SSH host key of {rules.known_hosts_alias(credential.host, credential.port or 22)} "
-                f"for credential {credential.name}: {', '.join(rules.known_hosts_fingerprints(text))}")
+            log(
+                f"Recorded the SSH host key of {rules.known_hosts_alias(credential.host, credential.port or 22)} "
+                f"for credential {credential.name}: {', '.join(rules.known_hosts_fingerprints(text))}"
+            )
 
     return {**kwargs, "ssh_key": secret, "on_host_key": on_host_key}
 
@@ -501,5 +626,10 @@ def _build_git(build: JobBuild, log):
     entrypoint, requirements = _check_code(build, files, log)
     runtime = _runtime(build, files, log)
     source = {"git": {"remote": params["remote"], "commit": commit}, "entrypoint": entrypoint, "notebook": False}
-    return _save_job(build, rules.git_job_name(params["remote"], rules.script_of(entrypoint)),
-                     _job_files("repo", source, runtime, requirements), [], log)
+    return _save_job(
+        build,
+        rules.git_job_name(params["remote"], rules.script_of(entrypoint)),
+        _job_files("repo", source, runtime, requirements),
+        [],
+        log,
+    )

@@ -72,8 +72,7 @@ def unpack_archive(filename: str, content: bytes) -> dict[str, bytes]:
                 try:
                     with archive.open(info) as member:
                         data = member.read(budget.max_bytes + 1)
-                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-                        OSError) as exc:
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
                     raise ValidationError(f"{filename} is damaged: {info.filename}: {exc}.") from None
                 if len(data) != info.file_size:
                     raise ValidationError(f"{info.filename}: the archive lies about this file's size.")
@@ -81,19 +80,19 @@ def unpack_archive(filename: str, content: bytes) -> dict[str, bytes]:
                     files[path] = data
     elif lower.endswith((".tar.gz", ".tgz", ".tar")):
         try:
-            archive = tarfile.open(fileobj=io.BytesIO(content), mode="r:*")
+            tar = tarfile.open(fileobj=io.BytesIO(content), mode="r:*")
         except (tarfile.TarError, EOFError, OSError, zlib.error):  # a truncated gzip fails already here
             raise ValidationError(f"{filename} is not a valid tar archive.") from None
-        with archive:
+        with tar:
             try:
-                for member in archive:
-                    if member.isdir():
+                for entry in tar:
+                    if entry.isdir():
                         continue
-                    if not member.isfile():
-                        raise ValidationError(f"{member.name}: links and special files are not allowed in uploads.")
-                    path = safe_relative_path(member.name)
-                    budget.add(member.size)
-                    extracted = archive.extractfile(member)
+                    if not entry.isfile():
+                        raise ValidationError(f"{entry.name}: links and special files are not allowed in uploads.")
+                    path = safe_relative_path(entry.name)
+                    budget.add(entry.size)
+                    extracted = tar.extractfile(entry)
                     if keep(path):
                         files[path] = extracted.read() if extracted else b""
             except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
@@ -121,24 +120,37 @@ def check_tree(files: dict[str, bytes]) -> None:
 
 # --- git ----------------------------------------------------------------------------------------------
 
+
 class GitError(Exception):
     pass
 
 
 # What git prints when it cannot get in, and what to do about it.
 _GIT_HINTS = (
-    ("could not read Username", "The repository needs a credential: choose an HTTPS credential "
-                                "(username and password or token)."),
+    (
+        "could not read Username",
+        "The repository needs a credential: choose an HTTPS credential (username and password or token).",
+    ),
     ("Authentication failed", "The server refused the credential: check its username and password or token."),
-    ("Permission denied (publickey", "The server refused the SSH key: add the credential's public key to the "
-                                     "repository (a deploy key), or choose the right credential."),
-    ("SSL certificate problem", "The server's certificate is not trusted: set LAUNCHUI_GIT_SSL_CA_FILE to "
-                                "its certificate authority."),
-    ("Host key verification failed", "The SSH server's host key is not the one recorded for this credential: "
-                                     "if the server's key really changed, an admin replaces the credential's "
-                                     "known hosts on the Git credentials page."),
-    ("server certificate verification failed", "The server's certificate is not trusted: set "
-                                               "LAUNCHUI_GIT_SSL_CA_FILE to its certificate authority."),
+    (
+        "Permission denied (publickey",
+        "The server refused the SSH key: add the credential's public key to the "
+        "repository (a deploy key), or choose the right credential.",
+    ),
+    (
+        "SSL certificate problem",
+        "The server's certificate is not trusted: set LAUNCHUI_GIT_SSL_CA_FILE to its certificate authority.",
+    ),
+    (
+        "Host key verification failed",
+        "The SSH server's host key is not the one recorded for this credential: "
+        "if the server's key really changed, an admin replaces the credential's "
+        "known hosts on the Git credentials page.",
+    ),
+    (
+        "server certificate verification failed",
+        "The server's certificate is not trusted: set LAUNCHUI_GIT_SSL_CA_FILE to its certificate authority.",
+    ),
 )
 
 
@@ -160,11 +172,28 @@ UNREACHABLE = "Could not reach the git server {address}."
 
 # What git or ssh print when the far side did not answer as a git server. Each becomes the one line
 # UNREACHABLE, so the log does not tell a closed port from a silent one or a missing route (a port scanner).
-_TRANSPORT_FAILURES = ("ssh: connect to host", "Connection refused", "Connection timed out", "timed out",
-                       "No route to host", "Network is unreachable", "Could not resolve", "Connection closed by",
-                       "Connection reset", "kex_exchange_identification", "banner exchange", "Failed to connect",
-                       "Couldn't connect", "Empty reply from server", "Recv failure", "Send failure",
-                       "from proxy after CONNECT", "Proxy CONNECT aborted", "SSL_connect", "SSL_ERROR_SYSCALL")
+_TRANSPORT_FAILURES = (
+    "ssh: connect to host",
+    "Connection refused",
+    "Connection timed out",
+    "timed out",
+    "No route to host",
+    "Network is unreachable",
+    "Could not resolve",
+    "Connection closed by",
+    "Connection reset",
+    "kex_exchange_identification",
+    "banner exchange",
+    "Failed to connect",
+    "Couldn't connect",
+    "Empty reply from server",
+    "Recv failure",
+    "Send failure",
+    "from proxy after CONNECT",
+    "Proxy CONNECT aborted",
+    "SSL_connect",
+    "SSL_ERROR_SYSCALL",
+)
 
 
 class _PinnedProxy:
@@ -254,8 +283,18 @@ class _PinnedProxy:
 
 
 @contextmanager
-def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "", ssh_key: str = "",
-                 credential=None, known_hosts: str = "", on_host_key=None, log=lambda line: None):
+def git_checkout(
+    remote: str,
+    ref: str,
+    *,
+    username: str = "",
+    password: str = "",
+    ssh_key: str = "",
+    credential=None,
+    known_hosts: str = "",
+    on_host_key=None,
+    log=lambda line: None,
+):
     """A checkout of remote at ref in a temporary directory; yields (path, commit hash).
 
     A password or key is only used with `credential` (anything with kind, name, host, port, path_prefix),
@@ -312,8 +351,20 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     if settings.LAUNCHUI_GIT_SSL_CA_FILE:
         env["GIT_SSL_CAINFO"] = settings.LAUNCHUI_GIT_SSL_CA_FILE
     # No redirects (git follows one by default, taking the credential along); stalls end after `timeout`.
-    config = ["-c", "protocol.file.allow=never", "-c", "core.hooksPath=/dev/null", "-c", "credential.helper=",
-              "-c", "http.followRedirects=false", "-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={timeout}"]
+    config = [
+        "-c",
+        "protocol.file.allow=never",
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "credential.helper=",
+        "-c",
+        "http.followRedirects=false",
+        "-c",
+        "http.lowSpeedLimit=1",
+        "-c",
+        f"http.lowSpeedTime={timeout}",
+    ]
     proxy = None
     if target.scheme == "https":
         proxy = _PinnedProxy(target.host, target.port, address, timeout)
@@ -321,8 +372,10 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     if password:
         # Only for the bound https://host:port: a URL git reaches any other way gets no answer.
         helper = work / "credential-helper.sh"
-        helper.write_text('#!/bin/sh\ntest "$1" = get || exit 0\n'
-                          'printf "username=%s\\npassword=%s\\n" "$LAUNCHUI_GIT_USERNAME" "$LAUNCHUI_GIT_PASSWORD"\n')
+        helper.write_text(
+            '#!/bin/sh\ntest "$1" = get || exit 0\n'
+            'printf "username=%s\\npassword=%s\\n" "$LAUNCHUI_GIT_USERNAME" "$LAUNCHUI_GIT_PASSWORD"\n'
+        )
         helper.chmod(0o700)
         # From the credential's own binding, not the remote: were the check above ever skipped, git still
         # would not answer any other server's challenge with it.
@@ -333,12 +386,35 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     known_hosts_file = work / "known_hosts"
     known_hosts_file.write_text(known_hosts)
     alias = rules.known_hosts_alias(target.host, target.port)
-    ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-           "-o", f"StrictHostKeyChecking={'yes' if known_hosts.strip() else 'accept-new'}",
-           "-o", f"UserKnownHostsFile={known_hosts_file}", "-o", "GlobalKnownHostsFile=/dev/null",
-           "-o", f"HostKeyAlias={alias}", "-o", f"HostName={address}", "-o", "CheckHostIP=no",
-           "-o", "ProxyCommand=none", "-o", f"ConnectTimeout={timeout}",
-           "-o", f"ServerAliveInterval={timeout}", "-o", "ServerAliveCountMax=1"]
+    ssh = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"StrictHostKeyChecking={'yes' if known_hosts.strip() else 'accept-new'}",
+        "-o",
+        f"UserKnownHostsFile={known_hosts_file}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        f"HostKeyAlias={alias}",
+        "-o",
+        f"HostName={address}",
+        "-o",
+        "CheckHostIP=no",
+        "-o",
+        "ProxyCommand=none",
+        "-o",
+        f"ConnectTimeout={timeout}",
+        "-o",
+        f"ServerAliveInterval={timeout}",
+        "-o",
+        "ServerAliveCountMax=1",
+    ]
     if ssh_key:
         key_file = work / "id_key"
         key_file.touch(mode=0o600)
@@ -351,13 +427,15 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
     def git(*args: str, cwd: Path | None = None, network_step: bool = False) -> str:
         log("$ git " + " ".join(args))
         try:
-            done = scratch.run(["git", *config, *args], workdir=work, cwd=cwd, env=env, text=True,
-                               timeout=overall)
+            done = scratch.run(["git", *config, *args], workdir=work, cwd=cwd, env=env, text=True, timeout=overall)
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} took longer than {overall} s.") from None
         output = scrub((done.stdout + done.stderr).strip())
-        if done.returncode != 0 and network_step and (
-                (proxy is not None and proxy.unreachable) or any(n in output for n in _TRANSPORT_FAILURES)):
+        if (
+            done.returncode != 0
+            and network_step
+            and ((proxy is not None and proxy.unreachable) or any(n in output for n in _TRANSPORT_FAILURES))
+        ):
             raise unreachable()
         if output:
             log(output)
@@ -375,8 +453,9 @@ def git_checkout(remote: str, ref: str, *, username: str = "", password: str = "
         if ref:
             for candidate in (f"origin/{ref}", ref):
                 try:
-                    target_commit = git("rev-parse", "--verify", "--quiet", "--end-of-options",
-                                        f"{candidate}^{{commit}}", cwd=checkout)
+                    target_commit = git(
+                        "rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}", cwd=checkout
+                    )
                     break
                 except GitError:
                     continue

@@ -55,10 +55,12 @@ def agent_is_full(reported_status: str, config: dict | None) -> bool:
 def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
     """The same rule as is_live, as a filter; prefix reaches agents through a relation ("agents__")."""
     return Q(**{f"{prefix}last_seen_at__gte": offline_cutoff(now)}) & ~Q(
-        **{f"{prefix}reported_status": LaunchAgent.KILLED})
+        **{f"{prefix}reported_status": LaunchAgent.KILLED}
+    )
 
 
 # --- queue items: waiting ------------------------------------------------------------------------
+
 
 def waiting_q(now: datetime | None = None) -> Q:
     """Items an agent could pop now: pending, or leased and never acked within the lease (they go back to
@@ -83,8 +85,9 @@ class ItemStatus(models.TextChoices):
 ITEM_STATUS_LABELS = {status.value: status.label for status in ItemStatus}
 
 
-def item_status(item, *, run=None, live_agents: int, busy_agents: int, now: datetime | None = None
-                ) -> tuple[ItemStatus, str]:
+def item_status(
+    item, *, run=None, live_agents: int, busy_agents: int, now: datetime | None = None
+) -> tuple[ItemStatus, str]:
     """(status, reason in plain words). `run` is the item's run record, if it has reported yet."""
     now = now or timezone.now()
     lease_over = item.leased_at is None or item.leased_at < now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
@@ -93,11 +96,9 @@ def item_status(item, *, run=None, live_agents: int, busy_agents: int, now: date
         return ItemStatus.FAILED, f"{where}: {item.error_message}" if item.error_message else where + "."
     if item.state == RunQueueItem.PENDING or (item.state == RunQueueItem.LEASED and lease_over):
         if live_agents == 0:
-            return ItemStatus.IDLE, ("No live agent polls this queue: "
-                                     "start one with the command on the Agents tab.")
+            return ItemStatus.IDLE, ("No live agent polls this queue: start one with the command on the Agents tab.")
         if busy_agents >= live_agents:
-            return ItemStatus.QUEUED, (f"Waiting: every live agent ({live_agents}) "
-                                       "is running as many jobs as it may.")
+            return ItemStatus.QUEUED, (f"Waiting: every live agent ({live_agents}) is running as many jobs as it may.")
         return ItemStatus.QUEUED, "Waiting for the next poll: agents poll every 10 seconds."
     if item.state == RunQueueItem.LEASED:
         return ItemStatus.PENDING, "An agent took it and is preparing to start the run."

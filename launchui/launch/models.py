@@ -1,8 +1,15 @@
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 
 from launchui.accounts.models import Entity
 from launchui.core.json_values import json_field_options
+
+if TYPE_CHECKING:
+    from launchui.launch.liveness import ItemStatus
+    from launchui.projects.models import Run
 
 # The hidden project in which W&B keeps an entity's queues and agents.
 LAUNCH_PROJECT = "model-registry"
@@ -34,11 +41,11 @@ class RunQueue(models.Model):
     template_variables = models.JSONField(default=list)
     # [{"label": str, "url": str}]
     external_links = models.JSONField(default=list)
-    prioritization_mode = models.CharField(max_length=16, choices=PRIORITIZATION_MODES,
-                                           default=PRIORITIZATION_DISABLED)
+    prioritization_mode = models.CharField(max_length=16, choices=PRIORITIZATION_MODES, default=PRIORITIZATION_DISABLED)
     access = models.CharField(max_length=16, choices=ACCESS_TYPES, default=ACCESS_PROJECT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,11 +81,16 @@ class LaunchAgent(models.Model):
     config = models.JSONField(default=dict, **json_field_options())
     reported_status = models.CharField(max_length=16, choices=REPORTED_STATUSES, default=POLLING)
     stop_requested = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     # Every call the agent makes counts as contact.
     last_seen_at = models.DateTimeField()
+
+    # Not columns: derived when read, set by launch/selectors.py annotate_status for the pages.
+    status: str
+    status_label: str
 
     class Meta:
         ordering = ["-started_at"]
@@ -108,14 +120,14 @@ class RunQueueItem(models.Model):
     template_variable_values = models.JSONField(default=dict, **json_field_options())
     priority = models.PositiveSmallIntegerField(choices=PRIORITIES, default=MEDIUM)
     state = models.CharField(max_length=16, choices=STATES, default=PENDING)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     leased_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    agent = models.ForeignKey(LaunchAgent, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="items")
+    agent = models.ForeignKey(LaunchAgent, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
     associated_run_id = models.CharField(max_length=128, blank=True)
     error_message = models.TextField(blank=True)
     error_stage = models.CharField(max_length=32, blank=True)
@@ -123,13 +135,27 @@ class RunQueueItem(models.Model):
     # [{"message", "stage", "file_paths", "at"}]
     warnings = models.JSONField(default=list)
 
+    # Not columns: derived when read, set by launch/selectors.py with_item_status for the pages.
+    run: "Run | None"
+    status: "ItemStatus"
+    status_reason: str
+    status_label: str
+    job_name: str
+    project_name: str
+    author: str
+    started_at: datetime | None
+    duration: float | None
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["queue", "state", "priority", "created_at"]),
             # Counting waiting items per queue (Launch page) reads only this small slice.
-            models.Index(fields=["queue", "state", "leased_at"], name="waiting_items",
-                         condition=models.Q(state__in=["PENDING", "LEASED"])),
+            models.Index(
+                fields=["queue", "state", "leased_at"],
+                name="waiting_items",
+                condition=models.Q(state__in=["PENDING", "LEASED"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +170,10 @@ class ResourceConfig(models.Model):
     resource = models.CharField(max_length=32, choices=RunQueue.RESOURCES)
     config = models.JSONField(default=dict, **json_field_options())
     template_variables = models.JSONField(default=list)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.resource} config {self.pk}"

@@ -26,23 +26,33 @@ DEFAULT_CONFIGS: dict[str, str] = {
     "local-container": "{}\n",
     "local-process": "{}\n",
     "kubernetes": json.dumps({"metadata": {"namespace": "default"}, "spec": {}}, indent=2) + "\n",
-    "sagemaker": json.dumps({
-        "RoleArn": "<REQUIRED>",
-        "ResourceConfig": {"InstanceType": "ml.m4.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 2},
-        "OutputDataConfig": {"S3OutputPath": "<REQUIRED>"},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }, indent=2) + "\n",
-    "gcp-vertex": json.dumps({
-        "spec": {
-            "worker_pool_specs": [{
-                "machine_spec": {"machine_type": "n1-standard-4"},
-                "replica_count": 1,
-                "container_spec": {"image_uri": "${image_uri}"},
-            }],
-            "staging_bucket": "<REQUIRED>",
+    "sagemaker": json.dumps(
+        {
+            "RoleArn": "<REQUIRED>",
+            "ResourceConfig": {"InstanceType": "ml.m4.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 2},
+            "OutputDataConfig": {"S3OutputPath": "<REQUIRED>"},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         },
-        "run": {"restart_job_on_worker_restart": False},
-    }, indent=2) + "\n",
+        indent=2,
+    )
+    + "\n",
+    "gcp-vertex": json.dumps(
+        {
+            "spec": {
+                "worker_pool_specs": [
+                    {
+                        "machine_spec": {"machine_type": "n1-standard-4"},
+                        "replica_count": 1,
+                        "container_spec": {"image_uri": "${image_uri}"},
+                    }
+                ],
+                "staging_bucket": "<REQUIRED>",
+            },
+            "run": {"restart_job_on_worker_restart": False},
+        },
+        indent=2,
+    )
+    + "\n",
 }
 
 
@@ -54,7 +64,8 @@ def validate_queue_name(name: str) -> str:
         raise ValidationError(f"Queue names have at most 64 characters (this one has {len(name)}).")
     if not QUEUE_NAME_RE.match(name):
         raise ValidationError(
-            "Use letters, digits, dots, dashes and underscores only, starting with a letter or digit.")
+            "Use letters, digits, dots, dashes and underscores only, starting with a letter or digit."
+        )
     return name
 
 
@@ -80,14 +91,19 @@ def parse_config_text(text: str) -> dict:
             mark = getattr(yaml_error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(yaml_error, "problem", None) or str(yaml_error)
-            hint = (" In YAML, quote template placeholders: \"{{name}}\"."
-                    if re.search(r"(^|[:\-\[,]\s*)\{\{", text, re.MULTILINE) else "")
+            hint = (
+                ' In YAML, quote template placeholders: "{{name}}".'
+                if re.search(r"(^|[:\-\[,]\s*)\{\{", text, re.MULTILINE)
+                else ""
+            )
             raise ValidationError(
-                f"Not valid JSON ({json_error.msg} at line {json_error.lineno}) "
-                f"nor YAML ({problem}{where}).{hint}") from None
+                f"Not valid JSON ({json_error.msg} at line {json_error.lineno}) nor YAML ({problem}{where}).{hint}"
+            ) from None
     if not isinstance(value, dict):
-        raise ValidationError("The configuration must be a mapping of keys to values, not "
-                              f"{type(value).__name__ if value is not None else 'empty'}.")
+        raise ValidationError(
+            "The configuration must be a mapping of keys to values, not "
+            f"{type(value).__name__ if value is not None else 'empty'}."
+        )
     ensure_json_storable(value, "The configuration")
     return value
 
@@ -102,8 +118,7 @@ def ensure_json_storable(value: Any, what: str) -> None:
     except ValueError:
         raise ValidationError(f"{what} holds NaN or Infinity, which JSON cannot store.") from None
     except TypeError as exc:
-        raise ValidationError(f"{what} holds a value JSON cannot store ({exc}); quote it to keep it as text.") \
-            from None
+        raise ValidationError(f"{what} holds a value JSON cannot store ({exc}); quote it to keep it as text.") from None
 
 
 def template_names_in(value: Any) -> list[str]:
@@ -191,8 +206,9 @@ def validate_variable_value(name: str, schema: dict, value: Any) -> Any:
         try:
             value = int(value) if kind == "integer" else float(value)
         except ValueError:
-            raise ValidationError(f"{name}: {value!r} is not {'an integer' if kind == 'integer' else 'a number'}.") \
-                from None
+            raise ValidationError(
+                f"{name}: {value!r} is not {'an integer' if kind == 'integer' else 'a number'}."
+            ) from None
     _check_type(name, kind, value, "value")
     if "enum" in schema and value not in schema["enum"]:
         raise ValidationError(f"{name}: {value!r} is not one of {', '.join(map(str, schema['enum']))}.")

@@ -1,5 +1,6 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
@@ -11,6 +12,17 @@ from launchui.launch import liveness
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
 from launchui.projects.models import Project, Run
 
+if TYPE_CHECKING:
+    # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
+    from django_stubs_ext import WithAnnotations
+
+    class QueueStats(TypedDict):
+        live_agent_count: int
+        queued_count: int
+
+    # A queue with the counts with_queue_stats annotates, which pages sort and filter on.
+    QueueWithStats = WithAnnotations[RunQueue, QueueStats]
+
 
 def _count(queryset: QuerySet) -> Coalesce:
     """A correlated COUNT(*) subquery; cheaper than joined Counts, which multiply rows."""
@@ -18,7 +30,7 @@ def _count(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def with_queue_stats(queues: QuerySet[RunQueue]) -> QuerySet[RunQueue]:
+def with_queue_stats(queues: QuerySet[RunQueue]) -> "QuerySet[QueueWithStats]":
     now = timezone.now()
     live = LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
     waiting = RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
@@ -49,8 +61,9 @@ def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
     return visible_queues(user).filter(pk=queue_id).select_related("entity").first()
 
 
-def queue_list(*, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
-               ) -> QuerySet[RunQueue]:
+def queue_list(
+    *, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
+) -> "QuerySet[QueueWithStats]":
     queues = visible_queues(user).select_related("entity")
     if entity_name:
         queues = queues.filter(entity__name=entity_name)
@@ -61,23 +74,29 @@ def queue_list(*, user: User, entity_name: str = "", search: str = "", sort: str
 
 def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[RunQueue, Membership] | None:
     """The queue and the user's membership in its entity; None for outsiders and unknown queues."""
-    membership = (Membership.objects.select_related("entity")
-                  .filter(user=user, entity__name=entity_name).first())
+    membership = Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
     if membership is None:
         return None
-    queue = (with_queue_stats(RunQueue.objects.filter(entity=membership.entity, name=queue_name))
-             .select_related("entity", "created_by").first())
+    queue = (
+        with_queue_stats(RunQueue.objects.filter(entity=membership.entity, name=queue_name))
+        .select_related("entity", "created_by")
+        .first()
+    )
     if queue is None:
         return None
     return queue, membership
 
 
 def _agents_with_context() -> QuerySet[LaunchAgent]:
-    current = RunQueueItem.objects.filter(state__in=[RunQueueItem.LEASED, RunQueueItem.CLAIMED]) \
-        .select_related("queue").order_by("-updated_at")
-    return (LaunchAgent.objects.select_related("entity")
-            .prefetch_related(Prefetch("queues", queryset=RunQueue.objects.select_related("entity")),
-                              Prefetch("items", queryset=current, to_attr="current_items")))
+    current = (
+        RunQueueItem.objects.filter(state__in=[RunQueueItem.LEASED, RunQueueItem.CLAIMED])
+        .select_related("queue")
+        .order_by("-updated_at")
+    )
+    return LaunchAgent.objects.select_related("entity").prefetch_related(
+        Prefetch("queues", queryset=RunQueue.objects.select_related("entity")),
+        Prefetch("items", queryset=current, to_attr="current_items"),
+    )
 
 
 def agents_for_queue(queue: RunQueue) -> list[LaunchAgent]:
@@ -100,7 +119,8 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
     now = timezone.now()
     if status == liveness.OFFLINE:
         agents = agents.filter(last_seen_at__lt=liveness.offline_cutoff(now)).exclude(
-            reported_status=LaunchAgent.KILLED)
+            reported_status=LaunchAgent.KILLED
+        )
     elif status == LaunchAgent.KILLED:
         agents = agents.filter(reported_status=LaunchAgent.KILLED)
     elif status in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
@@ -108,7 +128,7 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
     return annotate_status(list(agents.order_by("entity__name", "-started_at")))
 
 
-def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
+def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWithStats]":
     """Queues with waiting items and no live agent: what the on-call engineer must fix first."""
     return queue_list(user=user, entity_name=entity_name).filter(queued_count__gt=0, live_agent_count=0)
 
@@ -135,8 +155,11 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
         return items
     queue_ids = {item.queue_id for item in items}
     now = timezone.now()
-    live = list(LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues__in=queue_ids)
-                .values_list("queues", "reported_status", "config"))
+    live = list(
+        LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues__in=queue_ids).values_list(
+            "queues", "reported_status", "config"
+        )
+    )
     runs: dict[tuple[int, str, str], Run] = {}
     names = {item.associated_run_id for item in items if item.associated_run_id}
     if names:
@@ -148,15 +171,19 @@ def with_item_status(items: list[RunQueueItem]) -> list[RunQueueItem]:
         item.run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
         on_queue = [(status, config) for queue_id, status, config in live if queue_id == item.queue_id]
         item.status, item.status_reason = liveness.item_status(
-            item, run=item.run, live_agents=len(on_queue),
-            busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue), now=now)
+            item,
+            run=item.run,
+            live_agents=len(on_queue),
+            busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue),
+            now=now,
+        )
         item.status_label = item.status.label
         item.job_name = spec.get("job") or (spec.get("docker") or {}).get("docker_image") or spec.get("uri") or ""
         item.project_name = spec.get("project") or ""
         # Who pushed it, as authenticated: never the runSpec's own "author", which the client writes.
         item.author = item.created_by.username if item.created_by_id and item.created_by else ""
         item.started_at = item.run.created_at if item.run else None
-        end = (item.run.completed_at if item.run and item.run.completed_at else now)
+        end = item.run.completed_at if item.run and item.run.completed_at else now
         item.duration = (end - item.started_at).total_seconds() if item.started_at else None
     return items
 
@@ -169,10 +196,15 @@ def destination_projects(entity) -> QuerySet:
 def previous_launches(*, user: User, job_path: str, limit: int = 20) -> list[RunQueueItem]:
     """Earlier launches of one job, any version ("entity/project/name"), that carried overrides and sit in
     queues the user can see, newest first: the Launch drawer's "Paste from" choices. One query."""
-    return list(RunQueueItem.objects.filter(queue__entity__memberships__user=user,
-                                            run_spec__job__startswith=f"{job_path}:",
-                                            run_spec__has_key="overrides")
-                .select_related("queue__entity").order_by("-created_at", "-id")[:limit])
+    return list(
+        RunQueueItem.objects.filter(
+            queue__entity__memberships__user=user,
+            run_spec__job__startswith=f"{job_path}:",
+            run_spec__has_key="overrides",
+        )
+        .select_related("queue__entity")
+        .order_by("-created_at", "-id")[:limit]
+    )
 
 
 def recent_items(queue: RunQueue, limit: int = 10) -> list[RunQueueItem]:
@@ -183,6 +215,7 @@ def recent_items(queue: RunQueue, limit: int = 10) -> list[RunQueueItem]:
 def items_since(queue: RunQueue, since) -> list[RunQueueItem]:
     """A queue's items created since a time, newest first, with their status: the Monitor tab's data,
     in four queries whatever the number."""
-    items = queue.items.filter(created_at__gte=since).select_related("created_by", "agent") \
-        .order_by("-created_at", "-id")
+    items = (
+        queue.items.filter(created_at__gte=since).select_related("created_by", "agent").order_by("-created_at", "-id")
+    )
     return with_item_status(list(items))

@@ -11,18 +11,25 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from launchui.core import user_data
 from launchui.accounts.models import Entity, Membership
 from launchui.accounts.selectors import admin_entities_for_user
 from launchui.artifacts.services import resolve
+from launchui.core import user_data
 from launchui.launch import liveness, queue_config
 from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
 from launchui.projects.services import project_get_or_create, validate_project_name
 
 
-def _queue_fields(*, resource: str, config: dict | str | None, template_variables: Any,
-                  external_links: Any, prioritization_mode: str, access: str) -> dict:
+def _queue_fields(
+    *,
+    resource: str,
+    config: dict | str | None,
+    template_variables: Any,
+    external_links: Any,
+    prioritization_mode: str,
+    access: str,
+) -> dict:
     """Validated queue fields, with errors keyed by field so forms can show them beside the input."""
     errors: dict[str, list[str]] = {}
     fields: dict[str, Any] = {}
@@ -46,14 +53,18 @@ def _queue_fields(*, resource: str, config: dict | str | None, template_variable
             body = {}  # too big or too deep: refused above, and not walked again below
         fields["config_text"] = queue_config.json.dumps(body, indent=2) if body else ""
     # Accept a config already wrapped as {"resource_args": {resource: ...}} (what wandb.Api() sends).
-    if isinstance(body, dict) and set(body) == {"resource_args"} and isinstance(body["resource_args"], dict) \
-            and resource in body["resource_args"]:
+    if (
+        isinstance(body, dict)
+        and set(body) == {"resource_args"}
+        and isinstance(body["resource_args"], dict)
+        and resource in body["resource_args"]
+    ):
         body = body["resource_args"][resource]
     fields["config"] = {"resource_args": {resource: body or {}}}
-    fields["template_variables"] = check("template_variables", queue_config.validate_template_variables,
-                                         template_variables) or []
-    fields["external_links"] = check("external_links", queue_config.validate_external_links,
-                                     external_links) or []
+    fields["template_variables"] = (
+        check("template_variables", queue_config.validate_template_variables, template_variables) or []
+    )
+    fields["external_links"] = check("external_links", queue_config.validate_external_links, external_links) or []
     if prioritization_mode not in dict(RunQueue.PRIORITIZATION_MODES):
         errors.setdefault("prioritization_mode", []).append("Prioritization is DISABLED or V0.")
     fields["prioritization_mode"] = prioritization_mode
@@ -64,23 +75,37 @@ def _queue_fields(*, resource: str, config: dict | str | None, template_variable
         declared = {v["name"] for v in fields["template_variables"]}
         if missing := [n for n in queue_config.template_names_in(body) if n not in declared]:
             errors.setdefault("template_variables", []).append(
-                f"The config uses {{{{{missing[0]}}}}} but no template variable of that name is declared.")
+                f"The config uses {{{{{missing[0]}}}}} but no template variable of that name is declared."
+            )
     if errors:
         raise ValidationError(errors)
     return fields
 
 
-def queue_create(*, entity: Entity, name: str, resource: str, config: dict | str | None = None,
-                 template_variables: Any = None, external_links: Any = None,
-                 prioritization_mode: str = RunQueue.PRIORITIZATION_DISABLED,
-                 access: str = RunQueue.ACCESS_PROJECT, created_by: User | None) -> RunQueue:
+def queue_create(
+    *,
+    entity: Entity,
+    name: str,
+    resource: str,
+    config: dict | str | None = None,
+    template_variables: Any = None,
+    external_links: Any = None,
+    prioritization_mode: str = RunQueue.PRIORITIZATION_DISABLED,
+    access: str = RunQueue.ACCESS_PROJECT,
+    created_by: User | None,
+) -> RunQueue:
     try:
         name = queue_config.validate_queue_name(name)
     except ValidationError as exc:
         raise ValidationError({"name": exc.messages}) from None
-    fields = _queue_fields(resource=resource, config=config, template_variables=template_variables,
-                           external_links=external_links, prioritization_mode=prioritization_mode,
-                           access=access)
+    fields = _queue_fields(
+        resource=resource,
+        config=config,
+        template_variables=template_variables,
+        external_links=external_links,
+        prioritization_mode=prioritization_mode,
+        access=access,
+    )
     if RunQueue.objects.filter(entity=entity, name=name).exists():
         raise ValidationError({"name": [f"{entity.name} already has a queue named {name}."]})
     try:
@@ -90,21 +115,33 @@ def queue_create(*, entity: Entity, name: str, resource: str, config: dict | str
         raise ValidationError({"name": [f"{entity.name} already has a queue named {name}."]}) from None
 
 
-def resource_config_create(*, entity: Entity, resource: str, config: dict, template_variables: list,
-                           created_by: User | None) -> ResourceConfig:
+def resource_config_create(
+    *, entity: Entity, resource: str, config: dict, template_variables: list, created_by: User | None
+) -> ResourceConfig:
     """A resource config made before its queue: wandb.Api().create_run_queue makes the config first, then the
     queue that names it. The caller has checked the resource and the template variables."""
-    return ResourceConfig.objects.create(entity=entity, resource=resource, config=config,
-                                         template_variables=template_variables, created_by=created_by)
+    return ResourceConfig.objects.create(
+        entity=entity, resource=resource, config=config, template_variables=template_variables, created_by=created_by
+    )
 
 
-def queue_update(*, queue: RunQueue, config: dict | str | None, template_variables: Any = None,
-                 external_links: Any = None, prioritization_mode: str | None = None,
-                 resource: str | None = None) -> RunQueue:
+def queue_update(
+    *,
+    queue: RunQueue,
+    config: dict | str | None,
+    template_variables: Any = None,
+    external_links: Any = None,
+    prioritization_mode: str | None = None,
+    resource: str | None = None,
+) -> RunQueue:
     fields = _queue_fields(
-        resource=resource or queue.resource, config=config, template_variables=template_variables,
+        resource=resource or queue.resource,
+        config=config,
+        template_variables=template_variables,
         external_links=external_links,
-        prioritization_mode=prioritization_mode or queue.prioritization_mode, access=queue.access)
+        prioritization_mode=prioritization_mode or queue.prioritization_mode,
+        access=queue.access,
+    )
     for key, value in fields.items():
         setattr(queue, key, value)
     queue.save(update_fields=[*fields, "updated_at"])
@@ -125,8 +162,9 @@ def _agent_name() -> str:
     return "agent-" + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(10))
 
 
-def agent_register(*, entity: Entity, queues: list[RunQueue], hostname: str, config: dict,
-                   version: str, created_by: User | None) -> LaunchAgent:
+def agent_register(
+    *, entity: Entity, queues: list[RunQueue], hostname: str, config: dict, version: str, created_by: User | None
+) -> LaunchAgent:
     """A new agent, Polling at once: its first status update only comes ~20 s later."""
     if not queues:
         raise ValidationError("An agent must poll at least one queue.")
@@ -135,9 +173,15 @@ def agent_register(*, entity: Entity, queues: list[RunQueue], hostname: str, con
     config = {k: v for k, v in (config or {}).items() if k != "project"}
     with transaction.atomic():
         agent = LaunchAgent.objects.create(
-            entity=entity, name=_agent_name(), hostname=(hostname or "")[:255], version=(version or "")[:64],
-            config=config, reported_status=LaunchAgent.POLLING, created_by=created_by,
-            last_seen_at=timezone.now())
+            entity=entity,
+            name=_agent_name(),
+            hostname=(hostname or "")[:255],
+            version=(version or "")[:64],
+            config=config,
+            reported_status=LaunchAgent.POLLING,
+            created_by=created_by,
+            last_seen_at=timezone.now(),
+        )
         agent.queues.set(queues)
     return agent
 
@@ -147,13 +191,16 @@ def agents_controlled_by(user: User) -> QuerySet[LaunchAgent]:
     a user controls the agents registered with their own key, and every agent of an entity they administer.
     A member may run an agent and report its status, but not mark a teammate's agent Killed."""
     return LaunchAgent.objects.filter(entity__memberships__user=user).filter(
-        Q(created_by=user) | Q(entity__in=admin_entities_for_user(user)))
+        Q(created_by=user) | Q(entity__in=admin_entities_for_user(user))
+    )
 
 
 def agent_require_control(*, user: User, agent: LaunchAgent) -> None:
     if not agents_controlled_by(user).filter(pk=agent.pk).exists():
-        raise PermissionDenied(f"Only the user who started agent {agent.name} or an admin of "
-                               f"{agent.entity.name} can stop, delete or report for it.")
+        raise PermissionDenied(
+            f"Only the user who started agent {agent.name} or an admin of "
+            f"{agent.entity.name} can stop, delete or report for it."
+        )
 
 
 def _agents(agent_id: int, reported_by: User | None):
@@ -190,8 +237,15 @@ def agent_delete(*, agent: LaunchAgent) -> None:
 
 # --- queue items ----------------------------------------------------------------------------------
 
-def item_push(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
-              template_variable_values: dict | None = None, created_by: User | None) -> RunQueueItem:
+
+def item_push(
+    *,
+    queue: RunQueue,
+    run_spec: dict,
+    priority: int | None = None,
+    template_variable_values: dict | None = None,
+    created_by: User | None,
+) -> RunQueueItem:
     if not isinstance(run_spec, dict):
         raise ValidationError("The run spec must be a JSON object.")
     user_data.check_value(run_spec, "The run spec")
@@ -207,16 +261,18 @@ def item_push(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
     queue_args = queue_config.fill_template(queue.config.get("resource_args", {}), values)
     item_args = spec.get("resource_args") or {}
     spec["resource_args"] = _deep_merge(queue_args, item_args) if isinstance(item_args, dict) else queue_args
-    return RunQueueItem.objects.create(queue=queue, run_spec=spec, priority=priority,
-                                       template_variable_values=values, created_by=created_by)
+    return RunQueueItem.objects.create(
+        queue=queue, run_spec=spec, priority=priority, template_variable_values=values, created_by=created_by
+    )
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
     """The queue's config with an item's own resource args laid over it, key by key."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
-            merged.get(key), dict) else value
+        merged[key] = (
+            _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -227,12 +283,17 @@ def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     for _ in range(5):
         now = timezone.now()
         with transaction.atomic():
-            item = (RunQueueItem.objects.select_for_update(skip_locked=True)
-                    .filter(liveness.waiting_q(now), queue=queue).order_by(*order).first())
+            item = (
+                RunQueueItem.objects.select_for_update(skip_locked=True)
+                .filter(liveness.waiting_q(now), queue=queue)
+                .order_by(*order)
+                .first()
+            )
             if item is None:
                 return None
-            won = (RunQueueItem.objects.filter(pk=item.pk, state=item.state, leased_at=item.leased_at)
-                   .update(state=RunQueueItem.LEASED, leased_at=now, agent_id=agent_id, updated_at=now))
+            won = RunQueueItem.objects.filter(pk=item.pk, state=item.state, leased_at=item.leased_at).update(
+                state=RunQueueItem.LEASED, leased_at=now, agent_id=agent_id, updated_at=now
+            )
             if won:
                 item.state, item.leased_at, item.agent_id, item.updated_at = RunQueueItem.LEASED, now, agent_id, now
                 return item
@@ -242,23 +303,35 @@ def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
 def item_ack(*, item: RunQueueItem, run_name: str) -> bool:
     """LEASED -> CLAIMED with the run's name; False when another agent or an expired lease got there."""
     now = timezone.now()
-    return bool(RunQueueItem.objects.filter(pk=item.pk, state=RunQueueItem.LEASED, agent_id=item.agent_id)
-                .update(state=RunQueueItem.CLAIMED, associated_run_id=(run_name or "")[:128],
-                        claimed_at=now, updated_at=now))
+    return bool(
+        RunQueueItem.objects.filter(pk=item.pk, state=RunQueueItem.LEASED, agent_id=item.agent_id).update(
+            state=RunQueueItem.CLAIMED, associated_run_id=(run_name or "")[:128], claimed_at=now, updated_at=now
+        )
+    )
 
 
 def item_fail(*, item: RunQueueItem, message: str, stage: str, file_paths: list[str] | None) -> None:
     RunQueueItem.objects.filter(pk=item.pk).update(
-        state=RunQueueItem.FAILED, error_message=message or "", error_stage=(stage or "agent")[:32],
-        error_file_paths=list(file_paths or []), updated_at=timezone.now())
+        state=RunQueueItem.FAILED,
+        error_message=message or "",
+        error_stage=(stage or "agent")[:32],
+        error_file_paths=list(file_paths or []),
+        updated_at=timezone.now(),
+    )
 
 
 def item_warn(*, item: RunQueueItem, message: str, stage: str, file_paths: list[str] | None) -> None:
     with transaction.atomic():
         locked = RunQueueItem.objects.select_for_update().get(pk=item.pk)
-        locked.warnings = [*locked.warnings, {"message": message, "stage": stage,
-                                              "file_paths": list(file_paths or []),
-                                              "at": timezone.now().isoformat()}]
+        locked.warnings = [
+            *locked.warnings,
+            {
+                "message": message,
+                "stage": stage,
+                "file_paths": list(file_paths or []),
+                "at": timezone.now().isoformat(),
+            },
+        ]
         locked.save(update_fields=["warnings", "updated_at"])
 
 
@@ -266,8 +339,9 @@ def item_cancel(*, user: User, item: RunQueueItem) -> None:
     """Take a waiting item out of its queue. The one rule for the browser's Cancel and the wire's
     deleteFromRunQueue: any member of the queue's entity may cancel a waiting item; nobody cancels an item
     an agent took (its run is stopped instead). Atomic: an item an agent leases meanwhile is not cancelled."""
-    deleted, _ = RunQueueItem.objects.filter(liveness.waiting_q(), pk=item.pk,
-                                             queue__entity__memberships__user=user).delete()
+    deleted, _ = RunQueueItem.objects.filter(
+        liveness.waiting_q(), pk=item.pk, queue__entity__memberships__user=user
+    ).delete()
     if deleted:
         return
     if not RunQueueItem.objects.filter(pk=item.pk, queue__entity__memberships__user=user).exists():
@@ -276,8 +350,14 @@ def item_cancel(*, user: User, item: RunQueueItem) -> None:
 
 
 @transaction.atomic
-def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
-           template_variable_values: dict | None = None, created_by: User) -> RunQueueItem:
+def launch(
+    *,
+    queue: RunQueue,
+    run_spec: dict,
+    priority: int | None = None,
+    template_variable_values: dict | None = None,
+    created_by: User,
+) -> RunQueueItem:
     """Put a job into a queue, as the browser's Launch drawer and `wandb launch --queue` both do.
 
     W&B users' most common mistake is pushing one entity's job into another entity's queue, so the run's
@@ -291,8 +371,10 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
         raise ValidationError({"run_config": exc.messages}) from None
     entity_name = queue.entity.name
     if spec.get("entity") and spec["entity"] != entity_name:
-        errors["project"] = [f"Queue {entity_name}/{queue.name} runs jobs in projects of {entity_name}, "
-                             f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."]
+        errors["project"] = [
+            f"Queue {entity_name}/{queue.name} runs jobs in projects of {entity_name}, "
+            f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."
+        ]
     spec["entity"] = entity_name
     project_name = spec.get("project") or ""
     try:
@@ -301,7 +383,7 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
         errors.setdefault("project", []).append("Choose the destination project.")
     if job := spec.get("job"):
         parts = str(job).split("/")
-        job_entity, job_project, job_name = (parts if len(parts) == 3 else (None, None, None))
+        job_entity, job_project, job_name = parts if len(parts) == 3 else ("", "", "")
         visible = job_entity and Membership.objects.filter(user=created_by, entity__name=job_entity).exists()
         project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
         if project is None or resolve(project=project, name=job_name) is None:
@@ -314,8 +396,13 @@ def launch(*, queue: RunQueue, run_spec: dict, priority: int | None = None,
     if errors:
         raise ValidationError(errors)
     try:
-        item = item_push(queue=queue, run_spec=spec, priority=priority,
-                         template_variable_values=template_variable_values, created_by=created_by)
+        item = item_push(
+            queue=queue,
+            run_spec=spec,
+            priority=priority,
+            template_variable_values=template_variable_values,
+            created_by=created_by,
+        )
     except ValidationError as exc:
         raise ValidationError({"template_variables": exc.messages}) from None
     project_get_or_create(entity=queue.entity, name=project_name)
@@ -330,8 +417,7 @@ def _overrides_problem(overrides: Any) -> str | None:
         return "Overrides must be a JSON object."
     for key in ("args", "entry_point"):
         value = overrides.get(key)
-        if value is not None and not (isinstance(value, list)
-                                      and all(isinstance(v, (str, int, float)) for v in value)):
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
             return f"Overrides: {key} must be a list of words."
     if not isinstance(overrides.get("run_config") or {}, dict):
         return "Overrides: run_config must be a JSON object."

@@ -44,8 +44,9 @@ class Run(models.Model):
     # them never scans the rows: {"keys": {"a.b": {"typeCounts": [...], "previousValue": v, "step": s}},
     # "lines": the history lines counted so far (a retried chunk is not counted twice)}.
     history_keys = models.JSONField(default=dict, **json_field_options())
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

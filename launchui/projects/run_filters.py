@@ -87,7 +87,7 @@ class _Translation:
             column = "config" if root == "config" else "summary"
             if not all(_SEGMENT.fullmatch(s) for s in segments):
                 raise ValidationError(f"The filter key {key[:100]!r} is not valid.")
-            json_value = F(column)
+            json_value: Any = F(column)
             for segment in segments:
                 json_value = KeyTransform(segment, json_value)
             text = KeyTextTransform(segments[-1], _parent(column, segments))
@@ -151,7 +151,7 @@ class _Translation:
 
 
 def _parent(column: str, segments: list[str]):
-    parent = F(column)
+    parent: Any = F(column)
     for segment in segments[:-1]:
         parent = KeyTransform(segment, parent)
     return parent
@@ -199,6 +199,7 @@ def order_runs(runs: QuerySet, order: Any) -> QuerySet:
     text = order if isinstance(order, str) and order else "-created_at"
     descending = text.startswith("-")
     key = text.lstrip("+-")
+    expression: Any
     if key in COLUMNS:
         expression = F(COLUMNS[key])
     else:

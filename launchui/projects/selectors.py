@@ -38,7 +38,8 @@ def run_history_sample(run: Run, samples: int, *, file: str = RunStreamLine.HIST
     rows = RunStreamLine.objects.filter(run=run, file=file)  # events have no step: ordered by line
     rows = _sampled(rows, clamp_samples(samples))
     return [
-        row.data for row in sorted(rows.only("data", "step", "line"), key=lambda r: (r.step is None, r.step, r.line))
+        row.data or {}
+        for row in sorted(rows.only("data", "step", "line"), key=lambda r: (r.step is None, r.step, r.line))
     ]
 
 
@@ -46,12 +47,12 @@ def run_sampled_history(run: Run, keys: list[str], samples: int) -> list[dict]:
     """W&B's sampledHistory for one spec: rows holding any of `keys` (the first is the x axis, _step by
     default), reduced to those keys, at most `samples` of them with the first and the last."""
     x_axis, wanted = (keys[0], keys[1:]) if len(keys) > 1 else ("_step", keys)
-    rows = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, data__has_any_keys=wanted)
+    matching = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, data__has_any_keys=wanted)
     rows = sorted(
-        _sampled(rows, clamp_samples(samples)).only("data", "step", "line"),
+        _sampled(matching, clamp_samples(samples)).only("data", "step", "line"),
         key=lambda r: (r.step is None, r.step, r.line),
     )
-    return [{k: row.data[k] for k in (x_axis, *wanted) if k in row.data} for row in rows]
+    return [{k: v for k, v in (row.data or {}).items() if k == x_axis or k in wanted} for row in rows]
 
 
 def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[dict]:
@@ -59,7 +60,7 @@ def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: in
     rows = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, step__gte=min_step)
     if max_step is not None:
         rows = rows.filter(step__lt=max_step)
-    return [row.data for row in rows.order_by("step", "line").only("data")[:limit]]
+    return [row.data or {} for row in rows.order_by("step", "line").only("data")[:limit]]
 
 
 def run_history_keys(run: Run) -> dict:
@@ -88,7 +89,7 @@ def run_history_line_count(run: Run) -> int:
 def run_latest_events(run: Run) -> dict:
     """The run's latest system-metric sample: W&B's `systemMetrics`."""
     row = RunStreamLine.objects.filter(run=run, file=RunStreamLine.EVENTS).order_by("-line").only("data").first()
-    return row.data if row else {}
+    return (row.data or {}) if row else {}
 
 
 def run_console_lines(run: Run, *, after: int = -1, limit: int = 1000) -> list[tuple[int, str]]:
@@ -162,6 +163,6 @@ def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, di
         .distinct("run_id")
         .only("run_id", "data")
     )
-    for row in latest:
-        facts[row.run_id]["events"] = row.data
+    for event in latest:
+        facts[event.run_id]["events"] = event.data or {}
     return facts

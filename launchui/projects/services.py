@@ -1,11 +1,11 @@
 """Writes for projects and runs. The browser, the wire protocol and the job builds call these."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from launchui.accounts import selectors as account_selectors
@@ -58,7 +58,7 @@ def run_upsert(*, project: Project, name: str, created_by: User | None, **fields
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
     for label in RUN_TEXT_FIELDS:
         if label in values:
-            max_length = Run._meta.get_field(label).max_length
+            max_length = cast(models.Field, Run._meta.get_field(label)).max_length
             values[label] = str(values[label])[:max_length] if max_length else str(values[label])
     if "tags" in values:
         values["tags"] = [str(tag)[:255] for tag in values["tags"]][:100]
@@ -66,8 +66,8 @@ def run_upsert(*, project: Project, name: str, created_by: User | None, **fields
     try:
         with transaction.atomic():
             run, inserted = Run.objects.update_or_create(
-                project=project, name=name, defaults=values,
-                create_defaults={**values, "created_by": created_by})
+                project=project, name=name, defaults=values, create_defaults={**values, "created_by": created_by}
+            )
     except IntegrityError:  # two upserts of a new run raced; the other one created it
         run, _ = Run.objects.update_or_create(project=project, name=name, defaults=values)
         inserted = False
@@ -95,8 +95,12 @@ def run_stream(*, run: Run, complete: bool, exit_code: int | None, files: dict |
             for line in lines:
                 line.run = run
             RunStreamLine.objects.bulk_create(
-                lines, update_conflicts=True, unique_fields=["run", "file", "line"],
-                update_fields=["step", "data", "text"], batch_size=1000)
+                lines,
+                update_conflicts=True,
+                unique_fields=["run", "file", "line"],
+                update_fields=["step", "data", "text"],
+                batch_size=1000,
+            )
         Run.objects.filter(pk=run.pk).update(**fields)
 
 
@@ -115,8 +119,9 @@ def _stream_chunks(files: dict) -> tuple[list[RunStreamLine], dict | None]:
             raise ValidationError(f"files[{name!r}] needs a whole-number offset and a list of lines.")
         count += len(content)
         if count > limits.RUN_STREAM_MAX_LINES:
-            raise ValidationError(f"The file stream request holds more than {limits.RUN_STREAM_MAX_LINES:,} "
-                                  "lines (the limit).")
+            raise ValidationError(
+                f"The file stream request holds more than {limits.RUN_STREAM_MAX_LINES:,} lines (the limit)."
+            )
         if offset + len(content) > 2**31 - 1:
             raise ValidationError(f"files[{name!r}]: the offset is too large.")
         if name == "wandb-summary.json":
@@ -131,13 +136,16 @@ def _stream_chunks(files: dict) -> tuple[list[RunStreamLine], dict | None]:
                 raise ValidationError(f"files[{name!r}] line {offset + index} is not text.")
             line = RunStreamLine(file=kind, line=offset + index)
             if kind == RunStreamLine.OUTPUT:
-                line.text = text[:limits.RUN_CONSOLE_LINE_MAX_CHARS].replace("\x00", "")
+                line.text = text[: limits.RUN_CONSOLE_LINE_MAX_CHARS].replace("\x00", "")
             else:
                 line.data = _json_line(text, f"{name} line {offset + index}")
                 step = line.data.get("_step")
                 if kind == RunStreamLine.HISTORY:
-                    line.step = step if isinstance(step, int) and not isinstance(step, bool) and \
-                        abs(step) < 2**63 else offset + index
+                    line.step = (
+                        step
+                        if isinstance(step, int) and not isinstance(step, bool) and abs(step) < 2**63
+                        else offset + index
+                    )
             lines[(kind, line.line)] = line  # a line sent twice in one request: the later one wins
     return list(lines.values()), summary
 
@@ -168,7 +176,7 @@ def _merge_history_keys(keys: dict, history: list[RunStreamLine]) -> dict:
     known = keys.setdefault("keys", {})
     seen = keys.get("lines", 0)
     for line in sorted(history, key=lambda line: line.line):
-        for key, value in _flat(line.data).items():
+        for key, value in _flat(line.data or {}).items():
             entry = known.get(key)
             if entry is None:
                 if len(known) >= limits.RUN_HISTORY_MAX_KEYS:
@@ -205,7 +213,8 @@ def _json_line(text: object, what: str) -> dict:
 
 def validate_run_file_name(name: object) -> str:
     """A run file's path as the client names it (e.g. media/images/x.png): relative, no `..`, no NUL."""
-    if not isinstance(name, str) or not name or len(name) > RunFile._meta.get_field("name").max_length:
+    max_length = cast(models.Field, RunFile._meta.get_field("name")).max_length or 512
+    if not isinstance(name, str) or not name or len(name) > max_length:
         raise ValidationError(f"Run file name {str(name)[:100]!r} is not valid (1 to 512 characters).")
     parts = name.replace("\\", "/").split("/")
     if name.startswith("/") or "\x00" in name or any(part in ("", ".", "..") for part in parts):
@@ -213,12 +222,14 @@ def validate_run_file_name(name: object) -> str:
     return name
 
 
-def run_file_upload_urls(*, run: Run, names: list, base_url: str) -> list[dict]:
+def run_file_upload_urls(*, run: Run, names: object, base_url: str) -> list[dict]:
     """createRunFiles: a signed upload URL per file name; the file is listed once its bytes arrive."""
     if not isinstance(names, list) or len(names) > limits.RUN_FILES_MAX_PER_REQUEST:
         raise ValidationError(f"files must be a list of at most {limits.RUN_FILES_MAX_PER_REQUEST:,} names.")
-    return [{"name": name, "uploadUrl": run_files.upload_url(base_url, run_id=run.pk, name=name)}
-            for name in map(validate_run_file_name, names)]
+    return [
+        {"name": name, "uploadUrl": run_files.upload_url(base_url, run_id=run.pk, name=name)}
+        for name in map(validate_run_file_name, names)
+    ]
 
 
 def run_file_receive(*, token: str, read, content_length: int | None = None) -> RunFile:
@@ -234,6 +245,7 @@ def run_file_receive(*, token: str, read, content_length: int | None = None) -> 
     name = validate_run_file_name(claims["n"])
     key = run_files.storage_key(run.pk, name)
     size, md5 = storage.save_stream(read, key, max_bytes=limit)
-    file, _ = RunFile.objects.update_or_create(run=run, name=name,
-                                               defaults={"size": size, "md5": md5, "storage_key": key})
+    file, _ = RunFile.objects.update_or_create(
+        run=run, name=name, defaults={"size": size, "md5": md5, "storage_key": key}
+    )
     return file

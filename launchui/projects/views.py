@@ -4,6 +4,7 @@ from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -33,20 +34,18 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def download(request: HttpRequest, token: str) -> HttpResponse:
+def download(request: HttpRequest, token: str) -> HttpResponseBase:
     try:
         claims = run_files.read_download_token(token)
     except signing.BadSignature:
         return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
     # The URL is a bearer token: it stops working once its holder leaves the entity that owns the run.
-    holder = User.objects.filter(pk=claims.get("u"), is_active=True).first()
-    if holder is None or not entities_for_user(holder).filter(pk=claims.get("e")).exists():
+    holder = User.objects.filter(pk=claims["u"], is_active=True).first()
+    if holder is None or not entities_for_user(holder).filter(pk=claims["e"]).exists():
         return JsonResponse(
             {"error": "This download URL's holder is no longer a member of the run's entity."}, status=403
         )
-    file = RunFile.objects.filter(
-        run_id=claims.get("r"), run__project__entity_id=claims.get("e"), name=claims.get("n")
-    ).first()
+    file = RunFile.objects.filter(run_id=claims["r"], run__project__entity_id=claims["e"], name=claims["n"]).first()
     if file is None:
         return JsonResponse({"error": "That file is not stored here."}, status=404)
     name = file.name.rsplit("/", 1)[-1] or "file"

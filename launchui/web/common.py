@@ -5,9 +5,11 @@ A 404 answers "no such thing, or not yours" alike, so that an outsider learns no
 import json
 from urllib.parse import urlencode
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.middleware import HtmxDetails
 
 from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Membership
@@ -17,7 +19,15 @@ from launchui.launch import services as launch_services
 from launchui.launch.models import RunQueue
 
 
-def is_partial(request: HttpRequest) -> bool:
+class AuthedRequest(HttpRequest):
+    """The request a @login_required page view gets: a signed-in User (never AnonymousUser), and the
+    HtmxMiddleware's `htmx`. Only for annotations (the django-stubs pattern); Django builds the real one."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+def is_partial(request: AuthedRequest) -> bool:
     """An htmx swap wants the partial; a history restore wants the whole page."""
     return bool(request.htmx) and not request.htmx.history_restore_request
 
@@ -30,8 +40,7 @@ def clean_url(path: str, data: dict) -> str:
 def safe_next(request: HttpRequest, default: str) -> str:
     """The form's `next` when it stays on this site, else the default: no open redirects."""
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return default
 
@@ -40,32 +49,39 @@ def agent_command(request: HttpRequest, queue: RunQueue) -> str:
     return f"WANDB_BASE_URL={public_base_url(request)} wandb launch-agent -q {queue.name} -e {queue.entity.name}"
 
 
-def controlled_agent_ids(request: HttpRequest) -> set[int]:
+def controlled_agent_ids(request: AuthedRequest) -> set[int]:
     """Agents whose Stop and Delete buttons this user gets (the rule the views and the wire enforce)."""
     return set(launch_services.agents_controlled_by(request.user).values_list("pk", flat=True))
 
 
-def queue_for(request: HttpRequest, entity: str, queue: str) -> tuple[RunQueue, Membership]:
+def queue_for(request: AuthedRequest, entity: str, queue: str) -> tuple[RunQueue, Membership]:
     found = launch_selectors.queue_for_user(user=request.user, entity_name=entity, queue_name=queue)
     if found is None:
         raise Http404("No such queue, or it belongs to an entity you are not a member of.")
     return found
 
 
-def queue_context(request: HttpRequest, queue: RunQueue, membership: Membership, tab: str) -> dict:
-    return {"section": "launch", "queue": queue, "membership": membership, "is_admin": membership.is_admin,
-            "tab": tab, "agent_command": agent_command(request, queue)}
+def queue_context(request: AuthedRequest, queue: RunQueue, membership: Membership, tab: str) -> dict:
+    return {
+        "section": "launch",
+        "queue": queue,
+        "membership": membership,
+        "is_admin": membership.is_admin,
+        "tab": tab,
+        "agent_command": agent_command(request, queue),
+    }
 
 
-def membership_for(request: HttpRequest, name: str) -> Membership:
+def membership_for(request: AuthedRequest, name: str) -> Membership:
     membership = account_selectors.membership_for(request.user, name)
     if membership is None:
         raise Http404("No such entity, or you are not a member of it.")
     return membership
 
 
-def admin_membership_for(request: HttpRequest, name: str,
-                         why: str = "Only admins change the members of an entity.") -> Membership:
+def admin_membership_for(
+    request: AuthedRequest, name: str, why: str = "Only admins change the members of an entity."
+) -> Membership:
     membership = membership_for(request, name)
     if not membership.is_admin:
         raise PermissionDenied(why)

@@ -24,6 +24,7 @@ def _is_wire(request: HttpRequest) -> bool:
 
 def refuse_nul_bytes(get_response):
     """`%00` in the path or query string: PostgreSQL refuses NUL in text, so no view may see one."""
+
     def middleware(request: HttpRequest) -> HttpResponse:
         query = request.META.get("QUERY_STRING", "")
         if "\x00" in request.path or "\x00" in query or "%00" in query:
@@ -32,6 +33,7 @@ def refuse_nul_bytes(get_response):
                 return JsonResponse({"errors": [{"message": message}]}, status=400)
             return HttpResponseBadRequest(message, content_type="text/plain")
         return get_response(request)
+
     return middleware
 
 
@@ -41,11 +43,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return defaults.server_error(request)
     message = "The database is unavailable; retry in a few seconds."
+    response: HttpResponse
     if _is_wire(request):
         response = JsonResponse({"errors": [{"message": message}]}, status=503)
     else:
         # Rendered without the request: the usual context (user, session) would need the database.
-        response = HttpResponse(loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS}),
-                                status=503)
+        response = HttpResponse(loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS}), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

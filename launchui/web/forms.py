@@ -6,8 +6,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from launchui.accounts.models import Membership, entity_name_validator
-from launchui.launch.models import LaunchAgent, RunQueue
 from launchui.launch.liveness import OFFLINE, STATUS_LABELS
+from launchui.launch.models import LaunchAgent, RunQueue
 
 ALL = [("", "All entities")]
 
@@ -29,8 +29,9 @@ def entity_choices(entities) -> list[tuple[str, str]]:
 
 
 class SignupForm(forms.Form):
-    username = forms.CharField(max_length=64, validators=[entity_name_validator],
-                               help_text="Also the name of your personal entity.")
+    username = forms.CharField(
+        max_length=64, validators=[entity_name_validator], help_text="Also the name of your personal entity."
+    )
     email = forms.EmailField(required=False)
     password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
     password2 = forms.CharField(label="Confirm password", strip=False, widget=forms.PasswordInput)
@@ -58,9 +59,25 @@ class SignupForm(forms.Form):
 class QueueFilterForm(forms.Form):
     entity = forms.ChoiceField(required=False, label="Entity")
     search = forms.CharField(required=False, label="Search queues", max_length=64)
-    sort = forms.ChoiceField(required=False, widget=forms.HiddenInput,
-                             choices=[(s, s) for s in ("name", "-name", "entity", "-entity", "resource",
-                                                       "-resource", "queued", "-queued", "agents", "-agents")])
+    sort = forms.ChoiceField(
+        required=False,
+        widget=forms.HiddenInput,
+        choices=[
+            (s, s)
+            for s in (
+                "name",
+                "-name",
+                "entity",
+                "-entity",
+                "resource",
+                "-resource",
+                "queued",
+                "-queued",
+                "agents",
+                "-agents",
+            )
+        ],
+    )
 
     def __init__(self, *args, entities, **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,8 +85,7 @@ class QueueFilterForm(forms.Form):
 
 
 class AgentFilterForm(forms.Form):
-    STATUSES = [(s, STATUS_LABELS[s]) for s in (LaunchAgent.POLLING, LaunchAgent.RUNNING,
-                                                 LaunchAgent.KILLED, OFFLINE)]
+    STATUSES = [(s, STATUS_LABELS[s]) for s in (LaunchAgent.POLLING, LaunchAgent.RUNNING, LaunchAgent.KILLED, OFFLINE)]
     entity = forms.ChoiceField(required=False, label="Entity")
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *STATUSES])
 
@@ -85,14 +101,23 @@ class QueueConfigForm(forms.Form):
     """The fields a queue's admin edits; queue_create and queue_update validate them."""
 
     prioritization = forms.BooleanField(
-        required=False, label="Prioritization",
-        help_text="When on, people choose a priority when they enqueue and higher priorities run first.")
-    config = forms.CharField(required=False, label="Configuration", strip=False,
-                             widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
-                             help_text="JSON or YAML. Use {{name}} for a template variable.")
+        required=False,
+        label="Prioritization",
+        help_text="When on, people choose a priority when they enqueue and higher priorities run first.",
+    )
+    config = forms.CharField(
+        required=False,
+        label="Configuration",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
+        help_text="JSON or YAML. Use {{name}} for a template variable.",
+    )
     template_variables = forms.CharField(
-        required=False, label="Template variables", help_text=JSON_LIST_HELP,
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}))
+        required=False,
+        label="Template variables",
+        help_text=JSON_LIST_HELP,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}),
+    )
 
     @property
     def prioritization_mode(self) -> str:
@@ -114,8 +139,11 @@ class QueueCreateForm(QueueConfigForm):
 
 class QueueEditForm(QueueConfigForm):
     external_links = forms.CharField(
-        required=False, label="External links", help_text='JSON list, e.g. [{"label": "Grafana", "url": "https://…"}]',
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}))
+        required=False,
+        label="External links",
+        help_text='JSON list, e.g. [{"label": "Grafana", "url": "https://…"}]',
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}),
+    )
 
 
 class TeamCreateForm(forms.Form):
@@ -132,5 +160,6 @@ class MemberRoleForm(forms.Form):
 
 
 class ApiKeyCreateForm(forms.Form):
-    name = forms.CharField(label="Key name", max_length=100, required=False,
-                           help_text="Where you will use it, e.g. “gpu-box agent”.")
+    name = forms.CharField(
+        label="Key name", max_length=100, required=False, help_text="Where you will use it, e.g. “gpu-box agent”."
+    )

@@ -1,6 +1,8 @@
 """Forms of the Jobs pages: they parse input; the job rules live in launchui/jobs (services and rules),
 whose ValidationErrors land beside the fields."""
 
+from typing import cast
+
 from django import forms
 
 from launchui.jobs.models import GitCredential
@@ -32,11 +34,15 @@ class JobForm(forms.Form):
 
     entity = forms.ChoiceField(label="Entity")
     project = forms.CharField(label="Project", help_text="Created if it does not exist yet.")
-    name = forms.CharField(label="Name", required=False,
-                           help_text="Optional: by default W&B's name for the source, such as job-<image name>.")
+    name = forms.CharField(
+        label="Name",
+        required=False,
+        help_text="Optional: by default W&B's name for the source, such as job-<image name>.",
+    )
     description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    aliases = forms.CharField(label="Aliases", required=False,
-                              help_text="Comma separated, e.g. stable, candidate. latest is always added.")
+    aliases = forms.CharField(
+        label="Aliases", required=False, help_text="Comma separated, e.g. stable, candidate. latest is always added."
+    )
 
     def __init__(self, *args, entities, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,8 +53,12 @@ class JobForm(forms.Form):
 
 
 class ImageJobForm(JobForm):
-    image = forms.CharField(label="Image", strip=True, widget=forms.TextInput(attrs={"spellcheck": "false"}),
-                            help_text="registry/name[:tag], e.g. ghcr.io/acme/train:1.4. The tag becomes an alias.")
+    image = forms.CharField(
+        label="Image",
+        strip=True,
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+        help_text="registry/name[:tag], e.g. ghcr.io/acme/train:1.4. The tag becomes an alias.",
+    )
 
     field_order = ["entity", "project", "image", "name", "description", "aliases"]
 
@@ -58,41 +68,79 @@ RUNTIME_HELP = "Optional, e.g. 3.11. Otherwise runtime.txt or .python-version, e
 
 
 class GitJobForm(JobForm):
-    remote = forms.CharField(label="Repository URL", widget=forms.TextInput(attrs={"spellcheck": "false"}),
-                             help_text="https://host/org/repo.git or git@host:org/repo.git")
-    ref = forms.CharField(label="Branch, tag or commit", required=False,
-                          help_text="Optional: the default branch otherwise.")
+    remote = forms.CharField(
+        label="Repository URL",
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+        help_text="https://host/org/repo.git or git@host:org/repo.git",
+    )
+    ref = forms.CharField(
+        label="Branch, tag or commit", required=False, help_text="Optional: the default branch otherwise."
+    )
     entry_point = forms.CharField(label="Entry point", required=False, initial="main.py", help_text=ENTRY_POINT_HELP)
     runtime = forms.CharField(label="Python version", required=False, help_text=RUNTIME_HELP)
-    credential = forms.ChoiceField(label="Credential", required=False,
-                                   help_text="For a private repository: an HTTPS token or SSH key stored for "
-                                             "the entity under Entities → Git credentials.")
+    credential = forms.ChoiceField(
+        label="Credential",
+        required=False,
+        help_text="For a private repository: an HTTPS token or SSH key stored for "
+        "the entity under Entities → Git credentials.",
+    )
 
-    field_order = ["entity", "project", "remote", "ref", "entry_point", "runtime", "credential", "name",
-                   "description", "aliases"]
+    field_order = [
+        "entity",
+        "project",
+        "remote",
+        "ref",
+        "entry_point",
+        "runtime",
+        "credential",
+        "name",
+        "description",
+        "aliases",
+    ]
 
     def __init__(self, *args, credentials: dict, **kwargs):
         """credentials: {entity name: [GitCredential]} for the user's entities."""
         super().__init__(*args, **kwargs)
-        groups = [(entity, [(str(c.pk), f"{c.name} ({c.get_kind_display()}) for {c.server or 'no server yet'}")
-                            for c in creds])
-                  for entity, creds in credentials.items() if creds]
-        self.fields["credential"].choices = [("", "None (public repository)"), *groups]
+        groups = [
+            (
+                entity,
+                [(str(c.pk), f"{c.name} ({c.get_kind_display()}) for {c.server or 'no server yet'}") for c in creds],
+            )
+            for entity, creds in credentials.items()
+            if creds
+        ]
+        cast(forms.ChoiceField, self.fields["credential"]).choices = [("", "None (public repository)"), *groups]
 
 
 class CodeJobForm(JobForm):
-    folder = UploadField(label="Folder", multiple=True, widget=MultipleFileInput(attrs={"webkitdirectory": True}),
-                         help_text="The folder with your script and requirements.txt; .git, wandb and "
-                                   "__pycache__ are left out.")
-    archive = UploadField(label="Or one archive", widget=forms.FileInput(attrs={"accept": ",".join(ARCHIVE_SUFFIXES)}),
-                          help_text=".zip or .tar.gz of the folder.")
+    folder = UploadField(
+        label="Folder",
+        multiple=True,
+        widget=MultipleFileInput(attrs={"webkitdirectory": True}),
+        help_text="The folder with your script and requirements.txt; .git, wandb and __pycache__ are left out.",
+    )
+    archive = UploadField(
+        label="Or one archive",
+        widget=forms.FileInput(attrs={"accept": ",".join(ARCHIVE_SUFFIXES)}),
+        help_text=".zip or .tar.gz of the folder.",
+    )
     # The folder's relative paths, in file order; app.js fills it (Django keeps only each file's base name).
     paths = forms.CharField(required=False, widget=forms.HiddenInput)
     entry_point = forms.CharField(label="Entry point", required=False, initial="main.py", help_text=ENTRY_POINT_HELP)
     runtime = forms.CharField(label="Python version", required=False, help_text=RUNTIME_HELP)
 
-    field_order = ["entity", "project", "folder", "archive", "paths", "entry_point", "runtime", "name",
-                   "description", "aliases"]
+    field_order = [
+        "entity",
+        "project",
+        "folder",
+        "archive",
+        "paths",
+        "entry_point",
+        "runtime",
+        "name",
+        "description",
+        "aliases",
+    ]
 
 
 class JobFilterForm(forms.Form):
@@ -113,33 +161,53 @@ class SecretTextarea(forms.Textarea):
 class GitCredentialForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, help_text="e.g. github-deploy")
     kind = forms.ChoiceField(label="Kind", choices=GitCredential.KINDS, initial=GitCredential.HTTPS)
-    username = forms.CharField(label="Username", required=False, max_length=255,
-                               help_text="HTTPS only. For a GitHub token, any name such as x-access-token.")
-    password = forms.CharField(label="Password or token", required=False, strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text="HTTPS only. Stored encrypted; never shown again.")
-    private_key = forms.CharField(label="Private key", required=False, strip=False,
-                                  widget=SecretTextarea(attrs={"rows": 6, "spellcheck": "false", "class": "code",
-                                                               "autocomplete": "off"}),
-                                  help_text="SSH only: -----BEGIN OPENSSH PRIVATE KEY----- … Stored encrypted; "
-                                            "never shown again.")
+    username = forms.CharField(
+        label="Username",
+        required=False,
+        max_length=255,
+        help_text="HTTPS only. For a GitHub token, any name such as x-access-token.",
+    )
+    password = forms.CharField(
+        label="Password or token",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="HTTPS only. Stored encrypted; never shown again.",
+    )
+    private_key = forms.CharField(
+        label="Private key",
+        required=False,
+        strip=False,
+        widget=SecretTextarea(attrs={"rows": 6, "spellcheck": "false", "class": "code", "autocomplete": "off"}),
+        help_text="SSH only: -----BEGIN OPENSSH PRIVATE KEY----- … Stored encrypted; never shown again.",
+    )
 
-    host = forms.CharField(label="Host", max_length=253, widget=forms.TextInput(attrs={"spellcheck": "false"}),
-                           help_text="The git server it is for, e.g. github.com. Builds send the credential to "
-                                     "this host only.")
-    port = forms.IntegerField(label="Port", required=False, min_value=1, max_value=65535,
-                              help_text="Optional: 443 for HTTPS, 22 for SSH.")
-    path_prefix = forms.CharField(label="Repositories under", required=False, max_length=255,
-                                  widget=forms.TextInput(attrs={"spellcheck": "false"}),
-                                  help_text="Optional path prefix, e.g. acme for github.com/acme/…")
-    known_hosts = forms.CharField(label="Known hosts", required=False,
-                                  widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "code"}),
-                                  help_text="SSH only, optional: the server's keys (ssh-keyscan -p PORT HOST). "
-                                            "Left empty, the key seen on the first build is recorded and required "
-                                            "afterwards.")
+    host = forms.CharField(
+        label="Host",
+        max_length=253,
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+        help_text="The git server it is for, e.g. github.com. Builds send the credential to this host only.",
+    )
+    port = forms.IntegerField(
+        label="Port", required=False, min_value=1, max_value=65535, help_text="Optional: 443 for HTTPS, 22 for SSH."
+    )
+    path_prefix = forms.CharField(
+        label="Repositories under",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+        help_text="Optional path prefix, e.g. acme for github.com/acme/…",
+    )
+    known_hosts = forms.CharField(
+        label="Known hosts",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "code"}),
+        help_text="SSH only, optional: the server's keys (ssh-keyscan -p PORT HOST). "
+        "Left empty, the key seen on the first build is recorded and required "
+        "afterwards.",
+    )
 
-    field_order = ["name", "kind", "host", "port", "path_prefix", "username", "password", "private_key",
-                   "known_hosts"]
+    field_order = ["name", "kind", "host", "port", "path_prefix", "username", "password", "private_key", "known_hosts"]
 
     @property
     def secret(self) -> str:

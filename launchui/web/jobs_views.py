@@ -4,14 +4,17 @@ or selector, render one template (htmx gets the named partial)."""
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -27,7 +30,7 @@ from launchui.core import ids
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.web import forms, jobs_forms
-from launchui.web.common import admin_membership_for, clean_url, is_partial, membership_for
+from launchui.web.common import AuthedRequest, admin_membership_for, clean_url, is_partial, membership_for
 
 KINDS = dict(JobBuild.KINDS)
 STATUS_LABELS = dict(JobBuild.STATUSES)
@@ -37,16 +40,29 @@ SHOWN_BYTES = 256 * 1024  # wandb-job.json and requirements are read for display
 
 def _status(build: JobBuild) -> dict:
     status, reason = selectors.build_status(build)
-    return {"code": status, "label": STATUS_LABELS.get(status, status), "reason": reason,
-            "live": status in LIVE_STATUSES}
+    return {
+        "code": status,
+        "label": STATUS_LABELS.get(status, status),
+        "reason": reason,
+        "live": status in LIVE_STATUSES,
+    }
+
+
+@dataclass(frozen=True)
+class BuildRow:
+    """A row of a job's Builds table: the build and how its status is shown (_status)."""
+
+    build: JobBuild
+    shown: dict
 
 
 # --- create a job ---------------------------------------------------------------------------------
 
+
 def _archive_stem(filename: str) -> str:
     lower = filename.lower()
     suffix = next((s for s in jobs_forms.ARCHIVE_SUFFIXES if lower.endswith(s)), "")
-    return filename[:len(filename) - len(suffix)] if suffix else filename
+    return filename[: len(filename) - len(suffix)] if suffix else filename
 
 
 def _folder_paths(paths_json: str, uploads: list) -> list[str]:
@@ -61,10 +77,14 @@ def _folder_paths(paths_json: str, uploads: list) -> list[str]:
         if len(set(names)) != len(names):
             raise ValidationError("Your browser did not send the folder's paths: upload it as a .zip instead.")
         return names
-    if (not isinstance(paths, list) or len(paths) != len(uploads)
-            or any(not isinstance(p, str) or p.rsplit("/", 1)[-1] != f.name for p, f in zip(paths, uploads))):
-        raise ValidationError("The folder's file list did not arrive intact: choose the folder again, or "
-                              "upload a .zip.")
+    if (
+        not isinstance(paths, list)
+        or len(paths) != len(uploads)
+        or any(not isinstance(p, str) or p.rsplit("/", 1)[-1] != f.name for p, f in zip(paths, uploads, strict=True))
+    ):
+        raise ValidationError(
+            "The folder's file list did not arrive intact: choose the folder again, or upload a .zip."
+        )
     return paths
 
 
@@ -85,7 +105,7 @@ def _code_upload(data: dict) -> dict:
     tops = {p.split("/", 1)[0] for p in paths}
     top = tops.pop() if len(tops) == 1 and all("/" in p for p in paths) else ""
     files: dict[str, bytes] = {}
-    for path, upload in zip(paths, folder):
+    for path, upload in zip(paths, folder, strict=True):
         relative = path.split("/", 1)[1] if top else path
         if set(PurePosixPath(relative).parts[:-1]) & sources.SKIPPED_DIRS:
             continue
@@ -93,15 +113,16 @@ def _code_upload(data: dict) -> dict:
     return {"files": files, "source_name": top or "code"}
 
 
-def _create_code(form, common: dict) -> JobBuild:
+def _create_code(form, common: dict, credentials: dict) -> JobBuild:
     data = form.cleaned_data
     try:
         code, code_error = _code_upload(data), None
     except ValidationError as exc:
         code, code_error = {}, exc
     try:
-        return services.build_create_code(entry_point=data["entry_point"], runtime=data["runtime"],
-                                          **{"source_name": "", **code}, **common)
+        return services.build_create_code(
+            entry_point=data["entry_point"], runtime=data["runtime"], **{"source_name": "", **code}, **common
+        )
     except ValidationError as exc:
         if code_error is None:
             raise
@@ -114,9 +135,33 @@ def _credential(form, credentials: dict) -> GitCredential | None:
     return next((c for creds in credentials.values() for c in creds if str(c.pk) == chosen), None)
 
 
+def _create_image(form, common: dict, credentials: dict) -> JobBuild:
+    return services.build_create_image(image=form.cleaned_data["image"], **common)
+
+
+def _create_git(form, common: dict, credentials: dict) -> JobBuild:
+    data = form.cleaned_data
+    return services.build_create_git(
+        remote=data["remote"],
+        ref=data["ref"],
+        entry_point=data["entry_point"],
+        runtime=data["runtime"],
+        credential=_credential(form, credentials),
+        **common,
+    )
+
+
+# Each job source: its form on the Create job page, and how a valid form becomes a build.
+JOB_SOURCES: dict[str, tuple[type[jobs_forms.JobForm], Callable[[Any, dict, dict], JobBuild]]] = {
+    JobBuild.CODE: (jobs_forms.CodeJobForm, _create_code),
+    JobBuild.IMAGE: (jobs_forms.ImageJobForm, _create_image),
+    JobBuild.GIT: (jobs_forms.GitJobForm, _create_git),
+}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
-def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
+def job_new(request: AuthedRequest, kind: str = "code") -> HttpResponse:
     if kind not in KINDS:
         raise Http404("Jobs are made from code, a Docker image or a git repository.")
     entities = [m.entity for m in account_selectors.memberships_for_user(request.user)]  # personal first
@@ -125,24 +170,21 @@ def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
     if kind == "git":
         credentials = {e.name: list(selectors.credentials_for_entity(e)) for e in entities}
         kwargs["credentials"] = credentials
-    form_class = {"code": jobs_forms.CodeJobForm, "image": jobs_forms.ImageJobForm,
-                  "git": jobs_forms.GitJobForm}[kind]
+    form_class, create = JOB_SOURCES[kind]
     if request.method == "POST":
         form = form_class(request.POST, request.FILES, **kwargs)
         if form.is_valid():
             data = form.cleaned_data
-            common = {"entity": next(e for e in entities if e.name == data["entity"]), "project": data["project"],
-                      "name": data["name"], "description": data["description"], "aliases": data["aliases"],
-                      "created_by": request.user}
+            common = {
+                "entity": next(e for e in entities if e.name == data["entity"]),
+                "project": data["project"],
+                "name": data["name"],
+                "description": data["description"],
+                "aliases": data["aliases"],
+                "created_by": request.user,
+            }
             try:
-                if kind == "image":
-                    build = services.build_create_image(image=data["image"], **common)
-                elif kind == "git":
-                    build = services.build_create_git(remote=data["remote"], ref=data["ref"],
-                                                      entry_point=data["entry_point"], runtime=data["runtime"],
-                                                      credential=_credential(form, credentials), **common)
-                else:
-                    build = _create_code(form, common)
+                build = create(form, common, credentials)
             except ValidationError as exc:
                 target = "archive" if kind == "code" and data.get("archive") else "folder"
                 forms.add_service_errors(form, exc, aliases={"code": target})
@@ -151,19 +193,28 @@ def job_new(request: HttpRequest, kind: str = "code") -> HttpResponse:
                 return redirect("build", build_id=build.pk)
     else:
         entity = request.GET.get("entity", "")
-        form = form_class(initial={"entity": entity if any(e.name == entity for e in entities) else entities[0].name,
-                                   "project": request.GET.get("project", "")}, **kwargs)
+        form = form_class(
+            initial={
+                "entity": entity if any(e.name == entity for e in entities) else entities[0].name,
+                "project": request.GET.get("project", ""),
+            },
+            **kwargs,
+        )
     query = clean_url("", {"entity": request.GET.get("entity", ""), "project": request.GET.get("project", "")})
-    return render(request, "jobs/job_new.html", {"section": "jobs", "form": form, "kind": kind, "kinds": KINDS,
-                                                 "tab_query": query})
+    return render(
+        request,
+        "jobs/job_new.html",
+        {"section": "jobs", "form": form, "kind": kind, "kinds": KINDS, "tab_query": query},
+    )
 
 
 # --- a build --------------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def build(request: HttpRequest, build_id: int) -> HttpResponse:
+def build(request: AuthedRequest, build_id: int) -> HttpResponse:
     found = selectors.builds_for_user(request.user).filter(pk=build_id).first()
     if found is None:
         raise Http404("No such build, or it belongs to an entity you are not a member of.")
@@ -173,21 +224,25 @@ def build(request: HttpRequest, build_id: int) -> HttpResponse:
 
 # --- jobs list ------------------------------------------------------------------------------------
 
+
 def _job_rows(jobs) -> list:
     """Each job with its source type, the latest version's aliases and its last build's status."""
     jobs = list(jobs)
     for job in jobs:
         job.source_type = JobBuild.source_type_label(job.latest_source_type) or "—"
         job.latest_aliases = [a.alias for a in job.aliases.all() if a.artifact_id == job.latest_id]
-        job.build = _status(JobBuild(status=job.last_build_status, started_at=job.last_build_started_at)) \
-            if job.last_build_status else None
+        job.build = (
+            _status(JobBuild(status=job.last_build_status, started_at=job.last_build_started_at))
+            if job.last_build_status
+            else None
+        )
     return jobs
 
 
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def jobs(request: HttpRequest, entity: str = "", project: str = "") -> HttpResponse:
+def jobs(request: AuthedRequest, entity: str = "", project: str = "") -> HttpResponse:
     scoped = bool(project)
     if scoped and account_selectors.membership_for(request.user, entity) is None:
         raise Http404("No such entity, or you are not a member of it.")
@@ -195,21 +250,24 @@ def jobs(request: HttpRequest, entity: str = "", project: str = "") -> HttpRespo
     form.is_valid()  # an unknown entity is dropped, not an error
     if not scoped:
         entity = form.cleaned_data.get("entity", "")
-    page = Paginator(selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project),
-                     settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(
+        selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project),
+        settings.LAUNCHUI_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
     page.object_list = _job_rows(page.object_list)
-    context = {"section": "jobs", "form": form, "page": page, "entity": entity, "project": project,
-               "scoped": scoped}
+    context = {"section": "jobs", "form": form, "page": page, "entity": entity, "project": project, "scoped": scoped}
     if is_partial(request):
         response = render(request, "jobs/jobs.html#job-table", context)
         if not scoped:
-            response = push_url(response, clean_url(reverse("jobs"), {"entity": entity,
-                                                                       "page": request.GET.get("page", "")}))
+            response = push_url(
+                response, clean_url(reverse("jobs"), {"entity": entity, "page": request.GET.get("page", "")})
+            )
         return response
     return render(request, "jobs/jobs.html", context)
 
 
 # --- a job ----------------------------------------------------------------------------------------
+
 
 def _read_small(file) -> bytes | None:
     """A stored file's bytes when small enough to show, else None."""
@@ -257,9 +315,8 @@ def _pick_version(versions: list, wanted: str):
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> HttpResponse:
-    job = selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project) \
-        .filter(name=name).first()
+def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> HttpResponse:
+    job = selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project).filter(name=name).first()
     if job is None:
         raise Http404("No such job, or it belongs to an entity you are not a member of.")
     versions = list(selectors.job_versions(job))
@@ -267,18 +324,25 @@ def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> Ht
     files = list(version.files.all())
     by_name = {f.name: f for f in files}
     spec = _spec(by_name)
-    source = spec.get("source") if isinstance(spec.get("source"), dict) else {}
+    source = spec.get("source")
+    if not isinstance(source, dict):
+        source = {}
     code = _code_artifact(request.user, str(source.get("artifact") or "")) if source.get("artifact") else None
     requirements = _read_small(by_name.get("requirements.frozen.txt"))
     entrypoint = source.get("entrypoint")
-    builds = list(selectors.builds_for_job(user=request.user, job=job)[:20])
-    for b in builds:
-        b.shown = _status(b)
+    builds = [BuildRow(b, _status(b)) for b in selectors.builds_for_job(user=request.user, job=job)[:20]]
     context = {
-        "section": "jobs", "job": job, "versions": versions, "version": version, "files": files,
-        "spec": spec, "source": source, "source_type": JobBuild.source_type_label(str(spec.get("source_type") or "")),
+        "section": "jobs",
+        "job": job,
+        "versions": versions,
+        "version": version,
+        "files": files,
+        "spec": spec,
+        "source": source,
+        "source_type": JobBuild.source_type_label(str(spec.get("source_type") or "")),
         "git": source.get("git") if isinstance(source.get("git"), dict) else None,
-        "code": code, "code_files": list(code.files.all()) if code else [],
+        "code": code,
+        "code_files": list(code.files.all()) if code else [],
         "entrypoint": " ".join(map(str, entrypoint)) if isinstance(entrypoint, list) else entrypoint,
         "requirements": requirements.decode(errors="replace") if requirements is not None else None,
         "builds": builds,
@@ -288,13 +352,17 @@ def job_detail(request: HttpRequest, entity: str, project: str, name: str) -> Ht
 
 @login_required
 @require_GET
-def artifact_file(request: HttpRequest, artifact_id: int, name: str) -> HttpResponse:
+def artifact_file(request: AuthedRequest, artifact_id: int, name: str) -> FileResponse:
     """One file of an artifact, streamed to members of its entity; no signed URL leaves the server."""
     found = selectors.artifact_file_for_user(user=request.user, artifact_id=artifact_id, name=name)
     if found is None or not storage.blob_exists(found.digest):
         raise Http404("No such file, or it belongs to an entity you are not a member of.")
-    return FileResponse(storage.blob_open(found.digest), as_attachment=True,
-                        filename=name.rsplit("/", 1)[-1] or "file", content_type="application/octet-stream")
+    return FileResponse(
+        storage.blob_open(found.digest),
+        as_attachment=True,
+        filename=name.rsplit("/", 1)[-1] or "file",
+        content_type="application/octet-stream",
+    )
 
 
 # --- git credentials ------------------------------------------------------------------------------
@@ -304,27 +372,45 @@ CREDENTIALS_ADMIN_ONLY = "Only admins of an entity add or delete its git credent
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
-    mine = (admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY) if request.method == "POST"
-            else membership_for(request, name))
+def git_credentials(request: AuthedRequest, name: str) -> HttpResponse:
+    mine = (
+        admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
+        if request.method == "POST"
+        else membership_for(request, name)
+    )
     form = jobs_forms.GitCredentialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            credential = services.credential_create(entity=mine.entity, name=data["name"], kind=data["kind"],
-                                                    username=data["username"], secret=form.secret,
-                                                    host=data["host"], port=data["port"],
-                                                    path_prefix=data["path_prefix"],
-                                                    known_hosts=data["known_hosts"], created_by=request.user)
+            credential = services.credential_create(
+                entity=mine.entity,
+                name=data["name"],
+                kind=data["kind"],
+                username=data["username"],
+                secret=form.secret,
+                host=data["host"],
+                port=data["port"],
+                path_prefix=data["path_prefix"],
+                known_hosts=data["known_hosts"],
+                created_by=request.user,
+            )
         except ValidationError as exc:
             secret_field = "private_key" if data["kind"] == GitCredential.SSH else "password"
             forms.add_service_errors(form, exc, aliases={"secret": secret_field})
         else:
             messages.success(request, f"Credential {credential.name} saved. Choose it when you create a git job.")
             return redirect("git_credentials", name=name)
-    response = render(request, "jobs/git_credentials.html", {
-        "section": "entities", "entity": mine.entity, "mine": mine, "form": form,
-        "credentials": selectors.credentials_for_entity(mine.entity)})
+    response = render(
+        request,
+        "jobs/git_credentials.html",
+        {
+            "section": "entities",
+            "entity": mine.entity,
+            "mine": mine,
+            "form": form,
+            "credentials": selectors.credentials_for_entity(mine.entity),
+        },
+    )
     if request.method == "POST":
         add_never_cache_headers(response)
     return response
@@ -332,7 +418,7 @@ def git_credentials(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
+def git_credential_delete(request: AuthedRequest, name: str, credential_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
@@ -344,14 +430,20 @@ def git_credential_delete(request: HttpRequest, name: str, credential_id: int) -
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def git_credential_bind(request: HttpRequest, name: str, credential_id: int) -> HttpResponse:
+def git_credential_bind(request: AuthedRequest, name: str, credential_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name, CREDENTIALS_ADMIN_ONLY)
     credential = selectors.credentials_for_entity(mine.entity).filter(pk=credential_id).first()
     if credential is None:
         raise Http404("No such credential.")
-    form = jobs_forms.GitCredentialBindForm(request.POST or None, initial={
-        "host": credential.host, "port": credential.port, "path_prefix": credential.path_prefix,
-        "known_hosts": credential.known_hosts})
+    form = jobs_forms.GitCredentialBindForm(
+        request.POST or None,
+        initial={
+            "host": credential.host,
+            "port": credential.port,
+            "path_prefix": credential.path_prefix,
+            "known_hosts": credential.known_hosts,
+        },
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.credential_bind(credential=credential, **form.cleaned_data)
@@ -360,5 +452,8 @@ def git_credential_bind(request: HttpRequest, name: str, credential_id: int) -> 
         else:
             messages.success(request, f"Credential {credential.name} is for {credential.host} now.")
             return redirect("git_credentials", name=name)
-    return render(request, "jobs/git_credential_bind.html", {
-        "section": "entities", "entity": mine.entity, "credential": credential, "form": form})
+    return render(
+        request,
+        "jobs/git_credential_bind.html",
+        {"section": "entities", "entity": mine.entity, "credential": credential, "form": form},
+    )

@@ -12,8 +12,16 @@ from launchui.launch.liveness import ITEM_STATUS_LABELS
 
 STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, finished, failed, crashed, killed
 # Distinct fills for stacked bars; every chart also names its statuses in a legend and a table.
-COLOURS = {"queued": "#f4b400", "idle": "#e37400", "pending": "#a142f4", "running": "#1a73e8",
-           "finished": "#188038", "failed": "#d93025", "crashed": "#8c1d18", "killed": "#80868b"}
+COLOURS = {
+    "queued": "#f4b400",
+    "idle": "#e37400",
+    "pending": "#a142f4",
+    "running": "#1a73e8",
+    "finished": "#188038",
+    "failed": "#d93025",
+    "crashed": "#8c1d18",
+    "killed": "#80868b",
+}
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 240, 64, 32, 12
 
 
@@ -74,20 +82,39 @@ def bar_chart(rows: list[dict], keys: list[str], colours: dict[str, str], fmt=st
                 continue
             h = plot_h * value / top
             y -= h
-            bars.append({"x": round(x, 1), "y": round(y, 1), "w": round(bar, 1), "h": round(h, 1),
-                         "colour": colours[key], "title": f"{row['label']}: {fmt(value)} {key}".rstrip()})
+            bars.append(
+                {
+                    "x": round(x, 1),
+                    "y": round(y, 1),
+                    "w": round(bar, 1),
+                    "h": round(h, 1),
+                    "colour": colours[key],
+                    "title": f"{row['label']}: {fmt(value)} {key}".rstrip(),
+                }
+            )
         labels.append({"x": round(LEFT + index * slot + slot / 2, 1), "text": row["label"]})
-    ticks = [{"y": round(TOP + plot_h - plot_h * f, 1), "text": fmt(top * f if top * f % 1 else int(top * f))}
-             for f in (0, 0.5, 1)]
-    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - 8, "bottom": TOP + plot_h,
-            "label_y": HEIGHT - 10, "bars": bars, "labels": labels, "ticks": ticks}
+    ticks = [
+        {"y": round(TOP + plot_h - plot_h * f, 1), "text": fmt(top * f if top * f % 1 else int(top * f))}
+        for f in (0, 0.5, 1)
+    ]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - 8,
+        "bottom": TOP + plot_h,
+        "label_y": HEIGHT - 10,
+        "bars": bars,
+        "labels": labels,
+        "ticks": ticks,
+    }
 
 
 def monitor(items: list, now: datetime | None = None) -> dict:
     """Status counts per day (stacked), average time queued per day, and the errors, newest first."""
     now = now or timezone.now()
     buckets = day_buckets(now)
-    counts = [{status: 0 for status in STATUSES} for _ in buckets]
+    counts = [dict.fromkeys(STATUSES, 0) for _ in buckets]
     waits: list[list[float]] = [[] for _ in buckets]
     errors = []
     for item in items:
@@ -98,30 +125,47 @@ def monitor(items: list, now: datetime | None = None) -> dict:
         if item.claimed_at:
             waits[index].append((item.claimed_at - item.created_at).total_seconds())
         if item.status in ("failed", "crashed"):
-            errors.append({"at": item.updated_at, "item": item, "job": item.job_name,
-                           "stage": item.error_stage or ("run" if item.run else ""),
-                           "message": item.error_message or item.status_reason,
-                           "files": item.error_file_paths})
+            errors.append(
+                {
+                    "at": item.updated_at,
+                    "item": item,
+                    "job": item.job_name,
+                    "stage": item.error_stage or ("run" if item.run else ""),
+                    "message": item.error_message or item.status_reason,
+                    "files": item.error_file_paths,
+                }
+            )
     errors.sort(key=lambda e: e["at"], reverse=True)
-    status_rows = [{"label": label, "values": counts[i], "total": sum(counts[i].values())}
-                   for i, (_, _, label) in enumerate(buckets)]
-    wait_rows = [{"label": label, "count": len(waits[i]),
-                  "average": sum(waits[i]) / len(waits[i]) if waits[i] else None,
-                  "values": {"average": sum(waits[i]) / len(waits[i]) if waits[i] else 0}}
-                 for i, (_, _, label) in enumerate(buckets)]
+    status_rows = [
+        {"label": label, "values": counts[i], "total": sum(counts[i].values())}
+        for i, (_, _, label) in enumerate(buckets)
+    ]
+    wait_rows = [
+        {
+            "label": label,
+            "count": len(waits[i]),
+            "average": sum(waits[i]) / len(waits[i]) if waits[i] else None,
+            "values": {"average": sum(waits[i]) / len(waits[i]) if waits[i] else 0},
+        }
+        for i, (_, _, label) in enumerate(buckets)
+    ]
     used = [s for s in STATUSES if any(row[s] for row in counts)]
     totals = {s: sum(row[s] for row in counts) for s in STATUSES}
     all_waits = [w for bucket in waits for w in bucket]
     return {
         "status_chart": bar_chart(status_rows, STATUSES, COLOURS),
-        "status_rows": status_rows, "statuses": [(s, ITEM_STATUS_LABELS[s], COLOURS[s]) for s in used],
+        "status_rows": status_rows,
+        "statuses": [(s, ITEM_STATUS_LABELS[s], COLOURS[s]) for s in used],
         "status_summary": ", ".join(f"{totals[s]} {ITEM_STATUS_LABELS[s].lower()}" for s in used) or "no items",
         "total": len(items),
         "wait_chart": bar_chart(wait_rows, ["average"], {"average": "#1a73e8"}, fmt=duration_text),
         "wait_rows": wait_rows,
-        "wait_summary": (f"{len(all_waits)} items claimed, on average {duration_text(sum(all_waits) / len(all_waits))} "
-                         f"after they were created; longest {duration_text(max(all_waits))}"
-                         if all_waits else "no item was claimed by an agent"),
+        "wait_summary": (
+            f"{len(all_waits)} items claimed, on average {duration_text(sum(all_waits) / len(all_waits))} "
+            f"after they were created; longest {duration_text(max(all_waits))}"
+            if all_waits
+            else "no item was claimed by an agent"
+        ),
         "errors": errors,
         "since": buckets[0][0],
     }

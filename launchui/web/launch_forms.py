@@ -4,6 +4,7 @@ values); launch.services.launch holds the rules, and its errors land beside the 
 import json
 import re
 import shlex
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -20,11 +21,12 @@ def queue_key(queue) -> str:
 
 def version_choices(versions) -> list[tuple[str, str]]:
     """latest first, then the other aliases, then every vN: what `entity/project/name:<this>` resolves."""
-    latest, aliased, plain = [], [], []
+    latest: list[tuple[str, str]] = []
+    aliased: list[tuple[str, str]] = []
+    plain: list[tuple[str, str]] = []
     for version in versions:
         for alias in version.aliases.all():
-            (latest if alias.alias == "latest" else aliased).append(
-                (alias.alias, f"{alias.alias} ({version.version})"))
+            (latest if alias.alias == "latest" else aliased).append((alias.alias, f"{alias.alias} ({version.version})"))
         plain.append((version.version, version.version))
     return latest + aliased + plain
 
@@ -38,47 +40,76 @@ def _split(value: str, what: str) -> list[str]:
 
 class LaunchForm(forms.Form):
     version = forms.CharField(label="Job version", widget=forms.Select)
-    paste = forms.CharField(label="Paste from", required=False, widget=forms.Select,
-                            help_text="Fill the overrides from an earlier launch of this job.")
+    paste = forms.CharField(
+        label="Paste from",
+        required=False,
+        widget=forms.Select,
+        help_text="Fill the overrides from an earlier launch of this job.",
+    )
     args = forms.CharField(label="Arguments", required=False, help_text='Split like a shell: --epochs 3 --note "a b"')
-    entry_point = forms.CharField(label="Entry point", required=False,
-                                  help_text="Optional, e.g. python train.py. Empty keeps the job's own.")
+    entry_point = forms.CharField(
+        label="Entry point", required=False, help_text="Optional, e.g. python train.py. Empty keeps the job's own."
+    )
     run_config = forms.CharField(
-        label="Run config (JSON)", required=False, strip=False,
+        label="Run config (JSON)",
+        required=False,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}),
-        help_text='A JSON object of wandb.config values, e.g. {"lr": 0.01}.')
-    queue = forms.ChoiceField(label="Queue", error_messages={
-        "invalid_choice": "Choose a queue of an entity you belong to.", "required": "Choose a queue."})
-    priority = forms.TypedChoiceField(label="Priority", choices=RunQueueItem.PRIORITIES, coerce=int,
-                                      initial=RunQueueItem.MEDIUM)
+        help_text='A JSON object of wandb.config values, e.g. {"lr": 0.01}.',
+    )
+    queue = forms.ChoiceField(
+        label="Queue",
+        error_messages={"invalid_choice": "Choose a queue of an entity you belong to.", "required": "Choose a queue."},
+    )
+    priority = forms.TypedChoiceField(
+        label="Priority", choices=RunQueueItem.PRIORITIES, coerce=int, initial=RunQueueItem.MEDIUM
+    )
     project = forms.ChoiceField(label="Destination project", required=False)
-    new_project = forms.CharField(label="New project", required=False, max_length=128,
-                                  help_text="Or type a new project name; it is created in the queue's entity.")
+    new_project = forms.CharField(
+        label="New project",
+        required=False,
+        max_length=128,
+        help_text="Or type a new project name; it is created in the queue's entity.",
+    )
 
     def __init__(self, *args, versions, queues, queue, projects, pastes, url: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.queue_obj = queue
         # Changing these re-renders part of the drawer (launch_views.job_launch, ?part=...).
-        self.fields["paste"].widget.attrs.update({
-            "hx-get": f"{url}?part=overrides", "hx-include": "this", "hx-target": "#launch-overrides",
-            "hx-swap": "outerHTML"})
-        self.fields["queue"].widget.attrs.update({
-            "hx-get": f"{url}?part=queue", "hx-include": "closest form", "hx-target": "#launch-queue-fields",
-            "hx-swap": "outerHTML"})
+        self.fields["paste"].widget.attrs.update(
+            {
+                "hx-get": f"{url}?part=overrides",
+                "hx-include": "this",
+                "hx-target": "#launch-overrides",
+                "hx-swap": "outerHTML",
+            }
+        )
+        self.fields["queue"].widget.attrs.update(
+            {
+                "hx-get": f"{url}?part=queue",
+                "hx-include": "closest form",
+                "hx-target": "#launch-queue-fields",
+                "hx-swap": "outerHTML",
+            }
+        )
         self.fields["version"].widget.choices = version_choices(versions)
         self.fields["paste"].widget.choices = [("", "Nothing (start empty)")] + [
-            (str(item.pk), _paste_label(item)) for item in pastes]
-        self.fields["queue"].choices = [(queue_key(q), queue_key(q)) for q in queues]
+            (str(item.pk), _paste_label(item)) for item in pastes
+        ]
+        cast(forms.ChoiceField, self.fields["queue"]).choices = [(queue_key(q), queue_key(q)) for q in queues]
         entity_name = queue.entity.name if queue else "the queue's entity"
-        self.fields["project"].choices = [("", "Choose a project")] + [(p.name, p.name) for p in projects]
+        cast(forms.ChoiceField, self.fields["project"]).choices = [("", "Choose a project")] + [
+            (p.name, p.name) for p in projects
+        ]
         self.fields["project"].error_messages["invalid_choice"] = (
-            f"%(value)s is not a project of {entity_name}: a queue runs jobs in projects of its own entity.")
+            f"%(value)s is not a project of {entity_name}: a queue runs jobs in projects of its own entity."
+        )
         self.fields["project"].help_text = f"A project of {entity_name}, the queue's entity."
         if queue is None or not queue.is_prioritized:
             self.fields["priority"].disabled = True
             self.fields["priority"].help_text = "Fixed at Medium: this queue has prioritization off."
         self.variable_names = []
-        for variable in (queue.template_variables if queue else []):
+        for variable in queue.template_variables if queue else []:
             name = VARIABLE_PREFIX + variable["name"]
             self.fields[name] = _variable_field(variable["name"], variable.get("schema") or {})
             self.variable_names.append(name)
@@ -101,9 +132,7 @@ class LaunchForm(forms.Form):
             value = user_data.loads_json(text, "The run config")
         except json.JSONDecodeError as exc:
             raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
-        if not isinstance(value, dict):
-            raise ValidationError('The run config must be a JSON object, e.g. {"lr": 0.01}.')
-        return value
+        return user_data.require_object(value, "The run config", example='{"lr": 0.01}')
 
     @property
     def destination(self) -> tuple[str | None, str]:
@@ -116,12 +145,18 @@ class LaunchForm(forms.Form):
         return None, self.cleaned_data.get("project", "")
 
     def template_values(self) -> dict:
-        return {name[len(VARIABLE_PREFIX):]: self.cleaned_data[name] for name in self.variable_names
-                if self.cleaned_data.get(name) not in (None, "")}
+        return {
+            name[len(VARIABLE_PREFIX) :]: self.cleaned_data[name]
+            for name in self.variable_names
+            if self.cleaned_data.get(name) not in (None, "")
+        }
 
     def overrides(self) -> dict:
-        return {"args": self.cleaned_data["args"], "run_config": self.cleaned_data["run_config"],
-                "entry_point": self.cleaned_data["entry_point"]}
+        return {
+            "args": self.cleaned_data["args"],
+            "run_config": self.cleaned_data["run_config"],
+            "entry_point": self.cleaned_data["entry_point"],
+        }
 
     def add_launch_errors(self, exc: ValidationError) -> None:
         """launch()'s errors beside the fields: job -> version, project -> the project typed or chosen,
@@ -159,6 +194,7 @@ def _variable_field(name: str, schema: dict) -> forms.Field:
     hints = []
     if schema.get("description"):
         hints.append(schema["description"])
+    widget: forms.Widget
     if "enum" in schema:
         choices = [(str(v), str(v)) for v in schema["enum"]]
         if default is None:
@@ -182,5 +218,10 @@ def _variable_field(name: str, schema: dict) -> forms.Field:
         widget = forms.TextInput()
     if default is None:
         hints.append("Required.")
-    return forms.CharField(label=name, required=False, widget=widget,
-                           initial="" if default is None else str(default), help_text=" ".join(hints))
+    return forms.CharField(
+        label=name,
+        required=False,
+        widget=widget,
+        initial="" if default is None else str(default),
+        help_text=" ".join(hints),
+    )

@@ -7,7 +7,7 @@ import shlex
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -17,14 +17,18 @@ from django_htmx.http import HttpResponseClientRedirect
 from launchui.jobs import selectors as job_selectors
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
-from launchui.web.common import dumps, is_partial
+from launchui.web.common import AuthedRequest, dumps, is_partial
 from launchui.web.launch_forms import LaunchForm, queue_key
 
 # --- Launch drawer --------------------------------------------------------------------------------
 
-def _job_for(request: HttpRequest, entity: str, project: str, name: str):
-    job = job_selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project) \
-        .filter(name=name).first()
+
+def _job_for(request: AuthedRequest, entity: str, project: str, name: str):
+    job = (
+        job_selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project)
+        .filter(name=name)
+        .first()
+    )
     if job is None:
         raise Http404("No such job, or it belongs to an entity you are not a member of.")
     return job
@@ -41,38 +45,54 @@ def _chosen_queue(queues: list, key: str, job):
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
-def job_launch(request: HttpRequest, entity: str, project: str, name: str) -> HttpResponse:
+def job_launch(request: AuthedRequest, entity: str, project: str, name: str) -> HttpResponse:
     """GET: the drawer (htmx) or page; ?part=queue re-renders the queue's fields, ?part=overrides the
     overrides pasted from an earlier launch. POST: launch() and go to the queue's Overview."""
     job = _job_for(request, entity, project, name)
     job_path = f"{entity}/{project}/{name}"
     data = request.POST if request.method == "POST" else request.GET
-    queues = list(launch_selectors.visible_queues(request.user).select_related("entity")
-                  .order_by("entity__name", "name"))
+    queues = list(
+        launch_selectors.visible_queues(request.user).select_related("entity").order_by("entity__name", "name")
+    )
     queue = _chosen_queue(queues, data.get("queue", ""), job)
     projects = list(launch_selectors.destination_projects(queue.entity)) if queue else []
     pastes = launch_selectors.previous_launches(user=request.user, job_path=job_path)
     url = reverse("job_launch", args=[entity, project, name])
-    kwargs = {"versions": job_selectors.job_versions(job), "queues": queues, "queue": queue,
-              "projects": projects, "pastes": pastes, "url": url}
+    kwargs = {
+        "versions": job_selectors.job_versions(job),
+        "queues": queues,
+        "queue": queue,
+        "projects": projects,
+        "pastes": pastes,
+        "url": url,
+    }
     part = request.GET.get("part", "")
 
     if request.method == "POST":
         form = LaunchForm(request.POST, **kwargs)
         if form.is_valid():
             dest_entity, dest_project = form.destination
-            run_spec = {"job": f"{job_path}:{form.cleaned_data['version']}",
-                        "entity": dest_entity or queue.entity.name, "project": dest_project,
-                        "overrides": form.overrides()}
+            run_spec = {
+                "job": f"{job_path}:{form.cleaned_data['version']}",
+                "entity": dest_entity or queue.entity.name,
+                "project": dest_project,
+                "overrides": form.overrides(),
+            }
             try:
-                item = launch_services.launch(queue=queue, run_spec=run_spec, priority=form.cleaned_data["priority"],
-                                              template_variable_values=form.template_values(),
-                                              created_by=request.user)
+                item = launch_services.launch(
+                    queue=queue,
+                    run_spec=run_spec,
+                    priority=form.cleaned_data["priority"],
+                    template_variable_values=form.template_values(),
+                    created_by=request.user,
+                )
             except ValidationError as exc:
                 form.add_launch_errors(exc)
             else:
-                messages.success(request, f"Launched {name}:{form.cleaned_data['version']} into "
-                                          f"{queue_key(queue)} as item #{item.pk}.")
+                messages.success(
+                    request,
+                    f"Launched {name}:{form.cleaned_data['version']} into {queue_key(queue)} as item #{item.pk}.",
+                )
                 target = reverse("queue_overview", args=[queue.entity.name, queue.name])
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
     else:
@@ -86,23 +106,30 @@ def job_launch(request: HttpRequest, entity: str, project: str, name: str) -> Ht
             initial.update({k: data.get(k, "") for k in ("version", "args", "entry_point", "run_config")})
         if pasted := next((i for i in pastes if str(i.pk) == data.get("paste")), None):
             overrides = pasted.run_spec.get("overrides") or {}
-            initial.update(paste=str(pasted.pk), args=_join(overrides.get("args")),
-                           entry_point=_join(overrides.get("entry_point")),
-                           run_config=dumps(overrides.get("run_config")))
+            initial.update(
+                paste=str(pasted.pk),
+                args=_join(overrides.get("args")),
+                entry_point=_join(overrides.get("entry_point")),
+                run_config=dumps(overrides.get("run_config")),
+            )
         form = LaunchForm(initial=initial, **kwargs)
 
-    context = {"section": "launch", "form": form, "job": job, "job_path": job_path, "queue": queue,
-               "in_drawer": data.get("in_drawer") == "1" or (bool(request.htmx) and request.method == "GET"
-                                                               and not part),
-               "url": url}
+    context = {
+        "section": "launch",
+        "form": form,
+        "job": job,
+        "job_path": job_path,
+        "queue": queue,
+        "in_drawer": data.get("in_drawer") == "1" or (bool(request.htmx) and request.method == "GET" and not part),
+        "url": url,
+    }
     if is_partial(request):
-        template = {"queue": "launch/launch.html#queue-fields",
-                    "overrides": "launch/launch.html#overrides"}.get(part, "launch/launch.html#drawer")
+        template = {"queue": "launch/launch.html#queue-fields", "overrides": "launch/launch.html#overrides"}.get(
+            part, "launch/launch.html#drawer"
+        )
         return render(request, template, context)
     return render(request, "launch/launch.html", context)
 
 
 def _join(parts) -> str:
     return shlex.join(str(p) for p in parts) if isinstance(parts, list) else ""
-
-

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +22,15 @@ from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
 from launchui.projects import services as project_services
 from launchui.web import forms, launch_charts
-from launchui.web.common import controlled_agent_ids, dumps, is_partial, queue_context, queue_for, safe_next
+from launchui.web.common import (
+    AuthedRequest,
+    controlled_agent_ids,
+    dumps,
+    is_partial,
+    queue_context,
+    queue_for,
+    safe_next,
+)
 from launchui.web.launch_forms import queue_key
 
 MONITOR_DAYS = 7
@@ -30,34 +38,39 @@ MONITOR_DAYS = 7
 
 # --- queue page -----------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def queue_overview(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = queue_for(request, entity, queue)
-    page = Paginator(launch_selectors.items_for_queue(queue).select_related("created_by"),
-                     settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
+    run_queue, membership = queue_for(request, entity, queue)
+    page = Paginator(
+        launch_selectors.items_for_queue(run_queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     page.object_list = launch_selectors.with_item_status(list(page.object_list))
-    context = {**queue_context(request, queue, membership, "overview"), "page": page}
+    context = {**queue_context(request, run_queue, membership, "overview"), "page": page}
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
 
 
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def queue_agents(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = queue_for(request, entity, queue)
-    agents = launch_selectors.agents_for_queue(queue)
-    context = {**queue_context(request, queue, membership, "agents"), "agents": agents,
-               "controlled_agent_ids": controlled_agent_ids(request),
-               "has_live_agent": any(liveness.is_live_status(a.status) for a in agents)}
+def queue_agents(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
+    run_queue, membership = queue_for(request, entity, queue)
+    agents = launch_selectors.agents_for_queue(run_queue)
+    context = {
+        **queue_context(request, run_queue, membership, "agents"),
+        "agents": agents,
+        "controlled_agent_ids": controlled_agent_ids(request),
+        "has_live_agent": any(liveness.is_live_status(a.status) for a in agents),
+    }
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def queue_config(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = queue_for(request, entity, queue)
+def queue_config(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
+    run_queue, membership = queue_for(request, entity, queue)
     if request.method == "POST":
         if not membership.is_admin:
             raise PermissionDenied("Only admins of this entity edit its queues.")
@@ -66,51 +79,67 @@ def queue_config(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
             data = form.cleaned_data
             try:
                 launch_services.queue_update(
-                    queue=queue, config=data["config"], template_variables=data["template_variables"],
-                    external_links=data["external_links"], prioritization_mode=form.prioritization_mode)
+                    queue=run_queue,
+                    config=data["config"],
+                    template_variables=data["template_variables"],
+                    external_links=data["external_links"],
+                    prioritization_mode=form.prioritization_mode,
+                )
             except ValidationError as exc:
                 forms.add_service_errors(form, exc)
             else:
                 messages.success(request, "Configuration saved.")
-                return redirect("queue_config", entity=queue.entity.name, queue=queue.name)
+                return redirect("queue_config", entity=run_queue.entity.name, queue=run_queue.name)
     else:
-        form = forms.QueueEditForm(initial={
-            "prioritization": queue.is_prioritized,
-            "config": queue.config_text or dumps(queue.resource_args),
-            "template_variables": dumps(queue.template_variables),
-            "external_links": dumps(queue.external_links)})
-    context = {**queue_context(request, queue, membership, "config"), "form": form,
-               "config_text": queue.config_text or dumps(queue.resource_args) or "{}",
-               "variables": [_variable_tile(v) for v in queue.template_variables]}
+        form = forms.QueueEditForm(
+            initial={
+                "prioritization": run_queue.is_prioritized,
+                "config": run_queue.config_text or dumps(run_queue.resource_args),
+                "template_variables": dumps(run_queue.template_variables),
+                "external_links": dumps(run_queue.external_links),
+            }
+        )
+    context = {
+        **queue_context(request, run_queue, membership, "config"),
+        "form": form,
+        "config_text": run_queue.config_text or dumps(run_queue.resource_args) or "{}",
+        "variables": [_variable_tile(v) for v in run_queue.template_variables],
+    }
     return render(request, "web/queue.html", context)
 
 
 def _variable_tile(variable: dict) -> dict:
     schema = variable.get("schema") or {}
     kind = schema.get("type", "string")
-    return {"name": variable.get("name"), "type": {"number": "float"}.get(kind, kind),
-            "enum": schema.get("enum"), "default": schema.get("default"), "minimum": schema.get("minimum"),
-            "maximum": schema.get("maximum"), "description": schema.get("description", "")}
+    return {
+        "name": variable.get("name"),
+        "type": {"number": "float"}.get(kind, kind),
+        "enum": schema.get("enum"),
+        "default": schema.get("default"),
+        "minimum": schema.get("minimum"),
+        "maximum": schema.get("maximum"),
+        "description": schema.get("description", ""),
+    }
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def queue_delete(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = queue_for(request, entity, queue)
+def queue_delete(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
+    run_queue, membership = queue_for(request, entity, queue)
     if not membership.is_admin:
         raise PermissionDenied("Only admins of this entity delete its queues.")
     if request.method == "POST":
-        launch_services.queue_delete(queue=queue)
-        messages.success(request, f"Queue {queue.entity.name}/{queue.name} deleted.")
+        launch_services.queue_delete(queue=run_queue)
+        messages.success(request, f"Queue {run_queue.entity.name}/{run_queue.name} deleted.")
         return redirect("launch")
-    return render(request, "web/queue_delete.html", queue_context(request, queue, membership, "delete"))
+    return render(request, "web/queue_delete.html", queue_context(request, run_queue, membership, "delete"))
 
 
 @login_required
 @require_POST
-def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
-    queue, _ = queue_for(request, entity, queue)
-    item = launch_selectors.items_for_queue(queue).filter(pk=item_id).first()
+def item_delete(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
+    run_queue, _ = queue_for(request, entity, queue)
+    item = launch_selectors.items_for_queue(run_queue).filter(pk=item_id).first()
     if item is None:
         raise Http404("No such item in this queue.")
     try:
@@ -119,26 +148,31 @@ def item_delete(request: HttpRequest, entity: str, queue: str, item_id: int) -> 
         messages.error(request, exc.messages[0])
     else:
         messages.success(request, f"Item {item_id} cancelled.")
-    return redirect("queue_overview", entity=queue.entity.name, queue=queue.name)
+    return redirect("queue_overview", entity=run_queue.entity.name, queue=run_queue.name)
 
 
 # --- items ----------------------------------------------------------------------------------------
 
-def _item_for(request: HttpRequest, entity: str, queue: str, item_id: int):
-    queue, membership = queue_for(request, entity, queue)
-    item = launch_selectors.items_for_queue(queue).select_related("created_by").filter(pk=item_id).first()
+
+def _item_for(request: AuthedRequest, entity: str, queue: str, item_id: int):
+    run_queue, membership = queue_for(request, entity, queue)
+    item = launch_selectors.items_for_queue(run_queue).select_related("created_by").filter(pk=item_id).first()
     if item is None:
         raise Http404("No such item in this queue (it may have been cancelled).")
-    return launch_selectors.with_item_status([item])[0], queue, membership
+    return launch_selectors.with_item_status([item])[0], run_queue, membership
 
 
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def queue_item(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
-    item, queue, membership = _item_for(request, entity, queue, item_id)
-    context = {**queue_context(request, queue, membership, "item"), "item": item,
-               "overrides": (item.run_spec or {}).get("overrides") or {}, "relaunch": _relaunch(item, queue)}
+def queue_item(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
+    item, run_queue, membership = _item_for(request, entity, queue, item_id)
+    context = {
+        **queue_context(request, run_queue, membership, "item"),
+        "item": item,
+        "overrides": (item.run_spec or {}).get("overrides") or {},
+        "relaunch": _relaunch(item, run_queue),
+    }
     return render(request, "launch/item.html#item-live" if is_partial(request) else "launch/item.html", context)
 
 
@@ -148,40 +182,47 @@ def _relaunch(item, queue) -> dict | None:
     name = rest.partition(":")[0]
     if not (job_entity and job_project and name):
         return None
-    return {"entity": job_entity, "project": job_project, "name": name,
-            "query": "?" + urlencode({"paste": item.pk, "queue": queue_key(queue)})}
+    return {
+        "entity": job_entity,
+        "project": job_project,
+        "name": name,
+        "query": "?" + urlencode({"paste": item.pk, "queue": queue_key(queue)}),
+    }
 
 
 @login_required
 @require_POST
-def item_stop(request: HttpRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
+def item_stop(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
     """Ask a running item's run to stop: any member may, as in W&B."""
-    item, queue, _ = _item_for(request, entity, queue, item_id)
+    item, run_queue, _ = _item_for(request, entity, queue, item_id)
     if item.run is None or item.status != "running":
         messages.error(request, f"Item {item.pk} is {item.status_label.lower()}: only running runs can be stopped.")
     else:
         project_services.run_request_stop(run=item.run)
         messages.success(request, f"Asked run {item.run.name} to stop; the agent stops it within a minute.")
-    return redirect(safe_next(request, reverse("queue_item", args=[queue.entity.name, queue.name, item.pk])))
+    return redirect(safe_next(request, reverse("queue_item", args=[run_queue.entity.name, run_queue.name, item.pk])))
 
 
 @login_required
 @require_GET
-def queue_recent(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
+def queue_recent(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
     """A queue's newest items: the Launch page's expanded row (htmx) and its 3 s refresh."""
-    queue, _ = queue_for(request, entity, queue)
-    return render(request, "launch/recent.html", {"queue": queue, "items": launch_selectors.recent_items(queue)})
+    run_queue, _ = queue_for(request, entity, queue)
+    return render(
+        request, "launch/recent.html", {"queue": run_queue, "items": launch_selectors.recent_items(run_queue)}
+    )
 
 
 # --- Monitor tab ----------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def queue_monitor(request: HttpRequest, entity: str, queue: str) -> HttpResponse:
-    queue, membership = queue_for(request, entity, queue)
+def queue_monitor(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
+    run_queue, membership = queue_for(request, entity, queue)
     now = timezone.now()
     since = launch_charts.day_buckets(now, MONITOR_DAYS)[0][0]
-    items = launch_selectors.items_since(queue, since - timedelta(seconds=1))
-    context = {**queue_context(request, queue, membership, "monitor"), **launch_charts.monitor(items, now)}
+    items = launch_selectors.items_since(run_queue, since - timedelta(seconds=1))
+    context = {**queue_context(request, run_queue, membership, "monitor"), **launch_charts.monitor(items, now)}
     return render(request, "launch/monitor.html#monitor" if is_partial(request) else "web/queue.html", context)

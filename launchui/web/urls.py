@@ -33,13 +33,20 @@ urlpatterns = [
     path("entities/<str:name>/members/<int:membership_id>/role", views.member_role, name="member_role"),
     path("entities/<str:name>/members/<int:membership_id>/remove", views.member_remove, name="member_remove"),
     path("entities/<str:name>/git-credentials", jobs_views.git_credentials, name="git_credentials"),
-    path("entities/<str:name>/git-credentials/<int:credential_id>/delete", jobs_views.git_credential_delete,
-         name="git_credential_delete"),
-    path("entities/<str:name>/git-credentials/<int:credential_id>/server", jobs_views.git_credential_bind,
-         name="git_credential_bind"),
+    path(
+        "entities/<str:name>/git-credentials/<int:credential_id>/delete",
+        jobs_views.git_credential_delete,
+        name="git_credential_delete",
+    ),
+    path(
+        "entities/<str:name>/git-credentials/<int:credential_id>/server",
+        jobs_views.git_credential_bind,
+        name="git_credential_bind",
+    ),
     path("authorize", views.api_keys, name="api_keys"),
     path("authorize/<int:key_id>/revoke", views.api_key_revoke, name="api_key_revoke"),
     # The address `wandb job create` prints after it creates a job.
-    path("<str:entity>/<str:project>/jobs", RedirectView.as_view(pattern_name="project_jobs"),
-         name="wandb_project_jobs"),
+    path(
+        "<str:entity>/<str:project>/jobs", RedirectView.as_view(pattern_name="project_jobs"), name="wandb_project_jobs"
+    ),
 ]

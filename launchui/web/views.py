@@ -1,7 +1,6 @@
 """HTML pages. Each view parses, authorises, calls one service or selector and renders one template;
 htmx requests get the page's named partial (template.html#partial)."""
 
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -25,6 +24,7 @@ from launchui.launch.models import RunQueue
 from launchui.launch.queue_config import DEFAULT_CONFIGS
 from launchui.web import forms
 from launchui.web.common import (
+    AuthedRequest,
     admin_membership_for,
     clean_url,
     controlled_agent_ids,
@@ -35,6 +35,7 @@ from launchui.web.common import (
 
 # --- auth -----------------------------------------------------------------------------------------
 
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if not settings.LAUNCHUI_SIGNUP_ENABLED:
@@ -43,8 +44,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = account_services.user_create(username=data["username"], password=data["password1"],
-                                                email=data["email"])
+            user = account_services.user_create(
+                username=data["username"], password=data["password1"], email=data["email"]
+            )
         except ValidationError as exc:
             forms.add_service_errors(form, exc, aliases={"name": "username"})
         else:
@@ -55,10 +57,11 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 # --- launch page ----------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def launch(request: HttpRequest) -> HttpResponse:
+def launch(request: AuthedRequest) -> HttpResponse:
     form = forms.QueueFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
     form.is_valid()  # an unknown entity or sort is dropped, not an error
     entity = form.cleaned_data.get("entity", "")
@@ -67,20 +70,29 @@ def launch(request: HttpRequest) -> HttpResponse:
     queues = launch_selectors.queue_list(user=request.user, entity_name=entity, search=search, sort=sort)
     page = Paginator(queues, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        "section": "launch", "form": form, "page": page, "sort": sort, "entity": entity, "search": search,
+        "section": "launch",
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "entity": entity,
+        "search": search,
         "can_create": account_selectors.admin_entities_for_user(request.user).exists(),
     }
     if is_partial(request):
         response = render(request, "web/launch.html#queue-table", context)
-        query = {"entity": entity, "search": search, "sort": "" if sort == "entity" else sort,
-                 "page": request.GET.get("page", "")}
+        query = {
+            "entity": entity,
+            "search": search,
+            "sort": "" if sort == "entity" else sort,
+            "page": request.GET.get("page", ""),
+        }
         return push_url(response, clean_url(reverse("launch"), query))
     return render(request, "web/launch.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def queue_new(request: HttpRequest) -> HttpResponse:
+def queue_new(request: AuthedRequest) -> HttpResponse:
     admin_entities = list(account_selectors.admin_entities_for_user(request.user))
     if not admin_entities:
         raise PermissionDenied("You are admin of no entity, so you cannot create queues.")
@@ -91,12 +103,19 @@ def queue_new(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied("Only admins of an entity create its queues.")
         form = forms.QueueCreateForm(request.POST, admin_entities=admin_entities)
         if form.is_valid():
+            # The form's entity choices are the admin entities, so a valid form found one.
+            assert entity is not None
             data = form.cleaned_data
             try:
                 queue = launch_services.queue_create(
-                    entity=entity, name=data["name"], resource=data["resource"], config=data["config"],
+                    entity=entity,
+                    name=data["name"],
+                    resource=data["resource"],
+                    config=data["config"],
                     template_variables=data["template_variables"],
-                    prioritization_mode=form.prioritization_mode, created_by=request.user)
+                    prioritization_mode=form.prioritization_mode,
+                    created_by=request.user,
+                )
             except ValidationError as exc:
                 forms.add_service_errors(form, exc)
             else:
@@ -104,39 +123,48 @@ def queue_new(request: HttpRequest) -> HttpResponse:
                 return redirect("queue_agents", entity=entity.name, queue=queue.name)
     else:
         resource = RunQueue.RESOURCES[0][0]
-        form = forms.QueueCreateForm(admin_entities=admin_entities, initial={
-            "entity": request.GET.get("entity") or admin_entities[0].name,
-            "resource": resource, "config": DEFAULT_CONFIGS[resource]})
-    return render(request, "web/queue_new.html",
-                  {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS})
+        form = forms.QueueCreateForm(
+            admin_entities=admin_entities,
+            initial={
+                "entity": request.GET.get("entity") or admin_entities[0].name,
+                "resource": resource,
+                "config": DEFAULT_CONFIGS[resource],
+            },
+        )
+    return render(
+        request, "web/queue_new.html", {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS}
+    )
 
 
 # --- agents ---------------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def agents(request: HttpRequest) -> HttpResponse:
+def agents(request: AuthedRequest) -> HttpResponse:
     form = forms.AgentFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
     form.is_valid()
     entity = form.cleaned_data.get("entity", "")
     status = form.cleaned_data.get("status", "")
+    live_url = clean_url(reverse("agents"), {"entity": entity, "status": status})
     context = {
-        "section": "agents", "form": form,
+        "section": "agents",
+        "form": form,
         "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
         "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
         "controlled_agent_ids": controlled_agent_ids(request),
-        "live_url": clean_url(reverse("agents"), {"entity": entity, "status": status}),
+        "live_url": live_url,
     }
     if is_partial(request):
         response = render(request, "web/agents.html#agents-live", context)
         if request.htmx.trigger == "agents-filter":  # the filter form, not the 3 s refresh
-            response = push_url(response, context["live_url"])
+            response = push_url(response, live_url)
         return response
     return render(request, "web/agents.html", context)
 
 
-def _agent_under_control(request: HttpRequest, agent_id: int):
+def _agent_under_control(request: AuthedRequest, agent_id: int):
     found = launch_selectors.agent_for_user(user=request.user, agent_id=agent_id)
     if found is None:
         raise Http404("No such agent.")
@@ -147,7 +175,7 @@ def _agent_under_control(request: HttpRequest, agent_id: int):
 
 @login_required
 @require_POST
-def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
+def agent_stop(request: AuthedRequest, agent_id: int) -> HttpResponse:
     agent = _agent_under_control(request, agent_id)
     launch_services.agent_request_stop(agent=agent)
     messages.success(request, f"Asked {agent.name} to stop; it stops at its next poll.")
@@ -156,7 +184,7 @@ def agent_stop(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
+def agent_delete(request: AuthedRequest, agent_id: int) -> HttpResponse:
     agent = _agent_under_control(request, agent_id)
     try:
         launch_services.agent_delete(agent=agent)
@@ -169,9 +197,10 @@ def agent_delete(request: HttpRequest, agent_id: int) -> HttpResponse:
 
 # --- entities -------------------------------------------------------------------------------------
 
+
 @login_required
 @require_http_methods(["GET", "POST"])
-def entities(request: HttpRequest) -> HttpResponse:
+def entities(request: AuthedRequest) -> HttpResponse:
     form = forms.TeamCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -181,28 +210,40 @@ def entities(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Team {team.name} created. Add its members here.")
             return redirect("members", name=team.name)
-    return render(request, "web/entities.html", {
-        "section": "entities", "form": form,
-        "memberships": account_selectors.memberships_for_user(request.user)})
+    return render(
+        request,
+        "web/entities.html",
+        {"section": "entities", "form": form, "memberships": account_selectors.memberships_for_user(request.user)},
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def members(request: HttpRequest, name: str) -> HttpResponse:
+def members(request: AuthedRequest, name: str) -> HttpResponse:
     mine = admin_membership_for(request, name) if request.method == "POST" else membership_for(request, name)
     form = forms.MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = account_services.member_add(entity=mine.entity, username=form.cleaned_data["username"].strip(),
-                                                role=form.cleaned_data["role"])
+            added = account_services.member_add(
+                entity=mine.entity, username=form.cleaned_data["username"].strip(), role=form.cleaned_data["role"]
+            )
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
         else:
             messages.success(request, f"{added.user.username} added as {added.get_role_display().lower()}.")
             return redirect("members", name=name)
-    return render(request, "web/members.html", {
-        "section": "entities", "entity": mine.entity, "mine": mine, "form": form,
-        "members": account_selectors.members_of(mine.entity), "roles": Membership.ROLES})
+    return render(
+        request,
+        "web/members.html",
+        {
+            "section": "entities",
+            "entity": mine.entity,
+            "mine": mine,
+            "form": form,
+            "members": account_selectors.members_of(mine.entity),
+            "roles": Membership.ROLES,
+        },
+    )
 
 
 def _other_membership(mine: Membership, membership_id: int) -> Membership:
@@ -214,7 +255,7 @@ def _other_membership(mine: Membership, membership_id: int) -> Membership:
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
+def member_role(request: AuthedRequest, name: str, membership_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name)
     membership = _other_membership(mine, membership_id)
     form = forms.MemberRoleForm(request.POST)
@@ -232,7 +273,7 @@ def member_role(request: HttpRequest, name: str, membership_id: int) -> HttpResp
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpResponse:
+def member_remove(request: AuthedRequest, name: str, membership_id: int) -> HttpResponse:
     mine = admin_membership_for(request, name)
     membership = _other_membership(mine, membership_id)
     try:
@@ -248,17 +289,26 @@ def member_remove(request: HttpRequest, name: str, membership_id: int) -> HttpRe
 
 # --- API keys -------------------------------------------------------------------------------------
 
+
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: AuthedRequest) -> HttpResponse:
     form = forms.ApiKeyCreateForm(request.POST or None)
     new_key = raw_key = None
     if request.method == "POST" and form.is_valid():
         new_key, raw_key = account_services.api_key_create(user=request.user, name=form.cleaned_data["name"])
         form = forms.ApiKeyCreateForm()
-    response = render(request, "web/api_keys.html", {
-        "section": "api_keys", "form": form, "new_key": new_key, "raw_key": raw_key,
-        "keys": account_selectors.api_keys_for_user(request.user)})
+    response = render(
+        request,
+        "web/api_keys.html",
+        {
+            "section": "api_keys",
+            "form": form,
+            "new_key": new_key,
+            "raw_key": raw_key,
+            "keys": account_selectors.api_keys_for_user(request.user),
+        },
+    )
     if raw_key:
         add_never_cache_headers(response)  # the raw key must not sit in any cache
     return response
@@ -266,7 +316,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke(request: AuthedRequest, key_id: int) -> HttpResponse:
     key = account_selectors.api_keys_for_user(request.user).filter(pk=key_id).first()
     if key is None:
         raise Http404("No such API key.")

@@ -21,8 +21,7 @@ class CostExceeded(Exception):
 
     def __init__(self, what: str, found: int | str, cap: int, setting: str):
         self.setting = setting
-        super().__init__(f"The request is too costly: {what} ({found}) is over the limit of {cap:,} "
-                         f"({setting}).")
+        super().__init__(f"The request is too costly: {what} ({found}) is over the limit of {cap:,} ({setting}).")
 
 
 # A string, a block string or a comment (whose brackets do not count), or a bracket.
@@ -33,8 +32,12 @@ _OPENING = frozenset("{[(")
 def check_text(document: str) -> None:
     """Caps on the text before the recursive parser sees it: its length and the nesting of its brackets."""
     if len(document) > limits.GRAPHQL_MAX_DOCUMENT_CHARS:
-        raise CostExceeded("the document's length in characters", f"{len(document):,}",
-                           limits.GRAPHQL_MAX_DOCUMENT_CHARS, "GRAPHQL_MAX_DOCUMENT_CHARS")
+        raise CostExceeded(
+            "the document's length in characters",
+            f"{len(document):,}",
+            limits.GRAPHQL_MAX_DOCUMENT_CHARS,
+            "GRAPHQL_MAX_DOCUMENT_CHARS",
+        )
     depth = 0
     for match in _BRACKET_TOKENS.finditer(document):
         token = match.group()
@@ -43,8 +46,12 @@ def check_text(document: str) -> None:
         if token in _OPENING:
             depth += 1
             if depth > limits.GRAPHQL_MAX_NESTING:
-                raise CostExceeded("the nesting of brackets", f"more than {limits.GRAPHQL_MAX_NESTING}",
-                                   limits.GRAPHQL_MAX_NESTING, "GRAPHQL_MAX_NESTING")
+                raise CostExceeded(
+                    "the nesting of brackets",
+                    f"more than {limits.GRAPHQL_MAX_NESTING}",
+                    limits.GRAPHQL_MAX_NESTING,
+                    "GRAPHQL_MAX_NESTING",
+                )
         else:
             depth = max(depth - 1, 0)
 
@@ -65,7 +72,7 @@ def _spreads(selection_set: ast.SelectionSetNode) -> set[str]:
         for selection in current.selections:
             if isinstance(selection, ast.FragmentSpreadNode):
                 names.add(selection.name.value)
-            elif selection.selection_set is not None:
+            elif isinstance(selection, (ast.FieldNode, ast.InlineFragmentNode)) and selection.selection_set is not None:
                 stack.append(selection.selection_set)
     return names
 
@@ -86,7 +93,7 @@ def _cost(selection_set: ast.SelectionSetNode, known: dict[str, Cost]) -> Cost:
                     stack.append((selection.selection_set, level + 1))
             elif isinstance(selection, ast.InlineFragmentNode):
                 stack.append((selection.selection_set, level))
-            else:
+            elif isinstance(selection, ast.FragmentSpreadNode):
                 spread = known[selection.name.value]
                 fields += spread.fields
                 aliases += spread.aliases
@@ -99,14 +106,20 @@ def _cost(selection_set: ast.SelectionSetNode, known: dict[str, Cost]) -> Cost:
 def _check(fields: int, aliases: int, depth: int) -> None:
     # The most specific cap first: 1,000 aliases break the field cap too, but aliases say what to change.
     if aliases > limits.GRAPHQL_MAX_ALIASES:
-        raise CostExceeded("the number of aliased fields", f"at least {aliases:,}",
-                           limits.GRAPHQL_MAX_ALIASES, "GRAPHQL_MAX_ALIASES")
+        raise CostExceeded(
+            "the number of aliased fields", f"at least {aliases:,}", limits.GRAPHQL_MAX_ALIASES, "GRAPHQL_MAX_ALIASES"
+        )
     if depth > limits.GRAPHQL_MAX_DEPTH:
-        raise CostExceeded("the depth of fields inside fields", f"at least {depth:,}",
-                           limits.GRAPHQL_MAX_DEPTH, "GRAPHQL_MAX_DEPTH")
+        raise CostExceeded(
+            "the depth of fields inside fields", f"at least {depth:,}", limits.GRAPHQL_MAX_DEPTH, "GRAPHQL_MAX_DEPTH"
+        )
     if fields > limits.GRAPHQL_MAX_FIELDS:
-        raise CostExceeded("the number of fields after fragment expansion", f"at least {fields:,}",
-                           limits.GRAPHQL_MAX_FIELDS, "GRAPHQL_MAX_FIELDS")
+        raise CostExceeded(
+            "the number of fields after fragment expansion",
+            f"at least {fields:,}",
+            limits.GRAPHQL_MAX_FIELDS,
+            "GRAPHQL_MAX_FIELDS",
+        )
 
 
 class FragmentError(Exception):
@@ -118,8 +131,12 @@ def check_document(document: ast.DocumentNode) -> dict[str, Cost]:
     the first limit broken and FragmentError for undefined fragments or fragment cycles."""
     definitions = document.definitions
     if len(definitions) > limits.GRAPHQL_MAX_DEFINITIONS:
-        raise CostExceeded("the number of operations and fragments", f"{len(definitions):,}",
-                           limits.GRAPHQL_MAX_DEFINITIONS, "GRAPHQL_MAX_DEFINITIONS")
+        raise CostExceeded(
+            "the number of operations and fragments",
+            f"{len(definitions):,}",
+            limits.GRAPHQL_MAX_DEFINITIONS,
+            "GRAPHQL_MAX_DEFINITIONS",
+        )
     fragments = {d.name.value: d for d in definitions if isinstance(d, ast.FragmentDefinitionNode)}
     needs = {name: _spreads(fragment.selection_set) for name, fragment in fragments.items()}
     for name, spread in needs.items():
@@ -141,8 +158,9 @@ def check_document(document: ast.DocumentNode) -> dict[str, Cost]:
             if not waiting[outer]:
                 ready.append(outer)
     if cyclic := sorted(set(fragments) - set(known)):
-        raise FragmentError(f"Fragments spread each other in a cycle: {', '.join(cyclic[:5])}"
-                            f"{' …' if len(cyclic) > 5 else ''}.")
+        raise FragmentError(
+            f"Fragments spread each other in a cycle: {', '.join(cyclic[:5])}{' …' if len(cyclic) > 5 else ''}."
+        )
     costs = {}
     for definition in definitions:
         if not isinstance(definition, ast.OperationDefinitionNode):
@@ -151,8 +169,12 @@ def check_document(document: ast.DocumentNode) -> dict[str, Cost]:
             raise FragmentError(f"Unknown fragment {missing[0]!r}.")
         cost = _cost(definition.selection_set, known)
         if cost.top > limits.GRAPHQL_MAX_ROOT_FIELDS:
-            raise CostExceeded(f"the number of root fields of the {definition.operation.value}", f"{cost.top:,}",
-                               limits.GRAPHQL_MAX_ROOT_FIELDS, "GRAPHQL_MAX_ROOT_FIELDS")
+            raise CostExceeded(
+                f"the number of root fields of the {definition.operation.value}",
+                f"{cost.top:,}",
+                limits.GRAPHQL_MAX_ROOT_FIELDS,
+                "GRAPHQL_MAX_ROOT_FIELDS",
+            )
         costs[definition.name.value if definition.name else ""] = cost
     return costs
 
@@ -168,8 +190,9 @@ class ResultBudget:
     def spend(self, count: int = 1) -> None:
         self.used += count
         if self.used > self.cap:
-            raise CostExceeded("the number of values in the answer", f"more than {self.cap:,}", self.cap,
-                               "GRAPHQL_MAX_RESULT_VALUES")
+            raise CostExceeded(
+                "the number of values in the answer", f"more than {self.cap:,}", self.cap, "GRAPHQL_MAX_RESULT_VALUES"
+            )
 
 
 def clamp_page(name: str, value):

@@ -9,8 +9,8 @@ holds exactly the fields selected, by alias, with `__typename` and fragments hon
 
 import logging
 from collections.abc import Callable
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -19,19 +19,12 @@ from graphql import GraphQLError, GraphQLSyntaxError, Undefined, parse
 from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped
 
-from launchui.core import limits
 from launchui.accounts.models import ApiKey
-from launchui.wire import cost
+from launchui.core import limits
+from launchui.wire import cost, inputs
+from launchui.wire.errors import WireError
 
 logger = logging.getLogger(__name__)
-
-
-class WireError(Exception):
-    """A failure the client should print. GraphQL errors travel in a 200 answer."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass
@@ -51,6 +44,7 @@ def query(name: str) -> Callable[[Resolver], Resolver]:
     def register(fn: Resolver) -> Resolver:
         RESOLVERS["query"][name] = fn
         return fn
+
     return register
 
 
@@ -58,6 +52,7 @@ def mutation(name: str) -> Callable[[Resolver], Resolver]:
     def register(fn: Resolver) -> Resolver:
         RESOLVERS["mutation"][name] = fn
         return fn
+
     return register
 
 
@@ -115,8 +110,12 @@ def execute(*, document: str, variables: dict | None, operation_name: str | None
             # A value the argument table let through but the database refuses (e.g. longer than its
             # column): the client's error, not a crash. The failed statement or atomic block is rolled back.
             logger.warning("%s: the database refused a value: %s", name, exc)
-            errors.append({"message": f"The server cannot store a value sent to {name}: "
-                                      f"{str(exc).splitlines()[0][:200]}", "path": [key]})
+            errors.append(
+                {
+                    "message": f"The server cannot store a value sent to {name}: {str(exc).splitlines()[0][:200]}",
+                    "path": [key],
+                }
+            )
             data[key] = None
     answer: dict[str, Any] = {"data": data}
     if errors:
@@ -190,8 +189,9 @@ def _included(selection, variables: dict) -> bool:
     for directive in selection.directives or ():
         if directive.name.value not in ("include", "skip"):
             continue
-        condition = next((value_from_ast_untyped(a.value, variables) for a in directive.arguments
-                          if a.name.value == "if"), True)
+        condition = next(
+            (value_from_ast_untyped(a.value, variables) for a in directive.arguments if a.name.value == "if"), True
+        )
         if bool(condition) != (directive.name.value == "include"):
             return False
     return True
@@ -228,8 +228,9 @@ def _applies(condition: ast.NamedTypeNode | None, typename: str | None) -> bool:
     return wanted == typename or typename in IMPLEMENTS.get(wanted, ())
 
 
-def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: dict, variables: dict,
-             budget: cost.ResultBudget) -> Any:
+def _project(
+    value: Any, selection_set: ast.SelectionSetNode | None, fragments: dict, variables: dict, budget: cost.ResultBudget
+) -> Any:
     if value is None or selection_set is None:
         return value
     if isinstance(value, (list, tuple)):
@@ -251,7 +252,5 @@ def _project(value: Any, selection_set: ast.SelectionSetNode | None, fragments: 
         out[key] = _project(raw, selection.selection_set, fragments, variables, budget)
     return out
 
-
-from launchui.wire import inputs  # imported last: it needs WireError, defined above
 
 __all__ = ["BadRequest", "Context", "GraphQLError", "WireError", "execute", "mutation", "query"]

@@ -10,7 +10,7 @@ with only the NUL check.
 
 from typing import Any
 
-from launchui.wire.graphql import WireError
+from launchui.wire.errors import WireError
 
 INT32 = (-(2**31), 2**31 - 1)  # GraphQL's Int
 
@@ -22,17 +22,59 @@ OBJECT = "input object"
 
 FIELD_TYPES: dict[str, Any] = {
     "input": OBJECT,
-    **dict.fromkeys([
-        "entityName", "entity", "projectName", "project", "queueName", "name", "modelName", "runName", "hostname",
-        "version", "message", "stage", "description", "displayName", "jobType", "host", "resource",
-        "resourceType", "prioritizationMode", "access", "artifactTypeName", "artifactCollectionName", "digest",
-        "digestAlgorithm", "clientID", "sequenceClientID", "agentStatus", "aliasName", "clientMutationId",
-        "alias", "md5", "after", "before", "state",
-    ], STRING),
-    **dict.fromkeys(["id", "launchAgentId", "runQueueItemId", "queueID", "artifactID",
-                     "defaultResourceConfigID"], ID),
-    **dict.fromkeys(["runSpec", "config", "agentConfig", "metadata", "resourceConfig", "templateVariables",
-                     "templateVariableValues", "externalLinks"], JSON),
+    **dict.fromkeys(
+        [
+            "entityName",
+            "entity",
+            "projectName",
+            "project",
+            "queueName",
+            "name",
+            "modelName",
+            "runName",
+            "hostname",
+            "version",
+            "message",
+            "stage",
+            "description",
+            "displayName",
+            "jobType",
+            "host",
+            "resource",
+            "resourceType",
+            "prioritizationMode",
+            "access",
+            "artifactTypeName",
+            "artifactCollectionName",
+            "digest",
+            "digestAlgorithm",
+            "clientID",
+            "sequenceClientID",
+            "agentStatus",
+            "aliasName",
+            "clientMutationId",
+            "alias",
+            "md5",
+            "after",
+            "before",
+            "state",
+        ],
+        STRING,
+    ),
+    **dict.fromkeys(["id", "launchAgentId", "runQueueItemId", "queueID", "artifactID", "defaultResourceConfigID"], ID),
+    **dict.fromkeys(
+        [
+            "runSpec",
+            "config",
+            "agentConfig",
+            "metadata",
+            "resourceConfig",
+            "templateVariables",
+            "templateVariableValues",
+            "externalLinks",
+        ],
+        JSON,
+    ),
     "priority": (INT, *INT32),
     "first": (INT, 0, INT32[1]),
     "last": (INT, 0, INT32[1]),
@@ -108,5 +150,11 @@ def _wrong(path: str, expected: str, value: Any) -> WireError:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

@@ -51,16 +51,22 @@ def _authenticated_json(request: HttpRequest, max_bytes: int):
         raise _Refused(_error(413, f"The request body is larger than {max_bytes // 1024} KiB (the limit)."))
     try:
         # Nesting capped (a body nested 3,000 deep would be a RecursionError); the size was capped above.
-        body = user_data.loads_json(request.body or b"{}", "The request body", max_bytes=max_bytes,
-                                    max_depth=limits.GRAPHQL_MAX_BODY_DEPTH, max_nodes=None,
-                                    parse_constant=_no_constants)
+        body = user_data.loads_json(
+            request.body or b"{}",
+            "The request body",
+            max_bytes=max_bytes,
+            max_depth=limits.GRAPHQL_MAX_BODY_DEPTH,
+            max_nodes=None,
+            parse_constant=_no_constants,
+        )
     except ValidationError as exc:
         raise _Refused(_error(400, exc.messages[0])) from None
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         raise _Refused(_error(400, "The request body is not JSON.")) from None
-    if not isinstance(body, dict):
-        raise _Refused(_error(400, "The request body must be a JSON object."))
-    return api_key, body
+    try:
+        return api_key, user_data.require_object(body, "The request body")
+    except ValidationError as exc:
+        raise _Refused(_error(400, exc.messages[0])) from None
 
 
 @csrf_exempt
@@ -72,8 +78,12 @@ def graphql_view(request: HttpRequest) -> JsonResponse:
         return refused.response
     context = Context(user=api_key.user, api_key=api_key, base_url=base_url(request), request=request)
     try:
-        answer = execute(document=body.get("query"), variables=body.get("variables"),
-                         operation_name=body.get("operationName"), context=context)
+        answer = execute(
+            document=body.get("query"),
+            variables=body.get("variables"),
+            operation_name=body.get("operationName"),
+            context=context,
+        )
     except BadRequest as exc:
         return _error(400, str(exc))
     return JsonResponse(answer)

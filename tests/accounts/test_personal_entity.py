@@ -28,8 +28,12 @@ def viewer_entity(client, user: User) -> tuple[str, dict | None]:
     headers = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"api:{raw}".encode()).decode()}
 
     def gql(query, variables=None):
-        response = client.post("/graphql", json.dumps({"query": query, "variables": variables or {}}),
-                               content_type="application/json", **headers)
+        response = client.post(
+            "/graphql",
+            json.dumps({"query": query, "variables": variables or {}}),
+            content_type="application/json",
+            **headers,
+        )
         assert response.status_code == 200, response.content
         return response.json()["data"]
 
@@ -52,8 +56,10 @@ def test_user_made_by_create_user_has_a_personal_entity(db):
 def test_user_added_in_the_admin_has_a_personal_entity(db, client):
     admin = User.objects.create_superuser(username="boss", password=PASSWORD)
     client.force_login(admin)
-    response = client.post("/admin/auth/user/add/", {"username": "grace", "usable_password": "true",
-                                                     "password1": PASSWORD, "password2": PASSWORD})
+    response = client.post(
+        "/admin/auth/user/add/",
+        {"username": "grace", "usable_password": "true", "password1": PASSWORD, "password2": PASSWORD},
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert_personal_entity(User.objects.get(username="grace"), "grace")
 

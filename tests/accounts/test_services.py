@@ -12,7 +12,13 @@ from wandb.sdk.lib.wbauth.validation import check_api_key
 from launchui.accounts import services
 from launchui.accounts.models import ApiKey, Entity, Membership
 from launchui.accounts.services import (
-    api_key_authenticate, api_key_create, api_key_revoke, member_add, member_remove, member_set_role, team_create,
+    api_key_authenticate,
+    api_key_create,
+    api_key_revoke,
+    member_add,
+    member_remove,
+    member_set_role,
+    team_create,
     user_create,
 )
 from tests.conftest import PASSWORD
@@ -92,7 +98,9 @@ def test_member_set_role_promotes_and_demotes(team, owner, member):
     olivia = Membership.objects.get(entity=team, user=owner)
     member_set_role(membership=olivia, role=Membership.MEMBER)  # mateo is admin now
     assert dict(team.memberships.values_list("user__username", "role")) == {
-        "olivia": Membership.MEMBER, "mateo": Membership.ADMIN}
+        "olivia": Membership.MEMBER,
+        "mateo": Membership.ADMIN,
+    }
 
 
 def test_the_last_admin_can_be_neither_demoted_nor_removed(team, owner):
@@ -130,7 +138,7 @@ def test_api_key_format_is_accepted_by_the_wandb_client(owner):
     assert re.fullmatch(r"local-[A-Za-z0-9]{40}", raw)
     assert check_api_key(raw) is None  # the check wandb login runs before sending a key
     assert re.fullmatch(r"^([a-z0-9]+-)?[A-Za-z0-9_]{40,}$", raw)
-    assert key.hint == raw[len("local-"):][:6]
+    assert key.hint == raw[len("local-") :][:6]
     assert key.name == "laptop"
 
 
@@ -138,7 +146,7 @@ def test_only_the_hash_of_an_api_key_is_stored(owner):
     key, raw = api_key_create(user=owner, name="laptop")
     stored = ApiKey.objects.filter(pk=key.pk).values().get()
     assert stored["key_hash"] == ApiKey.hash_key(raw)
-    assert not any(raw[len("local-"):] in str(value) for value in stored.values())
+    assert not any(raw[len("local-") :] in str(value) for value in stored.values())
 
 
 def test_api_keys_are_unique_and_a_blank_name_gets_a_default(owner):

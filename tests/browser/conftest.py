@@ -1,6 +1,7 @@
 import pytest
 
 from tests.web.conftest import PLAIN_STATIC
+from tests.wire.conftest import start_agent, wandb_env  # noqa: F401  (the real-client fixtures, for browser tests)
 
 
 @pytest.fixture(autouse=True)

@@ -7,21 +7,27 @@ from playwright.sync_api import expect
 
 from launchui.launch.models import LaunchAgent
 from launchui.launch.services import agent_register, queue_create
-from tests.wire.conftest import start_agent, wait_for, wandb_env  # noqa: F401  (fixtures)
+from tests.wire.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.wandb, pytest.mark.django_db(transaction=True)]
 
 
-def test_real_agent_shows_polling_then_stop_in_the_browser_kills_it(page_as, start_agent, team, owner,  # noqa: F811
-                                                                     member_key):
+def test_real_agent_shows_polling_then_stop_in_the_browser_kills_it(
+    page_as,
+    start_agent,
+    team,
+    owner,
+    member_key,
+):
     queue_create(entity=team, name="gpu", resource="local-container", created_by=owner)
     page = page_as(owner)
     page.goto("/launch/acme/queues/gpu/agents")
     expect(page.get_by_text("wandb launch-agent -q gpu -e acme")).to_be_visible()  # the empty state's command
 
     agent_proc = start_agent(member_key, queue="gpu", entity="acme")
-    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
-                     on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register", on_fail=agent_proc.output
+    )
     row = page.get_by_role("row").filter(has_text=agent.name)
     # The tab refreshes itself: no reload.
     expect(row).to_be_visible(timeout=15_000)
@@ -40,13 +46,20 @@ def test_real_agent_shows_polling_then_stop_in_the_browser_kills_it(page_as, sta
     assert not LaunchAgent.objects.exists()
 
 
-def test_sigkilled_agent_turns_offline_and_the_red_banner_returns(page_as, start_agent, team, owner,  # noqa: F811
-                                                                   owner_key, settings):
+def test_sigkilled_agent_turns_offline_and_the_red_banner_returns(
+    page_as,
+    start_agent,
+    team,
+    owner,
+    owner_key,
+    settings,
+):
     settings.LAUNCHUI_AGENT_OFFLINE_AFTER = 5
     queue_create(entity=team, name="gpu", resource="local-container", created_by=owner)
     agent_proc = start_agent(owner_key, queue="gpu", entity="acme")
-    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
-                     on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register", on_fail=agent_proc.output
+    )
     page = page_as(owner)
     page.goto("/launch")
     queue_row = page.get_by_role("row").filter(has_text="gpu")
@@ -63,14 +76,20 @@ def test_sigkilled_agent_turns_offline_and_the_red_banner_returns(page_as, start
     expect(page.get_by_role("row").filter(has_text="gpu")).to_contain_text("Not running")
 
 
-def test_finding10_a_member_stops_their_own_real_agent_in_the_browser_but_not_a_teammates(  # noqa: F811
-        page_as, start_agent, team, owner, member, member_key):
+def test_finding10_a_member_stops_their_own_real_agent_in_the_browser_but_not_a_teammates(
+    page_as, start_agent, team, owner, member, member_key
+):
     queue = queue_create(entity=team, name="gpu", resource="local-container", created_by=owner)
-    theirs = agent_register(entity=team, queues=[queue], hostname="olivias-box", config={}, version="",
-                            created_by=owner)
+    theirs = agent_register(
+        entity=team, queues=[queue], hostname="olivias-box", config={}, version="", created_by=owner
+    )
     agent_proc = start_agent(member_key, queue="gpu", entity="acme")
-    mine = wait_for(lambda: LaunchAgent.objects.filter(created_by=member).first(), timeout=60,
-                    what="the agent to register", on_fail=agent_proc.output)
+    mine = wait_for(
+        lambda: LaunchAgent.objects.filter(created_by=member).first(),
+        timeout=60,
+        what="the agent to register",
+        on_fail=agent_proc.output,
+    )
 
     page = page_as(member)
     page.goto("/launch/acme/queues/gpu/agents")

@@ -146,8 +146,9 @@ def test_create_code_job_by_uploading_a_folder(page_as, owner, team, worker, tmp
 def test_build_page_log_updates_live_and_polling_stops(page_as, owner, team, transactional_db):
     """The page's 2 s poll shows status and log written by the build, without a reload."""
     project = project_get_or_create(entity=team, name="vision")
-    build = JobBuild.objects.create(project=project, kind=JobBuild.IMAGE, params={"image": "python:3.12"},
-                                    created_by=owner)  # recorded but not enqueued: this test runs it
+    build = JobBuild.objects.create(
+        project=project, kind=JobBuild.IMAGE, params={"image": "python:3.12"}, created_by=owner
+    )  # recorded but not enqueued: this test runs it
     page = page_as(owner)
     page.goto(f"/launch/builds/{build.pk}")
     expect(page.locator("#build-status")).to_have_text("Queued")

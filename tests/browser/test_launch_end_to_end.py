@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from launchui.launch.models import RunQueueItem
 from launchui.launch.services import queue_create
-from tests.wire.conftest import require_wandb, start_agent, wait_for, wandb_env  # noqa: F401 (fixtures)
+from tests.wire.conftest import require_wandb, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.wandb]
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.wandb]
 # sys.exit(3) without run.finish() never completes the run (the launched process uses the agent's wandb-core
 # service, "Using an existing wandb-core service via WANDB_SERVICE"), so launchui shows it Running until the
 # silence rule (settings.LAUNCHUI_RUN_CRASHED_AFTER, 5 minutes) makes it Crashed.
-TRAIN = b'''import os, sys
+TRAIN = b"""import os, sys
 import wandb
 run = wandb.init()
 run.log({"loss": 0.5})
@@ -31,7 +31,7 @@ with open(os.environ["LAUNCHUI_TEST_OUT"], "a") as out:
 code = int(os.environ.get("LAUNCHUI_TEST_EXIT", "0"))
 run.finish(exit_code=code)
 sys.exit(code)
-'''
+"""
 JOB = "job-code-trainer_train.py"
 RUN_TIMEOUT = 180_000  # ms: the agent polls, downloads the code, starts python with wandb and reports
 
@@ -101,8 +101,9 @@ def test_code_job_from_upload_to_finished_and_failed(page_as, owner, owner_key, 
     agent.kill()
 
     # 4. the same job with an agent whose environment makes the script exit 3: Failed, with the reason inline
-    failing = start_agent(owner_key, queue="local", entity="olivia", LAUNCHUI_TEST_OUT=str(out), PATH=path,
-                          LAUNCHUI_TEST_EXIT="3")
+    failing = start_agent(
+        owner_key, queue="local", entity="olivia", LAUNCHUI_TEST_OUT=str(out), PATH=path, LAUNCHUI_TEST_EXIT="3"
+    )
     second = launch_from_drawer(page)
     try:
         expect(page.locator(f"#item-{second.pk}")).to_contain_text("Failed", timeout=RUN_TIMEOUT)
@@ -111,7 +112,9 @@ def test_code_job_from_upload_to_finished_and_failed(page_as, owner, owner_key, 
 
         item = RunQueueItem.objects.get(pk=second.pk)
         runs = list(Run.objects.filter(name=item.associated_run_id).values("exit_code", "completed_at"))
-        pytest.fail(f"The item did not fail: {item.state} {runs} row: {page.locator(f'#item-{second.pk}').inner_text()}"
-                    f"\n{failing.output()[-3000:]}")
+        pytest.fail(
+            f"The item did not fail: {item.state} {runs} row: {page.locator(f'#item-{second.pk}').inner_text()}"
+            f"\n{failing.output()[-3000:]}"
+        )
     expect(page.locator(f"#item-{second.pk}-error")).to_contain_text("exited with code 3")
     wait_for(lambda: len(out.read_text().splitlines()) == 2, timeout=10, what="the second run's file line")

@@ -32,9 +32,15 @@ def setup(transactional_db, owner, team):
     make_job(team, image="python:3.11", aliases=["stable"], user=owner)
     make_job(team, image="python:3.12", user=owner)
     cpu = queue_create(entity=team, name="cpu", resource="local-process", created_by=owner)
-    gpu = queue_create(entity=team, name="gpu", resource="local-container", created_by=owner,
-                       config={"gpus": "{{gpus}}", "tier": "{{tier}}"}, template_variables=VARIABLES,
-                       prioritization_mode="V0")
+    gpu = queue_create(
+        entity=team,
+        name="gpu",
+        resource="local-container",
+        created_by=owner,
+        config={"gpus": "{{gpus}}", "tier": "{{tier}}"},
+        template_variables=VARIABLES,
+        prioritization_mode="V0",
+    )
     return cpu, gpu
 
 
@@ -88,8 +94,7 @@ def test_launch_from_the_drawer_then_see_it_idle_with_its_reason(page_as, owner,
     page.evaluate("window.__marker = 1")
 
     # an agent starts polling: the row turns Queued without a reload
-    agent_register(entity=gpu.entity, queues=[gpu], hostname="box", config={}, version="wandb@0.31.0",
-                   created_by=owner)
+    agent_register(entity=gpu.entity, queues=[gpu], hostname="box", config={}, version="wandb@0.31.0", created_by=owner)
     expect(row).to_contain_text("Queued", timeout=8_000)
     expect(row).to_contain_text("Waiting for the next poll")
     assert page.evaluate("window.__marker") == 1
@@ -98,8 +103,15 @@ def test_launch_from_the_drawer_then_see_it_idle_with_its_reason(page_as, owner,
 
 def test_launch_again_opens_the_drawer_dialog_with_pasted_overrides(page_as, member, owner, setup, tmp_path):
     cpu, _ = setup
-    first = item_push(queue=cpu, run_spec={"job": "acme/train/job-trainer:v0", "project": "train", "overrides": {
-        "args": ["--lr", "0.5"], "entry_point": [], "run_config": {"epochs": 7}}}, created_by=owner)
+    first = item_push(
+        queue=cpu,
+        run_spec={
+            "job": "acme/train/job-trainer:v0",
+            "project": "train",
+            "overrides": {"args": ["--lr", "0.5"], "entry_point": [], "run_config": {"epochs": 7}},
+        },
+        created_by=owner,
+    )
     page = page_as(member)
     page.goto(f"/launch/acme/queues/cpu/items/{first.pk}")
     page.get_by_role("link", name="Launch again").click()
@@ -124,12 +136,16 @@ def test_launch_again_opens_the_drawer_dialog_with_pasted_overrides(page_as, mem
 
 def test_failed_item_says_why_inline_and_on_its_page(page_as, member, owner, setup):
     cpu, _ = setup
-    agent = agent_register(entity=cpu.entity, queues=[cpu], hostname="box", config={}, version="wandb@0.31.0",
-                           created_by=owner)
-    item = item_push(queue=cpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"},
-                     created_by=owner)
-    item_fail(item=item_pop(queue=cpu, agent_id=agent.pk), message="pull access denied for trainer",
-              stage="build", file_paths=["logs/build.log"])
+    agent = agent_register(
+        entity=cpu.entity, queues=[cpu], hostname="box", config={}, version="wandb@0.31.0", created_by=owner
+    )
+    item = item_push(queue=cpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"}, created_by=owner)
+    item_fail(
+        item=item_pop(queue=cpu, agent_id=agent.pk),
+        message="pull access denied for trainer",
+        stage="build",
+        file_paths=["logs/build.log"],
+    )
     page = page_as(member)
     page.goto("/launch/acme/queues/cpu/")
     row = page.get_by_role("row").filter(has_text=f"Item #{item.pk}")
@@ -144,8 +160,7 @@ def test_failed_item_says_why_inline_and_on_its_page(page_as, member, owner, set
 
 def test_launch_page_row_expands_to_recent_items(page_as, owner, setup):
     cpu, gpu = setup
-    item = item_push(queue=gpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"},
-                     created_by=owner)
+    item = item_push(queue=gpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"}, created_by=owner)
     page = page_as(owner)
     toggle = page.get_by_role("button", name="Recent items of acme/gpu")
     expect(toggle).to_have_attribute("aria-expanded", "false")
@@ -161,12 +176,14 @@ def test_launch_page_row_expands_to_recent_items(page_as, owner, setup):
 
 def test_monitor_tab_draws_charts(page_as, owner, setup, tmp_path):
     cpu, _ = setup
-    agent = agent_register(entity=cpu.entity, queues=[cpu], hostname="box", config={}, version="wandb@0.31.0",
-                           created_by=owner)
-    for i in range(3):
+    agent = agent_register(
+        entity=cpu.entity, queues=[cpu], hostname="box", config={}, version="wandb@0.31.0", created_by=owner
+    )
+    for _ in range(3):
         item_push(queue=cpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"}, created_by=owner)
-    item_fail(item=item_pop(queue=cpu, agent_id=agent.pk), message="no space left on device", stage="run",
-              file_paths=[])
+    item_fail(
+        item=item_pop(queue=cpu, agent_id=agent.pk), message="no space left on device", stage="run", file_paths=[]
+    )
     page = page_as(owner)
     page.goto("/launch/acme/queues/cpu/")
     page.get_by_role("link", name="Monitor").click()

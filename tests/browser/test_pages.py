@@ -18,10 +18,14 @@ pytestmark = [pytest.mark.browser]
 
 @pytest.fixture
 def queues(transactional_db, owner, team):
-    acme = queue_create(entity=team, name="gpu-queue", resource="kubernetes", created_by=owner,
-                        config='{"metadata": {"namespace": "ml"}, "spec": {}}')
-    personal = queue_create(entity=owner.personal_entity, name="laptop", resource="local-process",
-                            created_by=owner)
+    acme = queue_create(
+        entity=team,
+        name="gpu-queue",
+        resource="kubernetes",
+        created_by=owner,
+        config='{"metadata": {"namespace": "ml"}, "spec": {}}',
+    )
+    personal = queue_create(entity=owner.personal_entity, name="laptop", resource="local-process", created_by=owner)
     return acme, personal
 
 
@@ -72,7 +76,8 @@ def test_create_queue_then_edit_its_config(page_as, owner, team):
     expect(page.locator("#id_template_variables_error")).to_contain_text("{{ns}}")
 
     page.get_by_label("Template variables").fill(
-        '[{"name": "ns", "schema": {"type": "string", "enum": ["ml", "research"], "default": "ml"}}]')
+        '[{"name": "ns", "schema": {"type": "string", "enum": ["ml", "research"], "default": "ml"}}]'
+    )
     page.get_by_role("button", name="Save config").click()
     expect(page.get_by_text("Configuration saved.")).to_be_visible()
     tile = page.locator(".tile")
@@ -102,8 +107,14 @@ def test_create_and_revoke_api_key(page_as, owner):
 
 def test_agents_tab_turns_offline_without_reload(page_as, owner, queues):
     queue = queues[0]
-    agent = agent_register(entity=queue.entity, queues=[queue], hostname="gpu-box-7", config={"max_jobs": 1},
-                           version="wandb@0.31.0", created_by=owner)
+    agent = agent_register(
+        entity=queue.entity,
+        queues=[queue],
+        hostname="gpu-box-7",
+        config={"max_jobs": 1},
+        version="wandb@0.31.0",
+        created_by=owner,
+    )
     page = page_as(owner)
     page.goto(f"/launch/acme/queues/{queue.name}/agents")
     row = page.get_by_role("row").filter(has_text="gpu-box-7")
@@ -122,11 +133,22 @@ def test_agents_tab_turns_offline_without_reload(page_as, owner, queues):
 def test_launch_page_screenshot(page_as, owner, member, queues, tmp_path):
     """A picture of the Launch page with a few queues; copied to LAUNCHUI_SCREENSHOT_DIR when set."""
     acme, personal = queues
-    more = [queue_create(entity=acme.entity, name=name, resource=resource, created_by=owner)
-            for name, resource in [("cpu-batch", "local-container"), ("sagemaker-train", "sagemaker"),
-                                   ("vertex-eval", "gcp-vertex")]]
-    agent_register(entity=acme.entity, queues=[acme, more[0]], hostname="gpu-box-1", config={"max_jobs": 2},
-                   version="wandb@0.31.0", created_by=owner)
+    more = [
+        queue_create(entity=acme.entity, name=name, resource=resource, created_by=owner)
+        for name, resource in [
+            ("cpu-batch", "local-container"),
+            ("sagemaker-train", "sagemaker"),
+            ("vertex-eval", "gcp-vertex"),
+        ]
+    ]
+    agent_register(
+        entity=acme.entity,
+        queues=[acme, more[0]],
+        hostname="gpu-box-1",
+        config={"max_jobs": 2},
+        version="wandb@0.31.0",
+        created_by=owner,
+    )
     for _ in range(3):
         item_push(queue=more[1], run_spec={"job": "acme/train/job-train:v3"}, created_by=member)
     item_push(queue=acme, run_spec={"job": "acme/train/job-train:v3"}, created_by=member)

@@ -30,7 +30,8 @@ def sign_in_form(page, username, password):
 
 
 def test_login_rate_limit_locks_the_username_after_repeated_failures_and_admin_unlocks(
-        browser, live_server, owner, settings):
+    browser, live_server, owner, settings
+):
     settings.AXES_FAILURE_LIMIT = 3
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
@@ -53,8 +54,9 @@ def test_login_rate_limit_locks_the_username_after_repeated_failures_and_admin_u
     session = Client()
     session.force_login(root)
     admin_context = browser.new_context(base_url=live_server.url)
-    admin_context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
-                                "url": live_server.url}])
+    admin_context.add_cookies(
+        [{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_server.url}]
+    )
     admin = admin_context.new_page()
     admin.goto("/admin/")
     admin.get_by_role("link", name="Access attempts").click()
@@ -77,21 +79,39 @@ def site(transactional_db, owner, team):
     make_job(team, user=owner)
     cpu = queue_create(entity=team, name="cpu", resource="local-process", created_by=owner)
     agent_register(entity=team, queues=[cpu], hostname="box", config={}, version="wandb@0.31.0", created_by=owner)
-    item = item_push(queue=cpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"},
-                     created_by=owner)
+    item = item_push(queue=cpu, run_spec={"job": "acme/train/job-trainer:latest", "project": "train"}, created_by=owner)
     User.objects.filter(pk=owner.pk).update(is_staff=True, is_superuser=True)
     return item
 
 
-PAGES = ["/launch", "/launch/queues/new", "/launch/jobs", "/launch/jobs/new", "/launch/jobs/new/image",
-         "/launch/jobs/new/git", "/launch/agents", "/entities", "/entities/acme/members",
-         "/entities/acme/git-credentials", "/authorize", "/launch/acme/queues/cpu/",
-         "/launch/acme/queues/cpu/agents", "/launch/acme/queues/cpu/config", "/launch/acme/queues/cpu/monitor",
-         "/launch/acme/queues/cpu/items/{item}", "/launch/acme/train/jobs", "/launch/acme/train/jobs/job-trainer",
-         "/launch/acme/train/jobs/job-trainer/launch",
-         # The Django admin, including a change form, an add form and django-axes' pages.
-         "/admin/", "/admin/accounts/entity/", "/admin/accounts/entity/{team}/change/", "/admin/auth/user/add/",
-         "/admin/axes/accessattempt/", "/admin/launch/runqueue/"]
+PAGES = [
+    "/launch",
+    "/launch/queues/new",
+    "/launch/jobs",
+    "/launch/jobs/new",
+    "/launch/jobs/new/image",
+    "/launch/jobs/new/git",
+    "/launch/agents",
+    "/entities",
+    "/entities/acme/members",
+    "/entities/acme/git-credentials",
+    "/authorize",
+    "/launch/acme/queues/cpu/",
+    "/launch/acme/queues/cpu/agents",
+    "/launch/acme/queues/cpu/config",
+    "/launch/acme/queues/cpu/monitor",
+    "/launch/acme/queues/cpu/items/{item}",
+    "/launch/acme/train/jobs",
+    "/launch/acme/train/jobs/job-trainer",
+    "/launch/acme/train/jobs/job-trainer/launch",
+    # The Django admin, including a change form, an add form and django-axes' pages.
+    "/admin/",
+    "/admin/accounts/entity/",
+    "/admin/accounts/entity/{team}/change/",
+    "/admin/auth/user/add/",
+    "/admin/axes/accessattempt/",
+    "/admin/launch/runqueue/",
+]
 
 
 def test_content_security_policy_every_page_works_without_violations(page_as, owner, team, site):
@@ -107,8 +127,16 @@ def test_content_security_policy_every_page_works_without_violations(page_as, ow
         response = page.goto(url.format(item=site.pk, team=team.pk))
         assert response.status == 200, url
         policy = response.headers.get("content-security-policy", "")
-        for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-                          "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'"):
+        for directive in (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ):
             assert directive in policy, (url, policy)
         assert "unsafe" not in policy
         page.wait_for_load_state("load")

@@ -29,8 +29,10 @@ def wait_build(build: JobBuild, worker, *, timeout: float = 90, seen=None) -> Jo
         if worker.proc.poll() is not None:
             pytest.fail(f"The Celery worker exited ({worker.proc.poll()}):\n{worker.log()[-4000:]}")
         time.sleep(0.05)
-    pytest.fail(f"Build {build.pk} still {build.status} after {timeout}s.\n--- build log ---\n{build.log}"
-                f"\n--- worker log ---\n{worker.log()[-4000:]}")
+    pytest.fail(
+        f"Build {build.pk} still {build.status} after {timeout}s.\n--- build log ---\n{build.log}"
+        f"\n--- worker log ---\n{worker.log()[-4000:]}"
+    )
 
 
 def succeeded(build: JobBuild, worker, **kwargs) -> JobBuild:

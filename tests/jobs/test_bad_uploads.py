@@ -20,9 +20,14 @@ def test_a_truncated_tar_gz_is_refused_not_a_crash(owner):
     cuts = sorted({1, 2, 10, 11, 64, 512, len(archive) // 3, len(archive) // 2, len(archive) * 9 // 10})
     for cut in cuts:
         with pytest.raises(ValidationError) as caught:
-            services.build_create_code(entity=owner.personal_entity, project="proj", source_name="upload",
-                                       created_by=owner, archive=("code.tar.gz", archive[:cut]),
-                                       entry_point="train.py")
+            services.build_create_code(
+                entity=owner.personal_entity,
+                project="proj",
+                source_name="upload",
+                created_by=owner,
+                archive=("code.tar.gz", archive[:cut]),
+                entry_point="train.py",
+            )
         assert "code.tar.gz" in " ".join(caught.value.message_dict["code"]), (cut, caught.value)
     assert not JobBuild.objects.exists()
 
@@ -33,8 +38,13 @@ def test_a_tar_gz_with_flipped_bytes_is_refused_not_a_crash(owner):
         damaged = bytearray(archive)
         damaged[position] ^= 0xFF
         try:
-            services.build_create_code(entity=owner.personal_entity, project="proj", source_name="upload",
-                                       created_by=owner, archive=("code.tar.gz", bytes(damaged)),
-                                       entry_point="train.py")
+            services.build_create_code(
+                entity=owner.personal_entity,
+                project="proj",
+                source_name="upload",
+                created_by=owner,
+                archive=("code.tar.gz", bytes(damaged)),
+                entry_point="train.py",
+            )
         except ValidationError as exc:
             assert list(exc.message_dict) == ["code"], exc

@@ -33,9 +33,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 # The worker in these tests: it sweeps every second, a build's lease lasts 3 s (renewed every second).
-WORKER_ENV = {"LAUNCHUI_BUILD_SWEEP_SECONDS": "1", "LAUNCHUI_BUILD_LEASE_SECONDS": "3",
-              "LAUNCHUI_BUILD_MAX_ATTEMPTS": "2", "LAUNCHUI_BUILD_RESEND_SECONDS": "300",
-              "LAUNCHUI_GIT_TIMEOUT": "120"}
+WORKER_ENV = {
+    "LAUNCHUI_BUILD_SWEEP_SECONDS": "1",
+    "LAUNCHUI_BUILD_LEASE_SECONDS": "3",
+    "LAUNCHUI_BUILD_MAX_ATTEMPTS": "2",
+    "LAUNCHUI_BUILD_RESEND_SECONDS": "300",
+    "LAUNCHUI_GIT_TIMEOUT": "120",
+}
 # The stated bound: from the fault's end (broker back, new worker up) to every build terminal. It is the
 # sweep interval + the lease + Celery's broker reconnect back-off (2 s, then 4 s, ...) + the build itself.
 BOUND = 30
@@ -45,14 +49,30 @@ class PrivateRedis:
     """A redis-server of our own, with no persistence: a restart loses every message, like a crash."""
 
     def __init__(self, workdir: Path):
-        self.workdir, self.port, self.proc = workdir, free_port(), None
+        self.workdir, self.port = workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the server holds it
+        log = open(self.workdir / "redis.log", "ab")
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if not wait_port(self.port):
             pytest.fail(f"redis-server did not start on port {self.port}")
 
@@ -89,9 +109,14 @@ def workers(redis, tmp_path):
     class Workers:
         def start(self):
             worker = start_celery_worker(
-                broker_url=redis.url, database_url=_test_database_url(), log=tmp_path / "worker.log",
+                broker_url=redis.url,
+                database_url=_test_database_url(),
+                log=tmp_path / "worker.log",
                 nodename=f"faults-{len(started)}-{os.getpid()}@{socket.gethostname()}",
-                ca_file=settings.LAUNCHUI_GIT_SSL_CA_FILE, extra_env=WORKER_ENV, supervised=True)
+                ca_file=settings.LAUNCHUI_GIT_SSL_CA_FILE,
+                extra_env=WORKER_ENV,
+                supervised=True,
+            )
             started.append(worker)
             return worker
 
@@ -118,6 +143,7 @@ def image_build(owner, image="python:3.12"):
 
 # --- (a) the broker is down when builds are created ----------------------------------------------------
 
+
 def test_builds_created_while_the_broker_is_down_are_sent_when_it_is_back(workers, redis, owner, client):
     worker = workers.start()
     redis.stop()
@@ -125,8 +151,9 @@ def test_builds_created_while_the_broker_is_down_are_sent_when_it_is_back(worker
     builds = [image_build(owner, f"python:3.{minor}") for minor in (10, 11, 12)]
     # The form's view answers as usual (no 500) and the build page says what it waits for.
     client.force_login(owner)
-    response = client.post("/launch/jobs/new/image", {"entity": owner.username, "project": "proj",
-                                                      "image": "busybox:1.36"})
+    response = client.post(
+        "/launch/jobs/new/image", {"entity": owner.username, "project": "proj", "image": "busybox:1.36"}
+    )
     assert response.status_code == 302, response.content[:2000]
     builds.append(JobBuild.objects.get(pk=int(response["Location"].rstrip("/").rsplit("/", 1)[1])))
     elapsed = time.monotonic() - started
@@ -163,6 +190,7 @@ def test_a_message_lost_in_a_broker_restart_is_sent_again_when_a_worker_connects
 
 # --- (b) the worker is killed mid-build -----------------------------------------------------------------
 
+
 class StallFirstConnection:
     """A TCP proxy to the git server that holds its first connection open and silent (a git clone that
     hangs mid-build), and forwards every later one."""
@@ -171,7 +199,8 @@ class StallFirstConnection:
         self.target_port = target_port
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.held, self.stalled = [], threading.Event()
+        self.held: list[socket.socket] = []
+        self.stalled = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -221,14 +250,16 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def test_worker_killed_mid_build_the_build_is_retried_and_its_git_process_and_folder_are_gone(
-        workers, owner, git_repo, git_https_server):
+    workers, owner, git_repo, git_https_server
+):
     proxy = StallFirstConnection(git_https_server.port)
     try:
         worker = workers.start()  # bin/worker, which restarts celery when it dies
         killed = worker.celery_pid()
         remote = f"https://127.0.0.1:{proxy.port}/public/trainer.git"
-        build = services.build_create_git(entity=owner.personal_entity, project="proj", remote=remote,
-                                          entry_point="train.py", created_by=owner)
+        build = services.build_create_git(
+            entity=owner.personal_entity, project="proj", remote=remote, entry_point="train.py", created_by=owner
+        )
         assert proxy.stalled.wait(30), "the build never reached the git server"
         folder_prefix = str(Path(tempfile.gettempdir()) / f"launchui-git-{killed}.")
         deadline = time.monotonic() + 10
@@ -267,13 +298,15 @@ def test_a_build_that_keeps_losing_its_worker_fails_after_the_last_attempt(worke
     build = image_build(owner)
     (build,) = wait_terminal([build], worker)
     # Pretend the worker died during attempt 2 of 2, 10 s ago.
-    JobBuild.objects.filter(pk=build.pk).update(status=JobBuild.RUNNING, attempt=2, lease_token="gone",
-                                                heartbeat_at=build.finished_at.replace(year=2000))
+    JobBuild.objects.filter(pk=build.pk).update(
+        status=JobBuild.RUNNING, attempt=2, lease_token="gone", heartbeat_at=build.finished_at.replace(year=2000)
+    )
     (build,) = wait_terminal([build], worker)
     assert build.status == JobBuild.FAILED and build.error == selectors.WORKER_LOST
 
 
 # --- (c) the broker restarts under a running worker -----------------------------------------------------
+
 
 def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, owner):
     worker = workers.start()
@@ -292,6 +325,7 @@ def test_worker_survives_broker_restarts_and_serves_new_builds(workers, redis, o
 
 
 # --- under honcho (bin/run) -----------------------------------------------------------------------------
+
 
 def celery_pids_under(pid: int) -> list[int]:
     """celery processes among pid's descendants."""
@@ -331,15 +365,31 @@ def test_under_honcho_a_killed_worker_is_restarted_and_the_web_server_stays_up(r
     root = Path(__file__).resolve().parents[2]
     venv_bin = Path(sys.executable).parent
     port = free_port()
-    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "HOST": "127.0.0.1",
-           "PORT": str(port), "WEB_CONCURRENCY": "1", "CELERY_CONCURRENCY": "1",
-           "DATABASE_URL": _test_database_url(), "CELERY_BROKER_URL": redis.url,
-           "LAUNCHUI_DATA_DIR": str(settings.DATA_DIR), "SECRET_KEY": settings.SECRET_KEY,
-           "DJANGO_SETTINGS_MODULE": "launchui.settings", "PYTHONUNBUFFERED": "1", **WORKER_ENV}
-    log = open(tmp_path / "honcho.log", "wb")  # noqa: SIM115 - closed below
-    honcho = subprocess.Popen([str(venv_bin / "honcho"), "start", "-f", str(root / "Procfile"), "-d", str(root)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        **os.environ,
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "CELERY_CONCURRENCY": "1",
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_BROKER_URL": redis.url,
+        "LAUNCHUI_DATA_DIR": str(settings.DATA_DIR),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DJANGO_SETTINGS_MODULE": "launchui.settings",
+        "PYTHONUNBUFFERED": "1",
+        **WORKER_ENV,
+    }
+    log = open(tmp_path / "honcho.log", "wb")
+    honcho = subprocess.Popen(
+        [str(venv_bin / "honcho"), "start", "-f", str(root / "Procfile"), "-d", str(root)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
+
         def wait_worker(other_than=()):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -375,14 +425,22 @@ def test_under_honcho_a_killed_worker_is_restarted_and_the_web_server_stays_up(r
 
 # --- the sweep itself, in this process ------------------------------------------------------------------
 
+
 @pytest.mark.django_db(transaction=False)
 def test_a_lost_run_is_requeued_once_and_its_old_claim_can_write_nothing(owner, redis):
     """Never twice: the sweep re-queues a run whose lease ran out, the next claim gets a new token, and
     writes fenced by the old token (what a stalled first run would do on waking) change nothing."""
     project = owner.personal_entity.projects.create(name="proj")
-    build = JobBuild.objects.create(project=project, kind=JobBuild.IMAGE, params={"image": "python:3.12"},
-                                    created_by=owner, status=JobBuild.RUNNING, attempt=1, lease_token="first",
-                                    heartbeat_at=timezone.now() - timedelta(minutes=5))
+    build = JobBuild.objects.create(
+        project=project,
+        kind=JobBuild.IMAGE,
+        params={"image": "python:3.12"},
+        created_by=owner,
+        status=JobBuild.RUNNING,
+        attempt=1,
+        lease_token="first",
+        heartbeat_at=timezone.now() - timedelta(minutes=5),
+    )
     counts = services.builds_resend_stale()
     assert counts["requeued"] == 1 and counts["sent"] == 1
     build.refresh_from_db()

@@ -22,15 +22,17 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def image(owner, reference, **kwargs):
-    return services.build_create_image(entity=owner.personal_entity, project="proj", image=reference,
-                                       created_by=owner, **kwargs)
+    return services.build_create_image(
+        entity=owner.personal_entity, project="proj", image=reference, created_by=owner, **kwargs
+    )
 
 
 def code(owner, files, **kwargs):
     kwargs.setdefault("entry_point", "train.py")
     kwargs.setdefault("source_name", "trainer")
-    return services.build_create_code(entity=owner.personal_entity, project="proj", files=files,
-                                      created_by=owner, **kwargs)
+    return services.build_create_code(
+        entity=owner.personal_entity, project="proj", files=files, created_by=owner, **kwargs
+    )
 
 
 def test_image_build_goes_queued_running_succeeded(celery_worker, owner):
@@ -51,8 +53,12 @@ def test_image_build_goes_queued_running_succeeded(celery_worker, owner):
     assert build.started_at <= build.finished_at and build.celery_task_id and build.result_created is True
 
     job = build.result
-    assert (job.collection.name, job.collection.type_name, job.version, job.state) == \
-        ("job-python", "job", "v0", Artifact.COMMITTED)
+    assert (job.collection.name, job.collection.type_name, job.version, job.state) == (
+        "job-python",
+        "job",
+        "v0",
+        Artifact.COMMITTED,
+    )
     assert aliases_of(job) == ["3.12-slim", "latest", "stable"]
     assert job.description == "slim python" and job.metadata == {"_partial": True}
     assert sorted(files_of(job)) == ["requirements.frozen.txt", "wandb-job.json"]
@@ -98,8 +104,14 @@ def test_image_tag_that_looks_like_a_version_is_not_an_alias(celery_worker, owne
 
 
 def test_code_build_from_files(celery_worker, owner):
-    files = {"train.py": TRAIN, "requirements.txt": b"wandb==0.31.0\nnumpy\n", "runtime.txt": b"python-3.10.4\n",
-             "pkg/util.py": b"X = 1\n", "wandb/run-1/junk": b"x", ".git/HEAD": b"ref: x"}
+    files = {
+        "train.py": TRAIN,
+        "requirements.txt": b"wandb==0.31.0\nnumpy\n",
+        "runtime.txt": b"python-3.10.4\n",
+        "pkg/util.py": b"X = 1\n",
+        "wandb/run-1/junk": b"x",
+        ".git/HEAD": b"ref: x",
+    }
     build = succeeded(code(owner, files, entry_point="python train.py --epochs 2", aliases=["prod"]), celery_worker)
 
     job = build.result
@@ -111,6 +123,7 @@ def test_code_build_from_files(celery_worker, owner):
     code_artifact = Artifact.objects.get(collection__type_name="code")
     assert code_artifact.collection.name == "code-trainer_train.py"
     from launchui.wire import ids
+
     assert spec["source"]["artifact"] == f"wandb-artifact://_id/{ids.encode('Artifact', code_artifact.pk)}"
     # wandb/ and .git/ are left out of the code, as the client does.
     assert sorted(files_of(code_artifact)) == ["pkg/util.py", "requirements.txt", "runtime.txt", "train.py"]
@@ -123,23 +136,32 @@ def test_code_build_from_a_zip_with_one_top_folder(celery_worker, owner):
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("proj/train.py", TRAIN)
         archive.writestr("proj/requirements.txt", "wandb\n")
-    build = services.build_create_code(entity=owner.personal_entity, project="proj", entry_point="train.py",
-                                       source_name="proj.zip", archive=("proj.zip", buffer.getvalue()),
-                                       created_by=owner)
+    build = services.build_create_code(
+        entity=owner.personal_entity,
+        project="proj",
+        entry_point="train.py",
+        source_name="proj.zip",
+        archive=("proj.zip", buffer.getvalue()),
+        created_by=owner,
+    )
     build = succeeded(build, celery_worker)
     assert "Unpacking proj.zip" in build.log
     assert sorted(files_of(Artifact.objects.get(collection__type_name="code"))) == ["requirements.txt", "train.py"]
     assert build.result.collection.name == "job-code-proj.zip_train.py"
 
 
-@pytest.mark.parametrize("explicit, extra, expected", [
-    ("3.12.1", {"runtime.txt": b"python-3.10.4", ".python-version": b"3.9"}, "3.12"),
-    ("", {"runtime.txt": b"python-3.10.4", ".python-version": b"3.9"}, "3.10"),
-    ("", {".python-version": b"3.9.18\n3.12.1\n"}, "3.9"),
-    ("", {}, "settings-default"),
-])
+@pytest.mark.parametrize(
+    "explicit, extra, expected",
+    [
+        ("3.12.1", {"runtime.txt": b"python-3.10.4", ".python-version": b"3.9"}, "3.12"),
+        ("", {"runtime.txt": b"python-3.10.4", ".python-version": b"3.9"}, "3.10"),
+        ("", {".python-version": b"3.9.18\n3.12.1\n"}, "3.9"),
+        ("", {}, "settings-default"),
+    ],
+)
 def test_code_runtime_explicit_then_runtime_txt_then_python_version_then_default(
-        celery_worker, owner, settings, explicit, extra, expected):
+    celery_worker, owner, settings, explicit, extra, expected
+):
     files = {"train.py": TRAIN, "requirements.txt": b"wandb\n", **extra}
     build = succeeded(code(owner, files, runtime=explicit), celery_worker)
     expected = settings.LAUNCHUI_DEFAULT_PYTHON if expected == "settings-default" else expected
@@ -150,8 +172,9 @@ def test_code_build_failures_are_clear(celery_worker, owner):
     no_requirements = code(owner, {"train.py": TRAIN})
     no_wandb = code(owner, {"train.py": TRAIN, "requirements.txt": b"numpy\n"}, name="no-wandb")
     no_entry = code(owner, {"main.py": TRAIN, "requirements.txt": b"wandb\n"}, name="no-entry")
-    bad_runtime = code(owner, {"train.py": TRAIN, "requirements.txt": b"wandb\n", "runtime.txt": b"pypy-7"},
-                       name="bad-runtime")
+    bad_runtime = code(
+        owner, {"train.py": TRAIN, "requirements.txt": b"wandb\n", "runtime.txt": b"pypy-7"}, name="bad-runtime"
+    )
 
     build = wait_build(no_requirements, celery_worker)
     assert build.status == JobBuild.FAILED and "requirements.txt is missing" in build.error
@@ -192,8 +215,9 @@ def test_the_task_delivered_three_times_builds_once(celery_worker, owner):
 def test_two_concurrent_build_runs_claim_the_build_once(owner):
     """build_run twice at the same time (a redelivery racing the first delivery): one claims, one returns."""
     project = Project.objects.create(entity=owner.personal_entity, name="proj")
-    build = JobBuild.objects.create(project=project, kind=JobBuild.IMAGE, params={"image": "python:3.12"},
-                                    created_by=owner)  # not through the service: nothing is enqueued
+    build = JobBuild.objects.create(
+        project=project, kind=JobBuild.IMAGE, params={"image": "python:3.12"}, created_by=owner
+    )  # not through the service: nothing is enqueued
     barrier = threading.Barrier(2)
     errors = []
 

@@ -29,20 +29,36 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def https_credential(owner, server, password=GIT_HTTPS_PASSWORD, name="gitserver", entity=None, **binding):
     """An HTTPS credential bound to the test server (host 127.0.0.1, its port)."""
-    return services.credential_create(entity=entity or owner.personal_entity, name=name, kind=GitCredential.HTTPS,
-                                      username=GIT_HTTPS_USER, secret=password, host="127.0.0.1",
-                                      port=server.port, created_by=owner, **binding)
+    return services.credential_create(
+        entity=entity or owner.personal_entity,
+        name=name,
+        kind=GitCredential.HTTPS,
+        username=GIT_HTTPS_USER,
+        secret=password,
+        host="127.0.0.1",
+        port=server.port,
+        created_by=owner,
+        **binding,
+    )
 
 
 def ssh_credential(owner, key_path, server, name="deploy-key", **binding):
-    return services.credential_create(entity=owner.personal_entity, name=name, kind=GitCredential.SSH,
-                                      secret=key_path.read_text(), host="127.0.0.1", port=server.port,
-                                      created_by=owner, **binding)
+    return services.credential_create(
+        entity=owner.personal_entity,
+        name=name,
+        kind=GitCredential.SSH,
+        secret=key_path.read_text(),
+        host="127.0.0.1",
+        port=server.port,
+        created_by=owner,
+        **binding,
+    )
 
 
 def git_build(owner, remote, *, entry_point="train.py", **kwargs):
-    return services.build_create_git(entity=owner.personal_entity, project="proj", remote=remote,
-                                     entry_point=entry_point, created_by=owner, **kwargs)
+    return services.build_create_git(
+        entity=owner.personal_entity, project="proj", remote=remote, entry_point=entry_point, created_by=owner, **kwargs
+    )
 
 
 def expected_name(remote: str, script: str = "train.py") -> str:
@@ -55,7 +71,7 @@ def all_database_text() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         tables = [row[0] for row in cursor.fetchall()]
-        chunks = []
+        chunks: list[str] = []
         for table in tables:
             cursor.execute(f'SELECT t::text FROM "{table}" t')
             chunks.extend(row[0] for row in cursor.fetchall())
@@ -63,6 +79,7 @@ def all_database_text() -> str:
 
 
 # --- HTTPS --------------------------------------------------------------------------------------------
+
 
 def test_https_build_with_the_right_credential(celery_worker, owner, git_repo, git_https_server):
     remote = git_https_server.url("private/trainer.git")
@@ -75,8 +92,11 @@ def test_https_build_with_the_right_credential(celery_worker, owner, git_repo, g
     assert (job.version, build.result_created) == ("v0", True) and aliases_of(job) == ["latest", "nightly"]
     spec = job_spec(job)
     assert spec["source_type"] == "repo"
-    assert spec["source"] == {"git": {"remote": remote, "commit": git_repo.commits["main"]},
-                              "entrypoint": ["python", "train.py"], "notebook": False}
+    assert spec["source"] == {
+        "git": {"remote": remote, "commit": git_repo.commits["main"]},
+        "entrypoint": ["python", "train.py"],
+        "notebook": False,
+    }
     assert spec["runtime"] == "3.10"  # runtime.txt python-3.10.4, micro dropped
     assert files_of(job)["requirements.frozen.txt"] == b"wandb\nnumpy>=1.20\n"
     assert "Using HTTPS credential gitserver" in build.log and f"Checked out {git_repo.commits['main']}" in build.log
@@ -89,8 +109,7 @@ def test_https_build_with_the_right_credential(celery_worker, owner, git_repo, g
 def test_https_wrong_password_fails_and_the_password_is_nowhere(celery_worker, owner, git_https_server):
     wrong = "wrong-Pa55word-7f3e9"
     credential = https_credential(owner, git_https_server, password=wrong)
-    build = failed(git_build(owner, git_https_server.url("private/trainer.git"), credential=credential),
-                   celery_worker)
+    build = failed(git_build(owner, git_https_server.url("private/trainer.git"), credential=credential), celery_worker)
 
     assert "Authentication failed" in build.error and "credential" in build.error
     assert build.result is None
@@ -130,6 +149,7 @@ def test_https_untrusted_certificate_fails_clearly(git_https_server, settings):
 
 # --- SSH ----------------------------------------------------------------------------------------------
 
+
 def test_ssh_build_with_the_right_key(celery_worker, owner, git_repo, git_ssh_server):
     remote = git_ssh_server.url(git_repo.path)
     assert remote.startswith("ssh://root@127.0.0.1:") and remote.endswith("/private/trainer.git")
@@ -143,8 +163,14 @@ def test_ssh_build_with_the_right_key(celery_worker, owner, git_repo, git_ssh_se
 
 
 def test_ssh_wrong_key_fails(celery_worker, owner, git_repo, git_ssh_server):
-    build = failed(git_build(owner, git_ssh_server.url(git_repo.path),
-                             credential=ssh_credential(owner, git_ssh_server.wrong_key, git_ssh_server)), celery_worker)
+    build = failed(
+        git_build(
+            owner,
+            git_ssh_server.url(git_repo.path),
+            credential=ssh_credential(owner, git_ssh_server.wrong_key, git_ssh_server),
+        ),
+        celery_worker,
+    )
     assert "Permission denied (publickey)" in build.error
     assert "PRIVATE KEY" not in build.log + build.error
 
@@ -156,18 +182,22 @@ def test_ssh_without_a_key_fails(celery_worker, owner, git_repo, git_ssh_server)
 
 # --- refs, runtimes, versions -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def ssh_remote(owner, git_repo, git_ssh_server):
     """(remote, credential) for the SSH server."""
     return git_ssh_server.url(git_repo.path), ssh_credential(owner, git_ssh_server.client_key, git_ssh_server)
 
 
-@pytest.mark.parametrize("ref, commit_of, runtime", [
-    ("dev", "dev", "3.9"),          # a branch; .python-version's first line
-    ("v1", "v1", "3.10"),           # a tag; runtime.txt
-    ("commit:plain", "plain", "default"),  # a full commit hash; neither file, the server default
-    ("short:no-wandb", "no-wandb", "3.10"),  # an abbreviated hash
-])
+@pytest.mark.parametrize(
+    "ref, commit_of, runtime",
+    [
+        ("dev", "dev", "3.9"),  # a branch; .python-version's first line
+        ("v1", "v1", "3.10"),  # a tag; runtime.txt
+        ("commit:plain", "plain", "default"),  # a full commit hash; neither file, the server default
+        ("short:no-wandb", "no-wandb", "3.10"),  # an abbreviated hash
+    ],
+)
 def test_refs_branch_tag_commit(celery_worker, owner, git_repo, ssh_remote, settings, ref, commit_of, runtime):
     remote, credential = ssh_remote
     if ref.startswith("commit:"):
@@ -225,12 +255,17 @@ def test_versions_no_changes_and_a_new_commit(celery_worker, owner, git_repo, ss
 
 # --- finding 1: a stored credential goes to the server it is bound to, and nowhere else -------------------
 
+
 def queued_anyway(entity, remote, credential, created_by):
     """A queued build naming this remote and credential, as one made before the binding rule existed (or by
     anything that skips build_create_git) would be: the worker must refuse it on its own."""
-    build = JobBuild.objects.create(project=project_get_or_create(entity=entity, name="proj"), kind=JobBuild.GIT,
-                                    params={"remote": remote, "ref": "", "entry_point": "train.py", "runtime": ""},
-                                    git_credential=credential, created_by=created_by)
+    build = JobBuild.objects.create(
+        project=project_get_or_create(entity=entity, name="proj"),
+        kind=JobBuild.GIT,
+        params={"remote": remote, "ref": "", "entry_point": "train.py", "runtime": ""},
+        git_credential=credential,
+        created_by=created_by,
+    )
     build_job_task.delay(build.pk)
     return build
 
@@ -243,31 +278,46 @@ def thief(git_tls_cert):
     server.stop()
 
 
-def test_member_cannot_send_team_git_password_to_other_host(celery_worker, owner, member, team, git_https_server,
-                                                             git_tls_cert, thief):
+def test_member_cannot_send_team_git_password_to_other_host(
+    celery_worker, owner, member, team, git_https_server, git_tls_cert, thief
+):
     credential = https_credential(owner, git_https_server, entity=team, name="team-git")
     remote = thief.url("acme/train.git")
 
     # The service the Create job form calls refuses it, beside the credential, and writes nothing.
     with pytest.raises(ValidationError) as caught:
-        services.build_create_git(entity=team, project="proj", remote=remote, entry_point="train.py",
-                                  credential=credential, created_by=member)
-    assert caught.value.message_dict == {"credential": [
-        f"The credential team-git is only for 127.0.0.1:{git_https_server.port}, not 127.0.0.1:{thief.port}."]}
+        services.build_create_git(
+            entity=team, project="proj", remote=remote, entry_point="train.py", credential=credential, created_by=member
+        )
+    assert caught.value.message_dict == {
+        "credential": [
+            f"The credential team-git is only for 127.0.0.1:{git_https_server.port}, not 127.0.0.1:{thief.port}."
+        ]
+    }
     assert not JobBuild.objects.exists()
 
     # The worker checks again just before git runs.
     build = failed(queued_anyway(team, remote, credential, member), celery_worker)
-    assert build.error == f"The credential team-git is only for 127.0.0.1:{git_https_server.port}, " \
-                          f"not 127.0.0.1:{thief.port}."
+    assert (
+        build.error == f"The credential team-git is only for 127.0.0.1:{git_https_server.port}, "
+        f"not 127.0.0.1:{thief.port}."
+    )
 
     # The bound server redirecting to another host cannot carry the credential there.
     redirector = RecordingHTTPSServer(*git_tls_cert, redirect_to=thief.url("")).start()
     try:
         bound = https_credential(owner, redirector, entity=team, name="redirecting")
-        build = failed(services.build_create_git(entity=team, project="proj", remote=redirector.url("acme/x.git"),
-                                                 entry_point="train.py", credential=bound, created_by=member),
-                       celery_worker)
+        build = failed(
+            services.build_create_git(
+                entity=team,
+                project="proj",
+                remote=redirector.url("acme/x.git"),
+                entry_point="train.py",
+                credential=bound,
+                created_by=member,
+            ),
+            celery_worker,
+        )
     finally:
         redirector.stop()
     assert redirector.requests[0][:2] == ("GET", "/acme/x.git/info/refs?service=git-upload-pack")
@@ -281,9 +331,12 @@ def test_credential_path_prefix_and_legacy_unbound_credentials(celery_worker, ow
     under_team = https_credential(owner, git_https_server, name="prefixed", path_prefix="/private/")
     assert under_team.path_prefix == "private"
     succeeded(git_build(owner, git_https_server.url("private/trainer.git"), credential=under_team), celery_worker)
-    for remote in (git_https_server.url("public/trainer.git"), git_https_server.url("privateer/trainer.git"),
-                   git_https_server.url("private/../public/trainer.git"),
-                   git_https_server.url("private/%2e%2e/public/trainer.git")):
+    for remote in (
+        git_https_server.url("public/trainer.git"),
+        git_https_server.url("privateer/trainer.git"),
+        git_https_server.url("private/../public/trainer.git"),
+        git_https_server.url("private/%2e%2e/public/trainer.git"),
+    ):
         with pytest.raises(ValidationError) as caught:
             git_build(owner, remote, credential=under_team)
         assert "only for repositories under 127.0.0.1/private/" in caught.value.message_dict["credential"][0]
@@ -295,15 +348,15 @@ def test_credential_path_prefix_and_legacy_unbound_credentials(celery_worker, ow
     with pytest.raises(ValidationError) as caught:
         git_build(owner, git_https_server.url("private/trainer.git"), credential=legacy)
     assert "is not bound to a host" in caught.value.message_dict["credential"][0]
-    build = failed(queued_anyway(owner.personal_entity, git_https_server.url("private/trainer.git"), legacy, owner),
-                   celery_worker)
+    build = failed(
+        queued_anyway(owner.personal_entity, git_https_server.url("private/trainer.git"), legacy, owner), celery_worker
+    )
     assert "is not bound to a host" in build.error
     services.credential_bind(credential=legacy, host="127.0.0.1", port=git_https_server.port)
     succeeded(git_build(owner, git_https_server.url("private/trainer.git"), credential=legacy), celery_worker)
 
 
-def test_ssh_host_key_is_recorded_on_first_use_and_a_changed_key_is_refused(celery_worker, owner, git_repo,
-                                                                             tmp_path):
+def test_ssh_host_key_is_recorded_on_first_use_and_a_changed_key_is_refused(celery_worker, owner, git_repo, tmp_path):
     first = SSHServer(tmp_path / "first").start()
     try:
         credential = ssh_credential(owner, first.client_key, first)
@@ -333,27 +386,34 @@ def test_ssh_host_key_is_recorded_on_first_use_and_a_changed_key_is_refused(cele
     assert credential.known_hosts.split()[2] == host_key[1]
 
 
-def test_pasted_known_hosts_are_required_from_the_first_build(celery_worker, owner, git_repo, git_ssh_server,
-                                                             tmp_path):
+def test_pasted_known_hosts_are_required_from_the_first_build(celery_worker, owner, git_repo, git_ssh_server, tmp_path):
     ssh_keygen(tmp_path / "other", "not the server")
     other_key = (tmp_path / "other.pub").read_text().split()
-    credential = ssh_credential(owner, git_ssh_server.client_key, git_ssh_server,
-                                known_hosts=f"[127.0.0.1]:{git_ssh_server.port} {other_key[0]} {other_key[1]}\n")
+    credential = ssh_credential(
+        owner,
+        git_ssh_server.client_key,
+        git_ssh_server,
+        known_hosts=f"[127.0.0.1]:{git_ssh_server.port} {other_key[0]} {other_key[1]}\n",
+    )
     build = failed(git_build(owner, git_ssh_server.url(git_repo.path), credential=credential), celery_worker)
     assert "Host key verification failed" in build.error
 
 
 # --- finding 6: remotes do not reach internal addresses, and silent servers do not hold workers ------------
 
-@pytest.mark.parametrize("remote", [
-    "https://127.0.0.1:{port}/private/trainer.git",  # loopback, not allowed here
-    "https://[::1]:{port}/private/trainer.git",
-    "https://[::ffff:127.0.0.1]:{port}/private/trainer.git",
-    "https://localhost:{port}/private/trainer.git",  # a name that resolves to loopback
-    "ssh://git@169.254.169.254/latest/meta-data.git",  # link-local: the cloud metadata service
-    "git@10.1.2.3:acme/train.git",  # private networks are internal too
-    "https://192.168.1.1/acme/train.git",
-])
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "https://127.0.0.1:{port}/private/trainer.git",  # loopback, not allowed here
+        "https://[::1]:{port}/private/trainer.git",
+        "https://[::ffff:127.0.0.1]:{port}/private/trainer.git",
+        "https://localhost:{port}/private/trainer.git",  # a name that resolves to loopback
+        "ssh://git@169.254.169.254/latest/meta-data.git",  # link-local: the cloud metadata service
+        "git@10.1.2.3:acme/train.git",  # private networks are internal too
+        "https://192.168.1.1/acme/train.git",
+    ],
+)
 def test_git_remotes_cannot_reach_internal_addresses(owner, git_https_server, settings, remote):
     settings.LAUNCHUI_GIT_ALLOWED_HOSTS = []
     remote = remote.format(port=git_https_server.port)
@@ -380,11 +440,18 @@ def normalised(log: str) -> str:
 
 
 @pytest.mark.parametrize("transport", ["https", "ssh"])
-def test_git_remote_that_never_answers_ends_within_seconds_and_reads_like_a_closed_port(celery_worker, owner,
-                                                                                         transport):
+def test_git_remote_that_never_answers_ends_within_seconds_and_reads_like_a_closed_port(
+    celery_worker, owner, transport
+):
     silent, closed = SilentServer(), free_port()
-    remotes = {port: (f"https://127.0.0.1:{port}/acme/train.git" if transport == "https"
-                      else f"ssh://git@127.0.0.1:{port}/acme/train.git") for port in (silent.port, closed)}
+    remotes = {
+        port: (
+            f"https://127.0.0.1:{port}/acme/train.git"
+            if transport == "https"
+            else f"ssh://git@127.0.0.1:{port}/acme/train.git"
+        )
+        for port in (silent.port, closed)
+    }
     try:
         builds = {port: git_build(owner, remote, name=f"p{port}") for port, remote in remotes.items()}
         done = {port: failed(build, celery_worker, timeout=60) for port, build in builds.items()}
@@ -392,8 +459,11 @@ def test_git_remote_that_never_answers_ends_within_seconds_and_reads_like_a_clos
         silent.stop()
     for port, build in done.items():
         assert build.error == f"Could not reach the git server 127.0.0.1:{port}."
-        assert GIT_CONNECT_TIMEOUT - 0.5 <= (build.finished_at - build.started_at).total_seconds() \
+        assert (
+            GIT_CONNECT_TIMEOUT - 0.5
+            <= (build.finished_at - build.started_at).total_seconds()
             <= GIT_CONNECT_TIMEOUT + 5
+        )
         for tell in ("refused", "timed out", "route", "reset", "banner", "SSL", "proxy", "Failed to connect"):
             assert tell not in build.log
     assert normalised(done[silent.port].log) == normalised(done[closed].log)

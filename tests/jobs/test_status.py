@@ -16,8 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def build(owner):
     project = Project.objects.create(entity=owner.personal_entity, name="proj")
-    return JobBuild.objects.create(project=project, kind=JobBuild.IMAGE, params={"image": "python"},
-                                   created_by=owner)
+    return JobBuild.objects.create(project=project, kind=JobBuild.IMAGE, params={"image": "python"}, created_by=owner)
 
 
 def test_running_past_the_time_limit_shows_failed(build, settings):
@@ -38,8 +37,7 @@ def test_running_within_the_limit_shows_running(build, settings):
     assert selectors.build_status(build) == (JobBuild.RUNNING, "")  # now defaults to the clock
 
 
-@pytest.mark.parametrize("status, error", [(JobBuild.SUCCEEDED, ""),
-                                           (JobBuild.FAILED, "git clone failed: x")])
+@pytest.mark.parametrize("status, error", [(JobBuild.SUCCEEDED, ""), (JobBuild.FAILED, "git clone failed: x")])
 def test_other_statuses_are_shown_as_stored_however_old(build, status, error):
     build.status, build.error, build.started_at = status, error, timezone.now() - timedelta(days=30)
     assert selectors.build_status(build) == (status, error)

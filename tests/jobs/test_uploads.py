@@ -41,8 +41,9 @@ def tar_bytes(members, mode="w:gz") -> bytes:
 def refused(owner, **kwargs) -> list[str]:
     kwargs.setdefault("entry_point", "train.py")
     with pytest.raises(ValidationError) as caught:
-        services.build_create_code(entity=owner.personal_entity, project="proj", source_name="upload",
-                                   created_by=owner, **kwargs)
+        services.build_create_code(
+            entity=owner.personal_entity, project="proj", source_name="upload", created_by=owner, **kwargs
+        )
     errors = caught.value.message_dict
     assert list(errors) == ["code"], errors
     assert not JobBuild.objects.exists() and not Project.objects.exists()  # nothing written
@@ -62,24 +63,33 @@ def tar_member(name, data=b"x", kind=tarfile.REGTYPE, linkname=""):
     return info, (data if kind == tarfile.REGTYPE else None)
 
 
-@pytest.mark.parametrize("filename, content, message", [
-    ("evil.zip", zip_bytes([("train.py", TRAIN), ("../../etc/cron.d/x", b"boom")]), "points outside the upload"),
-    ("evil.zip", zip_bytes([("train.py", TRAIN), ("a/../../x.py", b"boom")]), "points outside the upload"),
-    ("evil.zip", zip_bytes([("/etc/passwd", b"root")]), "points outside the upload"),
-    ("evil.zip", zip_bytes([("..\\..\\x.py", b"boom")]), "not a portable file name"),
-    ("link.zip", symlink_zip(), "symbolic links are not allowed"),
-    ("evil.tar.gz", tar_bytes([tar_member("train.py", TRAIN), tar_member("../x.py")]), "points outside the upload"),
-    ("evil.tar.gz", tar_bytes([tar_member("/tmp/x.py")]), "points outside the upload"),
-    ("link.tar.gz", tar_bytes([tar_member("train.py", kind=tarfile.SYMTYPE, linkname="/etc/passwd")]),
-     "links and special files are not allowed"),
-    ("hard.tar", tar_bytes([tar_member("train.py", kind=tarfile.LNKTYPE, linkname="../../etc/passwd")], "w"),
-     "links and special files are not allowed"),
-    ("dev.tar", tar_bytes([tar_member("null", kind=tarfile.CHRTYPE)], "w"), "links and special files"),
-    ("broken.zip", b"PK\x03\x04 not really", "not a valid zip file"),
-    ("broken.tar.gz", b"\x1f\x8b not really", "not a valid tar archive"),
-    ("code.rar", b"Rar!", "Upload a .zip or .tar.gz archive"),
-    ("empty.zip", zip_bytes([]), "contains no files"),
-])
+@pytest.mark.parametrize(
+    "filename, content, message",
+    [
+        ("evil.zip", zip_bytes([("train.py", TRAIN), ("../../etc/cron.d/x", b"boom")]), "points outside the upload"),
+        ("evil.zip", zip_bytes([("train.py", TRAIN), ("a/../../x.py", b"boom")]), "points outside the upload"),
+        ("evil.zip", zip_bytes([("/etc/passwd", b"root")]), "points outside the upload"),
+        ("evil.zip", zip_bytes([("..\\..\\x.py", b"boom")]), "not a portable file name"),
+        ("link.zip", symlink_zip(), "symbolic links are not allowed"),
+        ("evil.tar.gz", tar_bytes([tar_member("train.py", TRAIN), tar_member("../x.py")]), "points outside the upload"),
+        ("evil.tar.gz", tar_bytes([tar_member("/tmp/x.py")]), "points outside the upload"),
+        (
+            "link.tar.gz",
+            tar_bytes([tar_member("train.py", kind=tarfile.SYMTYPE, linkname="/etc/passwd")]),
+            "links and special files are not allowed",
+        ),
+        (
+            "hard.tar",
+            tar_bytes([tar_member("train.py", kind=tarfile.LNKTYPE, linkname="../../etc/passwd")], "w"),
+            "links and special files are not allowed",
+        ),
+        ("dev.tar", tar_bytes([tar_member("null", kind=tarfile.CHRTYPE)], "w"), "links and special files"),
+        ("broken.zip", b"PK\x03\x04 not really", "not a valid zip file"),
+        ("broken.tar.gz", b"\x1f\x8b not really", "not a valid tar archive"),
+        ("code.rar", b"Rar!", "Upload a .zip or .tar.gz archive"),
+        ("empty.zip", zip_bytes([]), "contains no files"),
+    ],
+)
 def test_unsafe_archives_are_refused(owner, filename, content, message):
     messages = refused(owner, archive=(filename, content))
     assert any(message in m for m in messages), messages
@@ -99,7 +109,7 @@ def test_a_zip_with_corrupt_or_encrypted_members_is_refused_not_a_crash(owner):
         archive.writestr("train.py", TRAIN * 20)
     content = bytearray(deflated.getvalue())
     start = 30 + len("train.py")  # the deflate stream follows the local header
-    content[start:start + 8] = b"\xff" * 8
+    content[start : start + 8] = b"\xff" * 8
     assert any("is damaged" in m for m in refused(owner, archive=("corrupt.zip", bytes(content))))
     encrypted = bytearray(zip_bytes([("train.py", TRAIN)]))
     encrypted[6] |= 1  # the local header's "encrypted" flag
@@ -107,12 +117,15 @@ def test_a_zip_with_corrupt_or_encrypted_members_is_refused_not_a_crash(owner):
     assert any("is damaged" in m for m in refused(owner, archive=("locked.zip", bytes(encrypted))))
 
 
-@pytest.mark.parametrize("files, message", [
-    ({"../train.py": TRAIN}, "points outside the upload"),
-    ({"/abs/train.py": TRAIN}, "points outside the upload"),
-    ({"a\x00b.py": TRAIN}, "not a portable file name"),
-    ({".git/HEAD": b"ref"}, "no files outside .git"),
-])
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"../train.py": TRAIN}, "points outside the upload"),
+        ({"/abs/train.py": TRAIN}, "points outside the upload"),
+        ({"a\x00b.py": TRAIN}, "not a portable file name"),
+        ({".git/HEAD": b"ref"}, "no files outside .git"),
+    ],
+)
 def test_unsafe_folder_files_are_refused(owner, files, message):
     messages = refused(owner, files=files)
     assert any(message in m for m in messages), messages
@@ -145,16 +158,28 @@ def test_nothing_uploaded_is_refused(owner):
 
 def test_other_fields_are_reported_beside_the_code_error(owner):
     with pytest.raises(ValidationError) as caught:
-        services.build_create_code(entity=owner.personal_entity, project="proj", source_name="x",
-                                   entry_point="../train.py", runtime="2.7", files={"../x": b""}, created_by=owner)
+        services.build_create_code(
+            entity=owner.personal_entity,
+            project="proj",
+            source_name="x",
+            entry_point="../train.py",
+            runtime="2.7",
+            files={"../x": b""},
+            created_by=owner,
+        )
     assert set(caught.value.message_dict) == {"code", "entry_point", "runtime"}
     assert not JobBuild.objects.exists()
 
 
 def test_a_good_upload_is_recorded_queued(owner, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        build = services.build_create_code(entity=owner.personal_entity, project="proj", source_name="trainer",
-                                           entry_point="train.py", files={"train.py": TRAIN, "wandb/x": b""},
-                                           created_by=owner)
+        build = services.build_create_code(
+            entity=owner.personal_entity,
+            project="proj",
+            source_name="trainer",
+            entry_point="train.py",
+            files={"train.py": TRAIN, "wandb/x": b""},
+            created_by=owner,
+        )
     assert build.status == JobBuild.QUEUED and list(build.params["files"]) == ["train.py"]
     assert len(callbacks) == 1  # the task is sent once the row is committed (not executed here)

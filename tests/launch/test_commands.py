@@ -19,10 +19,12 @@ def seed(*args) -> str:
 
 
 def snapshot():
-    return (sorted(User.objects.values_list("username", flat=True)),
-            sorted(Entity.objects.values_list("name", "is_team")),
-            sorted(Membership.objects.values_list("entity__name", "user__username", "role")),
-            sorted(RunQueue.objects.values_list("entity__name", "name", "resource")))
+    return (
+        sorted(User.objects.values_list("username", flat=True)),
+        sorted(Entity.objects.values_list("name", "is_team")),
+        sorted(Membership.objects.values_list("entity__name", "user__username", "role")),
+        sorted(RunQueue.objects.values_list("entity__name", "name", "resource")),
+    )
 
 
 def test_seed_demo_creates_the_demo(db):
@@ -34,8 +36,12 @@ def test_seed_demo_creates_the_demo(db):
         ["demo"],
         [("demo", False), ("ml-team", True)],
         [("demo", "demo", "admin"), ("ml-team", "demo", "admin")],
-        [("ml-team", "cpu-local", "local-process"), ("ml-team", "docker-gpu", "local-container"),
-         ("ml-team", "sagemaker-prod", "sagemaker")])
+        [
+            ("ml-team", "cpu-local", "local-process"),
+            ("ml-team", "docker-gpu", "local-container"),
+            ("ml-team", "sagemaker-prod", "sagemaker"),
+        ],
+    )
     docker = RunQueue.objects.get(name="docker-gpu")
     assert docker.resource_args == {"gpus": "{{gpus}}"}
     assert [v["name"] for v in docker.template_variables] == ["gpus"]
@@ -96,4 +102,6 @@ def test_seed_demo_joins_an_existing_team(db):
     team_create(name="ml-team", creator=founder)
     seed()
     assert sorted(Membership.objects.filter(entity__name="ml-team").values_list("user__username", "role")) == [
-        ("demo", "admin"), ("founder", "admin")]
+        ("demo", "admin"),
+        ("founder", "admin"),
+    ]

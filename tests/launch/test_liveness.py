@@ -12,17 +12,24 @@ from launchui.projects.models import Project, Run
 
 
 def agent_with(queue, owner, *, status, silent_for):
-    agent = agent_register(entity=queue.entity, queues=[queue], hostname="h", config={}, version="",
-                           created_by=owner)
-    LaunchAgent.objects.filter(pk=agent.pk).update(reported_status=status,
-                                                   last_seen_at=timezone.now() - timedelta(seconds=silent_for))
+    agent = agent_register(entity=queue.entity, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+    LaunchAgent.objects.filter(pk=agent.pk).update(
+        reported_status=status, last_seen_at=timezone.now() - timedelta(seconds=silent_for)
+    )
     return LaunchAgent.objects.get(pk=agent.pk)
 
 
-@pytest.mark.parametrize("status, silent_for, shown", [
-    ("POLLING", 5, "POLLING"), ("RUNNING", 59, "RUNNING"), ("POLLING", 61, "OFFLINE"),
-    ("RUNNING", 3600, "OFFLINE"), ("KILLED", 5, "KILLED"), ("KILLED", 3600, "KILLED"),
-])
+@pytest.mark.parametrize(
+    "status, silent_for, shown",
+    [
+        ("POLLING", 5, "POLLING"),
+        ("RUNNING", 59, "RUNNING"),
+        ("POLLING", 61, "OFFLINE"),
+        ("RUNNING", 3600, "OFFLINE"),
+        ("KILLED", 5, "KILLED"),
+        ("KILLED", 3600, "KILLED"),
+    ],
+)
 def test_agent_status_and_the_sql_rule_agree(queue, owner, settings, status, silent_for, shown):
     settings.LAUNCHUI_AGENT_OFFLINE_AFTER = 60
     agent = agent_with(queue, owner, status=status, silent_for=silent_for)
@@ -56,10 +63,14 @@ def test_item_status_says_why_it_waits_and_why_it_failed(queue, team):
     now = timezone.now()
     pending = item(queue, state=RunQueueItem.PENDING)
     assert liveness.item_status(pending, live_agents=0, busy_agents=0) == (
-        "idle", "No live agent polls this queue: start one with the command on the Agents tab.")
+        "idle",
+        "No live agent polls this queue: start one with the command on the Agents tab.",
+    )
     assert liveness.item_status(pending, live_agents=2, busy_agents=2)[1].startswith("Waiting: every live agent (2)")
     assert liveness.item_status(pending, live_agents=2, busy_agents=1) == (
-        "queued", "Waiting for the next poll: agents poll every 10 seconds.")
+        "queued",
+        "Waiting for the next poll: agents poll every 10 seconds.",
+    )
     expired = item(queue, state=RunQueueItem.LEASED, leased_at=now - timedelta(minutes=5))
     assert liveness.item_status(expired, live_agents=1, busy_agents=0)[0] == "queued"
     leased = item(queue, state=RunQueueItem.LEASED, leased_at=now)
@@ -70,15 +81,26 @@ def test_item_status_says_why_it_waits_and_why_it_failed(queue, team):
     assert liveness.item_status(failed, live_agents=1, busy_agents=0) == ("failed", "Failed at the run stage: exit 1")
     run = run_with(team, completed_at=now, exit_code=3)
     assert liveness.item_status(claimed, run=run, live_agents=0, busy_agents=0) == (
-        "failed", "The run exited with code 3.")
-    assert liveness.item_status(claimed, run=run_with(team, heartbeat_at=now), live_agents=0,
-                                busy_agents=0) == ("running", "")
+        "failed",
+        "The run exited with code 3.",
+    )
+    assert liveness.item_status(claimed, run=run_with(team, heartbeat_at=now), live_agents=0, busy_agents=0) == (
+        "running",
+        "",
+    )
 
 
-@pytest.mark.parametrize("status, config, full", [
-    ("RUNNING", {}, True), ("RUNNING", {"max_jobs": 1}, True), ("RUNNING", {"max_jobs": 4}, False),
-    ("RUNNING", {"max_jobs": -1}, False), ("POLLING", {"max_jobs": 1}, False), ("POLLING", None, False),
-])
+@pytest.mark.parametrize(
+    "status, config, full",
+    [
+        ("RUNNING", {}, True),
+        ("RUNNING", {"max_jobs": 1}, True),
+        ("RUNNING", {"max_jobs": 4}, False),
+        ("RUNNING", {"max_jobs": -1}, False),
+        ("POLLING", {"max_jobs": 1}, False),
+        ("POLLING", None, False),
+    ],
+)
 def test_an_agent_is_full_when_running_its_only_job_slot(status, config, full):
     assert liveness.agent_is_full(status, config) is full
 

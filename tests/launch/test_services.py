@@ -13,7 +13,14 @@ from launchui.accounts.services import team_create, user_create
 from launchui.launch import selectors
 from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
 from launchui.launch.services import (
-    agent_register, agent_update_status, item_ack, item_fail, item_pop, item_push, queue_create, queue_update,
+    agent_register,
+    agent_update_status,
+    item_ack,
+    item_fail,
+    item_pop,
+    item_push,
+    queue_create,
+    queue_update,
 )
 from tests.conftest import PASSWORD
 
@@ -33,8 +40,14 @@ def push(queue, n=1, **kwargs):
 
 
 def test_queue_create_stores_config_in_the_wandb_shape(team, owner):
-    queue = queue_create(entity=team, name="docker-gpu", resource="local-container",
-                         config='gpus: "{{gpus}}"  # per run\n', template_variables=GPUS, created_by=owner)
+    queue = queue_create(
+        entity=team,
+        name="docker-gpu",
+        resource="local-container",
+        config='gpus: "{{gpus}}"  # per run\n',
+        template_variables=GPUS,
+        created_by=owner,
+    )
     queue.refresh_from_db()
     assert queue.config == {"resource_args": {"local-container": {"gpus": "{{gpus}}"}}}
     assert queue.config_text == 'gpus: "{{gpus}}"  # per run\n'  # what the admin typed, comment and all
@@ -44,19 +57,37 @@ def test_queue_create_stores_config_in_the_wandb_shape(team, owner):
 
 
 def test_queue_create_accepts_a_config_already_wrapped_in_resource_args(team, owner):
-    queue = queue_create(entity=team, name="k8s", resource="kubernetes",
-                         config={"resource_args": {"kubernetes": {"metadata": {"namespace": "ml"}}}}, created_by=owner)
+    queue = queue_create(
+        entity=team,
+        name="k8s",
+        resource="kubernetes",
+        config={"resource_args": {"kubernetes": {"metadata": {"namespace": "ml"}}}},
+        created_by=owner,
+    )
     assert queue.config == {"resource_args": {"kubernetes": {"metadata": {"namespace": "ml"}}}}
 
 
 def test_queue_create_errors_are_keyed_by_field_and_nothing_is_written(team, owner):
     with pytest.raises(ValidationError) as exc:
-        queue_create(entity=team, name="ok-name", resource="slurm", config="[1, 2]",
-                     template_variables=[{"name": "x", "schema": {"type": "boolean"}}],
-                     external_links=[{"url": "ftp://x"}], prioritization_mode="SOMETIMES", access="ALL",
-                     created_by=owner)
-    assert set(exc.value.message_dict) == {"resource", "config", "template_variables", "external_links",
-                                           "prioritization_mode", "access"}
+        queue_create(
+            entity=team,
+            name="ok-name",
+            resource="slurm",
+            config="[1, 2]",
+            template_variables=[{"name": "x", "schema": {"type": "boolean"}}],
+            external_links=[{"url": "ftp://x"}],
+            prioritization_mode="SOMETIMES",
+            access="ALL",
+            created_by=owner,
+        )
+    assert set(exc.value.message_dict) == {
+        "resource",
+        "config",
+        "template_variables",
+        "external_links",
+        "prioritization_mode",
+        "access",
+    }
     assert "slurm" in exc.value.message_dict["resource"][0]
     assert "must be a mapping" in exc.value.message_dict["config"][0]
     assert not RunQueue.objects.exists()
@@ -71,17 +102,18 @@ def test_queue_create_refuses_a_bad_name(team, owner):
 
 def test_queue_create_refuses_a_config_that_uses_an_undeclared_variable(team, owner):
     with pytest.raises(ValidationError) as exc:
-        queue_create(entity=team, name="docker", resource="local-container", config={"gpus": "{{gpus}}"},
-                     created_by=owner)
-    assert exc.value.message_dict == {"template_variables": [
-        "The config uses {{gpus}} but no template variable of that name is declared."]}
+        queue_create(
+            entity=team, name="docker", resource="local-container", config={"gpus": "{{gpus}}"}, created_by=owner
+        )
+    assert exc.value.message_dict == {
+        "template_variables": ["The config uses {{gpus}} but no template variable of that name is declared."]
+    }
     assert not RunQueue.objects.exists()
 
 
 def test_queue_create_refuses_a_yaml_date_instead_of_failing_on_save(team, owner):
     with pytest.raises(ValidationError) as exc:
-        queue_create(entity=team, name="cpu", resource="local-process", config="since: 2024-01-01\n",
-                     created_by=owner)
+        queue_create(entity=team, name="cpu", resource="local-process", config="since: 2024-01-01\n", created_by=owner)
     assert list(exc.value.message_dict) == ["config"]
 
 
@@ -110,15 +142,24 @@ def test_queue_update_validates_like_create(queue):
 
 
 def test_item_push_fills_the_queue_config_with_the_variable_values(team, owner):
-    queue = queue_create(entity=team, name="docker", resource="local-container",
-                         config={"gpus": "{{gpus}}", "env": ["MODE=train"]}, template_variables=GPUS,
-                         created_by=owner)
-    item = item_push(queue=queue, run_spec={"job": "acme/proj/job:v1"}, template_variable_values={"gpus": "4"},
-                     created_by=owner)
+    queue = queue_create(
+        entity=team,
+        name="docker",
+        resource="local-container",
+        config={"gpus": "{{gpus}}", "env": ["MODE=train"]},
+        template_variables=GPUS,
+        created_by=owner,
+    )
+    item = item_push(
+        queue=queue, run_spec={"job": "acme/proj/job:v1"}, template_variable_values={"gpus": "4"}, created_by=owner
+    )
     assert item.template_variable_values == {"gpus": 4}
     # The agent gets the queue's config with the values filled, typed; the resource defaults to the queue's.
-    assert item.run_spec == {"job": "acme/proj/job:v1", "resource": "local-container",
-                             "resource_args": {"local-container": {"gpus": 4, "env": ["MODE=train"]}}}
+    assert item.run_spec == {
+        "job": "acme/proj/job:v1",
+        "resource": "local-container",
+        "resource_args": {"local-container": {"gpus": 4, "env": ["MODE=train"]}},
+    }
     default = item_push(queue=queue, run_spec={}, created_by=owner)
     assert default.run_spec["resource_args"] == {"local-container": {"gpus": 1, "env": ["MODE=train"]}}
     queue.refresh_from_db()
@@ -126,8 +167,14 @@ def test_item_push_fills_the_queue_config_with_the_variable_values(team, owner):
 
 
 def test_item_push_refuses_bad_variable_values_and_writes_nothing(team, owner):
-    queue = queue_create(entity=team, name="docker", resource="local-container", config={"gpus": "{{gpus}}"},
-                         template_variables=GPUS, created_by=owner)
+    queue = queue_create(
+        entity=team,
+        name="docker",
+        resource="local-container",
+        config={"gpus": "{{gpus}}"},
+        template_variables=GPUS,
+        created_by=owner,
+    )
     with pytest.raises(ValidationError, match="above the maximum 8"):
         item_push(queue=queue, run_spec={}, template_variable_values={"gpus": 9}, created_by=owner)
     with pytest.raises(ValidationError, match="does not support the template variable"):
@@ -151,10 +198,8 @@ def test_pop_hands_out_items_in_arrival_order(queue):
 
 
 def test_prioritized_pop_takes_the_most_urgent_first_then_the_oldest(team, owner):
-    queue = queue_create(entity=team, name="prio", resource="local-process", prioritization_mode="V0",
-                         created_by=owner)
-    order = [RunQueueItem.LOW, RunQueueItem.CRITICAL, RunQueueItem.MEDIUM, RunQueueItem.CRITICAL,
-             RunQueueItem.HIGH]
+    queue = queue_create(entity=team, name="prio", resource="local-process", prioritization_mode="V0", created_by=owner)
+    order = [RunQueueItem.LOW, RunQueueItem.CRITICAL, RunQueueItem.MEDIUM, RunQueueItem.CRITICAL, RunQueueItem.HIGH]
     items = [item_push(queue=queue, run_spec={}, priority=p, created_by=None) for p in order]
     popped = [item_pop(queue=queue, agent_id=None).pk for _ in items]
     assert popped == [items[1].pk, items[3].pk, items[4].pk, items[2].pk, items[0].pk]
@@ -173,8 +218,7 @@ def test_an_expired_lease_puts_the_item_back_at_its_place(queue):
 
 
 def test_item_ack_only_from_leased(queue, owner):
-    agent = agent_register(entity=queue.entity, queues=[queue], hostname="h", config={}, version="",
-                           created_by=owner)
+    agent = agent_register(entity=queue.entity, queues=[queue], hostname="h", config={}, version="", created_by=owner)
     pending, failed = push(queue, 2)
     assert item_ack(item=pending, run_name="run-1") is False
     leased = item_pop(queue=queue, agent_id=agent.pk)
@@ -194,12 +238,15 @@ def test_item_ack_only_from_leased(queue, owner):
 
 
 def test_an_agent_whose_lease_was_taken_over_cannot_ack(queue, owner):
-    slow, fast = (agent_register(entity=queue.entity, queues=[queue], hostname=h, config={}, version="",
-                                 created_by=owner) for h in ("slow", "fast"))
+    slow, fast = (
+        agent_register(entity=queue.entity, queues=[queue], hostname=h, config={}, version="", created_by=owner)
+        for h in ("slow", "fast")
+    )
     push(queue)
     taken = item_pop(queue=queue, agent_id=slow.pk)
     RunQueueItem.objects.filter(pk=taken.pk).update(
-        leased_at=timezone.now() - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS + 1))
+        leased_at=timezone.now() - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS + 1)
+    )
     retaken = item_pop(queue=queue, agent_id=fast.pk)
     assert retaken.pk == taken.pk
     assert item_ack(item=taken, run_name="late") is False
@@ -210,8 +257,9 @@ def test_an_agent_whose_lease_was_taken_over_cannot_ack(queue, owner):
 def test_concurrent_pops_hand_out_each_item_exactly_once():
     """8 pollers, each with its own PostgreSQL connection, race for 50 items."""
     owner = user_create(username="olivia", password=PASSWORD)
-    queue = queue_create(entity=team_create(name="acme", creator=owner), name="busy", resource="local-process",
-                         created_by=owner)
+    queue = queue_create(
+        entity=team_create(name="acme", creator=owner), name="busy", resource="local-process", created_by=owner
+    )
     items = push(queue, 50)
     threads_count = 8
     barrier = threading.Barrier(threads_count)
@@ -257,25 +305,29 @@ def test_killed_is_final_even_when_a_late_polling_report_arrives(team, owner, qu
 # --- the queue list ----------------------------------------------------------------------------------
 
 
-def test_queue_list_counts_waiting_items_and_live_agents(team, owner, member, outsider, queue,
-                                                        django_assert_num_queries):
+def test_queue_list_counts_waiting_items_and_live_agents(
+    team, owner, member, outsider, queue, django_assert_num_queries
+):
     idle = queue_create(entity=team, name="idle", resource="local-container", created_by=owner)
     mine = queue_create(entity=owner.personal_entity, name="mine", resource="local-process", created_by=owner)
     push(queue, 4)
     leased = item_pop(queue=queue, agent_id=None)
     expired = item_pop(queue=queue, agent_id=None)
     RunQueueItem.objects.filter(pk=expired.pk).update(
-        leased_at=timezone.now() - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS + 1))
+        leased_at=timezone.now() - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS + 1)
+    )
     item_ack(item=leased, run_name="r")  # claimed: no longer waiting
-    live, killed, silent = (agent_register(entity=team, queues=[queue], hostname=h, config={}, version="",
-                                           created_by=owner) for h in ("live", "killed", "silent"))
+    live, killed, silent = (
+        agent_register(entity=team, queues=[queue], hostname=h, config={}, version="", created_by=owner)
+        for h in ("live", "killed", "silent")
+    )
     LaunchAgent.objects.filter(pk=killed.pk).update(reported_status=LaunchAgent.KILLED)
     LaunchAgent.objects.filter(pk=silent.pk).update(
-        last_seen_at=timezone.now() - timedelta(seconds=settings.LAUNCHUI_AGENT_OFFLINE_AFTER + 1))
+        last_seen_at=timezone.now() - timedelta(seconds=settings.LAUNCHUI_AGENT_OFFLINE_AFTER + 1)
+    )
 
     with django_assert_num_queries(1):
-        rows = {(q.entity.name, q.name): (q.queued_count, q.live_agent_count)
-                for q in selectors.queue_list(user=owner)}
+        rows = {(q.entity.name, q.name): (q.queued_count, q.live_agent_count) for q in selectors.queue_list(user=owner)}
     # 2 pending + 1 expired lease wait; one agent of three is live.
     assert rows == {("acme", "cpu"): (3, 1), ("acme", "idle"): (0, 0), ("olivia", "mine"): (0, 0)}
     assert [q.name for q in selectors.queue_list(user=member)] == ["cpu", "idle"]

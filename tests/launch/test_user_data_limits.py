@@ -14,7 +14,8 @@ from launchui.launch.services import item_push, queue_create
 
 # 370-odd bytes that PyYAML expands to 10^7 strings: 22 s and 425 MB in a web worker before the fix.
 ALIAS_BOMB = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 7))
+    f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 7)
+)
 NESTED_JSON = "[" * 3000 + "]" * 3000
 NESTED_YAML = "a:\n" + "".join("  " * i + "- \n" for i in range(1, 200))  # block style, 200 levels
 
@@ -79,11 +80,14 @@ def test_an_integer_of_five_thousand_digits_is_a_form_error():
         parse_config_text('{"n": ' + "9" * 5000 + "}")
 
 
-@pytest.mark.parametrize("variables", [
-    '[{"name": "x", "schema": ' + NESTED_JSON + "}]",
-    [{"name": "x", "schema": {"type": "string", "enum": json.loads("[" * 70 + "]" * 70)}}],
-    "x" * (limits.USER_DATA_MAX_BYTES + 1),
-])
+@pytest.mark.parametrize(
+    "variables",
+    [
+        '[{"name": "x", "schema": ' + NESTED_JSON + "}]",
+        [{"name": "x", "schema": {"type": "string", "enum": json.loads("[" * 70 + "]" * 70)}}],
+        "x" * (limits.USER_DATA_MAX_BYTES + 1),
+    ],
+)
 def test_template_variables_nested_too_deep_or_too_large_are_refused(variables):
     with pytest.raises(ValidationError, match="the limit"):
         validate_template_variables(variables)

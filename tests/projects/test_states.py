@@ -11,8 +11,9 @@ from launchui.projects.states import RunState, run_state
 
 
 def test_run_state_is_a_run_state_with_wandbs_value(team):
-    run = Run.objects.create(project=project_get_or_create(entity=team, name="p"), name="r",
-                             heartbeat_at=timezone.now())
+    run = Run.objects.create(
+        project=project_get_or_create(entity=team, name="p"), name="r", heartbeat_at=timezone.now()
+    )
     state = run_state(run)
     assert state is RunState.RUNNING and state == "running" and state.label == "Running"
     Run.objects.filter(pk=run.pk).update(completed_at=timezone.now(), exit_code=0)
@@ -22,5 +23,13 @@ def test_run_state_is_a_run_state_with_wandbs_value(team):
 def test_item_status_comes_from_its_vocabulary_with_one_label_each():
     status, _ = liveness.item_status(RunQueueItem(state=RunQueueItem.PENDING), live_agents=0, busy_agents=0)
     assert status is liveness.ItemStatus.IDLE and status.label == "Idle"
-    assert list(liveness.ITEM_STATUS_LABELS) == ["queued", "idle", "pending", "running", "finished", "failed",
-                                                 "crashed", "killed"]
+    assert list(liveness.ITEM_STATUS_LABELS) == [
+        "queued",
+        "idle",
+        "pending",
+        "running",
+        "finished",
+        "failed",
+        "crashed",
+        "killed",
+    ]

@@ -6,8 +6,10 @@ from django.conf import settings
 
 PLAIN_STATIC = {
     # Blobs (artifact files) under the test data dir, where a Celery worker started by the tests looks too.
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": str(settings.DATA_DIR / "files")}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(settings.DATA_DIR / "files")},
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

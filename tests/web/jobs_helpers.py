@@ -47,15 +47,24 @@ def run_build(build: JobBuild) -> JobBuild:
 
 
 def image_job(entity, user, image="ghcr.io/acme/train:1.0", project="proj", **kwargs) -> JobBuild:
-    build = run_build(services.build_create_image(entity=entity, project=project, image=image, created_by=user,
-                                                  **kwargs))
+    build = run_build(
+        services.build_create_image(entity=entity, project=project, image=image, created_by=user, **kwargs)
+    )
     assert build.status == JobBuild.SUCCEEDED, build.log
     return build
 
 
 def code_job(entity, user, files=None, project="proj", source_name="trainer", **kwargs) -> JobBuild:
-    build = run_build(services.build_create_code(entity=entity, project=project, entry_point="main.py",
-                                                 source_name=source_name, files=files or CODE, created_by=user,
-                                                 **kwargs))
+    build = run_build(
+        services.build_create_code(
+            entity=entity,
+            project=project,
+            entry_point="main.py",
+            source_name=source_name,
+            files=files or CODE,
+            created_by=user,
+            **kwargs,
+        )
+    )
     assert build.status == JobBuild.SUCCEEDED, build.log
     return build

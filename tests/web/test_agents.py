@@ -18,6 +18,7 @@ def go_offline(agent):
 
 # --- the queue's Agents tab -----------------------------------------------------------------------
 
+
 def test_empty_state_shows_the_command(client, member, queue):
     client.force_login(member)
     body = text(client.get(TAB))
@@ -93,6 +94,7 @@ def test_tab_query_count_does_not_grow_with_agents(client, owner, queue, make_ag
 
 # --- stop and delete ------------------------------------------------------------------------------
 
+
 def test_admin_stops_a_live_agent(client, owner, queue, make_agent):
     agent = make_agent(queue)
     client.force_login(owner)
@@ -136,6 +138,7 @@ def test_delete_refuses_a_live_agent_and_removes_an_offline_one(client, owner, q
 
 # --- the Agents page ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fleet(owner, team, queue, make_queue, make_agent):
     """acme: one polling, one offline agent; olivia's own queue with one killed agent and waiting work."""
@@ -165,13 +168,16 @@ def test_agents_page_lists_agents_and_unserved_queues_first(client, owner, fleet
     assert '<label for="id_status">Status</label>' in body
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("?entity=acme", ["acme-dead", "acme-live"]),
-    ("?status=POLLING", ["acme-live"]),
-    ("?status=OFFLINE", ["acme-dead"]),
-    ("?status=KILLED", ["laptop-agent"]),
-    ("?entity=olivia&status=POLLING", []),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("?entity=acme", ["acme-dead", "acme-live"]),
+        ("?status=POLLING", ["acme-live"]),
+        ("?status=OFFLINE", ["acme-dead"]),
+        ("?status=KILLED", ["laptop-agent"]),
+        ("?entity=olivia&status=POLLING", []),
+    ],
+)
 def test_agents_page_filters(client, owner, fleet, query, expected):
     client.force_login(owner)
     assert hosts(client.get("/launch/agents" + query)) == expected
@@ -194,8 +200,9 @@ def test_agents_page_live_refresh_and_filter_push_url(client, owner, fleet):
     poll = client.get("/launch/agents?entity=acme", headers={"HX-Request": "true", "HX-Trigger": "agents-live"})
     assert text(poll).lstrip().startswith('<div id="agents-live"')
     assert "HX-Push-Url" not in poll
-    filtered = client.get("/launch/agents?entity=acme&status=",
-                          headers={"HX-Request": "true", "HX-Trigger": "agents-filter"})
+    filtered = client.get(
+        "/launch/agents?entity=acme&status=", headers={"HX-Request": "true", "HX-Trigger": "agents-filter"}
+    )
     assert filtered["HX-Push-Url"] == "/launch/agents?entity=acme"
 
 

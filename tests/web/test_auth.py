@@ -49,8 +49,7 @@ def test_logout_is_a_post(client, owner):
 
 
 def test_signup_creates_user_and_personal_entity(client):
-    response = client.post("/signup", {"username": "nadia", "email": "", "password1": PASSWORD,
-                                       "password2": PASSWORD})
+    response = client.post("/signup", {"username": "nadia", "email": "", "password1": PASSWORD, "password2": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == "/launch"
     user = User.objects.get(username="nadia")

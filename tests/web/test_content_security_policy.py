@@ -12,8 +12,16 @@ from tests.web.helpers import text
 pytestmark = pytest.mark.django_db
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-POLICY = {"default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-          "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'"}
+POLICY = {
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+}
 
 
 def directives(response) -> set[str]:
@@ -29,8 +37,10 @@ def test_content_security_policy_header_on_pages(client, owner, url):
 
 def test_content_security_policy_templates_have_no_inline_code_or_style():
     offenders = []
-    inline = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")|<style\b|\sstyle=|\son[a-z]+=|"
-                        r"\shx-on|\shx-vals=\"js:|\shx-vars=|javascript:|hx-trigger=\"[^\"]*\[")
+    inline = re.compile(
+        r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")|<style\b|\sstyle=|\son[a-z]+=|"
+        r"\shx-on|\shx-vals=\"js:|\shx-vars=|javascript:|hx-trigger=\"[^\"]*\["
+    )
     for path in TEMPLATES.rglob("*.html"):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if inline.search(line):
@@ -40,5 +50,6 @@ def test_content_security_policy_templates_have_no_inline_code_or_style():
 
 def test_htmx_is_told_not_to_inject_styles_or_evaluate_code(client, owner):
     client.force_login(owner)
-    assert ('<meta name="htmx-config" content=\'{"includeIndicatorStyles": false, "allowEval": false}\'>'
-            in text(client.get("/launch")))
+    assert '<meta name="htmx-config" content=\'{"includeIndicatorStyles": false, "allowEval": false}\'>' in text(
+        client.get("/launch")
+    )

@@ -12,7 +12,9 @@ def test_entities_lists_own_entities_with_role(client, member, team):
     client.force_login(member)
     response = client.get("/entities")
     assert [(m.entity.name, m.role) for m in response.context["memberships"]] == [
-        ("mateo", "admin"), ("acme", "member")]
+        ("mateo", "admin"),
+        ("acme", "member"),
+    ]
     body = text(response)
     assert "Personal" in body and "Team" in body and ">Create team</button>" in body
 
@@ -24,12 +26,15 @@ def test_create_team_makes_creator_admin(client, member):
     assert Membership.objects.get(entity__name="research", user=member).role == "admin"
 
 
-@pytest.mark.parametrize("name,message", [
-    ("acme", "An entity with this name already exists."),
-    ("ACME", "An entity with this name already exists."),
-    ("a/b", "Use 1-64 letters, digits"),
-    ("x" * 65, "at most 64 characters"),
-])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("acme", "An entity with this name already exists."),
+        ("ACME", "An entity with this name already exists."),
+        ("a/b", "Use 1-64 letters, digits"),
+        ("x" * 65, "at most 64 characters"),
+    ],
+)
 def test_create_team_refuses_bad_names(client, member, team, name, message):
     client.force_login(member)
     response = client.post("/entities", {"name": name})
@@ -55,10 +60,13 @@ def test_admin_adds_member(client, owner, outsider, team):
     assert Membership.objects.get(entity=team, user=outsider).role == "member"
 
 
-@pytest.mark.parametrize("username,message", [
-    ("nobody", "No user named 'nobody'."),
-    ("mateo", "mateo is already a member."),
-])
+@pytest.mark.parametrize(
+    "username,message",
+    [
+        ("nobody", "No user named 'nobody'."),
+        ("mateo", "mateo is already a member."),
+    ],
+)
 def test_add_member_errors(client, owner, team, username, message):
     client.force_login(owner)
     response = client.post(MEMBERS, {"username": username, "role": "member"})

@@ -32,16 +32,28 @@ def image_form(**changes) -> dict:
 
 
 def git_form(**changes) -> dict:
-    return common(**{"remote": "https://github.com/acme/train.git", "ref": "", "entry_point": "train.py",
-                     "runtime": "", "credential": "", **changes})
+    return common(
+        **{
+            "remote": "https://github.com/acme/train.git",
+            "ref": "",
+            "entry_point": "train.py",
+            "runtime": "",
+            "credential": "",
+            **changes,
+        }
+    )
 
 
 def upload(name: str, content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/octet-stream")
 
 
-def code_form(archive: tuple[str, bytes] | None = None, folder: dict[str, bytes] | None = None,
-              paths: list[str] | None = None, **changes) -> dict:
+def code_form(
+    archive: tuple[str, bytes] | None = None,
+    folder: dict[str, bytes] | None = None,
+    paths: list[str] | None = None,
+    **changes,
+) -> dict:
     data = common(**{"entry_point": "main.py", "runtime": "", **changes})
     if archive:
         data["archive"] = upload(*archive)
@@ -67,13 +79,42 @@ def error_beside(response, field: str) -> str:
 
 # --- the page -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url,labels", [
-    (CODE_URL, ["Entity", "Project", "Folder", "Or one archive", "Entry point", "Python version", "Name",
-                "Aliases", "Description"]),
-    (IMAGE_URL, ["Entity", "Project", "Image", "Name", "Aliases", "Description"]),
-    (GIT_URL, ["Entity", "Project", "Repository URL", "Branch, tag or commit", "Entry point", "Python version",
-               "Credential", "Name", "Aliases", "Description"]),
-])
+
+@pytest.mark.parametrize(
+    "url,labels",
+    [
+        (
+            CODE_URL,
+            [
+                "Entity",
+                "Project",
+                "Folder",
+                "Or one archive",
+                "Entry point",
+                "Python version",
+                "Name",
+                "Aliases",
+                "Description",
+            ],
+        ),
+        (IMAGE_URL, ["Entity", "Project", "Image", "Name", "Aliases", "Description"]),
+        (
+            GIT_URL,
+            [
+                "Entity",
+                "Project",
+                "Repository URL",
+                "Branch, tag or commit",
+                "Entry point",
+                "Python version",
+                "Credential",
+                "Name",
+                "Aliases",
+                "Description",
+            ],
+        ),
+    ],
+)
 def test_each_tab_labels_every_field(client, member, team, url, labels):
     client.force_login(member)
     response = client.get(url)
@@ -115,6 +156,7 @@ def test_anonymous_is_sent_to_sign_in(client):
 
 
 # --- image ----------------------------------------------------------------------------------------
+
 
 def test_member_creates_image_job_and_lands_on_its_build(client, member, team, django_capture_on_commit_callbacks):
     client.force_login(member)
@@ -165,8 +207,9 @@ def test_image_is_required(client, owner, team):
 def test_bad_name_suggests_a_safe_one(client, owner, team):
     client.force_login(owner)
     response = client.post(IMAGE_URL, image_form(name="my job!"))
-    assert error_beside(response, "name") == ("Job names may use only letters, digits, dashes, underscores and "
-                                              "dots. Did you mean: my_job_")
+    assert error_beside(response, "name") == (
+        "Job names may use only letters, digits, dashes, underscores and dots. Did you mean: my_job_"
+    )
     assert response.context["form"]["name"].value() == "my job!"  # what was typed stays
     assert_nothing_written()
 
@@ -178,8 +221,9 @@ def test_bad_alias(client, owner, team, aliases, bad):
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("project,message", [("a/b", "is not valid"), ("", "This field is required."),
-                                             ("p" * 129, "is not valid")])
+@pytest.mark.parametrize(
+    "project,message", [("a/b", "is not valid"), ("", "This field is required."), ("p" * 129, "is not valid")]
+)
 def test_bad_project(client, owner, team, project, message):
     client.force_login(owner)
     assert message in error_beside(client.post(IMAGE_URL, image_form(project=project)), "project")
@@ -195,32 +239,39 @@ def test_several_errors_at_once(client, owner, team):
 
 # --- git ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("remote,message", [
-    ("file:///etc", "Only https://, ssh:// and git@host:path remotes are allowed"),
-    ("ext::sh -c x", "cannot start with '-' or contain spaces"),
-    ("ext::sh", "Only https://, ssh:// and git@host:path remotes are allowed"),
-    ("-uhack", "cannot start with '-'"),
-    ("http://x", "Only https://, ssh:// and git@host:path remotes are allowed"),
-    ("http://github.com/acme/train.git", "Only https://"),
-    ("/local/path", "Only https://, ssh:// and git@host:path remotes are allowed"),
-    ("https://user:pw@github.com/acme/train.git", "Put credentials in a stored git credential"),
-    ("", "This field is required."),
-])
+
+@pytest.mark.parametrize(
+    "remote,message",
+    [
+        ("file:///etc", "Only https://, ssh:// and git@host:path remotes are allowed"),
+        ("ext::sh -c x", "cannot start with '-' or contain spaces"),
+        ("ext::sh", "Only https://, ssh:// and git@host:path remotes are allowed"),
+        ("-uhack", "cannot start with '-'"),
+        ("http://x", "Only https://, ssh:// and git@host:path remotes are allowed"),
+        ("http://github.com/acme/train.git", "Only https://"),
+        ("/local/path", "Only https://, ssh:// and git@host:path remotes are allowed"),
+        ("https://user:pw@github.com/acme/train.git", "Put credentials in a stored git credential"),
+        ("", "This field is required."),
+    ],
+)
 def test_bad_git_remote(client, owner, team, remote, message):
     client.force_login(owner)
     assert message in error_beside(client.post(GIT_URL, git_form(remote=remote)), "remote")
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("entry_point", "../x.py", "must be a path inside the code"),
-    ("entry_point", "/abs.py", "must be a path inside the code"),
-    ("entry_point", "python 'unclosed", "cannot be parsed"),
-    ("runtime", "2.7", "is not a Python version like 3.11"),
-    ("runtime", "abc", "is not a Python version like 3.11"),
-    ("ref", "--upload-pack=x", "is not a branch, tag or commit name"),
-    ("ref", "a..b", "is not a branch, tag or commit name"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("entry_point", "../x.py", "must be a path inside the code"),
+        ("entry_point", "/abs.py", "must be a path inside the code"),
+        ("entry_point", "python 'unclosed", "cannot be parsed"),
+        ("runtime", "2.7", "is not a Python version like 3.11"),
+        ("runtime", "abc", "is not a Python version like 3.11"),
+        ("ref", "--upload-pack=x", "is not a branch, tag or commit name"),
+        ("ref", "a..b", "is not a branch, tag or commit name"),
+    ],
+)
 def test_bad_git_fields(client, owner, team, field, value, message):
     client.force_login(owner)
     assert message in error_beside(client.post(GIT_URL, git_form(**{field: value})), field)
@@ -228,49 +279,72 @@ def test_bad_git_fields(client, owner, team, field, value, message):
 
 
 def test_git_job_with_the_entitys_credential(client, member, owner, team):
-    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
-                              created_by=owner)
+    https = credential_create(
+        entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com", created_by=owner
+    )
     client.force_login(member)
     form = client.get(GIT_URL).context["form"]
     assert form.fields["credential"].choices == [
         ("", "None (public repository)"),
-        ("acme", [(str(https.pk), "gh (HTTPS username and password or token) for github.com")])]
+        ("acme", [(str(https.pk), "gh (HTTPS username and password or token) for github.com")]),
+    ]
     response = client.post(GIT_URL, git_form(credential=str(https.pk), ref="v1", runtime="3.10.4"))
     build = JobBuild.objects.get()
     assert response["Location"] == f"/launch/builds/{build.pk}"
     assert build.git_credential == https
-    assert build.params == {"remote": "https://github.com/acme/train.git", "ref": "v1", "entry_point": "train.py",
-                            "runtime": "3.10.4"}
+    assert build.params == {
+        "remote": "https://github.com/acme/train.git",
+        "ref": "v1",
+        "entry_point": "train.py",
+        "runtime": "3.10.4",
+    }
 
 
 def test_credential_must_belong_to_the_chosen_entity_and_fit_the_remote(client, owner, team):
-    personal = credential_create(entity=owner.personal_entity, name="mine", kind="https", username="me",
-                                 secret="tok", host="github.com", created_by=owner)
-    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
-                            created_by=owner)
+    personal = credential_create(
+        entity=owner.personal_entity,
+        name="mine",
+        kind="https",
+        username="me",
+        secret="tok",
+        host="github.com",
+        created_by=owner,
+    )
+    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com", created_by=owner)
     client.force_login(owner)
     assert "belongs to another entity" in error_beside(
-        client.post(GIT_URL, git_form(credential=str(personal.pk))), "credential")
+        client.post(GIT_URL, git_form(credential=str(personal.pk))), "credential"
+    )
     assert "cannot be used with this remote" in error_beside(
-        client.post(GIT_URL, git_form(credential=str(ssh.pk))), "credential")
+        client.post(GIT_URL, git_form(credential=str(ssh.pk))), "credential"
+    )
     assert_nothing_written()
 
 
 def test_member_cannot_send_team_git_password_to_other_host(client, member, owner, team):
     """The Create job form: a team credential bound to github.com/acme/ is refused, beside the credential field,
     for a remote on any other host, port or path, and nothing is written."""
-    https = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="GitHub.com",
-                              path_prefix="acme", created_by=owner)
+    https = credential_create(
+        entity=team,
+        name="gh",
+        kind="https",
+        username="bot",
+        secret="tok",
+        host="GitHub.com",
+        path_prefix="acme",
+        created_by=owner,
+    )
     client.force_login(member)
     for remote, message in [
-            ("https://evil.example/acme/train.git",
-             "The credential gh is only for github.com:443, not evil.example:443."),
-            ("https://github.com:8443/acme/train.git", "only for github.com:443, not github.com:8443"),
-            ("https://github.com.evil.example/acme/train.git", "only for github.com:443"),
-            ("https://github.com/acme-evil/train.git", "only for repositories under github.com/acme/"),
-            ("https://github.com/acme/../evil/train.git", "only for repositories under github.com/acme/")]:
-        assert message in error_beside(client.post(GIT_URL, git_form(remote=remote, credential=str(https.pk))),
-                                       "credential")
+        ("https://evil.example/acme/train.git", "The credential gh is only for github.com:443, not evil.example:443."),
+        ("https://github.com:8443/acme/train.git", "only for github.com:443, not github.com:8443"),
+        ("https://github.com.evil.example/acme/train.git", "only for github.com:443"),
+        ("https://github.com/acme-evil/train.git", "only for repositories under github.com/acme/"),
+        ("https://github.com/acme/../evil/train.git", "only for repositories under github.com/acme/"),
+    ]:
+        assert message in error_beside(
+            client.post(GIT_URL, git_form(remote=remote, credential=str(https.pk))), "credential"
+        )
     assert_nothing_written()
     response = client.post(GIT_URL, git_form(remote="https://GITHUB.com:443/acme/train.git", credential=str(https.pk)))
     assert response.status_code == 302 and JobBuild.objects.get().git_credential == https
@@ -278,16 +352,21 @@ def test_member_cannot_send_team_git_password_to_other_host(client, member, owne
 
 def test_git_remotes_cannot_reach_internal_addresses_form_error(client, owner, team):
     client.force_login(owner)
-    for remote in ("https://127.0.0.1/acme/train.git", "https://169.254.169.254/latest.git",
-                   "ssh://git@[::1]:2222/acme/train.git", "git@localhost:acme/train.git"):
+    for remote in (
+        "https://127.0.0.1/acme/train.git",
+        "https://169.254.169.254/latest.git",
+        "ssh://git@[::1]:2222/acme/train.git",
+        "git@localhost:acme/train.git",
+    ):
         message = error_beside(client.post(GIT_URL, git_form(remote=remote)), "remote")
         assert "is an internal address" in message and "LAUNCHUI_GIT_ALLOWED_HOSTS" in message
     assert_nothing_written()
 
 
 def test_outsider_cannot_use_another_entitys_credential(client, owner, outsider, team):
-    theirs = credential_create(entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com",
-                               created_by=owner)
+    theirs = credential_create(
+        entity=team, name="gh", kind="https", username="bot", secret="tok", host="github.com", created_by=owner
+    )
     client.force_login(outsider)
     form = client.get(GIT_URL).context["form"]
     assert form.fields["credential"].choices == [("", "None (public repository)")]
@@ -298,6 +377,7 @@ def test_outsider_cannot_use_another_entitys_credential(client, owner, outsider,
 
 
 # --- code -----------------------------------------------------------------------------------------
+
 
 def test_code_job_from_a_zip(client, owner, team):
     client.force_login(owner)
@@ -362,18 +442,26 @@ def test_folder_path_escaping_the_upload_is_refused(client, owner, team):
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("archive,message", [
-    (("evil.zip", make_zip({"main.py": b"", "../evil.py": b""})), "points outside the upload"),
-    (("evil.tar.gz", make_tar_gz({"main.py": b"", "../evil.py": b""})), "points outside the upload"),
-    (("abs.zip", make_zip({"/etc/evil.py": b""})), "points outside the upload"),
-    (("link.zip", make_zip({"main.py": b""}, symlinks={"secrets": "/etc/passwd"})), "symbolic links are not allowed"),
-    (("link.tar.gz", make_tar_gz({"main.py": b""}, symlinks={"secrets": "/etc/passwd"})),
-     "links and special files are not allowed"),
-    (("notes.txt", b"hello"), "Upload a .zip or .tar.gz archive"),
-    (("fake.zip", b"not a zip at all"), "is not a valid zip file"),
-    (("fake.tar.gz", b"not a tar at all"), "is not a valid tar archive"),
-    (("empty.zip", make_zip({})), "contains no files"),
-])
+@pytest.mark.parametrize(
+    "archive,message",
+    [
+        (("evil.zip", make_zip({"main.py": b"", "../evil.py": b""})), "points outside the upload"),
+        (("evil.tar.gz", make_tar_gz({"main.py": b"", "../evil.py": b""})), "points outside the upload"),
+        (("abs.zip", make_zip({"/etc/evil.py": b""})), "points outside the upload"),
+        (
+            ("link.zip", make_zip({"main.py": b""}, symlinks={"secrets": "/etc/passwd"})),
+            "symbolic links are not allowed",
+        ),
+        (
+            ("link.tar.gz", make_tar_gz({"main.py": b""}, symlinks={"secrets": "/etc/passwd"})),
+            "links and special files are not allowed",
+        ),
+        (("notes.txt", b"hello"), "Upload a .zip or .tar.gz archive"),
+        (("fake.zip", b"not a zip at all"), "is not a valid zip file"),
+        (("fake.tar.gz", b"not a tar at all"), "is not a valid tar archive"),
+        (("empty.zip", make_zip({})), "contains no files"),
+    ],
+)
 def test_bad_archive(client, owner, team, archive, message):
     client.force_login(owner)
     response = client.post(CODE_URL, code_form(archive=archive))
@@ -385,12 +473,15 @@ def test_oversized_upload(client, owner, team, settings):
     settings.LAUNCHUI_MAX_CODE_BYTES = 1024
     client.force_login(owner)
     big = {"main.py": b"#" * 2000, "requirements.txt": b"wandb\n"}
-    assert "is larger than" in error_beside(client.post(CODE_URL, code_form(archive=("big.zip", b"x" * 5000))),
-                                            "archive")
+    assert "is larger than" in error_beside(
+        client.post(CODE_URL, code_form(archive=("big.zip", b"x" * 5000))), "archive"
+    )
     assert "The folder is larger than 1.0\xa0KB" in error_beside(
-        client.post(CODE_URL, code_form(folder={f"t/{k}": v for k, v in big.items()})), "folder")
+        client.post(CODE_URL, code_form(folder={f"t/{k}": v for k, v in big.items()})), "folder"
+    )
     assert "larger than 0 MiB unpacked" in error_beside(  # small when packed, too big unpacked
-        client.post(CODE_URL, code_form(archive=("bomb.zip", make_zip({"main.py": b"0" * 50_000})))), "archive")
+        client.post(CODE_URL, code_form(archive=("bomb.zip", make_zip({"main.py": b"0" * 50_000})))), "archive"
+    )
     assert_nothing_written()
 
 
@@ -404,8 +495,9 @@ def test_no_code_or_both(client, owner, team):
 
 def test_code_errors_come_with_the_other_fields_errors(client, owner, team):
     client.force_login(owner)
-    response = client.post(CODE_URL, code_form(archive=("notes.txt", b"x"), entry_point="../x.py", runtime="2.7",
-                                               name="my job!"))
+    response = client.post(
+        CODE_URL, code_form(archive=("notes.txt", b"x"), entry_point="../x.py", runtime="2.7", name="my job!")
+    )
     assert set(response.context["form"].errors) == {"archive", "entry_point", "runtime", "name"}
     assert_nothing_written()
 
@@ -418,8 +510,7 @@ def test_a_build_that_fails_says_why(client, owner, team):
 
 
 def test_ssh_credential_with_an_scp_like_remote(client, owner, team):
-    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com",
-                            created_by=owner)
+    ssh = credential_create(entity=team, name="deploy", kind="ssh", secret=SSH_KEY, host="github.com", created_by=owner)
     client.force_login(owner)
     response = client.post(GIT_URL, git_form(remote="git@github.com:acme/train.git", credential=str(ssh.pk)))
     assert response.status_code == 302

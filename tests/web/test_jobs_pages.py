@@ -22,35 +22,58 @@ LIVE = 'hx-trigger="every 2s" data-poll-while-visible'
 
 def wire_job(entity, name="job-from-cli", source_type="repo", project="proj", **spec):
     """A job version made by the wandb client (no build on this server)."""
-    source = spec or {"git": {"remote": "https://github.com/acme/train.git", "commit": "a" * 40},
-                      "entrypoint": ["python", "train.py"], "notebook": False}
-    files = {"wandb-job.json": json.dumps({"_version": "v0", "source_type": source_type, "source": source,
-                                           "runtime": "3.10"}).encode(),
-             "requirements.frozen.txt": b"wandb==0.31.0\nnumpy==2.1.0\n"}
-    artifact, _ = artifact_services.artifact_build(project=project_get_or_create(entity=entity, name=project),
-                                                   name=name, type_name="job", files=files, aliases=["prod"])
+    source = spec or {
+        "git": {"remote": "https://github.com/acme/train.git", "commit": "a" * 40},
+        "entrypoint": ["python", "train.py"],
+        "notebook": False,
+    }
+    files = {
+        "wandb-job.json": json.dumps(
+            {"_version": "v0", "source_type": source_type, "source": source, "runtime": "3.10"}
+        ).encode(),
+        "requirements.frozen.txt": b"wandb==0.31.0\nnumpy==2.1.0\n",
+    }
+    artifact, _ = artifact_services.artifact_build(
+        project=project_get_or_create(entity=entity, name=project),
+        name=name,
+        type_name="job",
+        files=files,
+        aliases=["prod"],
+    )
     return artifact
 
 
 # --- build page -----------------------------------------------------------------------------------
 
+
 def test_queued_build_polls_and_shows_its_request(client, member, team):
-    build = services.build_create_image(entity=team, project="proj", image="ghcr.io/acme/train:1.0", name="trainer",
-                                        aliases=["stable"], created_by=member)
+    build = services.build_create_image(
+        entity=team,
+        project="proj",
+        image="ghcr.io/acme/train:1.0",
+        name="trainer",
+        aliases=["stable"],
+        created_by=member,
+    )
     client.force_login(member)
     response = client.get(f"/launch/builds/{build.pk}")
     body = text(response)
     assert LIVE in body and f'hx-get="/launch/builds/{build.pk}"' in body
     assert '<span class="badge badge-warn">Queued</span>' in body
-    for fact in ["Docker image", "acme/proj", "trainer", "stable", "ghcr.io/acme/train:1.0",
-                 "Waiting for the broker"]:  # on_commit does not run inside a test transaction
+    for fact in [
+        "Docker image",
+        "acme/proj",
+        "trainer",
+        "stable",
+        "ghcr.io/acme/train:1.0",
+        "Waiting for the broker",
+    ]:  # on_commit does not run inside a test transaction
         assert fact in body
     assert 'href="/launch/jobs"' in body and 'aria-current="page">Jobs</a>' in body
 
 
 def test_htmx_gets_the_partial_and_polling_stops_when_finished(client, owner, team):
-    build = services.build_create_image(entity=team, project="proj", image="ghcr.io/acme/train:1.0",
-                                        created_by=owner)
+    build = services.build_create_image(entity=team, project="proj", image="ghcr.io/acme/train:1.0", created_by=owner)
     client.force_login(owner)
     partial = text(client.get(f"/launch/builds/{build.pk}", headers={"HX-Request": "true"}))
     assert partial.lstrip().startswith('<section id="build-live"') and "<html" not in partial and LIVE in partial
@@ -74,8 +97,11 @@ def test_same_source_again_says_no_changes_detected(client, owner, team):
 
 
 def test_failed_build_shows_its_reason(client, owner, team):
-    build = run_build(services.build_create_code(entity=team, project="proj", entry_point="train.py",
-                                                 source_name="t", files=CODE, created_by=owner))
+    build = run_build(
+        services.build_create_code(
+            entity=team, project="proj", entry_point="train.py", source_name="t", files=CODE, created_by=owner
+        )
+    )
     client.force_login(owner)
     body = text(client.get(f"/launch/builds/{build.pk}"))
     assert '<span class="badge badge-bad">Failed</span>' in body
@@ -86,8 +112,7 @@ def test_failed_build_shows_its_reason(client, owner, team):
 
 def test_build_whose_worker_died_is_failed_not_running_forever(client, owner, team):
     build = services.build_create_image(entity=team, project="proj", image="python:3.12", created_by=owner)
-    JobBuild.objects.filter(pk=build.pk).update(status=JobBuild.RUNNING,
-                                                started_at=timezone.now() - timedelta(hours=2))
+    JobBuild.objects.filter(pk=build.pk).update(status=JobBuild.RUNNING, started_at=timezone.now() - timedelta(hours=2))
     client.force_login(owner)
     body = text(client.get(f"/launch/builds/{build.pk}"))
     assert "Failed" in body and WORKER_LOST in body and "hx-trigger" not in body
@@ -103,6 +128,7 @@ def test_outsider_cannot_read_a_build(client, owner, outsider, team):
 
 
 # --- jobs list ------------------------------------------------------------------------------------
+
 
 def test_jobs_list_columns(client, owner, member, team):
     image_job(team, member, image="ghcr.io/acme/train:1.0", aliases=["stable"])
@@ -181,8 +207,9 @@ def test_jobs_list_queries_do_not_grow_with_rows(client, owner, team):
     few, response = count_queries(client, "/launch/jobs")
     assert len(response.context["page"].object_list) == 3
     for i in range(2, 20):
-        artifact_services.artifact_build(project=project, name=f"job-{i}", type_name="job",
-                                         files={"wandb-job.json": b'{"source_type": "image"}'})
+        artifact_services.artifact_build(
+            project=project, name=f"job-{i}", type_name="job", files={"wandb-job.json": b'{"source_type": "image"}'}
+        )
         image_job(team, owner, image=f"ghcr.io/acme/t{i}:1")
     many, response = count_queries(client, "/launch/jobs")
     assert len(response.context["page"].object_list) == 39
@@ -191,6 +218,7 @@ def test_jobs_list_queries_do_not_grow_with_rows(client, owner, team):
 
 
 # --- job page -------------------------------------------------------------------------------------
+
 
 def test_image_job_page(client, owner, member, team):
     first = image_job(team, owner, aliases=["stable"])
@@ -210,8 +238,7 @@ def test_image_job_page(client, owner, member, team):
 
     older = client.get("/launch/acme/proj/jobs/job-ghcr.io_acme_train?version=v0")
     assert older.context["version"].version == "v0" and "ghcr.io/acme/train:1.0" in text(older)
-    assert client.get("/launch/acme/proj/jobs/job-ghcr.io_acme_train?version=stable").context["version"] \
-        .version == "v0"
+    assert client.get("/launch/acme/proj/jobs/job-ghcr.io_acme_train?version=stable").context["version"].version == "v0"
     assert client.get("/launch/acme/proj/jobs/job-ghcr.io_acme_train?version=v7").status_code == 404
 
 
@@ -224,7 +251,7 @@ def test_code_job_page_lists_its_code_with_links(client, owner, team):
     assert code.collection.name == "code-trainer_main.py"
     assert "Code" in body and "code-trainer_main.py:v0" in body
     assert "python main.py" in body and "3.12" in body
-    assert "<pre class=\"code-block\" aria-label=\"Requirements\">wandb\n</pre>" in body
+    assert '<pre class="code-block" aria-label="Requirements">wandb\n</pre>' in body
     for name in CODE:
         assert f'href="/launch/artifacts/{code.pk}/files/{name}"' in body
     assert f'href="/launch/artifacts/{build.result.pk}/files/requirements.frozen.txt"' in body
@@ -240,12 +267,23 @@ def test_git_job_made_by_the_client(client, owner, team):
     assert "None: this job was made by the wandb client." in body
 
 
-@pytest.mark.parametrize("spec", [b"not json", b"[1, 2]", b'{"source_type": ["x"], "source": "y", "runtime": {}}',
-                                  b'{"source_type": "artifact", "source": {"artifact": "wandb-artifact://_id/%%%"}}',
-                                  b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"source_type": ["x"], "source": "y", "runtime": {}}',
+        b'{"source_type": "artifact", "source": {"artifact": "wandb-artifact://_id/%%%"}}',
+        b"\xff\xfe",
+    ],
+)
 def test_a_damaged_wandb_job_json_from_the_client_does_not_break_the_pages(client, owner, team, spec):
-    artifact_services.artifact_build(project=project_get_or_create(entity=team, name="proj"), name="odd",
-                                     type_name="job", files={"wandb-job.json": spec})
+    artifact_services.artifact_build(
+        project=project_get_or_create(entity=team, name="proj"),
+        name="odd",
+        type_name="job",
+        files={"wandb-job.json": spec},
+    )
     client.force_login(owner)
     assert client.get("/launch/acme/proj/jobs/odd").status_code == 200
     assert client.get("/launch/jobs").status_code == 200
@@ -256,8 +294,14 @@ def test_code_artifact_of_another_entity_is_not_shown(client, owner, outsider, t
     theirs = code_job(outsider.personal_entity, outsider)
     code = theirs.result.collection.project.artifact_collections.get(type_name="code").versions.get()
     from launchui.wire import ids
-    wire_job(team, name="sneaky", source_type="artifact",
-             artifact=f"wandb-artifact://_id/{ids.encode('Artifact', code.pk)}", entrypoint=["python", "main.py"])
+
+    wire_job(
+        team,
+        name="sneaky",
+        source_type="artifact",
+        artifact=f"wandb-artifact://_id/{ids.encode('Artifact', code.pk)}",
+        entrypoint=["python", "main.py"],
+    )
     client.force_login(owner)
     response = client.get("/launch/acme/proj/jobs/sneaky")
     assert response.context["code"] is None and "(not visible here)" in text(response)
@@ -266,8 +310,17 @@ def test_code_artifact_of_another_entity_is_not_shown(client, owner, outsider, t
 
 def test_failed_build_asking_for_the_name_is_listed(client, owner, team):
     image_job(team, owner, name="trainer")
-    failed = run_build(services.build_create_code(entity=team, project="proj", entry_point="main.py", name="trainer",
-                                                  source_name="t", files={"main.py": b""}, created_by=owner))
+    failed = run_build(
+        services.build_create_code(
+            entity=team,
+            project="proj",
+            entry_point="main.py",
+            name="trainer",
+            source_name="t",
+            files={"main.py": b""},
+            created_by=owner,
+        )
+    )
     client.force_login(owner)
     body = text(client.get("/launch/acme/proj/jobs/trainer"))
     assert f'href="/launch/builds/{failed.pk}"' in body and "requirements.txt is missing" in body
@@ -294,6 +347,7 @@ def test_job_page_queries_do_not_grow_with_versions_or_files(client, owner, team
 
 
 # --- downloads ------------------------------------------------------------------------------------
+
 
 def test_member_downloads_a_file_outsider_cannot(client, owner, member, outsider, team):
     build = code_job(team, owner)

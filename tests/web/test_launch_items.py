@@ -16,8 +16,7 @@ HX = {"HX-Request": "true"}
 
 
 def push(queue, user, job="acme/train/job-trainer:latest"):
-    return item_push(queue=queue, run_spec={"job": job, "project": "train", "author": user.username},
-                     created_by=user)
+    return item_push(queue=queue, run_spec={"job": job, "project": "train", "author": user.username}, created_by=user)
 
 
 def start(queue, agent, user, run_name, **stream):
@@ -26,8 +25,9 @@ def start(queue, agent, user, run_name, **stream):
     popped = item_pop(queue=queue, agent_id=agent.pk)
     assert popped.pk == item.pk
     item_ack(item=popped, run_name=run_name)
-    run, _ = run_upsert(project=project_get_or_create(entity=queue.entity, name="train"), name=run_name,
-                        created_by=user)
+    run, _ = run_upsert(
+        project=project_get_or_create(entity=queue.entity, name="train"), name=run_name, created_by=user
+    )
     if stream:
         run_stream(run=run, **stream)
     return item, run
@@ -42,6 +42,7 @@ def failed(queue, agent, user, message="image not found", stage="build", files=(
 
 # --- Overview -------------------------------------------------------------------------------------
 
+
 def test_overview_columns_and_statuses_in_words(client, owner, member, queue, agent):
     running, run = start(queue, agent, member, "run-running")
     finished, _ = start(queue, agent, owner, "run-done", complete=True, exit_code=0)
@@ -52,7 +53,7 @@ def test_overview_columns_and_statuses_in_words(client, owner, member, queue, ag
     body = text(client.get(BASE))
     for column in ["Run", "Job", "Project", "Status", "Author", "Created", "Started", "Duration"]:
         assert f'<th scope="col">{column}</th>' in body
-    assert 'item-status-running">Running</span>' in body and 'badge-info' in body
+    assert 'item-status-running">Running</span>' in body and "badge-info" in body
     assert 'item-status-finished">Finished</span>' in body
     assert 'item-status-failed">Failed</span>' in body
     assert 'item-status-queued">Queued</span>' in body
@@ -84,7 +85,7 @@ def test_overview_refreshes_itself_while_visible(client, owner, queue):
     assert 'hx-get="/launch/acme/queues/gpu-queue/?page=1"' in body
     assert 'hx-trigger="every 3s" data-poll-while-visible' in body
     partial = text(client.get(BASE, headers=HX))
-    assert partial.lstrip().startswith('<section id="items"') and "hx-trigger=\"every 3s" in partial
+    assert partial.lstrip().startswith('<section id="items"') and 'hx-trigger="every 3s' in partial
 
 
 def test_overview_queries_constant_with_runs(client, owner, queue, agent):
@@ -104,6 +105,7 @@ def test_overview_queries_constant_with_runs(client, owner, queue, agent):
 
 # --- item page ------------------------------------------------------------------------------------
 
+
 def test_item_page_for_members_only(client, owner, member, outsider, queue, make_queue, team):
     item = push(queue, owner)
     other = push(make_queue(team, "other"), owner)
@@ -116,8 +118,14 @@ def test_item_page_for_members_only(client, owner, member, outsider, queue, make
 
 
 def test_item_page_shows_failure_inline(client, member, queue, agent):
-    item = failed(queue, agent, member, message="pull access denied for nope", stage="run",
-                  files=["logs/agent.log", "logs/run.log"])
+    item = failed(
+        queue,
+        agent,
+        member,
+        message="pull access denied for nope",
+        stage="run",
+        files=["logs/agent.log", "logs/run.log"],
+    )
     client.force_login(member)
     body = text(client.get(f"{BASE}items/{item.pk}"))
     assert 'role="alert"' in body and "<strong>Failed at the run stage:</strong>" in body
@@ -137,14 +145,22 @@ def test_item_page_says_why_it_waits_and_refreshes(client, member, queue):
 
 
 def test_item_page_shows_overrides_and_template_values(client, owner, queue):
-    item = item_push(queue=queue, run_spec={"job": "acme/train/j:v0", "project": "train", "overrides": {
-        "args": ["--lr", "0.1"], "entry_point": ["python", "t.py"], "run_config": {"epochs": 3}}}, created_by=owner)
+    item = item_push(
+        queue=queue,
+        run_spec={
+            "job": "acme/train/j:v0",
+            "project": "train",
+            "overrides": {"args": ["--lr", "0.1"], "entry_point": ["python", "t.py"], "run_config": {"epochs": 3}},
+        },
+        created_by=owner,
+    )
     client.force_login(owner)
     body = text(client.get(f"{BASE}items/{item.pk}"))
     assert "--lr 0.1" in body and "python t.py" in body and "&quot;epochs&quot;: 3" in body
 
 
 # --- Stop and Cancel ------------------------------------------------------------------------------
+
 
 def test_member_stops_a_running_run(client, member, queue, agent, owner):
     item, run = start(queue, agent, owner, "run-live")
@@ -183,18 +199,19 @@ def test_member_cancels_a_waiting_item_from_its_page(client, member, queue):
     item = push(queue, member)
     client.force_login(member)
     response = client.post(f"{BASE}items/{item.pk}/delete", follow=True)
-    assert "Item {} cancelled.".format(item.pk) in text(response)
+    assert f"Item {item.pk} cancelled." in text(response)
     assert not RunQueueItem.objects.filter(pk=item.pk).exists()
 
 
 # --- Launch page rows -----------------------------------------------------------------------------
+
 
 def test_launch_page_rows_expand_to_recent_items(client, owner, member, outsider, queue, agent):
     start(queue, agent, owner, "run-live")
     waiting = push(queue, member)
     client.force_login(owner)
     body = text(client.get("/launch"))
-    assert 'aria-controls="recent-{}"'.format(queue.pk) in body
+    assert f'aria-controls="recent-{queue.pk}"' in body
     assert 'hx-get="/launch/acme/queues/gpu-queue/recent"' in body
     assert f'<tr id="recent-{queue.pk}" class="recent-row" hidden></tr>' in body
     for user, status in [(owner, 200), (member, 200), (outsider, 404)]:
@@ -204,7 +221,7 @@ def test_launch_page_rows_expand_to_recent_items(client, owner, member, outsider
     recent = text(client.get(BASE + "recent", headers=HX))
     assert recent.lstrip().startswith(f'<tr id="recent-{queue.pk}" class="recent-row"')
     assert "run-live" in recent and 'item-status-running">Running</span>' in recent
-    assert f'>Item #{waiting.pk}</a>' in recent and "Waiting" in recent
+    assert f">Item #{waiting.pk}</a>" in recent and "Waiting" in recent
     assert "every 3s" in recent
 
 

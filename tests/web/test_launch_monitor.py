@@ -90,8 +90,11 @@ def test_chart_helpers():
     assert [duration_text(s) for s in (None, 5, 65, 120, 3700)] == ["—", "5 s", "1 min 5 s", "2 min", "1 h 1 min"]
     buckets = day_buckets(days=7)
     assert len(buckets) == 7 and buckets[-1][1] <= timezone.now() + timedelta(seconds=1)
-    chart = bar_chart([{"label": "a", "values": {"x": 3, "y": 1}}, {"label": "b", "values": {}}], ["x", "y"],
-                      {"x": "#000", "y": "#fff"})
+    chart = bar_chart(
+        [{"label": "a", "values": {"x": 3, "y": 1}}, {"label": "b", "values": {}}],
+        ["x", "y"],
+        {"x": "#000", "y": "#fff"},
+    )
     heights = [bar["h"] for bar in chart["bars"]]
     assert len(heights) == 2 and heights[0] == pytest.approx(3 * heights[1], rel=0.01)
     assert [t["text"] for t in chart["ticks"]] == ["0", "2", "4"]

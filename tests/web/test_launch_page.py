@@ -57,14 +57,17 @@ def test_filter_by_entity_and_search(client, owner, queues):
     assert 'value="acme" selected' in text(client.get("/launch?entity=acme"))
 
 
-@pytest.mark.parametrize("sort,expected", [
-    ("name", ["cpu-queue", "gpu-queue", "laptop"]),
-    ("-name", ["laptop", "gpu-queue", "cpu-queue"]),
-    ("-queued", ["cpu-queue", "gpu-queue", "laptop"]),
-    ("-agents", ["gpu-queue", "cpu-queue", "laptop"]),
-    ("resource", ["gpu-queue", "cpu-queue", "laptop"]),
-    ("nonsense", ["cpu-queue", "gpu-queue", "laptop"]),
-])
+@pytest.mark.parametrize(
+    "sort,expected",
+    [
+        ("name", ["cpu-queue", "gpu-queue", "laptop"]),
+        ("-name", ["laptop", "gpu-queue", "cpu-queue"]),
+        ("-queued", ["cpu-queue", "gpu-queue", "laptop"]),
+        ("-agents", ["gpu-queue", "cpu-queue", "laptop"]),
+        ("resource", ["gpu-queue", "cpu-queue", "laptop"]),
+        ("nonsense", ["cpu-queue", "gpu-queue", "laptop"]),
+    ],
+)
 def test_sort(client, owner, queues, sort, expected):
     client.force_login(owner)
     assert rows(client.get(f"/launch?sort={sort}")) == expected
@@ -108,8 +111,9 @@ def test_query_count_does_not_grow_with_queues(client, owner, team):
     client.force_login(owner)
 
     def make(n, start):
-        RunQueue.objects.bulk_create(RunQueue(entity=team, name=f"q-{start + i:04d}", resource="kubernetes",
-                                              created_by=owner) for i in range(n))
+        RunQueue.objects.bulk_create(
+            RunQueue(entity=team, name=f"q-{start + i:04d}", resource="kubernetes", created_by=owner) for i in range(n)
+        )
 
     make(3, 0)
     few, response = count_queries(client, "/launch")

@@ -52,8 +52,7 @@ def test_login_lockout_ends_after_the_cooloff(client, owner):
     for _ in range(5):
         sign_in(client, owner.username, "wrong")
     assert sign_in(client, owner.username, PASSWORD).status_code == 429
-    AccessAttempt.objects.update(attempt_time=timezone.now() - django_settings.AXES_COOLOFF_TIME
-                                 - timedelta(seconds=1))
+    AccessAttempt.objects.update(attempt_time=timezone.now() - django_settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
     assert sign_in(client, owner.username, PASSWORD).status_code == 302
 
 
@@ -67,8 +66,9 @@ def test_a_successful_sign_in_resets_the_count(client, owner):
     assert sign_in(client, owner.username, PASSWORD).status_code == 302
 
 
-@pytest.mark.parametrize("command, args", [("axes_reset_username", ["olivia"]), ("axes_reset_ip", ["203.0.113.7"]),
-                                           ("axes_reset", [])])
+@pytest.mark.parametrize(
+    "command, args", [("axes_reset_username", ["olivia"]), ("axes_reset_ip", ["203.0.113.7"]), ("axes_reset", [])]
+)
 def test_manage_py_axes_reset_unlocks(client, owner, command, args):
     for _ in range(5):
         sign_in(client, owner.username, "wrong")
@@ -87,8 +87,9 @@ def test_admin_lists_and_deletes_access_attempts_to_unlock(client, owner, member
     listing = text(admin.get("/admin/axes/accessattempt/"))
     assert "olivia" in listing and "203.0.113.7" in listing
     attempt = AccessAttempt.objects.get(username="olivia")
-    admin.post("/admin/axes/accessattempt/", {"action": "delete_selected", "_selected_action": [attempt.pk],
-                                              "post": "yes"})
+    admin.post(
+        "/admin/axes/accessattempt/", {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"}
+    )
     assert not AccessAttempt.objects.exists()
     assert sign_in(client, owner.username, PASSWORD).status_code == 302
 
@@ -98,11 +99,15 @@ def test_behind_the_tls_proxy_the_address_is_the_one_the_proxy_appended(client, 
     for n in range(5):
         # A client forging X-Forwarded-For entries cannot dodge the per-address count.
         sign_in(client, f"nobody{n}", "wrong", ip="10.0.0.1", HTTP_X_FORWARDED_FOR=f"1.1.1.{n}, 198.51.100.20")
-    assert sign_in(client, member.username, PASSWORD, ip="10.0.0.1",
-                   HTTP_X_FORWARDED_FOR="198.51.100.20").status_code == 429
+    assert (
+        sign_in(client, member.username, PASSWORD, ip="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.20").status_code
+        == 429
+    )
     # Another client behind the same proxy is not locked.
-    assert sign_in(client, member.username, PASSWORD, ip="10.0.0.1",
-                   HTTP_X_FORWARDED_FOR="198.51.100.21").status_code == 302
+    assert (
+        sign_in(client, member.username, PASSWORD, ip="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.21").status_code
+        == 302
+    )
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.20"}
 
 
@@ -110,6 +115,7 @@ def test_api_key_authentication_is_not_affected_by_a_locked_sign_in(client, owne
     for _ in range(5):
         sign_in(client, owner.username, "wrong", ip="127.0.0.1")
     auth = "Basic " + base64.b64encode(f"api:{owner_key}".encode()).decode()
-    response = client.post("/graphql", {"query": "query { viewer { username } }"}, content_type="application/json",
-                           HTTP_AUTHORIZATION=auth)
+    response = client.post(
+        "/graphql", {"query": "query { viewer { username } }"}, content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
     assert response.status_code == 200 and response.json()["data"]["viewer"]["username"] == "olivia"

@@ -30,8 +30,14 @@ def test_form_offers_entities_where_user_is_admin(client, owner, member, team):
 
 def test_create_redirects_to_agents_tab(client, owner, team):
     client.force_login(owner)
-    response = client.post(URL, form(prioritization="on", config="metadata:\n  namespace: '{{ns}}'\n",
-                                     template_variables=json.dumps([{"name": "ns", "schema": {"type": "string"}}])))
+    response = client.post(
+        URL,
+        form(
+            prioritization="on",
+            config="metadata:\n  namespace: '{{ns}}'\n",
+            template_variables=json.dumps([{"name": "ns", "schema": {"type": "string"}}]),
+        ),
+    )
     assert response.status_code == 302
     assert response["Location"] == "/launch/acme/queues/gpu-queue/agents"
     queue = RunQueue.objects.get(entity=team, name="gpu-queue")
@@ -61,22 +67,31 @@ def test_outsider_gets_a_form_error_not_a_hint(client, outsider, team):
     assert not RunQueue.objects.exists()
 
 
-@pytest.mark.parametrize("changes,field,message", [
-    ({"name": "x" * 65}, "name", "Queue names have at most 64 characters (this one has 65)."),
-    ({"name": "a/b"}, "name", "Use letters, digits, dots, dashes and underscores only"),
-    ({"name": "a:b"}, "name", "Use letters, digits, dots, dashes and underscores only"),
-    ({"name": ""}, "name", "This field is required."),
-    ({"resource": "slurm"}, "resource", "Select a valid choice. slurm is not one of the available choices."),
-    ({"config": '{"a": 1'}, "config", "Not valid JSON"),
-    ({"config": "a: [1, 2\nb: }"}, "config", "nor YAML"),
-    ({"config": "- 1\n- 2\n"}, "config", "The configuration must be a mapping"),
-    ({"config": '{"x": "{{gpus}}"}'}, "template_variables", "no template variable of that name is declared"),
-    ({"template_variables": "[{"}, "template_variables", "Template variables are not JSON"),
-    ({"template_variables": '[{"name": "gpus", "schema": {"type": "float"}}]'}, "template_variables",
-     "type must be one of string, integer, number"),
-    ({"template_variables": '[{"name": "gpus", "schema": {"type": "integer", "minimum": 8, "maximum": 1}}]'},
-     "template_variables", "minimum is greater than maximum"),
-])
+@pytest.mark.parametrize(
+    "changes,field,message",
+    [
+        ({"name": "x" * 65}, "name", "Queue names have at most 64 characters (this one has 65)."),
+        ({"name": "a/b"}, "name", "Use letters, digits, dots, dashes and underscores only"),
+        ({"name": "a:b"}, "name", "Use letters, digits, dots, dashes and underscores only"),
+        ({"name": ""}, "name", "This field is required."),
+        ({"resource": "slurm"}, "resource", "Select a valid choice. slurm is not one of the available choices."),
+        ({"config": '{"a": 1'}, "config", "Not valid JSON"),
+        ({"config": "a: [1, 2\nb: }"}, "config", "nor YAML"),
+        ({"config": "- 1\n- 2\n"}, "config", "The configuration must be a mapping"),
+        ({"config": '{"x": "{{gpus}}"}'}, "template_variables", "no template variable of that name is declared"),
+        ({"template_variables": "[{"}, "template_variables", "Template variables are not JSON"),
+        (
+            {"template_variables": '[{"name": "gpus", "schema": {"type": "float"}}]'},
+            "template_variables",
+            "type must be one of string, integer, number",
+        ),
+        (
+            {"template_variables": '[{"name": "gpus", "schema": {"type": "integer", "minimum": 8, "maximum": 1}}]'},
+            "template_variables",
+            "minimum is greater than maximum",
+        ),
+    ],
+)
 def test_bad_input_writes_nothing_and_shows_message_beside_field(client, owner, team, changes, field, message):
     client.force_login(owner)
     response = client.post(URL, form(**changes))

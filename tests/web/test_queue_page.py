@@ -17,6 +17,7 @@ def push(queue, n=1, user=None):
 
 # --- access ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tab", ["", "agents", "config"])
 def test_tabs_are_for_members_only(client, owner, member, outsider, queue, tab):
     for user, status in [(owner, 200), (member, 200), (outsider, 404)]:
@@ -53,6 +54,7 @@ def test_red_banner_with_agent_command_when_no_live_agent(client, owner, queue, 
 
 
 # --- overview -------------------------------------------------------------------------------------
+
 
 def test_overview_lists_items_with_state_priority_agent_and_errors(client, owner, queue, make_agent):
     agent = make_agent(queue)
@@ -137,14 +139,19 @@ def test_outsider_cannot_delete_items(client, outsider, queue, team, make_queue)
 
 # --- config ---------------------------------------------------------------------------------------
 
-VARIABLES = [{"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}},
-             {"name": "tier", "schema": {"type": "string", "enum": ["small", "large"]}}]
+VARIABLES = [
+    {"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}},
+    {"name": "tier", "schema": {"type": "string", "enum": ["small", "large"]}},
+]
 
 
 def edit(**changes) -> dict:
-    data = {"config": "image: '{{tier}}'\ngpus: '{{gpus}}'\n", "template_variables": json.dumps(VARIABLES),
-            "external_links": json.dumps([{"label": "Grafana", "url": "https://grafana.example.com"}]),
-            "prioritization": "on"}
+    data = {
+        "config": "image: '{{tier}}'\ngpus: '{{gpus}}'\n",
+        "template_variables": json.dumps(VARIABLES),
+        "external_links": json.dumps([{"label": "Grafana", "url": "https://grafana.example.com"}]),
+        "prioritization": "on",
+    }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -167,13 +174,19 @@ def test_admin_edits_config(client, owner, queue):
     assert "image: &#x27;{{tier}}&#x27;" in body  # the text as typed, in the editor
 
 
-@pytest.mark.parametrize("changes,field,message", [
-    ({"config": "a: ["}, "config", "nor YAML"),
-    ({"config": "a: '{{nope}}'"}, "template_variables", "{{nope}}"),
-    ({"template_variables": '[{"name": "gpus", "schema": {"type": "integer", "default": "two"}}]',
-      "config": ""}, "template_variables", "is not an integer"),
-    ({"external_links": '[{"url": "ftp://x"}]'}, "external_links", "must start with http:// or https://"),
-])
+@pytest.mark.parametrize(
+    "changes,field,message",
+    [
+        ({"config": "a: ["}, "config", "nor YAML"),
+        ({"config": "a: '{{nope}}'"}, "template_variables", "{{nope}}"),
+        (
+            {"template_variables": '[{"name": "gpus", "schema": {"type": "integer", "default": "two"}}]', "config": ""},
+            "template_variables",
+            "is not an integer",
+        ),
+        ({"external_links": '[{"url": "ftp://x"}]'}, "external_links", "must start with http:// or https://"),
+    ],
+)
 def test_bad_config_is_refused_beside_field(client, owner, queue, changes, field, message):
     before = RunQueue.objects.values().get(pk=queue.pk)
     client.force_login(owner)
@@ -196,6 +209,7 @@ def test_member_reads_config_but_cannot_edit(client, member, outsider, queue):
 
 
 # --- delete ---------------------------------------------------------------------------------------
+
 
 def test_admin_deletes_queue_after_confirming(client, owner, queue):
     push(queue, 2)

@@ -22,16 +22,26 @@ def queue_form(**changes) -> dict:
     return data
 
 
-@pytest.mark.parametrize("changes, field, message", [
-    ({"config": ALIAS_BOMB}, "config", "anchors and aliases are not accepted"),
-    ({"config": NESTED_JSON}, "config", "nested deeper than 64 levels (the limit)"),
-    ({"config": "a:\n" + "".join("  " * i + "- \n" for i in range(1, 300))}, "config",
-     "nested deeper than 64 levels (the limit)"),
-    ({"template_variables": '[{"name": "x", "schema": ' + NESTED_JSON + "}]"}, "template_variables",
-     "nested deeper than 64 levels (the limit)"),
-])
-def test_queue_form_refuses_a_yaml_alias_bomb_and_json_nested_three_thousand_deep(client, owner, team, changes,
-                                                                                  field, message):
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"config": ALIAS_BOMB}, "config", "anchors and aliases are not accepted"),
+        ({"config": NESTED_JSON}, "config", "nested deeper than 64 levels (the limit)"),
+        (
+            {"config": "a:\n" + "".join("  " * i + "- \n" for i in range(1, 300))},
+            "config",
+            "nested deeper than 64 levels (the limit)",
+        ),
+        (
+            {"template_variables": '[{"name": "x", "schema": ' + NESTED_JSON + "}]"},
+            "template_variables",
+            "nested deeper than 64 levels (the limit)",
+        ),
+    ],
+)
+def test_queue_form_refuses_a_yaml_alias_bomb_and_json_nested_three_thousand_deep(
+    client, owner, team, changes, field, message
+):
     client.force_login(owner)
     response = client.post(QUEUE_URL, queue_form(**changes))
     assert response.status_code == 200

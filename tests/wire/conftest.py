@@ -22,10 +22,15 @@ def wandb_env(live_server, tmp_path):
     def make(api_key: str, **extra: str) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
         env.update(
-            HOME=str(home), WANDB_BASE_URL=live_server.url, WANDB_API_KEY=api_key,
-            WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(home / ".config" / "wandb"),
-            WANDB_CACHE_DIR=str(tmp_path / "cache"), WANDB_ERROR_REPORTING="false",
-            WANDB_DISABLE_GIT="true", PYTHONUNBUFFERED="1",
+            HOME=str(home),
+            WANDB_BASE_URL=live_server.url,
+            WANDB_API_KEY=api_key,
+            WANDB_DIR=str(tmp_path),
+            WANDB_CONFIG_DIR=str(home / ".config" / "wandb"),
+            WANDB_CACHE_DIR=str(tmp_path / "cache"),
+            WANDB_ERROR_REPORTING="false",
+            WANDB_DISABLE_GIT="true",
+            PYTHONUNBUFFERED="1",
         )
         env.update(extra)
         return env
@@ -37,8 +42,14 @@ class AgentProcess:
     def __init__(self, args: list[str], env: dict, log: Path, cwd: Path):
         self.log = log
         self._file = open(log, "wb")
-        self.proc = subprocess.Popen([WANDB, "launch-agent", *args], env=env, cwd=cwd,
-                                     stdout=self._file, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [WANDB, "launch-agent", *args],
+            env=env,
+            cwd=cwd,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -64,8 +75,9 @@ def start_agent(wandb_env, tmp_path):
     def start(api_key: str, *, queue: str, entity: str, extra_args=(), **env_extra) -> AgentProcess:
         workdir = tmp_path / f"agent{len(agents)}"
         workdir.mkdir()
-        agent = AgentProcess(["-q", queue, "-e", entity, *extra_args], wandb_env(api_key, **env_extra),
-                             workdir / "agent.log", workdir)
+        agent = AgentProcess(
+            ["-q", queue, "-e", entity, *extra_args], wandb_env(api_key, **env_extra), workdir / "agent.log", workdir
+        )
         agents.append(agent)
         return agent
 

@@ -21,8 +21,12 @@ def test_agent_registers_polls_and_pops_an_item(start_agent, docker_queue, membe
     # A member (not only an admin) may serve the team's queue.
     agent_proc = start_agent(member_key, queue="gpu", entity="acme")
 
-    agent = wait_for(lambda: LaunchAgent.objects.filter(entity=docker_queue.entity).first(),
-                     timeout=60, what="the agent to register", on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.filter(entity=docker_queue.entity).first(),
+        timeout=60,
+        what="the agent to register",
+        on_fail=agent_proc.output,
+    )
     assert agent.hostname
     assert agent.version == "wandb@0.31.0"
     assert agent.config["queues"] == ["gpu"]
@@ -30,15 +34,25 @@ def test_agent_registers_polls_and_pops_an_item(start_agent, docker_queue, membe
     assert list(agent.queues.all()) == [docker_queue]
     assert liveness.agent_status(agent) == LaunchAgent.POLLING
     # The agent opened its hidden run through UpsertBucket.
-    wait_for(lambda: Run.objects.filter(name=agent.name, project__name="model-registry").exists(),
-             timeout=30, what="the agent's hidden run", on_fail=agent_proc.output)
+    wait_for(
+        lambda: Run.objects.filter(name=agent.name, project__name="model-registry").exists(),
+        timeout=30,
+        what="the agent's hidden run",
+        on_fail=agent_proc.output,
+    )
 
-    item = item_push(queue=docker_queue, run_spec={"entity": "acme", "project": "demo",
-                                                    "docker": {"docker_image": "python:3.12-slim"}},
-                     created_by=member)
+    item = item_push(
+        queue=docker_queue,
+        run_spec={"entity": "acme", "project": "demo", "docker": {"docker_image": "python:3.12-slim"}},
+        created_by=member,
+    )
     # No Docker engine here: the agent pops, acks with its run id, then fails the item at the agent stage.
-    item = wait_for(lambda: RunQueueItem.objects.filter(pk=item.pk, state=RunQueueItem.FAILED).first(),
-                    timeout=60, what="the item to be popped, acked and failed", on_fail=agent_proc.output)
+    item = wait_for(
+        lambda: RunQueueItem.objects.filter(pk=item.pk, state=RunQueueItem.FAILED).first(),
+        timeout=60,
+        what="the item to be popped, acked and failed",
+        on_fail=agent_proc.output,
+    )
     assert item.agent_id == agent.pk
     assert item.associated_run_id, "the agent acked the item with its run id"
     assert item.claimed_at is not None
@@ -49,8 +63,9 @@ def test_agent_registers_polls_and_pops_an_item(start_agent, docker_queue, membe
 
 def test_stop_makes_the_agent_report_killed_and_exit(start_agent, docker_queue, owner_key):
     agent_proc = start_agent(owner_key, queue="gpu", entity="acme")
-    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
-                     on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register", on_fail=agent_proc.output
+    )
 
     agent_request_stop(agent=agent)
 
@@ -60,12 +75,14 @@ def test_stop_makes_the_agent_report_killed_and_exit(start_agent, docker_queue, 
     assert liveness.agent_status(agent) == LaunchAgent.KILLED
 
 
-def test_finding10_a_members_own_agent_still_reports_killed_when_it_stops(start_agent, docker_queue, member,
-                                                                        member_key):
+def test_finding10_a_members_own_agent_still_reports_killed_when_it_stops(
+    start_agent, docker_queue, member, member_key
+):
     # updateLaunchAgent is refused for a teammate's agent: the agent a member runs reports for itself.
     agent_proc = start_agent(member_key, queue="gpu", entity="acme")
-    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
-                     on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register", on_fail=agent_proc.output
+    )
     assert agent.created_by == member
 
     agent_request_stop(agent=agent)  # an admin's Stop; the agent reads stopPolling, reports KILLED, exits
@@ -79,23 +96,28 @@ def test_finding10_a_members_own_agent_still_reports_killed_when_it_stops(start_
 def test_an_agent_killed_by_sigkill_shows_offline(start_agent, docker_queue, owner_key, settings):
     settings.LAUNCHUI_AGENT_OFFLINE_AFTER = 4
     agent_proc = start_agent(owner_key, queue="gpu", entity="acme")
-    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
-                     on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register", on_fail=agent_proc.output
+    )
     assert liveness.agent_status(agent) == LaunchAgent.POLLING
 
     agent_proc.kill(9)  # no KILLED report: it just goes silent
 
     agent.refresh_from_db()
     assert agent.reported_status == LaunchAgent.POLLING
-    wait_for(lambda: liveness.agent_status(LaunchAgent.objects.get(pk=agent.pk)) == liveness.OFFLINE,
-             timeout=15, what="the agent to be shown Offline")
+    wait_for(
+        lambda: liveness.agent_status(LaunchAgent.objects.get(pk=agent.pk)) == liveness.OFFLINE,
+        timeout=15,
+        what="the agent to be shown Offline",
+    )
     assert (timezone.now() - LaunchAgent.objects.get(pk=agent.pk).last_seen_at).total_seconds() >= 4
 
 
 def test_agent_creates_a_default_queue_for_an_entity_with_none(start_agent, owner, owner_key):
     agent_proc = start_agent(owner_key, queue="default", entity="olivia")
-    agent = wait_for(lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register",
-                     on_fail=agent_proc.output)
+    agent = wait_for(
+        lambda: LaunchAgent.objects.first(), timeout=60, what="the agent to register", on_fail=agent_proc.output
+    )
     assert [q.name for q in agent.queues.all()] == ["default"]
     assert agent.entity.name == "olivia"
 

@@ -24,13 +24,23 @@ CONTENT = b'{"source_type": "image"}'
 
 @pytest.fixture
 def job_file(team, owner):
-    artifact_build(project=project_get_or_create(entity=team, name="proj"), name="job-train", type_name="job",
-                   files={"wandb-job.json": CONTENT}, aliases=[], created_by=owner)
+    artifact_build(
+        project=project_get_or_create(entity=team, name="proj"),
+        name="job-train",
+        type_name="job",
+        files={"wandb-job.json": CONTENT},
+        aliases=[],
+        created_by=owner,
+    )
 
 
 def file_url(client, key) -> str:
-    data = gql(client, key, FILE_URLS, {"entity": "acme", "project": "proj", "collection": "job-train",
-                                        "alias": "v0", "cursor": None, "perPage": 10})
+    data = gql(
+        client,
+        key,
+        FILE_URLS,
+        {"entity": "acme", "project": "proj", "collection": "job-train", "alias": "v0", "cursor": None, "perPage": 10},
+    )
     [edge] = data["data"]["project"]["artifactCollection"]["artifactMembership"]["files"]["edges"]
     return edge["node"]["directUrl"].removeprefix("http://testserver")
 

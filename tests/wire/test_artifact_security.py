@@ -48,30 +48,64 @@ def md5_b64(data: bytes) -> str:
 
 
 def artifact_put(env, path: Path, name: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run([WANDB, "artifact", "put", "--name", name, "--type", "dataset", str(path)],
-                            env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [WANDB, "artifact", "put", "--name", name, "--type", "dataset", str(path)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 def pending_artifact(client, key, entity: str, name: str) -> str:
-    answer = gql(client, key, CREATE, {"input": {
-        "entityName": entity, "projectName": "proj", "artifactTypeName": "dataset",
-        "artifactCollectionName": name, "digest": hashlib.md5(name.encode()).hexdigest(),
-        "digestAlgorithm": "MANIFEST_MD5", "clientID": f"client-{name}", "sequenceClientID": f"seq-{name}"}})
+    answer = gql(
+        client,
+        key,
+        CREATE,
+        {
+            "input": {
+                "entityName": entity,
+                "projectName": "proj",
+                "artifactTypeName": "dataset",
+                "artifactCollectionName": name,
+                "digest": hashlib.md5(name.encode()).hexdigest(),
+                "digestAlgorithm": "MANIFEST_MD5",
+                "clientID": f"client-{name}",
+                "sequenceClientID": f"seq-{name}",
+            }
+        },
+    )
     assert "errors" not in answer, answer
     return answer["data"]["createArtifact"]["artifact"]["id"]
 
 
 def announce(client, key, artifact_id: str, files: dict[str, str]) -> dict:
-    return gql(client, key, FILES, {"files": [{"artifactID": artifact_id, "name": name, "md5": digest,
-                                               "mimetype": None} for name, digest in files.items()]})
+    return gql(
+        client,
+        key,
+        FILES,
+        {
+            "files": [
+                {"artifactID": artifact_id, "name": name, "md5": digest, "mimetype": None}
+                for name, digest in files.items()
+            ]
+        },
+    )
 
 
 def commit_with_manifest(client, key, artifact_id: str, contents: dict) -> dict:
     """Upload a manifest naming contents (no file bytes), then commit: what an attacker can do by hand."""
-    manifest = json.dumps({"version": 1, "storagePolicy": "wandb-storage-policy-v1",
-                           "storagePolicyConfig": {"storageLayout": "V2"}, "contents": contents}).encode()
+    manifest = json.dumps(
+        {
+            "version": 1,
+            "storagePolicy": "wandb-storage-policy-v1",
+            "storagePolicyConfig": {"storageLayout": "V2"},
+            "contents": contents,
+        }
+    ).encode()
     answer = gql(client, key, MANIFEST, {"artifactID": artifact_id, "digest": md5_b64(manifest)})
     url = answer["data"]["createArtifactManifest"]["artifactManifest"]["file"]["uploadUrl"]
     put = client.put(urlparse(url).path, manifest, content_type="application/octet-stream")
@@ -81,8 +115,10 @@ def commit_with_manifest(client, key, artifact_id: str, contents: dict) -> dict:
 
 # --- finding 8 ---------------------------------------------------------------------------------------
 
+
 def test_dedup_is_no_cross_tenant_oracle_and_a_digest_alone_does_not_hand_over_a_file(
-        client, wandb_env, owner, owner_key, outsider, outsider_key, tmp_path):
+    client, wandb_env, owner, owner_key, outsider, outsider_key, tmp_path
+):
     secret = b"olivia's private weights " + os.urandom(64)
     digest = md5_b64(secret)
     (tmp_path / "weights.bin").write_bytes(secret)
@@ -97,22 +133,32 @@ def test_dedup_is_no_cross_tenant_oracle_and_a_digest_alone_does_not_hand_over_a
 
     # An outsider who knows (or guesses) the md5 learns nothing: it is asked to upload, as for any digest.
     stolen = pending_artifact(client, outsider_key, "oscar", "stolen")
-    edges = announce(client, outsider_key, stolen, {"weights.bin": digest})["data"]["createArtifactFiles"]["files"]["edges"]
+    edges = announce(client, outsider_key, stolen, {"weights.bin": digest})["data"]["createArtifactFiles"]["files"][
+        "edges"
+    ]
     assert edges[0]["node"]["uploadUrl"] is not None
     never = pending_artifact(client, outsider_key, "oscar", "control")
     edges = announce(client, outsider_key, never, {"x.bin": md5_b64(os.urandom(32))})["data"]["createArtifactFiles"]
     assert edges["files"]["edges"][0]["node"]["uploadUrl"] is not None  # the same answer as for unknown bytes
 
     # Committing a manifest that names the digest, without uploading the bytes, is refused.
-    answer = commit_with_manifest(client, outsider_key, stolen, {"weights.bin": {"digest": digest, "size": len(secret)}})
+    answer = commit_with_manifest(
+        client, outsider_key, stolen, {"weights.bin": {"digest": digest, "size": len(secret)}}
+    )
     assert "Files were never uploaded: weights.bin" in answer["errors"][0]["message"]
     assert Artifact.objects.get(collection__name="stolen").state == Artifact.PENDING
 
     # So the outsider has no version, and no download URL, for the file.
     files = gql(client, outsider_key, FILES_OF, {"entity": "oscar", "project": "proj", "name": "stolen:latest"})
     assert files["data"]["project"]["artifactCollectionMembership"] is None
-    denied = subprocess.run([WANDB, "artifact", "get", "oscar/proj/stolen:latest", "--root", str(tmp_path / "got")],
-                            env=wandb_env(outsider_key), cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    denied = subprocess.run(
+        [WANDB, "artifact", "get", "oscar/proj/stolen:latest", "--root", str(tmp_path / "got")],
+        env=wandb_env(outsider_key),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert not (tmp_path / "got" / "weights.bin").exists(), denied.stdout + denied.stderr
 
     # The owner, who holds the bytes, commits the same digest without uploading it again.
@@ -121,8 +167,11 @@ def test_dedup_is_no_cross_tenant_oracle_and_a_digest_alone_does_not_hand_over_a
 
 # --- finding 12 --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad_name", ["../../etc/passwd", "/etc/passwd", "a/../../b", "..\\..\\evil.txt",
-                                      "dir\\file.txt", "./a/../../x", "a//b"])
+
+@pytest.mark.parametrize(
+    "bad_name",
+    ["../../etc/passwd", "/etc/passwd", "a/../../b", "..\\..\\evil.txt", "dir\\file.txt", "./a/../../x", "a//b"],
+)
 def test_manifest_names_escaping_the_artifact_are_refused_at_commit_too(client, owner, owner_key, bad_name):
     content = b"payload"
     digest = md5_b64(content)
@@ -135,8 +184,9 @@ def test_manifest_names_escaping_the_artifact_are_refused_at_commit_too(client, 
     url = good["data"]["createArtifactFiles"]["files"]["edges"][0]["node"]["uploadUrl"]
     if url:
         assert client.put(urlparse(url).path, content, content_type="application/octet-stream").status_code == 200
-    answer = commit_with_manifest(client, owner_key, artifact_id, {"ok.txt": {"digest": digest},
-                                                                  bad_name: {"digest": digest}})
+    answer = commit_with_manifest(
+        client, owner_key, artifact_id, {"ok.txt": {"digest": digest}, bad_name: {"digest": digest}}
+    )
     assert f"{bad_name!r} is not a safe relative path" in answer["errors"][0]["message"], answer
     artifact = Artifact.objects.get(collection__name="paths")
     assert artifact.state == Artifact.PENDING
@@ -144,6 +194,7 @@ def test_manifest_names_escaping_the_artifact_are_refused_at_commit_too(client, 
 
 
 # --- finding 9 ---------------------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -165,14 +216,36 @@ def gunicorn_server(tmp_path):
     root = Path(__file__).resolve().parents[2]
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(DATABASE_URL=_test_database_url(), CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-               LAUNCHUI_DATA_DIR=str(settings.DATA_DIR), SECRET_KEY=settings.SECRET_KEY,
-               DJANGO_SETTINGS_MODULE="launchui.settings", PYTHONPATH=str(root), PYTHONUNBUFFERED="1")
+    env.update(
+        DATABASE_URL=_test_database_url(),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        LAUNCHUI_DATA_DIR=str(settings.DATA_DIR),
+        SECRET_KEY=settings.SECRET_KEY,
+        DJANGO_SETTINGS_MODULE="launchui.settings",
+        PYTHONPATH=str(root),
+        PYTHONUNBUFFERED="1",
+    )
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "launchui.wsgi", "--bind",
-                                 f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--timeout", "300"],
-                                cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "launchui.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--timeout",
+                "300",
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -196,8 +269,9 @@ def gunicorn_server(tmp_path):
             proc.wait(timeout=10)
 
 
-def test_artifact_uploads_over_10_mib_are_streamed_with_bounded_memory(wandb_env, gunicorn_server, owner,
-                                                                      owner_key, tmp_path):
+def test_artifact_uploads_over_10_mib_are_streamed_with_bounded_memory(
+    wandb_env, gunicorn_server, owner, owner_key, tmp_path
+):
     base, worker = gunicorn_server
     size = 200 * 1024 * 1024
     path = tmp_path / "big.bin"
@@ -210,8 +284,12 @@ def test_artifact_uploads_over_10_mib_are_streamed_with_bounded_memory(wandb_env
     digest = base64.b64encode(hasher.digest()).decode()
     env = wandb_env(owner_key, WANDB_BASE_URL=base)
     # Warm the worker up (imports, database connection) so that what follows measures the transfer.
-    assert requests.post(base + "/graphql", json={"query": "query Viewer { viewer { id } }"},
-                         auth=("api", owner_key), timeout=30).status_code == 200
+    assert (
+        requests.post(
+            base + "/graphql", json={"query": "query Viewer { viewer { id } }"}, auth=("api", owner_key), timeout=30
+        ).status_code
+        == 200
+    )
     before = _status_kib(worker, "VmHWM")
 
     artifact_put(env, path, "olivia/proj/big", tmp_path)
@@ -220,8 +298,14 @@ def test_artifact_uploads_over_10_mib_are_streamed_with_bounded_memory(wandb_env
     with storage.blob_open(digest) as handle:
         assert _md5_of(handle) == digest
 
-    got = subprocess.run([WANDB, "artifact", "get", "olivia/proj/big:latest", "--root", str(tmp_path / "got")],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    got = subprocess.run(
+        [WANDB, "artifact", "get", "olivia/proj/big:latest", "--root", str(tmp_path / "got")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert got.returncode == 0, got.stdout + got.stderr
     with open(tmp_path / "got" / "big.bin", "rb") as handle:
         assert _md5_of(handle) == digest
@@ -267,8 +351,12 @@ def test_migration_backfills_what_entities_already_hold(team, owner, outsider):
     from launchui.artifacts.services import artifact_build, content_held
     from launchui.projects.services import project_get_or_create
 
-    version, _ = artifact_build(project=project_get_or_create(entity=team, name="proj"), name="data",
-                                type_name="dataset", files={"a.txt": b"team bytes " + os.urandom(16)})
+    version, _ = artifact_build(
+        project=project_get_or_create(entity=team, name="proj"),
+        name="data",
+        type_name="dataset",
+        files={"a.txt": b"team bytes " + os.urandom(16)},
+    )
     digests = {f.digest for f in version.files.all()} | {version.manifest_digest}
     EntityContent.objects.all().delete()  # as before the migration
     assert not content_held(entity_id=team.pk, digests=digests)
@@ -284,7 +372,8 @@ def test_commit_does_not_parse_a_manifest_larger_than_its_cap(client, owner, own
 
     monkeypatch.setattr(services, "MANIFEST_MAX_BYTES", 64)
     artifact_id = pending_artifact(client, owner_key, "olivia", "huge-manifest")
-    answer = commit_with_manifest(client, owner_key, artifact_id, {f"f{i}.txt": {"digest": md5_b64(b"x")}
-                                                                  for i in range(5)})
+    answer = commit_with_manifest(
+        client, owner_key, artifact_id, {f"f{i}.txt": {"digest": md5_b64(b"x")} for i in range(5)}
+    )
     assert "The manifest is larger than" in answer["errors"][0]["message"], answer
     assert Artifact.objects.get(collection__name="huge-manifest").state == Artifact.PENDING

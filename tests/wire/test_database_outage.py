@@ -27,8 +27,10 @@ def _basic(key: str) -> dict:
 def _drop_other_connections() -> int:
     """What a PostgreSQL restart does to the web process: its connections die under it."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         return cursor.fetchone()[0]
 
 
@@ -36,8 +38,10 @@ def _drop_other_connections() -> int:
 def test_after_postgres_drops_the_connections_the_next_request_is_not_a_500(live_server, owner, owner_key, team):
     browser = requests.Session()
     browser.get(live_server.url + "/login")
-    signed_in = browser.post(live_server.url + "/login", data={
-        "username": owner.username, "password": PASSWORD, "csrfmiddlewaretoken": browser.cookies["csrftoken"]})
+    signed_in = browser.post(
+        live_server.url + "/login",
+        data={"username": owner.username, "password": PASSWORD, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+    )
     assert signed_in.status_code == 200 and "/login" not in signed_in.url
     assert requests.post(live_server.url + "/graphql", json=VIEWER, headers=_basic(owner_key)).status_code == 200
 
@@ -62,11 +66,20 @@ def server_without_database(tmp_path):
     """gunicorn whose DATABASE_URL points at a closed port: every query fails to connect."""
     closed = _free_port()
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed}/launchui_down",
-           "LAUNCHUI_DATA_DIR": str(tmp_path), "DEBUG": "false"}
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115  (held open for the server's lifetime)
-    proc = subprocess.Popen([GUNICORN, "launchui.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-                            env=env, cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed}/launchui_down",
+        "LAUNCHUI_DATA_DIR": str(tmp_path),
+        "DEBUG": "false",
+    }
+    log = open(tmp_path / "gunicorn.log", "wb")
+    proc = subprocess.Popen(
+        [GUNICORN, "launchui.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

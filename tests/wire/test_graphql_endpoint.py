@@ -43,14 +43,18 @@ def auth(key: str) -> dict:
 
 
 def gql(client, key, query, variables=None, operation_name="", status=200):
-    response = client.post("/graphql", json.dumps({"query": query, "variables": variables,
-                                                   "operationName": operation_name}),
-                           content_type="application/json", **auth(key))
+    response = client.post(
+        "/graphql",
+        json.dumps({"query": query, "variables": variables, "operationName": operation_name}),
+        content_type="application/json",
+        **auth(key),
+    )
     assert response.status_code == status, response.content
     return response.json()
 
 
 # --- auth ---------------------------------------------------------------------------------------------
+
 
 def test_missing_bad_and_revoked_keys_get_401(client, owner, owner_key):
     query = "query Viewer { viewer { id } }"
@@ -59,20 +63,24 @@ def test_missing_bad_and_revoked_keys_get_401(client, owner, owner_key):
     key = ApiKey.objects.get(user=owner)
     api_key_revoke(key=key)
     assert gql(client, owner_key, query, status=401)["errors"][0]["message"].startswith("Invalid or revoked")
-    response = client.post("/graphql", "{}", content_type="application/json",
-                           HTTP_AUTHORIZATION="Basic not-base64!!")
+    response = client.post("/graphql", "{}", content_type="application/json", HTTP_AUTHORIZATION="Basic not-base64!!")
     assert response.status_code == 401
 
 
 def test_viewer_answers_like_wandb(client, owner, owner_key, team):
-    data = gql(client, owner_key, "query Viewer { viewer { id entity username email flags "
-                                  "teams { edges { node { name } } } } }", operation_name="Viewer")["data"]
+    data = gql(
+        client,
+        owner_key,
+        "query Viewer { viewer { id entity username email flags teams { edges { node { name } } } } }",
+        operation_name="Viewer",
+    )["data"]
     assert data["viewer"]["entity"] == "olivia"
     assert data["viewer"]["teams"] == {"edges": [{"node": {"name": "acme"}}]}
     assert ids.decode(data["viewer"]["id"], "User") == owner.pk
 
 
 # --- the client's quirks --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("operation_name", ["", None, "SomethingElse"])
 def test_empty_null_or_mismatched_operation_name_runs_the_only_operation(client, owner_key, operation_name):
@@ -82,19 +90,36 @@ def test_empty_null_or_mismatched_operation_name_runs_the_only_operation(client,
 
 
 def test_aliases_typename_and_fragments(client, owner_key, queue):
-    body = gql(client, owner_key, """
+    body = gql(
+        client,
+        owner_key,
+        """
         query Q($e: String!) { p: project(entityName: $e, name: "model-registry") { __typename
           queues: runQueues { ...Q } } }
-        fragment Q on RunQueue { id name __typename }""", {"e": "acme"})
-    assert body == {"data": {"p": {"__typename": "Project", "queues": [
-        {"id": ids.encode("RunQueue", queue.pk), "name": "gpu-queue", "__typename": "RunQueue"}]}}}
+        fragment Q on RunQueue { id name __typename }""",
+        {"e": "acme"},
+    )
+    assert body == {
+        "data": {
+            "p": {
+                "__typename": "Project",
+                "queues": [{"id": ids.encode("RunQueue", queue.pk), "name": "gpu-queue", "__typename": "RunQueue"}],
+            }
+        }
+    }
 
 
-@pytest.mark.parametrize("body, status", [
-    ("not json", 400), ("[1, 2]", 400), ('{"query": ""}', 400), ('{"query": "query {"}', 400),
-    ('{"query": "query { viewer { id } }", "variables": "nope"}', 400),
-    ('{"query": "subscription S { x }"}', 400),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ("not json", 400),
+        ("[1, 2]", 400),
+        ('{"query": ""}', 400),
+        ('{"query": "query {"}', 400),
+        ('{"query": "query { viewer { id } }", "variables": "nope"}', 400),
+        ('{"query": "subscription S { x }"}', 400),
+    ],
+)
 def test_malformed_requests_are_4xx_never_500(client, owner_key, body, status):
     response = client.post("/graphql", body, content_type="application/json", **auth(owner_key))
     assert response.status_code == status
@@ -103,44 +128,87 @@ def test_malformed_requests_are_4xx_never_500(client, owner_key, body, status):
 
 def test_unknown_fields_and_bad_ids_are_graphql_errors(client, owner_key, queue):
     assert gql(client, owner_key, "query { nothingHere { id } }")["errors"][0]["message"].startswith(
-        "Cannot query field 'nothingHere'")
-    body = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
-                                        "launchAgentId": "!!!"})
+        "Cannot query field 'nothingHere'"
+    )
+    body = gql(
+        client,
+        owner_key,
+        POP,
+        {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": "!!!"},
+    )
     assert "not a valid LaunchAgent id" in body["errors"][0]["message"]
-    body = gql(client, owner_key, CREATE_AGENT, {"entity": "acme", "project": "model-registry",
-                                                 "queues": [ids.encode("RunQueue", queue.pk)], "hostname": "h",
-                                                 "agentConfig": "{not json", "version": None})
+    body = gql(
+        client,
+        owner_key,
+        CREATE_AGENT,
+        {
+            "entity": "acme",
+            "project": "model-registry",
+            "queues": [ids.encode("RunQueue", queue.pk)],
+            "hostname": "h",
+            "agentConfig": "{not json",
+            "version": None,
+        },
+    )
     assert "agentConfig is not valid JSON" in body["errors"][0]["message"]
     assert not LaunchAgent.objects.exists()
 
 
 def test_the_hidden_run_ops_are_tolerated(client, owner_key):
-    body = gql(client, owner_key, "query ServerFeaturesQuery { serverInfo { features { name isEnabled } } }",
-               operation_name="ServerFeaturesQuery")
+    body = gql(
+        client,
+        owner_key,
+        "query ServerFeaturesQuery { serverInfo { features { name isEnabled } } }",
+        operation_name="ServerFeaturesQuery",
+    )
     assert body == {"data": {"serverInfo": {"features": []}}}
-    body = gql(client, owner_key, "query OrganizationCoreWeaveOrganizationID($entityName: String!) { "
-                                  "entity(name: $entityName) { organization { coreWeaveOrganizationId } } }",
-               {"entityName": "olivia"})
+    body = gql(
+        client,
+        owner_key,
+        "query OrganizationCoreWeaveOrganizationID($entityName: String!) { "
+        "entity(name: $entityName) { organization { coreWeaveOrganizationId } } }",
+        {"entityName": "olivia"},
+    )
     assert body == {"data": {"entity": {"organization": None}}}
 
 
 # --- agent operations ----------------------------------------------------------------------------------
 
+
 def test_pop_returns_run_spec_as_an_object_and_ack_claims(client, owner, owner_key, queue, agent):
     item = item_push(queue=queue, run_spec={"entity": "acme", "project": "p"}, created_by=owner)
-    popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
-                                          "launchAgentId": ids.encode("LaunchAgent", agent.pk)})
+    popped = gql(
+        client,
+        owner_key,
+        POP,
+        {
+            "entity": "acme",
+            "project": "model-registry",
+            "queueName": "gpu-queue",
+            "launchAgentId": ids.encode("LaunchAgent", agent.pk),
+        },
+    )
     result = popped["data"]["popFromRunQueue"]
     assert result["runQueueItemId"] == ids.encode("RunQueueItem", item.pk)
     assert result["runSpec"]["entity"] == "acme"  # an object, not a JSON string
     assert result["runSpec"]["resource"] == "local-container"
-    again = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
-                                         "launchAgentId": ids.encode("LaunchAgent", agent.pk)})
+    again = gql(
+        client,
+        owner_key,
+        POP,
+        {
+            "entity": "acme",
+            "project": "model-registry",
+            "queueName": "gpu-queue",
+            "launchAgentId": ids.encode("LaunchAgent", agent.pk),
+        },
+    )
     assert again == {"data": {"popFromRunQueue": None}}
     acked = gql(client, owner_key, ACK, {"itemId": result["runQueueItemId"], "runId": "run123"})
     assert acked == {"data": {"ackRunQueueItem": {"success": True}}}
-    assert gql(client, owner_key, ACK, {"itemId": result["runQueueItemId"], "runId": "run123"}) == \
-        {"data": {"ackRunQueueItem": {"success": False}}}
+    assert gql(client, owner_key, ACK, {"itemId": result["runQueueItemId"], "runId": "run123"}) == {
+        "data": {"ackRunQueueItem": {"success": False}}
+    }
     item.refresh_from_db()
     assert (item.state, item.associated_run_id, item.agent_id) == (RunQueueItem.CLAIMED, "run123", agent.pk)
 
@@ -155,14 +223,16 @@ def test_launch_agent_always_answers_and_stop_polling_follows_the_flag(client, o
     agent.delete()  # deleted in the browser: the agent is told to stop, not crashed with an error
     body = gql(client, owner_key, LAUNCH_AGENT, variables)
     assert "errors" not in body and body["data"]["launchAgent"]["stopPolling"] is True
-    assert gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "KILLED"}) == \
-        {"data": {"updateLaunchAgent": {"success": False}}}
+    assert gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "KILLED"}) == {
+        "data": {"updateLaunchAgent": {"success": False}}
+    }
 
 
 def test_update_launch_agent_records_status_and_rejects_unknown_ones(client, owner_key, agent):
     variables = {"agentId": ids.encode("LaunchAgent", agent.pk)}
-    assert gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "RUNNING"}) == \
-        {"data": {"updateLaunchAgent": {"success": True}}}
+    assert gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "RUNNING"}) == {
+        "data": {"updateLaunchAgent": {"success": True}}
+    }
     agent.refresh_from_db()
     assert agent.reported_status == "RUNNING"
     body = gql(client, owner_key, UPDATE_AGENT, {**variables, "agentStatus": "DANCING"})
@@ -171,45 +241,77 @@ def test_update_launch_agent_records_status_and_rejects_unknown_ones(client, own
 
 def test_fail_records_stage_message_and_files(client, owner, owner_key, queue, agent):
     item = item_push(queue=queue, run_spec={}, created_by=owner)
-    body = gql(client, owner_key, FAIL, {"runQueueItemId": ids.encode("RunQueueItem", item.pk), "message": "boom",
-                                         "stage": "run", "filePaths": ["x/error/error.log"]})
+    body = gql(
+        client,
+        owner_key,
+        FAIL,
+        {
+            "runQueueItemId": ids.encode("RunQueueItem", item.pk),
+            "message": "boom",
+            "stage": "run",
+            "filePaths": ["x/error/error.log"],
+        },
+    )
     assert body == {"data": {"failRunQueueItem": {"success": True}}}
     item.refresh_from_db()
-    assert (item.state, item.error_stage, item.error_message, item.error_file_paths) == \
-        (RunQueueItem.FAILED, "run", "boom", ["x/error/error.log"])
+    assert (item.state, item.error_stage, item.error_message, item.error_file_paths) == (
+        RunQueueItem.FAILED,
+        "run",
+        "boom",
+        ["x/error/error.log"],
+    )
 
 
 # --- scoping: owner, member, outsider -------------------------------------------------------------------
 
+
 def test_an_outsider_can_neither_see_nor_touch_the_teams_queue_agent_or_items(
-        client, owner, member, outsider_key, member_key, queue, agent):
+    client, owner, member, outsider_key, member_key, queue, agent
+):
     item = item_push(queue=queue, run_spec={}, created_by=owner)
-    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
-                "launchAgentId": ids.encode("LaunchAgent", agent.pk)}
+    pop_vars = {
+        "entity": "acme",
+        "project": "model-registry",
+        "queueName": "gpu-queue",
+        "launchAgentId": ids.encode("LaunchAgent", agent.pk),
+    }
     assert "not a member" in gql(client, outsider_key, POP, pop_vars)["errors"][0]["message"]
-    assert gql(client, outsider_key, LAUNCH_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk)})[
-        "data"]["launchAgent"]["name"] == "deleted-agent"
-    assert gql(client, outsider_key, UPDATE_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk),
-                                                    "agentStatus": "KILLED"})["data"]["updateLaunchAgent"] == \
-        {"success": False}
-    body = gql(client, outsider_key, FAIL, {"runQueueItemId": ids.encode("RunQueueItem", item.pk),
-                                            "message": "x", "stage": "agent"})
+    assert (
+        gql(client, outsider_key, LAUNCH_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk)})["data"][
+            "launchAgent"
+        ]["name"]
+        == "deleted-agent"
+    )
+    assert gql(
+        client, outsider_key, UPDATE_AGENT, {"agentId": ids.encode("LaunchAgent", agent.pk), "agentStatus": "KILLED"}
+    )["data"]["updateLaunchAgent"] == {"success": False}
+    body = gql(
+        client,
+        outsider_key,
+        FAIL,
+        {"runQueueItemId": ids.encode("RunQueueItem", item.pk), "message": "x", "stage": "agent"},
+    )
     assert body["errors"][0]["message"] == "Run queue item not found."
-    body = gql(client, outsider_key, "query P($e: String!) { project(entityName: $e, name: \"model-registry\") "
-                                     "{ runQueues { name } } }", {"e": "acme"})
+    body = gql(
+        client,
+        outsider_key,
+        'query P($e: String!) { project(entityName: $e, name: "model-registry") { runQueues { name } } }',
+        {"e": "acme"},
+    )
     assert body["data"]["project"] is None and body["errors"]
     agent.refresh_from_db()
     item.refresh_from_db()
     assert agent.reported_status == "POLLING" and item.state == RunQueueItem.PENDING
     # A member of the team may pop, for an agent they run (not for a teammate's: finding 10).
     assert gql(client, member_key, POP, pop_vars)["errors"][0]["message"] == "Unknown launch agent."
-    mine = agent_register(entity=queue.entity, queues=[queue], hostname="h2", config={}, version="",
-                          created_by=member)
-    assert gql(client, member_key, POP, {**pop_vars, "launchAgentId": ids.encode("LaunchAgent", mine.pk)})[
-        "data"]["popFromRunQueue"]["runQueueItemId"]
+    mine = agent_register(entity=queue.entity, queues=[queue], hostname="h2", config={}, version="", created_by=member)
+    assert gql(client, member_key, POP, {**pop_vars, "launchAgentId": ids.encode("LaunchAgent", mine.pk)})["data"][
+        "popFromRunQueue"
+    ]["runQueueItemId"]
 
 
 # --- query budgets: constant in the number of agents and items ------------------------------------------
+
 
 def _count_queries(fn) -> int:
     with CaptureQueriesContext(connection) as captured:
@@ -222,8 +324,12 @@ def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key
 
     def loop():
         gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})
-        popped = gql(client, owner_key, POP, {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue",
-                                              "launchAgentId": agent_id})["data"]["popFromRunQueue"]
+        popped = gql(
+            client,
+            owner_key,
+            POP,
+            {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": agent_id},
+        )["data"]["popFromRunQueue"]
         gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"})
         if popped:
             gql(client, owner_key, ACK, {"itemId": popped["runQueueItemId"], "runId": "r"})
@@ -232,8 +338,7 @@ def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key
     gql(client, owner_key, "query { viewer { id } }")  # settles the key's last_used_at
     few = _count_queries(loop)
     for n in range(40):
-        agent_register(entity=queue.entity, queues=[queue], hostname=f"h{n}", config={}, version="",
-                       created_by=owner)
+        agent_register(entity=queue.entity, queues=[queue], hostname=f"h{n}", config={}, version="", created_by=owner)
         item_push(queue=queue, run_spec={}, created_by=owner)
     many = _count_queries(loop)
     assert few == many
@@ -246,23 +351,38 @@ def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, age
     # auth 1 + agent 1 + touch 1 + queue ids 1
     assert _count_queries(lambda: gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})) == 4
     # auth 1 + scoped UPDATE 1
-    assert _count_queries(lambda: gql(client, owner_key, UPDATE_AGENT,
-                                      {"agentId": agent_id, "agentStatus": "POLLING"})) == 2
+    assert (
+        _count_queries(lambda: gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"}))
+        == 2
+    )
     # auth 1 + queue (scoped by membership) 1 + touch 1 + SELECT ... FOR UPDATE SKIP LOCKED 1, plus the
     # SAVEPOINT and RELEASE that the test's own transaction turns the pop's atomic block into
-    empty_pop = _count_queries(lambda: gql(client, owner_key, POP, {
-        "entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": agent_id}))
+    empty_pop = _count_queries(
+        lambda: gql(
+            client,
+            owner_key,
+            POP,
+            {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": agent_id},
+        )
+    )
     assert empty_pop == 4 + 2
 
 
 # --- concurrency over HTTP ------------------------------------------------------------------------------
 
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_pollers_never_get_the_same_item(live_server, owner, owner_key, queue):
     items = {item_push(queue=queue, run_spec={"n": n}, created_by=owner).pk for n in range(60)}
-    agent_ids = [ids.encode("LaunchAgent", agent_register(entity=queue.entity, queues=[queue], hostname=f"h{n}",
-                                                          config={}, version="", created_by=owner).pk)
-                 for n in range(8)]
+    agent_ids = [
+        ids.encode(
+            "LaunchAgent",
+            agent_register(
+                entity=queue.entity, queues=[queue], hostname=f"h{n}", config={}, version="", created_by=owner
+            ).pk,
+        )
+        for n in range(8)
+    ]
     popped: list[int] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -271,9 +391,20 @@ def test_concurrent_pollers_never_get_the_same_item(live_server, owner, owner_ke
         session = requests.Session()
         session.auth = ("api", owner_key)
         while True:
-            response = session.post(f"{live_server.url}/graphql", json={"query": POP, "operationName": "",
-                                    "variables": {"entity": "acme", "project": "model-registry",
-                                                  "queueName": "gpu-queue", "launchAgentId": agent_id}}, timeout=30)
+            response = session.post(
+                f"{live_server.url}/graphql",
+                json={
+                    "query": POP,
+                    "operationName": "",
+                    "variables": {
+                        "entity": "acme",
+                        "project": "model-registry",
+                        "queueName": "gpu-queue",
+                        "launchAgentId": agent_id,
+                    },
+                },
+                timeout=30,
+            )
             body = response.json()
             if response.status_code != 200 or "errors" in body:
                 with lock:
@@ -297,6 +428,7 @@ def test_concurrent_pollers_never_get_the_same_item(live_server, owner, owner_ke
 
 # --- replay of the real client's captured requests -----------------------------------------------------
 
+
 @pytest.mark.parametrize("flow", ["agent", "agent-offline-mode", "agent-runs-code-job", "launch-to-queue"])
 def test_captured_client_requests_never_get_a_500(db, client, flow):
     """Every GraphQL request the real 0.31.0 client sent in these flows, replayed against launchui with
@@ -307,21 +439,27 @@ def test_captured_client_requests_never_get_a_500(db, client, flow):
     assert path.exists(), f"{path} is missing"
     alice = user_create(username="alice", password=None)
     key = api_key_create(user=alice, name="replay")[1]
-    default = queue_create(entity=alice.personal_entity, name="default", resource="local-process",
-                           created_by=alice)
+    default = queue_create(entity=alice.personal_entity, name="default", resource="local-process", created_by=alice)
     replayed = 0
     for line in path.read_text().splitlines():
         request = json.loads(line)
         if request["path"] != "/graphql":
             continue
-        response = client.post("/graphql", json.dumps({"query": request["query"],
-                                                       "variables": request["variables"],
-                                                       "operationName": request["operationName"]}),
-                               content_type="application/json", **auth(key))
+        response = client.post(
+            "/graphql",
+            json.dumps(
+                {
+                    "query": request["query"],
+                    "variables": request["variables"],
+                    "operationName": request["operationName"],
+                }
+            ),
+            content_type="application/json",
+            **auth(key),
+        )
         assert response.status_code < 500, (request["op"], response.content)
         replayed += 1
-        if request["op"] in ("Viewer", "ProjectRunQueues", "EntityIsTeam", "ServerFeaturesQuery",
-                             "GetDefaultEntity"):
+        if request["op"] in ("Viewer", "ProjectRunQueues", "EntityIsTeam", "ServerFeaturesQuery", "GetDefaultEntity"):
             assert "errors" not in response.json(), (request["op"], response.content)
     assert replayed > 5
     assert default.pk
@@ -334,20 +472,40 @@ PUSH = """mutation pushToRunQueueByName($entityName: String!, $projectName: Stri
 
 
 def test_push_returns_run_spec_as_a_string_and_refuses_a_project_of_another_entity(client, owner_key, queue):
-    pushed = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry",
-                                           "queueName": "gpu-queue",
-                                           "runSpec": json.dumps({"entity": "acme", "project": "vision"})})
+    pushed = gql(
+        client,
+        owner_key,
+        PUSH,
+        {
+            "entityName": "acme",
+            "projectName": "model-registry",
+            "queueName": "gpu-queue",
+            "runSpec": json.dumps({"entity": "acme", "project": "vision"}),
+        },
+    )
     assert "errors" not in pushed, pushed
     result = pushed["data"]["pushToRunQueueByName"]
     assert isinstance(result["runSpec"], str)
     assert json.loads(result["runSpec"])["author"] == "olivia"
-    refused = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry",
-                                            "queueName": "gpu-queue",
-                                            "runSpec": json.dumps({"entity": "olivia", "project": "mine"})})
+    refused = gql(
+        client,
+        owner_key,
+        PUSH,
+        {
+            "entityName": "acme",
+            "projectName": "model-registry",
+            "queueName": "gpu-queue",
+            "runSpec": json.dumps({"entity": "olivia", "project": "mine"}),
+        },
+    )
     assert "runs jobs in projects of acme, not olivia" in refused["errors"][0]["message"]
     assert RunQueueItem.objects.count() == 1
-    bad = gql(client, owner_key, PUSH, {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu-queue",
-                                        "runSpec": "{not json"})
+    bad = gql(
+        client,
+        owner_key,
+        PUSH,
+        {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu-queue", "runSpec": "{not json"},
+    )
     assert "runSpec is not valid JSON" in bad["errors"][0]["message"]
 
 
@@ -364,23 +522,33 @@ def test_run_lifecycle_through_upsert_bucket_and_the_file_stream(client, owner, 
     from launchui.projects.models import Run
     from launchui.projects.services import run_request_stop
 
-    body = gql(client, owner_key, UPSERT_BUCKET, {"name": "r1", "project": "vision", "entity": "acme",
-                                                  "config": json.dumps({"lr": 0.1}), "jobType": "train"},
-               operation_name="UpsertBucket")
+    body = gql(
+        client,
+        owner_key,
+        UPSERT_BUCKET,
+        {"name": "r1", "project": "vision", "entity": "acme", "config": json.dumps({"lr": 0.1}), "jobType": "train"},
+        operation_name="UpsertBucket",
+    )
     bucket = body["data"]["upsertBucket"]
     assert bucket["inserted"] is True and bucket["bucket"]["project"] == {"name": "vision", "entity": {"name": "acme"}}
     state = lambda: gql(client, owner_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r1"})[  # noqa
-        "data"]["project"]["run"]["state"]
+        "data"
+    ]["project"]["run"]["state"]
     assert state() == "running"
 
     stream = "/files/acme/vision/r1/file_stream"
     response = client.post(stream, json.dumps({"files": {}}), content_type="application/json", **auth(owner_key))
     assert response.json()["stopped"] is False
     run_request_stop(run=Run.objects.get(name="r1"))
-    assert gql(client, owner_key, RUN_STOPPED, {"projectName": "vision", "entityName": "acme", "runId": "r1"})[
-        "data"]["project"]["run"]["stopped"] is True
-    response = client.post(stream, json.dumps({"complete": True, "exitcode": 0}), content_type="application/json",
-                           **auth(owner_key))
+    assert (
+        gql(client, owner_key, RUN_STOPPED, {"projectName": "vision", "entityName": "acme", "runId": "r1"})["data"][
+            "project"
+        ]["run"]["stopped"]
+        is True
+    )
+    response = client.post(
+        stream, json.dumps({"complete": True, "exitcode": 0}), content_type="application/json", **auth(owner_key)
+    )
     assert response.json()["stopped"] is True
     assert state() == "finished"
 
@@ -392,10 +560,18 @@ def test_run_lifecycle_through_upsert_bucket_and_the_file_stream(client, owner, 
 
 def test_a_run_that_exits_non_zero_is_failed(client, owner_key, team):
     gql(client, owner_key, UPSERT_BUCKET, {"name": "r2", "project": "vision", "entity": "acme"})
-    client.post("/files/acme/vision/r2/file_stream", json.dumps({"complete": True, "exitcode": 3}),
-                content_type="application/json", **auth(owner_key))
-    assert gql(client, owner_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r2"})[
-        "data"]["project"]["run"]["state"] == "failed"
+    client.post(
+        "/files/acme/vision/r2/file_stream",
+        json.dumps({"complete": True, "exitcode": 3}),
+        content_type="application/json",
+        **auth(owner_key),
+    )
+    assert (
+        gql(client, owner_key, RUN_STATE, {"project": "vision", "entity": "acme", "name": "r2"})["data"]["project"][
+            "run"
+        ]["state"]
+        == "failed"
+    )
 
 
 def test_push_to_run_queue_fallback_by_queue_id(client, owner_key, outsider_key, queue):
@@ -410,19 +586,35 @@ def test_push_to_run_queue_fallback_by_queue_id(client, owner_key, outsider_key,
 
 
 def test_a_default_resource_config_reads_the_same_before_and_after_its_queue(client, owner_key, team):
-    made = gql(client, owner_key, """mutation C($e: String!, $r: String!, $c: JSONString!, $t: JSONString) {
+    made = gql(
+        client,
+        owner_key,
+        """mutation C($e: String!, $r: String!, $c: JSONString!, $t: JSONString) {
       createDefaultResourceConfig(input: {entityName: $e, resource: $r, config: $c, templateVariables: $t}) {
-      defaultResourceConfigID success } }""", {
-        "e": "acme", "r": "kubernetes", "c": json.dumps({"resource_args": {"kubernetes": {"gpus": "{{g}}"}}}),
-        "t": json.dumps({"g": {"schema": {"type": "integer"}}})})["data"]["createDefaultResourceConfig"]
+      defaultResourceConfigID success } }""",
+        {
+            "e": "acme",
+            "r": "kubernetes",
+            "c": json.dumps({"resource_args": {"kubernetes": {"gpus": "{{g}}"}}}),
+            "t": json.dumps({"g": {"schema": {"type": "integer"}}}),
+        },
+    )["data"]["createDefaultResourceConfig"]
     read = """query R($e: String!, $id: ID!) { entity(name: $e) { defaultResourceConfig(id: $id) {
       config resource templateVariables { name schema } } } }"""
     before = gql(client, owner_key, read, {"e": "acme", "id": made["defaultResourceConfigID"]})
-    queue_id = gql(client, owner_key, """mutation Q($id: ID) { createRunQueue(input: {entityName: "acme",
+    queue_id = gql(
+        client,
+        owner_key,
+        """mutation Q($id: ID) { createRunQueue(input: {entityName: "acme",
       projectName: "model-registry", queueName: "k8s", access: PROJECT, defaultResourceConfigID: $id}) {
-      success queueID } }""", {"id": made["defaultResourceConfigID"]})["data"]["createRunQueue"]["queueID"]
+      success queueID } }""",
+        {"id": made["defaultResourceConfigID"]},
+    )["data"]["createRunQueue"]["queueID"]
     after = gql(client, owner_key, read, {"e": "acme", "id": queue_id})
-    expected = {"config": {"resource_args": {"kubernetes": {"gpus": "{{g}}"}}}, "resource": "kubernetes",
-                "templateVariables": [{"name": "g", "schema": '{"type": "integer"}'}]}
+    expected = {
+        "config": {"resource_args": {"kubernetes": {"gpus": "{{g}}"}}},
+        "resource": "kubernetes",
+        "templateVariables": [{"name": "g", "schema": '{"type": "integer"}'}],
+    }
     assert before["data"]["entity"]["defaultResourceConfig"] == expected
     assert after["data"]["entity"]["defaultResourceConfig"] == expected

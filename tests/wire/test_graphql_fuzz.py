@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from launchui.accounts.models import ApiKey
 from launchui.accounts.services import api_key_create
 from launchui.artifacts.services import artifact_build
-from launchui.projects.models import Project
 from launchui.launch.services import agent_register, item_push, queue_create
+from launchui.projects.models import Project
 from launchui.wire import ids, inputs, ops  # noqa: F401  (ops registers the resolvers)
 from launchui.wire.graphql import RESOLVERS
 
@@ -30,18 +30,25 @@ CAPTURED = json.loads((Path(__file__).parent / "captures" / "client_documents.js
 def _plain_document(kind: str, name: str) -> str:
     if kind == "mutation":
         return f"mutation Fuzz($input: {name}Input) {{ {name}(input: $input) {{ __typename }} }}"
-    return (f"query Fuzz($id: ID, $name: String, $entityName: String, $first: Int, $after: String) {{ "
-            f"{name}(id: $id, name: $name, entityName: $entityName, first: $first, after: $after) {{ __typename }} }}")
+    return (
+        f"query Fuzz($id: ID, $name: String, $entityName: String, $first: Int, $after: String) {{ "
+        f"{name}(id: $id, name: $name, entityName: $entityName, first: $first, after: $after) {{ __typename }} }}"
+    )
 
 
 CASES = [(d["query"], d["variables"]) for d in CAPTURED] + [
-    (_plain_document(kind, name), None) for kind, names in RESOLVERS.items() for name in sorted(names)]
+    (_plain_document(kind, name), None) for kind, names in RESOLVERS.items() for name in sorted(names)
+]
 
 
 def test_every_operation_is_fuzzed_and_every_captured_one_is_served():
     served = {name for names in RESOLVERS.values() for name in names}
-    plain = {name for query, _ in CASES for name in served if query.startswith(("mutation Fuzz", "query Fuzz"))
-             and f" {name}(" in query}
+    plain = {
+        name
+        for query, _ in CASES
+        for name in served
+        if query.startswith(("mutation Fuzz", "query Fuzz")) and f" {name}(" in query
+    }
     assert plain == served
     assert {root for d in CAPTURED for root in d["roots"]} <= served
     assert len(CAPTURED) >= 20
@@ -52,15 +59,27 @@ def _nul_text():
 
 
 BAD_VALUES = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([-1, 0, 2**31, 2**63, 10**30, "²", "abc", "-1", "", "1e400", "٣"]),
     st.floats(allow_nan=True, allow_infinity=True),
     _nul_text(),
-    st.text(max_size=30), st.just("x" * 300), st.just("y" * 5000),
-    st.sampled_from(['{"lr": NaN, "x": Infinity, "y": -Infinity}', '{"a": "\\u0000"}', "[1, 2]", "{",
-                     '"just a string"', '{"overrides": {"args": {"a": 1}, "run_config": [1]}}',
-                     '{"overrides": "x", "project": 5}', '{"project": ["a"], "job": {"x": 1}}']),
+    st.text(max_size=30),
+    st.just("x" * 300),
+    st.just("y" * 5000),
+    st.sampled_from(
+        [
+            '{"lr": NaN, "x": Infinity, "y": -Infinity}',
+            '{"a": "\\u0000"}',
+            "[1, 2]",
+            "{",
+            '"just a string"',
+            '{"overrides": {"args": {"a": 1}, "run_config": [1]}}',
+            '{"overrides": "x", "project": 5}',
+            '{"project": ["a"], "job": {"x": 1}}',
+        ]
+    ),
     st.lists(st.one_of(st.integers(), st.text(max_size=5)), max_size=3),
     st.dictionaries(st.text(max_size=6), st.one_of(st.integers(), st.text(max_size=6), st.none()), max_size=3),
 )
@@ -109,16 +128,31 @@ def world(transactional_db, owner, member, outsider, team):
     agent = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="0", created_by=owner)
     item = item_push(queue=queue, run_spec={"project": "p"}, created_by=owner)
     project = Project.objects.create(entity=team, name="proj")
-    artifact, _ = artifact_build(project=project, name="job-x", type_name="job",
-                                 files={"wandb-job.json": b'{"source_type": "image"}'}, created_by=owner)
+    artifact, _ = artifact_build(
+        project=project,
+        name="job-x",
+        type_name="job",
+        files={"wandb-job.json": b'{"source_type": "image"}'},
+        created_by=owner,
+    )
     keys = [api_key_create(user=user, name="fuzz")[1] for user in (owner, member, outsider)]
-    real = {"entityName": "acme", "entity": "acme", "queueName": "gpu", "projectName": "proj",
-            "project": "proj", "name": "job-x:latest", "modelName": "proj",
-            "id": ids.encode("Artifact", artifact.pk), "artifactID": ids.encode("Artifact", artifact.pk),
-            "queueID": ids.encode("RunQueue", queue.pk), "launchAgentId": ids.encode("LaunchAgent", agent.pk),
-            "runQueueItemId": ids.encode("RunQueueItem", item.pk),
-            "runSpec": '{"project": "proj", "overrides": {"run_config": {"lr": NaN}}}',
-            "agentConfig": '{"max_jobs": Infinity}', "config": '{"lr": {"value": -Infinity}}'}
+    real = {
+        "entityName": "acme",
+        "entity": "acme",
+        "queueName": "gpu",
+        "projectName": "proj",
+        "project": "proj",
+        "name": "job-x:latest",
+        "modelName": "proj",
+        "id": ids.encode("Artifact", artifact.pk),
+        "artifactID": ids.encode("Artifact", artifact.pk),
+        "queueID": ids.encode("RunQueue", queue.pk),
+        "launchAgentId": ids.encode("LaunchAgent", agent.pk),
+        "runQueueItemId": ids.encode("RunQueueItem", item.pk),
+        "runSpec": '{"project": "proj", "overrides": {"run_config": {"lr": NaN}}}',
+        "agentConfig": '{"max_jobs": Infinity}',
+        "config": '{"lr": {"value": -Infinity}}',
+    }
     return keys, real
 
 
@@ -126,9 +160,13 @@ def test_graphql_never_answers_5xx_to_mutated_client_requests(world, client):
     keys, real = world
     assert ApiKey.objects.count() == 3
 
-    @settings(max_examples=800, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large])
+    @settings(
+        max_examples=800,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case=st.sampled_from(CASES), key=st.sampled_from(keys), data=st.data())
     def check(case, key, data):
         query, base = case

@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.wandb, pytest.mark.django_db(transaction=True)]
 
 
 def job_create(env, *args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([WANDB, "job", "create", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [WANDB, "job", "create", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
+    )
 
 
 def spec_of(job: Artifact) -> dict:
@@ -40,8 +41,9 @@ def git_env(wandb_env, owner_key, git_ssh_server):
 def test_job_create_git_over_ssh(git_env, owner, git_repo, git_ssh_server, tmp_path, ref, commit_of, runtime):
     require_wandb()
     remote = git_ssh_server.url(git_repo.path)
-    created = job_create(git_env, "-p", "proj", "-e", "olivia", "-E", "train.py", "-g", ref, "git", remote,
-                         cwd=tmp_path)
+    created = job_create(
+        git_env, "-p", "proj", "-e", "olivia", "-E", "train.py", "-g", ref, "git", remote, cwd=tmp_path
+    )
     output = created.stdout + created.stderr
     assert created.returncode == 0, output
 
@@ -66,12 +68,24 @@ def test_job_create_git_over_ssh(git_env, owner, git_repo, git_ssh_server, tmp_p
     assert sorted(ArtifactCollection.objects.values_list("type_name", flat=True)) == ["job"]
 
 
-def test_job_create_git_with_a_key_the_server_refuses(wandb_env, owner_key, owner, git_repo, git_ssh_server,
-                                                      tmp_path):
+def test_job_create_git_with_a_key_the_server_refuses(wandb_env, owner_key, owner, git_repo, git_ssh_server, tmp_path):
     require_wandb()
-    env = wandb_env(owner_key, GIT_SSH_COMMAND=git_ssh_server.ssh_command(git_ssh_server.wrong_key),
-                    GIT_TERMINAL_PROMPT="0")
-    failed = job_create(env, "-p", "proj", "-e", "olivia", "-E", "train.py", "-g", "main", "git",
-                        git_ssh_server.url(git_repo.path), cwd=tmp_path)
+    env = wandb_env(
+        owner_key, GIT_SSH_COMMAND=git_ssh_server.ssh_command(git_ssh_server.wrong_key), GIT_TERMINAL_PROMPT="0"
+    )
+    failed = job_create(
+        env,
+        "-p",
+        "proj",
+        "-e",
+        "olivia",
+        "-E",
+        "train.py",
+        "-g",
+        "main",
+        "git",
+        git_ssh_server.url(git_repo.path),
+        cwd=tmp_path,
+    )
     assert "Permission denied (publickey)" in failed.stderr, failed.stdout + failed.stderr
     assert not ArtifactCollection.objects.filter(type_name="job").exists()

@@ -18,8 +18,8 @@ from graphql import parse
 
 from launchui.core import limits
 from launchui.launch.models import ResourceConfig, RunQueueItem
-from launchui.projects.models import Project
 from launchui.launch.services import queue_create
+from launchui.projects.models import Project
 from launchui.wire import cost, graphql
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +54,7 @@ def queue(team, owner):
 
 
 # --- the client stays far below every cap ------------------------------------------------------------
+
 
 def _bracket_nesting(text: str) -> int:
     depth = deepest = 0
@@ -111,6 +112,7 @@ def test_wandb_client_documents_are_answered_without_a_limit_error(client, owner
 
 # --- finding 3: attacks on /graphql --------------------------------------------------------------------
 
+
 def test_fragments_that_spread_each_other_twice_are_refused_before_any_resolver(client, owner_key, monkeypatch):
     # 613 bytes: F0 spreads F1 twice, ... F14 selects viewer: 2^15 viewer resolutions before the fix.
     fragments = "".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}\n" for i in range(15))
@@ -126,15 +128,18 @@ def test_fragments_that_spread_each_other_twice_are_refused_before_any_resolver(
 
 def test_a_thousand_aliases_of_a_list_field_are_refused(client, owner_key, queue):
     aliases = " ".join(f"q{i}: runQueues {{ id name }}" for i in range(1000))
-    response, elapsed = post(client, owner_key, f'query {{ project(entityName: "acme", name: "model-registry") {{ {aliases} }} }}')
+    response, elapsed = post(
+        client, owner_key, f'query {{ project(entityName: "acme", name: "model-registry") {{ {aliases} }} }}'
+    )
     refused(response, elapsed, "GRAPHQL_MAX_ALIASES")
 
 
 def test_a_list_field_repeated_without_aliases_is_refused(client, owner_key, queue):
     # Same response key each time, but the executor would resolve each one: counted as fields.
     repeated = " ".join("runQueues { id name }" for _ in range(300))
-    response, elapsed = post(client, owner_key, f'query {{ project(entityName: "acme", name: "model-registry") '
-                                                f'{{ {repeated} }} }}')
+    response, elapsed = post(
+        client, owner_key, f'query {{ project(entityName: "acme", name: "model-registry") {{ {repeated} }} }}'
+    )
     refused(response, elapsed, "GRAPHQL_MAX_FIELDS")
 
 
@@ -151,19 +156,25 @@ def test_ten_thousand_mutations_in_one_request_are_refused(client, owner_key, te
 
 
 def test_a_fragment_cycle_is_refused_not_a_500(client, owner_key):
-    for document in ("query { ...A } fragment A on Query { ...A }",
-                     "query { ...A } fragment A on Query { viewer { ...B } } fragment B on User { id ...A }"):
+    for document in (
+        "query { ...A } fragment A on Query { ...A }",
+        "query { ...A } fragment A on Query { viewer { ...B } } fragment B on User { id ...A }",
+    ):
         response, elapsed = post(client, owner_key, document)
         refused(response, elapsed, "cycle")
 
 
 def test_a_three_thousand_fragment_chain_is_refused_not_a_500(client, owner_key):
     chain = "".join(f"fragment F{i} on Query {{ ...F{i + 1} }}\n" for i in range(3000))
-    response, elapsed = post(client, owner_key, "query { ...F0 }\n" + chain + "fragment F3000 on Query { viewer { id } }")
+    response, elapsed = post(
+        client, owner_key, "query { ...F0 }\n" + chain + "fragment F3000 on Query { viewer { id } }"
+    )
     refused(response, elapsed, "GRAPHQL_MAX_DOCUMENT_CHARS")
     # A chain short enough to be read but with more definitions than the cap.
     chain = "".join(f"fragment F{i} on Query {{ ...F{i + 1} }}\n" for i in range(limits.GRAPHQL_MAX_DEFINITIONS))
-    document = "query { ...F0 }\n" + chain + f"fragment F{limits.GRAPHQL_MAX_DEFINITIONS} on Query {{ viewer {{ id }} }}"
+    document = (
+        "query { ...F0 }\n" + chain + f"fragment F{limits.GRAPHQL_MAX_DEFINITIONS} on Query {{ viewer {{ id }} }}"
+    )
     response, elapsed = post(client, owner_key, document)
     refused(response, elapsed, "GRAPHQL_MAX_DEFINITIONS")
 
@@ -185,8 +196,10 @@ def test_selections_nested_three_thousand_deep_are_refused_not_a_500(client, own
 
 def test_variables_nested_three_thousand_deep_are_refused_not_a_500(client, owner_key, team):
     nested = "[" * 3000 + "]" * 3000
-    raw = '{"query": "mutation M($c: JSONString) { createDefaultResourceConfig(input: {entityName: \\"acme\\", ' \
-          'resource: \\"local-process\\", config: $c}) { success } }", "variables": {"c": ' + nested + "}}"
+    raw = (
+        '{"query": "mutation M($c: JSONString) { createDefaultResourceConfig(input: {entityName: \\"acme\\", '
+        'resource: \\"local-process\\", config: $c}) { success } }", "variables": {"c": ' + nested + "}}"
+    )
     response, elapsed = post(client, owner_key, None, raw=raw)
     assert response.status_code == 400 and elapsed < 2
     assert "nested deeper than" in response.json()["errors"][0]["message"]
@@ -194,8 +207,10 @@ def test_variables_nested_three_thousand_deep_are_refused_not_a_500(client, owne
     config = {"a": 1}
     for _ in range(limits.USER_DATA_MAX_DEPTH + 1):
         config = {"a": config}
-    document = ('mutation M($c: JSONString) { createDefaultResourceConfig(input: {entityName: "acme", '
-                'resource: "local-process", config: $c}) { success } }')
+    document = (
+        'mutation M($c: JSONString) { createDefaultResourceConfig(input: {entityName: "acme", '
+        'resource: "local-process", config: $c}) { success } }'
+    )
     for value in (json.dumps(config), config):  # as the client sends it (a string), and as an object
         response, _ = post(client, owner_key, document, {"c": value})
         assert response.status_code == 200
@@ -204,9 +219,15 @@ def test_variables_nested_three_thousand_deep_are_refused_not_a_500(client, owne
 
 
 def test_first_is_clamped_to_the_largest_page(client, owner_key, queue):
-    RunQueueItem.objects.bulk_create(RunQueueItem(queue=queue, run_spec={}) for _ in range(limits.GRAPHQL_MAX_LIST_PAGE + 5))
-    response, _ = post(client, owner_key, 'query { project(entityName: "acme", name: "model-registry") { runQueue(name: "gpu") '
-                                          '{ runQueueItems(first: 1000000) { edges { node { id } } } } } }')
+    RunQueueItem.objects.bulk_create(
+        RunQueueItem(queue=queue, run_spec={}) for _ in range(limits.GRAPHQL_MAX_LIST_PAGE + 5)
+    )
+    response, _ = post(
+        client,
+        owner_key,
+        'query { project(entityName: "acme", name: "model-registry") { runQueue(name: "gpu") '
+        "{ runQueueItems(first: 1000000) { edges { node { id } } } } } }",
+    )
     assert response.status_code == 200
     assert len(response.json()["data"]["project"]["runQueue"]["runQueueItems"]["edges"]) == limits.GRAPHQL_MAX_LIST_PAGE
 
@@ -216,8 +237,11 @@ def test_an_answer_larger_than_the_result_budget_is_an_error_beside_the_field(cl
     monkeypatch.setattr(limits, "GRAPHQL_MAX_RESULT_VALUES", 2_000)  # 300 items x 5 values each per alias
     items = "runQueueItems(first: 1000) { edges { node { id state priority createdAt } } }"
     aliases = " ".join(f"i{n}: {items}" for n in range(limits.GRAPHQL_MAX_ALIASES))
-    response, elapsed = post(client, owner_key, f'query {{ project(entityName: "acme", name: "model-registry") '
-                                                f'{{ runQueue(name: "gpu") {{ {aliases} }} }} }}')
+    response, elapsed = post(
+        client,
+        owner_key,
+        f'query {{ project(entityName: "acme", name: "model-registry") {{ runQueue(name: "gpu") {{ {aliases} }} }} }}',
+    )
     assert response.status_code == 200 and elapsed < 5
     body = response.json()
     assert body["data"]["project"] is None
@@ -225,6 +249,7 @@ def test_an_answer_larger_than_the_result_budget_is_an_error_beside_the_field(cl
 
 
 # --- finding 17: bounded memory ---------------------------------------------------------------------
+
 
 def test_request_body_over_the_cap_is_refused_before_it_is_read(client, owner_key):
     padding = "#" + "x" * (limits.GRAPHQL_MAX_BODY_BYTES + 1)
@@ -274,4 +299,3 @@ def test_no_other_unbounded_cache_in_the_code():
         text = path.read_text()
         for needle in ("functools.cache", "@cache\n", "lru_cache(maxsize=None", "@lru_cache\n"):
             assert needle not in text, f"{path}: {needle.strip()}"
-

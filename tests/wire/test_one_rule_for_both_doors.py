@@ -33,8 +33,14 @@ def queue(team, owner):
 
 
 def _agent(queue, user, hostname="h1"):
-    return agent_register(entity=queue.entity, queues=[queue], hostname=hostname, config={"max_jobs": 1},
-                          version="wandb@0.31.0", created_by=user)
+    return agent_register(
+        entity=queue.entity,
+        queues=[queue],
+        hostname=hostname,
+        config={"max_jobs": 1},
+        version="wandb@0.31.0",
+        created_by=user,
+    )
 
 
 def _status(agent) -> str:
@@ -43,14 +49,17 @@ def _status(agent) -> str:
 
 # --- finding 10: agents ------------------------------------------------------------------------------------
 
+
 def test_finding10_member_cannot_mark_a_teammates_agent_killed_on_either_door(
-        client, queue, owner, member, outsider, owner_key, member_key, outsider_key):
+    client, queue, owner, member, outsider, owner_key, member_key, outsider_key
+):
     agent = _agent(queue, owner)  # started with olivia's key
     variables = {"agentId": ids.encode("LaunchAgent", agent.pk), "agentStatus": "KILLED"}
 
     body = gql(client, member_key, UPDATE_AGENT, variables)
-    assert body["errors"][0]["message"] == (f"Only the user who started agent {agent.name} or an admin of acme "
-                                            "can stop, delete or report for it.")
+    assert body["errors"][0]["message"] == (
+        f"Only the user who started agent {agent.name} or an admin of acme can stop, delete or report for it."
+    )
     assert gql(client, member_key, UPDATE_AGENT, {"agentId": variables["agentId"]})["errors"]  # nor touch it
     client.force_login(member)
     assert client.post(f"/launch/agents/{agent.pk}/stop").status_code == 403
@@ -70,12 +79,14 @@ def test_finding10_member_cannot_mark_a_teammates_agent_killed_on_either_door(
 
 
 def test_finding10_a_member_controls_the_agent_they_started_and_an_admin_controls_every_agent(
-        client, queue, owner, member, owner_key, member_key):
+    client, queue, owner, member, owner_key, member_key
+):
     mine = _agent(queue, member)  # what `wandb launch-agent` with mateo's key registers
     theirs = _agent(queue, owner, "h2")
     mine_id = ids.encode("LaunchAgent", mine.pk)
-    assert gql(client, member_key, UPDATE_AGENT, {"agentId": mine_id, "agentStatus": "RUNNING"}) == \
-        {"data": {"updateLaunchAgent": {"success": True}}}
+    assert gql(client, member_key, UPDATE_AGENT, {"agentId": mine_id, "agentStatus": "RUNNING"}) == {
+        "data": {"updateLaunchAgent": {"success": True}}
+    }
     assert _status(mine) == LaunchAgent.RUNNING
 
     # The browser shows mateo Stop for his own agent only, and lets him use it.
@@ -87,22 +98,28 @@ def test_finding10_a_member_controls_the_agent_they_started_and_an_admin_control
     assert LaunchAgent.objects.get(pk=mine.pk).stop_requested
 
     # An admin of the entity controls a member's agent too.
-    assert gql(client, owner_key, UPDATE_AGENT, {"agentId": mine_id, "agentStatus": "KILLED"}) == \
-        {"data": {"updateLaunchAgent": {"success": True}}}
+    assert gql(client, owner_key, UPDATE_AGENT, {"agentId": mine_id, "agentStatus": "KILLED"}) == {
+        "data": {"updateLaunchAgent": {"success": True}}
+    }
     assert _status(mine) == LaunchAgent.KILLED
 
 
 def test_finding10_a_member_cannot_pop_for_a_teammates_agent(client, queue, owner, member_key):
     theirs = _agent(queue, owner)
     item_push(queue=queue, run_spec={}, created_by=owner)
-    body = gql(client, member_key, """mutation P($id: ID) { popFromRunQueue(input: {entityName: "acme",
+    body = gql(
+        client,
+        member_key,
+        """mutation P($id: ID) { popFromRunQueue(input: {entityName: "acme",
       projectName: "model-registry", queueName: "gpu", launchAgentId: $id}) { runQueueItemId } }""",
-               {"id": ids.encode("LaunchAgent", theirs.pk)})
+        {"id": ids.encode("LaunchAgent", theirs.pk)},
+    )
     assert body["errors"][0]["message"] == "Unknown launch agent."
     assert RunQueueItem.objects.get().state == RunQueueItem.PENDING
 
 
 # --- finding 10: items -------------------------------------------------------------------------------------
+
 
 def _running_item(queue, owner, member):
     agent = _agent(queue, owner)
@@ -114,11 +131,16 @@ def _running_item(queue, owner, member):
 
 @pytest.mark.parametrize("who", ["owner", "member"])
 def test_finding10_nobody_deletes_a_running_item_through_graphql_as_the_browser_forbids(
-        client, queue, owner, member, owner_key, member_key, who):
+    client, queue, owner, member, owner_key, member_key, who
+):
     item = _running_item(queue, owner, member)  # mateo's own item, taken by an agent
     user, key = {"owner": (owner, owner_key), "member": (member, member_key)}[who]
-    body = gql(client, key, DELETE_ITEM, {"queueID": ids.encode("RunQueue", queue.pk),
-                                          "runQueueItemId": ids.encode("RunQueueItem", item.pk)})
+    body = gql(
+        client,
+        key,
+        DELETE_ITEM,
+        {"queueID": ids.encode("RunQueue", queue.pk), "runQueueItemId": ids.encode("RunQueueItem", item.pk)},
+    )
     assert body["errors"][0]["message"] == f"Item {item.pk} was taken by an agent meanwhile: stop its run instead."
     client.force_login(user)
     page = client.post(f"/launch/acme/queues/gpu/items/{item.pk}/delete", follow=True).content.decode()
@@ -127,7 +149,8 @@ def test_finding10_nobody_deletes_a_running_item_through_graphql_as_the_browser_
 
 
 def test_finding10_a_waiting_item_is_cancelled_by_members_on_both_doors_and_never_by_an_outsider(
-        client, queue, owner, member, member_key, outsider_key):
+    client, queue, owner, member, member_key, outsider_key
+):
     on_wire = item_push(queue=queue, run_spec={}, created_by=owner)
     in_browser = item_push(queue=queue, run_spec={}, created_by=owner)
     variables = {"queueID": ids.encode("RunQueue", queue.pk), "runQueueItemId": ids.encode("RunQueueItem", on_wire.pk)}
@@ -141,18 +164,24 @@ def test_finding10_a_waiting_item_is_cancelled_by_members_on_both_doors_and_neve
 
 # --- finding 11: the author --------------------------------------------------------------------------------
 
+
 def test_finding11_an_items_author_is_the_user_who_pushed_it_not_run_spec_author(client, queue, member, member_key):
     spoofed = json.dumps({"project": "vision", "author": "olivia"})
-    by_name = gql(client, member_key, PUSH_BY_NAME, {"entityName": "acme", "projectName": "model-registry",
-                                                     "queueName": "gpu", "runSpec": spoofed})
+    by_name = gql(
+        client,
+        member_key,
+        PUSH_BY_NAME,
+        {"entityName": "acme", "projectName": "model-registry", "queueName": "gpu", "runSpec": spoofed},
+    )
     assert json.loads(by_name["data"]["pushToRunQueueByName"]["runSpec"])["author"] == "mateo"
     gql(client, member_key, PUSH, {"queueID": ids.encode("RunQueue", queue.pk), "runSpec": spoofed})
     items = list(RunQueueItem.objects.order_by("pk"))
     assert [(i.created_by, i.run_spec["author"]) for i in items] == [(member, "mateo")] * 2
 
     # The wire shows mateo ...
-    edges = gql(client, member_key, ITEMS, {"e": "acme", "q": "gpu"})["data"]["project"]["runQueue"][
-        "runQueueItems"]["edges"]
+    edges = gql(client, member_key, ITEMS, {"e": "acme", "q": "gpu"})["data"]["project"]["runQueue"]["runQueueItems"][
+        "edges"
+    ]
     assert [e["node"]["runSpec"]["author"] for e in edges] == ["mateo", "mateo"]
     # ... and so do the pages.
     client.force_login(member)
@@ -181,42 +210,67 @@ MISSING = 987654321
 OPERATIONS = {
     "pushToRunQueue": (PUSH, lambda q, a, i, c: {"queueID": q, "runSpec": "{}"}),
     "deleteFromRunQueue": (DELETE_ITEM, lambda q, a, i, c: {"queueID": q, "runQueueItemId": i}),
-    "deleteRunQueues": ("mutation D($ids: [ID!]!) { deleteRunQueues(input: {queueIDs: $ids}) { success } }",
-                        lambda q, a, i, c: {"ids": [q]}),
-    "createLaunchAgent": ("""mutation C($q: [ID!]!) { createLaunchAgent(input: {entityName: "oscar",
+    "deleteRunQueues": (
+        "mutation D($ids: [ID!]!) { deleteRunQueues(input: {queueIDs: $ids}) { success } }",
+        lambda q, a, i, c: {"ids": [q]},
+    ),
+    "createLaunchAgent": (
+        """mutation C($q: [ID!]!) { createLaunchAgent(input: {entityName: "oscar",
         projectName: "model-registry", runQueues: $q, hostname: "h"}) { launchAgentId } }""",
-                          lambda q, a, i, c: {"q": [q]}),
+        lambda q, a, i, c: {"q": [q]},
+    ),
     "launchAgent": ("query L($id: ID!) { launchAgent(id: $id) { name stopPolling } }", lambda q, a, i, c: {"id": a}),
     "updateLaunchAgent": (UPDATE_AGENT, lambda q, a, i, c: {"agentId": a, "agentStatus": "KILLED"}),
-    "popFromRunQueue": ("""mutation P($a: ID) { popFromRunQueue(input: {entityName: "oscar",
+    "popFromRunQueue": (
+        """mutation P($a: ID) { popFromRunQueue(input: {entityName: "oscar",
         projectName: "model-registry", queueName: "mine", launchAgentId: $a}) { runQueueItemId } }""",
-                        lambda q, a, i, c: {"a": a}),
-    "ackRunQueueItem": ('mutation A($i: ID!) { ackRunQueueItem(input: {runQueueItemId: $i, runName: "r"}) '
-                        "{ success } }", lambda q, a, i, c: {"i": i}),
-    "failRunQueueItem": ('mutation F($i: ID!) { failRunQueueItem(input: {runQueueItemId: $i, message: "m", '
-                         'stage: "agent"}) { success } }', lambda q, a, i, c: {"i": i}),
-    "updateRunQueueItemWarning": ('mutation W($i: ID!) { updateRunQueueItemWarning(input: {runQueueItemId: $i, '
-                                  'message: "m", stage: "agent"}) { success } }', lambda q, a, i, c: {"i": i}),
-    "createRunQueue": ("""mutation R($c: ID) { createRunQueue(input: {entityName: "oscar", projectName:
+        lambda q, a, i, c: {"a": a},
+    ),
+    "ackRunQueueItem": (
+        'mutation A($i: ID!) { ackRunQueueItem(input: {runQueueItemId: $i, runName: "r"}) { success } }',
+        lambda q, a, i, c: {"i": i},
+    ),
+    "failRunQueueItem": (
+        'mutation F($i: ID!) { failRunQueueItem(input: {runQueueItemId: $i, message: "m", '
+        'stage: "agent"}) { success } }',
+        lambda q, a, i, c: {"i": i},
+    ),
+    "updateRunQueueItemWarning": (
+        "mutation W($i: ID!) { updateRunQueueItemWarning(input: {runQueueItemId: $i, "
+        'message: "m", stage: "agent"}) { success } }',
+        lambda q, a, i, c: {"i": i},
+    ),
+    "createRunQueue": (
+        """mutation R($c: ID) { createRunQueue(input: {entityName: "oscar", projectName:
         "model-registry", queueName: "q2", defaultResourceConfigID: $c}) { success } }""",
-                       lambda q, a, i, c: {"c": c}),
+        lambda q, a, i, c: {"c": c},
+    ),
 }
 
 
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 def test_finding13_an_outsider_gets_the_same_answer_for_a_foreign_id_and_a_missing_one(
-        client, queue, owner, outsider, outsider_key, operation):
-    queue_create(entity=Entity.objects.get(owner=outsider), name="mine", resource="local-container",
-                 created_by=outsider)
+    client, queue, owner, outsider, outsider_key, operation
+):
+    queue_create(
+        entity=Entity.objects.get(owner=outsider), name="mine", resource="local-container", created_by=outsider
+    )
     agent = _agent(queue, owner)
     item = item_push(queue=queue, run_spec={}, created_by=owner)
-    config = ResourceConfig.objects.create(entity=queue.entity, resource="local-container", config={},
-                                           created_by=owner)
+    config = ResourceConfig.objects.create(entity=queue.entity, resource="local-container", config={}, created_by=owner)
     query, make = OPERATIONS[operation]
-    foreign_ids = (ids.encode("RunQueue", queue.pk), ids.encode("LaunchAgent", agent.pk),
-                   ids.encode("RunQueueItem", item.pk), ids.encode("DefaultResourceConfig", config.pk))
-    missing_ids = (ids.encode("RunQueue", MISSING), ids.encode("LaunchAgent", MISSING),
-                   ids.encode("RunQueueItem", MISSING), ids.encode("DefaultResourceConfig", MISSING))
+    foreign_ids = (
+        ids.encode("RunQueue", queue.pk),
+        ids.encode("LaunchAgent", agent.pk),
+        ids.encode("RunQueueItem", item.pk),
+        ids.encode("DefaultResourceConfig", config.pk),
+    )
+    missing_ids = (
+        ids.encode("RunQueue", MISSING),
+        ids.encode("LaunchAgent", MISSING),
+        ids.encode("RunQueueItem", MISSING),
+        ids.encode("DefaultResourceConfig", MISSING),
+    )
 
     def answer(given_ids) -> str:
         text = json.dumps(gql(client, outsider_key, query, make(*given_ids)), sort_keys=True)

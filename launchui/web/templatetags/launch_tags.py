@@ -10,15 +10,27 @@ from launchui.web.launch_charts import duration_text
 register = template.Library()
 
 # Item statuses (launch.liveness.ItemStatus) to the badge tones of static/css/app.css.
-ITEM_TONES = {"queued": "warn", "idle": "bad", "pending": "info", "running": "info", "finished": "ok",
-              "failed": "bad", "crashed": "bad", "killed": "muted"}
+ITEM_TONES = {
+    "queued": "warn",
+    "idle": "bad",
+    "pending": "info",
+    "running": "info",
+    "finished": "ok",
+    "failed": "bad",
+    "crashed": "bad",
+    "killed": "muted",
+}
 
 
 @register.simple_tag
 def item_badge(item):
     """The item's status (set by launch.selectors.with_item_status) as a badge."""
-    return format_html('<span class="badge badge-{} item-status item-status-{}">{}</span>',
-                       ITEM_TONES.get(item.status, "muted"), item.status, item.status_label)
+    return format_html(
+        '<span class="badge badge-{} item-status item-status-{}">{}</span>',
+        ITEM_TONES.get(item.status, "muted"),
+        item.status,
+        item.status_label,
+    )
 
 
 @register.filter

@@ -10,12 +10,23 @@ register = template.Library()
 
 # Every status is shown as a word and a colour; the colour comes from these classes (static/css/app.css).
 BADGE_TONES = {
-    "POLLING": "ok", "RUNNING": "info", "KILLED": "muted", "OFFLINE": "bad",
-    "ACTIVE": "ok", "NOT_RUNNING": "muted", "UNSERVED": "bad",
-    "PENDING": "warn", "LEASED": "info", "CLAIMED": "ok", "FAILED": "bad",
+    "POLLING": "ok",
+    "RUNNING": "info",
+    "KILLED": "muted",
+    "OFFLINE": "bad",
+    "ACTIVE": "ok",
+    "NOT_RUNNING": "muted",
+    "UNSERVED": "bad",
+    "PENDING": "warn",
+    "LEASED": "info",
+    "CLAIMED": "ok",
+    "FAILED": "bad",
     "REVOKED": "muted",
     # job builds
-    "queued": "warn", "running": "info", "succeeded": "ok", "failed": "bad",
+    "queued": "warn",
+    "running": "info",
+    "succeeded": "ok",
+    "failed": "bad",
 }
 
 
@@ -38,8 +49,12 @@ def time_ago(value: datetime | None, empty: str = "Never"):
     if value is None:
         return empty
     local = timezone.localtime(value)
-    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
-                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), ago_text(value))
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        ago_text(value),
+    )
 
 
 @register.simple_tag
@@ -79,5 +94,6 @@ def sort_header(context, label: str, key: str):
         aria, arrow = "descending", " ▼"
     else:
         aria, arrow = "none", ""
-    return format_html('<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}">{}{}</a></th>',
-                       aria, url, url, label, arrow)
+    return format_html(
+        '<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}">{}{}</a></th>', aria, url, url, label, arrow
+    )

@@ -27,13 +27,16 @@ def create_launch_agent(ctx: Context, input: dict):
     queues = list(RunQueue.objects.filter(pk__in=wanted, entity=entity))
     if len(queues) != len(set(wanted)) or not queues:
         raise WireError(f"Some of the requested queues do not exist in {entity.name}.")
-    config = common.json_input(input.get("agentConfig"), "agentConfig") or {}
-    if not isinstance(config, dict):
-        raise WireError("agentConfig must be a JSON object.")
+    config = common.object_input(input.get("agentConfig"), "agentConfig", optional=True)
     try:
-        agent = services.agent_register(entity=entity, queues=queues, hostname=input.get("hostname") or "",
-                                        config=config, version=input.get("version") or "",
-                                        created_by=ctx.user)
+        agent = services.agent_register(
+            entity=entity,
+            queues=queues,
+            hostname=input.get("hostname") or "",
+            config=config,
+            version=input.get("version") or "",
+            created_by=ctx.user,
+        )
     except ValidationError as exc:
         raise common.wire_error(exc) from None
     return {"launchAgentId": ids.encode("LaunchAgent", agent.pk), "success": True}
@@ -44,11 +47,18 @@ def launch_agent(ctx: Context, id=None, **_):
     agent = visible_agent(ctx, id)
     if agent is None:
         # Deleted (or never ours): tell it to stop rather than crash it.
-        return {"__typename": "LaunchAgent", "id": id, "name": "deleted-agent", "runQueues": [],
-                "hostname": "", "agentStatus": LaunchAgent.KILLED, "stopPolling": True, "heartbeatAt": None}
+        return {
+            "__typename": "LaunchAgent",
+            "id": id,
+            "name": "deleted-agent",
+            "runQueues": [],
+            "hostname": "",
+            "agentStatus": LaunchAgent.KILLED,
+            "stopPolling": True,
+            "heartbeatAt": None,
+        }
     services.agent_touch(agent_id=agent.pk, reported_by=ctx.user)  # a teammate's read is no sign of life
-    queue_ids = list(agent.queues.through.objects.filter(launchagent_id=agent.pk)
-                     .values_list("runqueue_id", flat=True))
+    queue_ids = list(agent.queues.through.objects.filter(launchagent_id=agent.pk).values_list("runqueue_id", flat=True))
     return agent_data(agent, queue_ids)
 
 

@@ -14,24 +14,40 @@ from launchui.wire.ops import common
 
 
 def project_info(project: Project) -> dict:
-    return {"__typename": "Project", "id": ids.encode("Project", project.pk), "internalId": str(project.pk),
-            "name": project.name, "entityName": project.entity.name,
-            "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name}}
+    return {
+        "__typename": "Project",
+        "id": ids.encode("Project", project.pk),
+        "internalId": str(project.pk),
+        "name": project.name,
+        "entityName": project.entity.name,
+        "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name},
+    }
 
 
 def collection_info(collection: ArtifactCollection) -> dict:
-    return {"__typename": "ArtifactSequence", "id": ids.encode("ArtifactSequence", collection.pk),
-            "name": collection.name, "description": collection.description,
-            "project": project_info(collection.project)}
+    return {
+        "__typename": "ArtifactSequence",
+        "id": ids.encode("ArtifactSequence", collection.pk),
+        "name": collection.name,
+        "description": collection.description,
+        "project": project_info(collection.project),
+    }
 
 
 def artifact_data(ctx: Context, artifact: Artifact) -> dict:
     collection = artifact.collection
 
     def aliases(**_):
-        return [{"__typename": "ArtifactAlias", "id": ids.encode("ArtifactAlias", a.pk), "alias": a.alias,
-                 "artifactCollectionName": collection.name, "artifactCollection": collection_info(collection)}
-                for a in artifact.aliases.all()]
+        return [
+            {
+                "__typename": "ArtifactAlias",
+                "id": ids.encode("ArtifactAlias", a.pk),
+                "alias": a.alias,
+                "artifactCollectionName": collection.name,
+                "artifactCollection": collection_info(collection),
+            }
+            for a in artifact.aliases.all()
+        ]
 
     def latest(**_):
         top = collection.versions.filter(state=Artifact.COMMITTED).order_by("-version_index").first()
@@ -40,11 +56,20 @@ def artifact_data(ctx: Context, artifact: Artifact) -> dict:
     def manifest(**_):
         if not artifact.manifest_digest:
             return None
-        return {"id": ids.encode("ArtifactManifest", artifact.pk), "file": {
-            "id": ids.encode("File", artifact.pk), "name": services.MANIFEST_NAME,
-            "directUrl": storage.download_url(ctx.base_url, digest=artifact.manifest_digest,
-                                              name=services.MANIFEST_NAME, user_id=ctx.user.pk,
-                                              entity_id=collection.project.entity_id)}}
+        return {
+            "id": ids.encode("ArtifactManifest", artifact.pk),
+            "file": {
+                "id": ids.encode("File", artifact.pk),
+                "name": services.MANIFEST_NAME,
+                "directUrl": storage.download_url(
+                    ctx.base_url,
+                    digest=artifact.manifest_digest,
+                    name=services.MANIFEST_NAME,
+                    user_id=ctx.user.pk,
+                    entity_id=collection.project.entity_id,
+                ),
+            },
+        }
 
     sequence = {**collection_info(collection), "latestArtifact": latest}
     return {
@@ -72,9 +97,11 @@ def artifact_data(ctx: Context, artifact: Artifact) -> dict:
 
 
 def _visible_artifact(ctx: Context, artifact_id) -> Artifact:
-    artifact = (Artifact.objects.select_related("collection__project__entity")
-                .filter(pk=ids.decode(artifact_id, "Artifact"),
-                        collection__project__entity__memberships__user=ctx.user).first())
+    artifact = (
+        Artifact.objects.select_related("collection__project__entity")
+        .filter(pk=ids.decode(artifact_id, "Artifact"), collection__project__entity__memberships__user=ctx.user)
+        .first()
+    )
     if artifact is None:
         raise WireError("Artifact not found.")
     return artifact
@@ -83,31 +110,56 @@ def _visible_artifact(ctx: Context, artifact_id) -> Artifact:
 def membership_data(ctx: Context, artifact: Artifact) -> dict:
     collection = artifact.collection
     data = artifact_data(ctx, artifact)
-    return {"__typename": "ArtifactCollectionMembership",
-            "id": ids.encode("ArtifactCollectionMembership", artifact.pk),
-            "versionIndex": artifact.version_index, "createdAt": data["createdAt"],
-            "aliases": data["aliases"], "artifactCollection": collection_info(collection), "artifact": data,
-            "files": lambda after=None, first=None, **_: files_page(ctx, artifact, after, first)}
+    return {
+        "__typename": "ArtifactCollectionMembership",
+        "id": ids.encode("ArtifactCollectionMembership", artifact.pk),
+        "versionIndex": artifact.version_index,
+        "createdAt": data["createdAt"],
+        "aliases": data["aliases"],
+        "artifactCollection": collection_info(collection),
+        "artifact": data,
+        "files": lambda after=None, first=None, **_: files_page(ctx, artifact, after, first),
+    }
 
 
 def files_page(ctx: Context, artifact: Artifact, after, first) -> dict:
     start = common.offset_cursor(after)
     size = max(1, min(int(first or 5000), 10000))
-    rows = list(artifact.files.order_by("name")[start:start + size + 1])
+    rows = list(artifact.files.order_by("name")[start : start + size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return {"pageInfo": {"__typename": "PageInfo", "endCursor": str(start + len(rows)) if rows else None,
-                         "hasNextPage": more},
-            "edges": [{"node": {"__typename": "File", "id": ids.encode("File", f.pk), "name": f.name,
-                                "digest": f.digest, "md5": f.digest, "sizeBytes": f.size,
-                                "directUrl": storage.download_url(
-                                    ctx.base_url, digest=f.digest, name=f.name, user_id=ctx.user.pk,
-                                    entity_id=artifact.collection.project.entity_id)}}
-                      for f in rows]}
+    return {
+        "pageInfo": {
+            "__typename": "PageInfo",
+            "endCursor": str(start + len(rows)) if rows else None,
+            "hasNextPage": more,
+        },
+        "edges": [
+            {
+                "node": {
+                    "__typename": "File",
+                    "id": ids.encode("File", f.pk),
+                    "name": f.name,
+                    "digest": f.digest,
+                    "md5": f.digest,
+                    "sizeBytes": f.size,
+                    "directUrl": storage.download_url(
+                        ctx.base_url,
+                        digest=f.digest,
+                        name=f.name,
+                        user_id=ctx.user.pk,
+                        entity_id=artifact.collection.project.entity_id,
+                    ),
+                }
+            }
+            for f in rows
+        ],
+    }
 
 
 def project_artifact_fields(ctx: Context, project: Project | None) -> dict:
     """The artifact fields of `project(...)`."""
+
     def by_name(name=None, **_):
         if project is None or not name:
             return None
@@ -121,15 +173,24 @@ def project_artifact_fields(ctx: Context, project: Project | None) -> dict:
         return membership_data(ctx, artifact) if artifact else None
 
     def collection(name=None, **_):
-        found = ArtifactCollection.objects.select_related("project__entity").filter(
-            project=project, name=name).first() if project else None
+        found = (
+            ArtifactCollection.objects.select_related("project__entity").filter(project=project, name=name).first()
+            if project
+            else None
+        )
         if found is None:
             return None
-        return {**collection_info(found),
-                "artifactMembership": lambda aliasName=None, **_: _membership_by_alias(ctx, found, aliasName)}
+        return {
+            **collection_info(found),
+            "artifactMembership": lambda aliasName=None, **_: _membership_by_alias(ctx, found, aliasName),
+        }
 
-    return {"artifact": by_name, "artifactCollectionMembership": membership, "artifactCollection": collection,
-            "artifactSequence": collection}
+    return {
+        "artifact": by_name,
+        "artifactCollectionMembership": membership,
+        "artifactCollection": collection,
+        "artifactSequence": collection,
+    }
 
 
 def _membership_by_alias(ctx: Context, collection: ArtifactCollection, alias) -> dict | None:
@@ -149,18 +210,25 @@ def create_artifact(ctx: Context, input: dict):
     if not names:
         raise WireError("createArtifact needs an artifact collection name.")
     metadata = common.json_input(input.get("metadata"), "metadata")
-    aliases = [a.get("alias") for a in input.get("aliases") or [] if isinstance(a, dict) and a.get("alias")]
+    aliases = [a["alias"] for a in input.get("aliases") or [] if isinstance(a, dict) and a.get("alias")]
     try:
         project = project_get_or_create(entity=entity, name=input.get("projectName") or DEFAULT_PROJECT)
-        run = Run.objects.filter(project=project, name=input.get("runName")).first() if input.get("runName") \
-            else None
+        run = Run.objects.filter(project=project, name=input.get("runName")).first() if input.get("runName") else None
         artifact = services.artifact_create(
-            project=project, collection_name=names[0], type_name=input.get("artifactTypeName") or "",
-            digest=input.get("digest") or "", digest_algorithm=input.get("digestAlgorithm") or "MANIFEST_MD5",
-            client_id=input.get("clientID"), sequence_client_id=input.get("sequenceClientID") or "",
+            project=project,
+            collection_name=names[0],
+            type_name=input.get("artifactTypeName") or "",
+            digest=input.get("digest") or "",
+            digest_algorithm=input.get("digestAlgorithm") or "MANIFEST_MD5",
+            client_id=input.get("clientID"),
+            sequence_client_id=input.get("sequenceClientID") or "",
             metadata=metadata if isinstance(metadata, dict) else None,
-            description=input.get("description") or "", aliases=aliases, run=run, created_by=ctx.user,
-            deduplicate=input.get("enableDigestDeduplication") is not False)
+            description=input.get("description") or "",
+            aliases=aliases,
+            run=run,
+            created_by=ctx.user,
+            deduplicate=input.get("enableDigestDeduplication") is not False,
+        )
     except ValidationError as exc:
         raise common.wire_error(exc) from None
     artifact = Artifact.objects.select_related("collection__project__entity").get(pk=artifact.pk)
@@ -177,8 +245,9 @@ def create_artifact_manifest(ctx: Context, input: dict):
             storage.digest_hex(digest)
         except ValueError as exc:
             raise common.wire_error(exc) from None
-        file["uploadUrl"] = storage.upload_url(ctx.base_url, artifact_id=artifact.pk, digest=digest,
-                                               name=services.MANIFEST_NAME)
+        file["uploadUrl"] = storage.upload_url(
+            ctx.base_url, artifact_id=artifact.pk, digest=digest, name=services.MANIFEST_NAME
+        )
     return {"artifactManifest": {"id": ids.encode("ArtifactManifest", artifact.pk), "file": file}}
 
 
@@ -187,7 +256,7 @@ def create_artifact_files(ctx: Context, input: dict):
     by_artifact: dict[str, list[dict]] = {}
     for entry in input.get("artifactFiles") or []:
         by_artifact.setdefault(entry.get("artifactID"), []).append(entry)
-    edges = []
+    edges: list[dict] = []
     for artifact_id, entries in by_artifact.items():
         artifact = _visible_artifact(ctx, artifact_id)
         try:
@@ -195,14 +264,24 @@ def create_artifact_files(ctx: Context, input: dict):
         except (ValidationError, ValueError) as exc:
             raise common.wire_error(exc) from None
         for row, stored in registered:
-            edges.append({"node": {
-                "id": ids.encode("File", row.pk), "name": row.name,
-                "storagePath": f"wandb_artifacts/{row.digest}",
-                # None tells the client the bytes are already here.
-                "uploadUrl": None if stored else storage.upload_url(
-                    ctx.base_url, artifact_id=artifact.pk, digest=row.digest, name=row.name),
-                "uploadHeaders": [], "uploadMultipartUrls": None,
-                "artifact": {"id": ids.encode("Artifact", artifact.pk)}}})
+            edges.append(
+                {
+                    "node": {
+                        "id": ids.encode("File", row.pk),
+                        "name": row.name,
+                        "storagePath": f"wandb_artifacts/{row.digest}",
+                        # None tells the client the bytes are already here.
+                        "uploadUrl": None
+                        if stored
+                        else storage.upload_url(
+                            ctx.base_url, artifact_id=artifact.pk, digest=row.digest, name=row.name
+                        ),
+                        "uploadHeaders": [],
+                        "uploadMultipartUrls": None,
+                        "artifact": {"id": ids.encode("Artifact", artifact.pk)},
+                    }
+                }
+            )
     return {"files": {"edges": edges}}
 
 

@@ -3,10 +3,10 @@
 import json
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
-from launchui.core import user_data
 from launchui.accounts.models import Entity, Membership
+from launchui.core import user_data
 from launchui.wire import inputs
 from launchui.wire.graphql import Context, WireError
 
@@ -16,8 +16,9 @@ def membership(ctx: Context, entity_name: str | None) -> Membership:
     name = entity_name or default_entity_name(ctx)
     cache_key = ("membership", name)
     if cache_key not in ctx.cache:
-        ctx.cache[cache_key] = (Membership.objects.select_related("entity")
-                                .filter(user=ctx.user, entity__name=name).first())
+        ctx.cache[cache_key] = (
+            Membership.objects.select_related("entity").filter(user=ctx.user, entity__name=name).first()
+        )
     found = ctx.cache[cache_key]
     if found is None:
         raise WireError(f"Entity {name!r} not found, or this API key's user is not a member of it.")
@@ -58,6 +59,17 @@ def json_input(value: Any, what: str) -> Any:
     return value
 
 
+def object_input(value: Any, what: str, *, optional: bool = False) -> dict:
+    """A JSONString input that must hold an object ({} when optional and absent)."""
+    value = json_input(value, what)
+    if value is None and optional:
+        return {}
+    try:
+        return user_data.require_object(value, what)
+    except ValidationError as exc:
+        raise WireError(exc.messages[0]) from None
+
+
 def whole_number(value: Any, what: str, low: int = inputs.INT32[0], high: int = inputs.INT32[1]) -> int | None:
     """An optional integer that must fit its column, for inputs outside GraphQL (the file stream)."""
     if value is None:
@@ -77,9 +89,14 @@ def iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def wire_error(exc: ValidationError | ValueError) -> WireError:
+def wire_error(exc: ValidationError | PermissionDenied | ValueError) -> WireError:
     """A domain rule's refusal as the GraphQL error the client prints ("field: message" per field)."""
     if isinstance(exc, ValidationError) and hasattr(exc, "message_dict"):
-        return WireError(" ".join(msg if field == "__all__" else f"{field}: {msg}"
-                                  for field, msgs in exc.message_dict.items() for msg in msgs))
+        return WireError(
+            " ".join(
+                msg if field == "__all__" else f"{field}: {msg}"
+                for field, msgs in exc.message_dict.items()
+                for msg in msgs
+            )
+        )
     return WireError(" ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))

@@ -11,8 +11,11 @@ from launchui.wire.ops import common
 
 @mutation("popFromRunQueue")
 def pop_from_run_queue(ctx: Context, input: dict):
-    queue = RunQueue.objects.filter(entity__name=input.get("entityName") or common.default_entity_name(ctx),
-                                    name=input.get("queueName"), entity__memberships__user=ctx.user).first()
+    queue = RunQueue.objects.filter(
+        entity__name=input.get("entityName") or common.default_entity_name(ctx),
+        name=input.get("queueName"),
+        entity__memberships__user=ctx.user,
+    ).first()
     if queue is None:
         entity = common.entity(ctx, input.get("entityName"))  # says "not a member" when that is why
         raise WireError(f"Queue {input.get('queueName')!r} not found in {entity.name}.")
@@ -34,9 +37,11 @@ def pop_from_run_queue(ctx: Context, input: dict):
 
 
 def _visible_item(ctx: Context, item_id) -> RunQueueItem:
-    item = (RunQueueItem.objects.filter(pk=ids.decode(item_id, "RunQueueItem"),
-                                        queue__entity__memberships__user=ctx.user)
-            .only("id", "state", "agent_id").first())
+    item = (
+        RunQueueItem.objects.filter(pk=ids.decode(item_id, "RunQueueItem"), queue__entity__memberships__user=ctx.user)
+        .only("id", "state", "agent_id")
+        .first()
+    )
     if item is None:
         raise WireError("Run queue item not found.")
     return item
@@ -51,14 +56,19 @@ def ack_run_queue_item(ctx: Context, input: dict):
 @mutation("failRunQueueItem")
 def fail_run_queue_item(ctx: Context, input: dict):
     item = _visible_item(ctx, input.get("runQueueItemId"))
-    services.item_fail(item=item, message=input.get("message") or "", stage=input.get("stage") or "agent",
-                       file_paths=input.get("filePaths"))
+    services.item_fail(
+        item=item,
+        message=input.get("message") or "",
+        stage=input.get("stage") or "agent",
+        file_paths=input.get("filePaths"),
+    )
     return {"success": True}
 
 
 @mutation("updateRunQueueItemWarning")
 def update_run_queue_item_warning(ctx: Context, input: dict):
     item = _visible_item(ctx, input.get("runQueueItemId"))
-    services.item_warn(item=item, message=input.get("message") or "", stage=input.get("stage") or "",
-                       file_paths=input.get("filePaths"))
+    services.item_warn(
+        item=item, message=input.get("message") or "", stage=input.get("stage") or "", file_paths=input.get("filePaths")
+    )
     return {"success": True}

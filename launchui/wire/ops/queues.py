@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from launchui.core import user_data
 from launchui.launch import queue_config, selectors, services
 from launchui.launch.models import LAUNCH_PROJECT, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
@@ -15,6 +16,8 @@ from launchui.wire.ops.serializers import project_data
 @query("project")
 def project(ctx: Context, name: str | None = None, entityName: str | None = None, **_):
     entity = common.entity(ctx, entityName)
+    if name is None:  # every project has a name: no name, no project
+        return None
     found = Project.objects.filter(entity=entity, name=name).first()
     if found is None and name != LAUNCH_PROJECT:
         return None
@@ -37,13 +40,13 @@ def create_default_resource_config(ctx: Context, input: dict):
     try:
         queue_config.validate_resource(resource)
         body = _unwrap(resource, config)
-        if not isinstance(body, dict):
-            raise ValidationError("The resource config must be a JSON object.")
+        user_data.require_object(body, "The resource config")
         checked = queue_config.validate_template_variables(variables)
     except ValidationError as exc:
         raise common.wire_error(exc) from None
-    row = services.resource_config_create(entity=entity, resource=resource, config=body,
-                                          template_variables=checked, created_by=ctx.user)
+    row = services.resource_config_create(
+        entity=entity, resource=resource, config=body, template_variables=checked, created_by=ctx.user
+    )
     return {"defaultResourceConfigID": ids.encode("DefaultResourceConfig", row.pk), "success": True}
 
 
@@ -58,10 +61,15 @@ def create_run_queue(ctx: Context, input: dict):
         resource, config, variables = row.resource, row.config, row.template_variables
     try:
         queue = services.queue_create(
-            entity=entity, name=input.get("queueName") or "", resource=resource, config=config,
+            entity=entity,
+            name=input.get("queueName") or "",
+            resource=resource,
+            config=config,
             template_variables=variables,
             prioritization_mode=input.get("prioritizationMode") or RunQueue.PRIORITIZATION_DISABLED,
-            access=(input.get("access") or RunQueue.ACCESS_PROJECT).upper(), created_by=ctx.user)
+            access=(input.get("access") or RunQueue.ACCESS_PROJECT).upper(),
+            created_by=ctx.user,
+        )
     except ValidationError as exc:
         raise common.wire_error(exc) from None
     return {"success": True, "queueID": ids.encode("RunQueue", queue.pk)}
@@ -79,13 +87,25 @@ def upsert_run_queue(ctx: Context, input: dict):
         with transaction.atomic():
             queue = RunQueue.objects.select_for_update().filter(entity=entity, name=input.get("queueName")).first()
             if queue is None:
-                services.queue_create(entity=entity, name=input.get("queueName") or "", resource=resource,
-                                      config=config, template_variables=variables, external_links=links,
-                                      prioritization_mode=mode, created_by=ctx.user)
+                services.queue_create(
+                    entity=entity,
+                    name=input.get("queueName") or "",
+                    resource=resource,
+                    config=config,
+                    template_variables=variables,
+                    external_links=links,
+                    prioritization_mode=mode,
+                    created_by=ctx.user,
+                )
             else:
-                services.queue_update(queue=queue, resource=resource, config=config,
-                                      template_variables=variables, external_links=links,
-                                      prioritization_mode=mode)
+                services.queue_update(
+                    queue=queue,
+                    resource=resource,
+                    config=config,
+                    template_variables=variables,
+                    external_links=links,
+                    prioritization_mode=mode,
+                )
     except ValidationError as exc:
         raise common.wire_error(exc) from None
     return {"success": True, "configSchemaValidationErrors": [], "clientMutationId": input.get("clientMutationId")}
@@ -130,19 +150,16 @@ def delete_from_run_queue(ctx: Context, input: dict):
 
 
 def _push(ctx: Context, queue: RunQueue, run_spec, priority, template_values) -> RunQueueItem:
-    spec = common.json_input(run_spec, "runSpec")
-    if not isinstance(spec, dict):
-        raise WireError("runSpec must be a JSON object.")
-    values = common.json_input(template_values, "templateVariableValues") or {}
-    if not isinstance(values, dict):
-        raise WireError("templateVariableValues must be a JSON object.")
+    spec = common.object_input(run_spec, "runSpec")
+    values = common.object_input(template_values, "templateVariableValues", optional=True)
     try:
         priority = int(priority) if priority is not None else None
     except (TypeError, ValueError):
         raise WireError(f"Priority {priority!r} is not a whole number.") from None
     try:
-        return services.launch(queue=queue, run_spec=spec, priority=priority, template_variable_values=values,
-                               created_by=ctx.user)
+        return services.launch(
+            queue=queue, run_spec=spec, priority=priority, template_variable_values=values, created_by=ctx.user
+        )
     except ValidationError as exc:
         raise common.wire_error(exc) from None
 

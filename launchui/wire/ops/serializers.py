@@ -3,6 +3,7 @@ run only when the client selects them."""
 
 import json
 import mimetypes
+from typing import Any, overload
 
 from launchui.accounts.models import Entity
 from launchui.core import limits
@@ -30,15 +31,18 @@ def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> 
         "createdAt": iso(project.created_at) if project else None,
         "isBenchmark": False,
         "readOnly": False,
-        "runQueues": lambda **_: [queue_data(q) for q in
-                                  RunQueue.objects.filter(entity=entity).select_related("created_by")],
-        "runQueue": lambda name=None, **_: _maybe(queue_data, RunQueue.objects.filter(
-            entity=entity, name=name).select_related("created_by").first()),
+        "runQueues": lambda **_: [
+            queue_data(q) for q in RunQueue.objects.filter(entity=entity).select_related("created_by")
+        ],
+        "runQueue": lambda name=None, **_: _maybe(
+            queue_data, RunQueue.objects.filter(entity=entity, name=name).select_related("created_by").first()
+        ),
         "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name), ctx) if project else None,
         "internalId": str(project.pk) if project else None,
         "runCount": lambda filters=None, **_: runs.run_count(project, filters),
         "runs": lambda filters=None, after=None, first=None, order=None, **_: runs.runs_page(
-            ctx, project, filters, after, first, order),
+            ctx, project, filters, after, first, order
+        ),
     }
     from launchui.wire.ops.artifacts import project_artifact_fields
 
@@ -63,30 +67,43 @@ def queue_data(queue: RunQueue) -> dict:
         "createdAt": iso(queue.created_at),
         "updatedAt": iso(queue.updated_at),
         "defaultResourceConfig": lambda **_: queue_resource_config(queue),
-        "runQueueItems": lambda first=None, **_: {"edges": [
-            {"node": item_data(item)} for item in
-            queue.items.order_by("-created_at", "-id")[: min(int(first or 100), 1000)]]},
-        "runQueueItem": lambda id=None, **_: _maybe(item_data, queue.items.filter(
-            pk=ids.decode(id, "RunQueueItem")).first()),
+        "runQueueItems": lambda first=None, **_: {
+            "edges": [
+                {"node": item_data(item)}
+                for item in queue.items.order_by("-created_at", "-id")[: min(int(first or 100), 1000)]
+            ]
+        },
+        "runQueueItem": lambda id=None, **_: _maybe(
+            item_data, queue.items.filter(pk=ids.decode(id, "RunQueueItem")).first()
+        ),
     }
 
 
 def resource_config_data(config_id: str, resource: str, config: dict, template_variables: list[dict]) -> dict:
     """A default resource config as the client reads it: config wrapped as {"resource_args": {resource: ...}},
     each variable's schema a JSON string."""
-    return {"id": config_id, "resource": resource, "config": config,
-            "templateVariables": [{"name": v["name"], "schema": json.dumps(v["schema"])} for v in template_variables]}
+    return {
+        "id": config_id,
+        "resource": resource,
+        "config": config,
+        "templateVariables": [{"name": v["name"], "schema": json.dumps(v["schema"])} for v in template_variables],
+    }
 
 
 def queue_resource_config(queue: RunQueue) -> dict:
-    return resource_config_data(ids.encode("RunQueue", queue.pk), queue.resource, queue.config,
-                                queue.template_variables)
+    return resource_config_data(
+        ids.encode("RunQueue", queue.pk), queue.resource, queue.config, queue.template_variables
+    )
 
 
 def pending_resource_config(config: ResourceConfig) -> dict:
     """A config made by createDefaultResourceConfig before its queue; stored unwrapped, answered wrapped."""
-    return resource_config_data(ids.encode("DefaultResourceConfig", config.pk), config.resource,
-                                {"resource_args": {config.resource: config.config}}, config.template_variables)
+    return resource_config_data(
+        ids.encode("DefaultResourceConfig", config.pk),
+        config.resource,
+        {"resource_args": {config.resource: config.config}},
+        config.template_variables,
+    )
 
 
 def item_data(item: RunQueueItem) -> dict:
@@ -100,10 +117,13 @@ def item_data(item: RunQueueItem) -> dict:
         "createdAt": iso(item.created_at),
         "updatedAt": iso(item.updated_at),
         "launchAgentId": ids.encode("LaunchAgent", item.agent_id) if item.agent_id else None,
-        "error": {"message": item.error_message, "stage": item.error_stage,
-                  "filePaths": item.error_file_paths} if item.state == RunQueueItem.FAILED else None,
-        "warnings": [{"message": w.get("message"), "stage": w.get("stage"), "filePaths": w.get("file_paths")}
-                     for w in item.warnings],
+        "error": {"message": item.error_message, "stage": item.error_stage, "filePaths": item.error_file_paths}
+        if item.state == RunQueueItem.FAILED
+        else None,
+        "warnings": [
+            {"message": w.get("message"), "stage": w.get("stage"), "filePaths": w.get("file_paths")}
+            for w in item.warnings
+        ],
     }
 
 
@@ -123,7 +143,11 @@ def agent_data(agent: LaunchAgent, queue_ids: list[int]) -> dict:
     }
 
 
-def run_data(run: Run | None, ctx=None, facts: dict | None = None) -> dict | None:
+@overload
+def run_data(run: Run, ctx: Any = None, facts: dict | None = None) -> dict: ...
+@overload
+def run_data(run: None, ctx: Any = None, facts: dict | None = None) -> None: ...
+def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dict | None:
     """A run as the client reads it; its files (signed URLs for the key's user) only when ctx is given.
     In a list, `facts` (projects.selectors.run_stream_facts, one batch per page) replaces the per-run reads."""
     if run is None:
@@ -157,21 +181,32 @@ def run_data(run: Run | None, ctx=None, facts: dict | None = None) -> dict | Non
         "summaryMetrics": json.dumps(run.summary),
         "historyLineCount": lambda **_: run_selectors.run_history_line_count(run),
         "historyKeys": lambda **_: run_selectors.run_history_keys(run),
-        **({"systemMetrics": json.dumps(facts["events"]), "historyLineCount": facts["count"],
-            "historyKeys": {"keys": run_selectors.history_keys(run), "lastStep": facts["last_step"]}} if facts else {}),
-        "history": lambda samples=None, minStep=None, maxStep=None, **_: history_lines(
-            run, samples, minStep, maxStep),
+        **(
+            {
+                "systemMetrics": json.dumps(facts["events"]),
+                "historyLineCount": facts["count"],
+                "historyKeys": {"keys": run_selectors.history_keys(run), "lastStep": facts["last_step"]},
+            }
+            if facts
+            else {}
+        ),
+        "history": lambda samples=None, minStep=None, maxStep=None, **_: history_lines(run, samples, minStep, maxStep),
         "events": lambda samples=None, **_: run_selectors.json_lines(
-            run_selectors.run_history_sample(run, samples, file=RunStreamLine.EVENTS)),
+            run_selectors.run_history_sample(run, samples, file=RunStreamLine.EVENTS)
+        ),
         "sampledHistory": lambda specs=None, **_: sampled_history(run, specs),
         "logLineCount": lambda **_: run_selectors.run_console_line_count(run),
         "fileCount": lambda **_: run_selectors.run_files(run).count(),
         "files": lambda names=None, after=None, first=None, pattern=None, **_: run_files_page(
-            ctx, run, names, after, first, pattern),
+            ctx, run, names, after, first, pattern
+        ),
         "logLines": lambda first=None, after=None, **_: log_lines_page(run, first, after),
         "user": {"name": user.username, "username": user.username} if user else None,
-        "project": {"id": ids.encode("Project", project.pk), "name": project.name,
-                    "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name}},
+        "project": {
+            "id": ids.encode("Project", project.pk),
+            "name": project.name,
+            "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name},
+        },
     }
 
 
@@ -181,8 +216,11 @@ def history_lines(run: Run, samples, min_step, max_step) -> list[str]:
         return run_selectors.json_lines(run_selectors.run_history_sample(run, samples))
     low = min_step if isinstance(min_step, int) and not isinstance(min_step, bool) else 0
     high = max_step if isinstance(max_step, int) and not isinstance(max_step, bool) else None
-    return run_selectors.json_lines(run_selectors.run_history_page(
-        run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)))
+    return run_selectors.json_lines(
+        run_selectors.run_history_page(
+            run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)
+        )
+    )
 
 
 def run_files_page(ctx, run: Run, names, after, first, pattern) -> dict | None:
@@ -190,17 +228,32 @@ def run_files_page(ctx, run: Run, names, after, first, pattern) -> dict | None:
         return None
     start = offset_cursor(after)
     size = first if isinstance(first, int) and not isinstance(first, bool) and first > 0 else 50
-    files = list(run_selectors.run_files(run, names=names, pattern=pattern)[start:start + size + 1])
+    files = list(run_selectors.run_files(run, names=names, pattern=pattern)[start : start + size + 1])
     edges = []
     for position, file in enumerate(files[:size], start=start + 1):
-        url = run_file_urls.download_url(ctx.base_url, run_id=run.pk, name=file.name, user_id=ctx.user.pk,
-                                         entity_id=run.project.entity_id)
-        edges.append({"cursor": str(position), "node": {
-            "__typename": "File", "id": ids.encode("File", file.pk), "name": file.name, "url": url,
-            "directUrl": url, "sizeBytes": file.size, "mimetype": mimetypes.guess_type(file.name)[0],
-            "updatedAt": iso(file.updated_at), "md5": file.md5}})
-    return {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None,
-                                         "hasNextPage": len(files) > size}}
+        url = run_file_urls.download_url(
+            ctx.base_url, run_id=run.pk, name=file.name, user_id=ctx.user.pk, entity_id=run.project.entity_id
+        )
+        edges.append(
+            {
+                "cursor": str(position),
+                "node": {
+                    "__typename": "File",
+                    "id": ids.encode("File", file.pk),
+                    "name": file.name,
+                    "url": url,
+                    "directUrl": url,
+                    "sizeBytes": file.size,
+                    "mimetype": mimetypes.guess_type(file.name)[0],
+                    "updatedAt": iso(file.updated_at),
+                    "md5": file.md5,
+                },
+            }
+        )
+    return {
+        "edges": edges,
+        "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None, "hasNextPage": len(files) > size},
+    }
 
 
 def log_lines_page(run: Run, first, after) -> dict:
@@ -213,10 +266,16 @@ def log_lines_page(run: Run, first, after) -> dict:
     edges = []
     for number, text in page:
         level, timestamp, content = run_selectors.console_line_parts(text)
-        edges.append({"cursor": str(number), "node": {"number": number, "timestamp": timestamp, "level": level,
-                                                      "label": "", "line": content}})
-    return {"edges": edges, "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else after,
-                                         "hasNextPage": len(lines) > size}}
+        edges.append(
+            {
+                "cursor": str(number),
+                "node": {"number": number, "timestamp": timestamp, "level": level, "label": "", "line": content},
+            }
+        )
+    return {
+        "edges": edges,
+        "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else after, "hasNextPage": len(lines) > size},
+    }
 
 
 def sampled_history(run: Run, specs) -> list[list[dict]]:
@@ -236,5 +295,14 @@ def sampled_history(run: Run, specs) -> list[list[dict]]:
     return answers
 
 
-__all__ = ["LAUNCH_PROJECT", "agent_data", "item_data", "project_data", "queue_data", "pending_resource_config", "queue_resource_config", "resource_config_data",
-           "run_data"]
+__all__ = [
+    "LAUNCH_PROJECT",
+    "agent_data",
+    "item_data",
+    "project_data",
+    "queue_data",
+    "pending_resource_config",
+    "queue_resource_config",
+    "resource_config_data",
+    "run_data",
+]

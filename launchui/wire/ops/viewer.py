@@ -24,9 +24,12 @@ def viewer(ctx: Context):
         "email": user.email,
         "admin": user.is_superuser,
         "flags": "{}",
-        "teams": lambda **_: {"edges": [
-            {"node": {"name": name}} for name in
-            Entity.objects.filter(is_team=True, memberships__user=user).values_list("name", flat=True)]},
+        "teams": lambda **_: {
+            "edges": [
+                {"node": {"name": name}}
+                for name in Entity.objects.filter(is_team=True, memberships__user=user).values_list("name", flat=True)
+            ]
+        },
     }
 
 

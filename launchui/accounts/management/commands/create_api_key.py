@@ -1,6 +1,6 @@
 """manage.py create_api_key USERNAME [--name NAME]: prints only the new raw key, for scripts.
 
-    export WANDB_API_KEY="$(./manage.py create_api_key alice --name laptop)"
+export WANDB_API_KEY="$(./manage.py create_api_key alice --name laptop)"
 """
 
 from django.contrib.auth.models import User

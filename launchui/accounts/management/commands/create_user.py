@@ -21,12 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--password", help="Checked by the password validators. Default: a random one, printed.")
         parser.add_argument("--email", default="")
-        parser.add_argument("--superuser", action="store_true",
-                            help="Also make the user staff and superuser (Django admin at /admin/).")
+        parser.add_argument(
+            "--superuser", action="store_true", help="Also make the user staff and superuser (Django admin at /admin/)."
+        )
 
     def handle(self, *args, username: str, password: str | None, email: str, superuser: bool, **options) -> None:
         generated = password is None
-        if generated:
+        if password is None:
             password = secrets.token_urlsafe(12)
         else:
             try:

@@ -20,18 +20,32 @@ DEMO_PASSWORD = "launchui-demo"
 DEMO_TEAM = "ml-team"
 
 # name, resource, config, template variables
-DEMO_QUEUES = [
+# (name, resource, config (a dict, or YAML text), template variables)
+DEMO_QUEUES: list[tuple[str, str, dict | str, list[dict]]] = [
     ("cpu-local", "local-process", {}, []),
-    ("docker-gpu", "local-container", {"gpus": "{{gpus}}"},
-     [{"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8, "default": 1,
-                                  "description": "GPUs per run (docker run --gpus)"}}]),
+    (
+        "docker-gpu",
+        "local-container",
+        {"gpus": "{{gpus}}"},
+        [
+            {
+                "name": "gpus",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 8,
+                    "default": 1,
+                    "description": "GPUs per run (docker run --gpus)",
+                },
+            }
+        ],
+    ),
     ("sagemaker-prod", "sagemaker", DEFAULT_CONFIGS["sagemaker"], []),
 ]
 
 
 class Command(BaseCommand):
-    help = (f"Create the demo user '{DEMO_USERNAME}', team '{DEMO_TEAM}' and a few queues, when missing. "
-            "Idempotent.")
+    help = f"Create the demo user '{DEMO_USERNAME}', team '{DEMO_TEAM}' and a few queues, when missing. Idempotent."
 
     def add_arguments(self, parser):
         parser.add_argument("--password", help=f"Set the demo user's password (default on creation: {DEMO_PASSWORD}).")
@@ -63,8 +77,14 @@ class Command(BaseCommand):
             if RunQueue.objects.filter(entity=team, name=name).exists():
                 continue
             try:
-                queue_create(entity=team, name=name, resource=resource, config=config,
-                             template_variables=variables, created_by=user)
+                queue_create(
+                    entity=team,
+                    name=name,
+                    resource=resource,
+                    config=config,
+                    template_variables=variables,
+                    created_by=user,
+                )
             except ValidationError as exc:
                 raise CommandError(f"Queue {name}: {' '.join(exc.messages)}") from None
             self.stdout.write(f"Created queue {DEMO_TEAM}/{name} ({resource}).")
@@ -72,8 +92,9 @@ class Command(BaseCommand):
         if password is not None or user.check_password(DEMO_PASSWORD):
             self.stdout.write(f"Demo login: {DEMO_USERNAME} / {password or DEMO_PASSWORD}")
         else:
-            self.stdout.write(f"Demo login: {DEMO_USERNAME} (password changed; reset it with "
-                              f"manage.py seed_demo --password ...)")
+            self.stdout.write(
+                f"Demo login: {DEMO_USERNAME} (password changed; reset it with manage.py seed_demo --password ...)"
+            )
 
     def _create_user(self, password: str) -> User:
         if Entity.objects.filter(name__iexact=DEMO_USERNAME).exists():
