@@ -15,6 +15,7 @@ PASSING = [
     "Checking ability to send large payloads through proxy",
     "Checking wandb package version is up to date",
     "Checking logged metrics, saving and downloading a file",
+    "Checking artifact save and download workflows",
 ]
 
 
