@@ -102,6 +102,24 @@ def run_console_lines(run: Run, *, after: int = -1, limit: int = 1000) -> list[t
     return list(rows)
 
 
+def run_resume_facts(run: Run) -> dict:
+    """Where a resumed run carries on (W&B's RunResumeStatus), in two queries: each file's next line (so
+    the resumed run appends instead of overwriting), and the last history and events rows."""
+    next_line = {RunStreamLine.HISTORY: 0, RunStreamLine.EVENTS: 0, RunStreamLine.OUTPUT: 0}
+    for row in RunStreamLine.objects.filter(run=run).values("file").annotate(last=Max("line")):
+        next_line[row["file"]] = row["last"] + 1
+    tails: dict[str, dict] = {}
+    latest = (
+        RunStreamLine.objects.filter(run=run, file__in=[RunStreamLine.HISTORY, RunStreamLine.EVENTS])
+        .order_by("file", "-line")
+        .distinct("file")
+        .only("file", "data")
+    )
+    for tail in latest:
+        tails[tail.file] = tail.data or {}
+    return {"next_line": next_line, "tails": tails}
+
+
 def run_console_line_count(run: Run) -> int:
     return RunStreamLine.objects.filter(run=run, file=RunStreamLine.OUTPUT).count()
 

@@ -10,7 +10,7 @@ from launchui.projects import selectors
 from launchui.projects.models import Run, RunStreamLine
 from launchui.projects.services import project_get_or_create, run_upsert
 from tests.wire.conftest import run_python
-from tests.wire.test_graphql_endpoint import auth
+from tests.wire.test_graphql_endpoint import auth, gql
 
 pytestmark = [pytest.mark.wandb, pytest.mark.django_db(transaction=True)]
 
@@ -224,7 +224,6 @@ def _queries_to_read(client, key, run, rows):
         }
     }
     assert _stream(client, key, body, run=run.name).status_code == 200
-    from tests.wire.test_graphql_endpoint import gql
 
     with CaptureQueriesContext(connection) as queries:
         answer = gql(
@@ -272,3 +271,42 @@ def test_history_keys_are_flattened_kept_latest_and_not_counted_twice_on_retry(c
     assert keys["keys"]["loss"] == {"typeCounts": [{"type": "number", "count": 3}], "previousValue": 0.5}
     assert keys["keys"]["dict.val1"] == {"typeCounts": [{"type": "number", "count": 2}], "previousValue": 2.0}
     assert keys["keys"]["tag"] == {"typeCounts": [{"type": "string", "count": 1}], "previousValue": "x"}
+
+
+RESUME = """
+import wandb
+run = wandb.init(entity="acme", project="vision", id="resumed", resume="allow")
+for i in range(5):
+    run.log({"loss": float(i)})
+print("session done")
+run.finish()
+"""
+RESUME_STATUS = """query RunResumeStatus($project: String, $entity: String, $name: String!) {
+  model(name: $project, entityName: $entity) { bucket(name: $name, missingOk: true) {
+    historyLineCount logLineCount historyTail } } }"""
+
+
+def test_a_resumed_run_appends_its_history_and_console_instead_of_overwriting(
+    wandb_env, client, team, owner_key, outsider_key
+):
+    for _ in range(2):
+        done = run_python(RESUME, wandb_env(owner_key), timeout=120)
+        assert done.returncode == 0, done.stderr
+    run = Run.objects.get(name="resumed")
+    assert _history(run) == [(line, line, ANY_ROW) for line in range(10)]  # steps 5..9 after 0..4, none lost
+    console = RunStreamLine.objects.filter(run=run, file=RunStreamLine.OUTPUT).order_by("line")
+    assert [text.split(" ", 1)[1] for text in console.values_list("text", flat=True)] == ["session done"] * 2
+    variables = {"entity": "acme", "project": "vision", "name": "resumed"}
+    status = gql(client, owner_key, RESUME_STATUS, variables)["data"]["model"]["bucket"]
+    assert (status["historyLineCount"], status["logLineCount"]) == (10, 2)
+    assert json.loads(json.loads(status["historyTail"])[-1])["_step"] == 9
+    refused = gql(client, outsider_key, RESUME_STATUS, variables)
+    assert refused["data"]["model"] is None and "not found" in refused["errors"][0]["message"]
+
+
+class _AnyRow:
+    def __eq__(self, other):
+        return isinstance(other, dict) and "loss" in other
+
+
+ANY_ROW = _AnyRow()

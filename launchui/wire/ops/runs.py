@@ -1,13 +1,14 @@
 """The minimal run record: the hidden run an agent opens, runs that launched jobs open, and the
 run-file stream that tells launchui a run is alive and how it ended."""
 
+import json
 import secrets
 import string
 
 from django.core.exceptions import ValidationError
 
 from launchui.projects import selectors, services
-from launchui.projects.models import Project, Run
+from launchui.projects.models import Project, Run, RunStreamLine
 from launchui.projects.services import DEFAULT_PROJECT
 from launchui.wire import ids, inputs
 from launchui.wire.graphql import Context, WireError, mutation, query
@@ -88,6 +89,46 @@ def models(ctx: Context, entityName: str | None = None, after=None, first=None, 
             "endCursor": edges[-1]["cursor"] if edges else None,
             "hasNextPage": len(found) > size,
         },
+    }
+
+
+@query("model")
+def model(ctx: Context, name: str | None = None, entityName: str | None = None, **_):
+    """A project as `wandb.init(resume=...)` reads it (RunResumeStatus): the run's bucket, if it exists."""
+    entity = common.entity(ctx, entityName)
+    project_name = name or DEFAULT_PROJECT
+    project = Project.objects.filter(entity=entity, name=project_name).first()
+
+    def bucket(name=None, **_):
+        run = find_run(project, name)
+        return resume_data(ctx, run) if run is not None else None
+
+    return {
+        "__typename": "Project",
+        "id": ids.encode("Project", project.pk if project else 0),
+        "name": project_name,
+        "entity": {"id": ids.encode("Entity", entity.pk), "name": entity.name},
+        "bucket": bucket,
+    }
+
+
+def resume_data(ctx: Context, run: Run) -> dict:
+    """The run and where each of its files carries on, so a resumed run appends to what it sent before."""
+    facts = selectors.run_resume_facts(run)
+    wandb_config = (run.config.get("_wandb") or {}).get("value") or {}
+    tail = facts["tails"]
+    next_line = facts["next_line"]
+    return {
+        **run_data(run, ctx),
+        "historyLineCount": next_line[RunStreamLine.HISTORY],
+        "eventsLineCount": next_line[RunStreamLine.EVENTS],
+        "logLineCount": next_line[RunStreamLine.OUTPUT],
+        # JSON lists of JSON lines, as the client reads them; its last history row gives the step to resume at.
+        "historyTail": json.dumps([json.dumps(tail[RunStreamLine.HISTORY])] if RunStreamLine.HISTORY in tail else []),
+        "eventsTail": json.dumps([json.dumps(tail[RunStreamLine.EVENTS])] if RunStreamLine.EVENTS in tail else []),
+        "wandbConfig": lambda keys=None, **_: json.dumps(
+            {k: wandb_config.get(k) for k in keys if isinstance(k, str)} if isinstance(keys, list) else wandb_config
+        ),
     }
 
 
