@@ -131,3 +131,9 @@ def test_a_run_file_name_that_is_not_a_relative_path_is_refused(client, team, ow
     answer = _uploaded(client, owner_key, [name])
     assert answer["data"]["createRunFiles"] is None
     assert answer["errors"][0]["message"]
+
+
+def test_create_run_files_refuses_more_names_than_the_cap(client, team, owner, owner_key):
+    run_upsert(project=project_get_or_create(entity=team, name="vision"), name="r1", created_by=owner)
+    answer = _uploaded(client, owner_key, [f"f{i}.txt" for i in range(1001)])
+    assert "at most 1,000 names" in answer["errors"][0]["message"]

@@ -310,3 +310,67 @@ class _AnyRow:
 
 
 ANY_ROW = _AnyRow()
+
+
+UPSERT = """mutation U($input: UpsertBucketInput!) { upsertBucket(input: $input) {
+  bucket { id tags notes group commit sweepName summaryMetrics } inserted } }"""
+
+
+def test_upsert_bucket_keeps_every_field_the_client_sends_and_later_partial_upserts_lose_none(client, team, owner_key):
+    first = {
+        "entityName": "acme",
+        "modelName": "vision",
+        "name": "full",
+        "displayName": "Full",
+        "notes": "n1",
+        "tags": ["a", "b"],
+        "groupName": "g",
+        "jobType": "train",
+        "commit": "abc123",
+        "jobProgram": "train.py",
+        "host": "gpu-1",
+        "sweep": "sw1",
+        "config": '{"lr": {"value": 0.1}}',
+        "summaryMetrics": '{"loss": 0.25, "best": NaN}',
+    }
+    answer = gql(client, owner_key, UPSERT, {"input": first})
+    assert "errors" not in answer, answer
+    run_id = answer["data"]["upsertBucket"]["bucket"]["id"]
+    later = gql(client, owner_key, UPSERT, {"input": {"id": run_id, "tags": ["c"]}})  # the public API's update
+    assert later["data"]["upsertBucket"]["bucket"]["tags"] == ["c"]
+    run = Run.objects.get(name="full")
+    assert (
+        run.display_name,
+        run.notes,
+        run.group,
+        run.job_type,
+        run.commit,
+        run.program,
+        run.host,
+        run.sweep_name,
+    ) == ("Full", "n1", "g", "train", "abc123", "train.py", "gpu-1", "sw1")
+    assert run.tags == ["c"] and run.config == {"lr": {"value": 0.1}}
+    assert run.summary["loss"] == 0.25 and math.isnan(run.summary["best"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tags", "not-a-list", "tags must be a list of strings"),
+        ("summaryMetrics", "{nope", "summaryMetrics is not valid JSON"),
+    ],
+)
+def test_upsert_bucket_refuses_bad_tags_and_summaries_with_a_message(client, team, owner_key, field, value, message):
+    answer = gql(
+        client, owner_key, UPSERT, {"input": {"entityName": "acme", "modelName": "vision", "name": "bad", field: value}}
+    )
+    assert message in answer["errors"][0]["message"]
+    assert not Run.objects.filter(name="bad").exists()
+
+
+def test_sampled_history_refuses_more_specs_than_the_cap(client, owner_key, streamed_run):
+    specs = [json.dumps({"keys": ["loss"], "samples": 10})] * 9
+    query = """query($specs: [JSONString!]!) { project(name: "vision", entityName: "acme") { run(name: "r1") {
+      sampledHistory(specs: $specs) } } }"""
+    answer = gql(client, owner_key, query, {"specs": specs})
+    assert "at most 8" in answer["errors"][0]["message"]
