@@ -1,30 +1,37 @@
 #!/usr/bin/env python
-"""Load-tests the launch agent's poll loop against gunicorn on PostgreSQL, beside a trivial-view baseline.
+"""Load-tests the launch agent's poll loop against gunicorn on PostgreSQL, beside a bare view, in one run.
 
-    .venv/bin/python bench/agent_loop.py [--agents 50] [--seconds 20] [--workers 2]
+    .venv/bin/python bench/agent_loop.py [--clients 1,4,8] [--seconds 15] [--workers 2]
+        [--variant NAME[@CODE_DIR][:ENV=VALUE,...]] ...   [--smoke]
 
 Drops and recreates the PostgreSQL database launchui_bench_agents (BENCH_DATABASE_URL overrides the
 address), migrates it and seeds it with the domain services: one user and API key, one team, 4 queues,
---agents agents (agent i polls queue i mod 4) and 2 x agents pending items. Then it starts
-`gunicorn launchui.wsgi --workers W --threads 4` on a free port of 127.0.0.1 with DEBUG off, and runs:
+max(--clients) agents (agent i polls queue i mod 4) and 2 x agents pending items. Then it starts one
+`gunicorn launchui.wsgi --workers W --threads 4` per --variant on a free port of 127.0.0.1 with DEBUG off,
+all on that database: a variant is this checkout (default "new"), another checkout of launchui given as
+@CODE_DIR (e.g. main in a temporary `git worktree`, for before/after in the same run), and/or extra
+environment for the server (e.g. `prepared:DATABASE_PREPARED_STATEMENTS=true`). For each client count C
+it runs, one after the other:
 
-  A. the agent loop: one thread per agent, each with its own keep-alive requests.Session, looping
-     LaunchAgent -> popFromRunQueue -> updateLaunchAgent(POLLING) without sleeping, the GraphQL texts the
-     wandb agent sends. While it runs, a refiller tops each queue back up to agents/4 pending items once a
-     second, so some pops lease an item and the rest find the queue empty (the hit rate is printed).
-  B. the baseline: as many threads POSTing /graphql with no Authorization header. That request crosses the
-     whole middleware stack and the URL resolver into the view, fails its one header check and gets a
-     401 JSON answer without touching the database: a trivial Django view served by the same gunicorn.
-     Django logs a warning for every 4xx answer ("Unauthorized: /graphql"), which would be a third of that
-     view's cost; this file is also given to gunicorn as its config (-c) for one hook, post_worker_init,
-     that raises the django.request logger to ERROR in each worker, so B measures the view, not logging.
+  B. the bare view: C threads GETting /healthz of the first variant of this checkout, a view returning a
+     constant JSON under the same gunicorn, settings and middleware, touching no database.
+  A. for each variant, the agent loop: C threads, one per agent, each with its own keep-alive
+     requests.Session, looping LaunchAgent -> popFromRunQueue -> updateLaunchAgent(POLLING) without
+     sleeping, the GraphQL texts the wandb agent sends. A refiller tops each queue back up to a few pending
+     items once a second, so some pops lease an item and the rest find the queue empty (the hit rate is
+     printed).
 
 Each phase starts after one warm-up round per thread and lasts --seconds. It prints throughput (requests
-per second), p50/p99 latency per operation, the ratios A/B, and the CPU milliseconds spent per request by
-the load generator (this process), the gunicorn workers and the PostgreSQL backends serving them (from
-/proc), which vary less with the machine's other load than throughput does. Any non-200
-answer or GraphQL `errors` in phase A fails the run (exit status 1). gunicorn is stopped and the database
-dropped at the end, even on error; a watchdog ends the run if it overruns. All traffic goes to 127.0.0.1.
+per second), p50/p99 latency, the ratio to the bare view measured in the same run, and the CPU milliseconds
+spent per request by the load generator (this process), the gunicorn workers and the PostgreSQL backends
+serving them (from /proc), which vary less with the machine's other load than throughput does. Before the
+load it counts the SQL queries of each agent call of this checkout in-process (Django's test client, key
+already authenticated) and prints them on a line starting QUERIES. Any non-200 answer or GraphQL `errors`
+fails the run (exit status 1). gunicorn is stopped and the database dropped at the end, even on error; a
+watchdog ends the run if it overruns. All traffic goes to 127.0.0.1.
+
+--smoke runs a tiny version (clients 1,2, 1 s phases) for CI: it checks the script still works and prints
+the query counts; its timings mean nothing.
 
 The load generator shares the machine (and its GIL) with the server, so absolute figures depend on the
 core count and whatever else runs; compare the ratios measured in one run.
@@ -82,22 +89,22 @@ def recreate_database(url: str, *, create: bool = True) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def server_backend_pids(url: str) -> list[int]:
+def server_backend_pids(url: str, app_name: str) -> list[int]:
     import psycopg
 
     admin, name = _admin_url(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s", (name, SERVER_APP_NAME)
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s", (name, app_name)
         ).fetchall()
     return [row[0] for row in rows]
 
 
-def server_env(data_dir: Path) -> dict:
+def server_env(data_dir: Path, app_name: str, extra: dict) -> dict:
     sep = "&" if "?" in DATABASE_URL else "?"
     return {
         **os.environ,
-        "DATABASE_URL": f"{DATABASE_URL}{sep}application_name={SERVER_APP_NAME}",
+        "DATABASE_URL": f"{DATABASE_URL}{sep}application_name={app_name}",
         "LAUNCHUI_DATA_DIR": str(data_dir),
         "STATIC_ROOT": str(data_dir / "static"),
         "DEBUG": "false",
@@ -105,6 +112,7 @@ def server_env(data_dir: Path) -> dict:
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "launchui.settings",
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
 
 
@@ -195,23 +203,22 @@ class Refiller(threading.Thread):
 # --- gunicorn -------------------------------------------------------------------------------------------
 
 
-def post_worker_init(worker) -> None:
-    """gunicorn hook, read from this file given as `-c`: runs in each worker once Django has set up logging.
-
-    Django's "Unauthorized: /graphql" warning per 401 would otherwise dominate the baseline's cost; errors
-    (5xx) are still logged. gunicorn ignores this module's other names, which are not settings."""
-    import logging
-
-    logging.getLogger("django.request").setLevel(logging.ERROR)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, data_dir: Path, log_path: Path) -> subprocess.Popen:
+def start_gunicorn(
+    port: int,
+    workers: int,
+    data_dir: Path,
+    log_path: Path,
+    *,
+    code_dir: Path = ROOT,
+    app_name: str = SERVER_APP_NAME,
+    extra_env: dict | None = None,
+) -> subprocess.Popen:
     cmd = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "launchui.wsgi",
@@ -224,14 +231,14 @@ def start_gunicorn(port: int, workers: int, data_dir: Path, log_path: Path) -> s
         "--log-level",
         "warning",
         "-c",
-        str(Path(__file__).resolve()),
-    ]  # only for the post_worker_init hook above
+        str(ROOT / "bench" / "gunicorn_conf.py"),
+    ]  # one logging hook; see that file
     # A session of its own, so that stopping its process group stops the workers and nothing else.
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             cmd,
-            cwd=ROOT,
-            env=server_env(data_dir),
+            cwd=code_dir,
+            env=server_env(data_dir, app_name, extra_env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -305,13 +312,13 @@ def machine_busy() -> tuple[int, int]:
 class CpuMeter:
     """CPU seconds of this process, the gunicorn master and workers and their PostgreSQL backends."""
 
-    def __init__(self, gunicorn_pid: int):
-        self.gunicorn_pid = gunicorn_pid
+    def __init__(self, gunicorn_pid: int, app_name: str):
+        self.gunicorn_pid, self.app_name = gunicorn_pid, app_name
 
     def sample(self) -> dict:
         times = os.times()
         workers = [self.gunicorn_pid, *children_of(self.gunicorn_pid)]
-        backends = server_backend_pids(DATABASE_URL)
+        backends = server_backend_pids(DATABASE_URL, self.app_name)
         busy, total = machine_busy()
         return {
             "client": times.user + times.system,
@@ -320,7 +327,20 @@ class CpuMeter:
             "backends": len(backends),
             "busy": busy,
             "total": total,
+            "xacts": database_transactions(DATABASE_URL),
         }
+
+
+def database_transactions(url: str) -> int:
+    """Committed transactions of the benchmark database so far: each autocommit statement is one."""
+    import psycopg
+
+    admin, name = _admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
+        return row[0] if row else 0
 
 
 # --- load -----------------------------------------------------------------------------------------------
@@ -427,10 +447,8 @@ def agent_worker(
 def baseline_worker(url: str, start: threading.Barrier, times: dict, recorder: Recorder) -> None:
     import requests
 
-    op = "POST /graphql (401)"
+    op = "GET /healthz"
     session = requests.Session()
-    session.headers.update({"Content-Type": "application/json"})  # and no Authorization
-    body = json.dumps({"query": LAUNCH_AGENT, "variables": {"agentId": "x"}, "operationName": "LaunchAgent"}).encode()
     latencies: list[float] = []
     errors: list[str] = []
     error_count = 0
@@ -438,13 +456,13 @@ def baseline_worker(url: str, start: threading.Barrier, times: dict, recorder: R
     def call() -> tuple[float, str | None]:
         began = time.perf_counter()
         try:
-            response = session.post(url, data=body, timeout=30)
+            response = session.get(url, timeout=30)
             status, answer = response.status_code, response.json()
         except (requests.RequestException, ValueError) as exc:
             return time.perf_counter() - began, f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - began
-        if status != 401 or not answer.get("errors"):
-            return elapsed, f"expected a 401 with errors, got HTTP {status}: {answer}"
+        if status != 200 or answer != {"ok": True}:
+            return elapsed, f"expected 200 {{'ok': true}}, got HTTP {status}: {answer}"
         return elapsed, None
 
     try:
@@ -466,6 +484,35 @@ def baseline_worker(url: str, start: threading.Barrier, times: dict, recorder: R
     finally:
         session.close()
         recorder.merge({op: latencies}, errors, error_count, 0)
+
+
+def count_queries(raw_key: str, agent: tuple[str, str, str]) -> dict[str, int]:
+    """SQL queries per agent call of this checkout, in-process, once the key is authenticated."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    agent_id, _, queue_name = agent
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=basic_auth(raw_key))
+    calls = [
+        ("LaunchAgent", LAUNCH_AGENT, {"agentId": agent_id}),
+        (
+            "popFromRunQueue",
+            POP,
+            {"entity": ENTITY, "project": PROJECT, "queueName": queue_name, "launchAgentId": agent_id},
+        ),
+        ("updateLaunchAgent", UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"}),
+    ]
+    counts = {}
+    for op, query, variables in calls * 2:  # the first round authenticates and settles last_used_at
+        body = json.dumps({"query": query, "variables": variables, "operationName": op})
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post("/graphql", body, content_type="application/json")
+        answer = response.json()
+        if response.status_code != 200 or "errors" in answer:
+            raise RuntimeError(f"counting queries: {op} answered {response.status_code}: {answer}")
+        counts[op] = len(captured)
+    return counts
 
 
 def run_phase(name: str, threads: int, seconds: float, target, args_for, meter: CpuMeter) -> dict:
@@ -497,7 +544,7 @@ def run_phase(name: str, threads: int, seconds: float, target, args_for, meter: 
             raise RuntimeError(f"{name}: a thread did not finish (stuck request?)")
     wall = time.perf_counter() - began["t"]
     ended = meter.sample()
-    cpu = {k: ended[k] - began["cpu"][k] for k in ("client", "gunicorn", "postgres", "busy", "total")}
+    cpu = {k: ended[k] - began["cpu"][k] for k in ("client", "gunicorn", "postgres", "busy", "total", "xacts")}
     cpu["backends"] = ended["backends"]
     return {
         "name": name,
@@ -542,66 +589,103 @@ def summarize(phase: dict) -> dict:
     return {"rows": rows, "total": total}
 
 
-def print_report(args, agent: dict, base: dict, refilled: int) -> None:
-    a, b = summarize(agent), summarize(base)
+def parse_variant(spec: str) -> dict:
+    """NAME[@CODE_DIR][:ENV=VALUE,...]"""
+    head, _, env_part = spec.partition(":")
+    name, _, code = head.partition("@")
+    extra = {}
+    for pair in filter(None, env_part.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{pair!r} is not ENV=VALUE")
+        extra[key] = value
+    code_dir = Path(code).resolve() if code else ROOT
+    if not (code_dir / "launchui" / "wsgi.py").exists():
+        raise argparse.ArgumentTypeError(f"{code_dir} is not a launchui checkout")
+    if not name.replace("-", "").replace("_", "").replace("+", "").isalnum():
+        raise argparse.ArgumentTypeError(f"variant name {name!r}: letters, digits, - _ + only")
+    return {"name": name, "code_dir": code_dir, "env": extra}
+
+
+def server_cpu_ms(phase: dict, requests_done: int) -> float:
+    return (phase["cpu"]["gunicorn"] + phase["cpu"]["postgres"]) * 1000 / max(requests_done, 1)
+
+
+def split(phase: dict, requests_done: int) -> str:
+    n = max(requests_done, 1)
+    return (
+        f"{phase['cpu']['gunicorn'] * 1000 / n:>6.2f}{phase['cpu']['postgres'] * 1000 / n:>6.2f}"
+        f"{phase['cpu']['xacts'] / n:>6.2f}"
+    )
+
+
+def print_report(args, results: list[tuple[int, dict, list[tuple[dict, dict]]]], refilled: int) -> None:
     print(
-        f"\nParameters: --agents {args.agents} --seconds {args.seconds:g} --workers {args.workers} "
+        f"\nParameters: --clients {args.clients} --seconds {args.seconds:g} --workers {args.workers} "
         f"(gunicorn gthread, 4 threads per worker), {QUEUES} queues, {os.cpu_count()} cores on this machine, "
-        f"client and server on the same machine."
+        f"client and server on the same machine; variants run one after the other in this one run."
     )
-    print(f"{'phase / operation':<34}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
-    for title, phase, summary in (("A agent loop", agent, a), ("B baseline (trivial view)", base, b)):
-        print(f"{title} ({phase['wall']:.1f} s)")
-        if len(summary["rows"]) > 1:
-            for op, (n, rate, p50, p99) in summary["rows"].items():
-                print(f"  {op:<32}{n:>9}{rate:>9.0f}{p50:>9.1f}{p99:>9.1f}")
-        n, rate, p50, p99 = summary["total"]
-        print(f"  {'all requests':<32}{n:>9}{rate:>9.0f}{p50:>9.1f}{p99:>9.1f}")
-    pops = len(agent["latencies"].get("popFromRunQueue", []))
-    loops = min(len(v) for v in agent["latencies"].values()) if agent["latencies"] else 0
     print(
-        f"\nAgent loop: {loops / agent['wall']:.0f} loops/s; {agent['hits']} of {pops} pops leased an item "
-        f"({agent['hits'] / max(pops, 1):.0%}); the refiller pushed {refilled} items."
+        f"{'clients  phase':<40}{'requests':>9}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'srv CPU ms':>11}{'(py':>6}{'+ pg)':>6}{'xact':>6}{'loops/s':>8}{'hit':>5}{'errors':>7}"
     )
-    (_, ra, p50a, p99a), (_, rb, p50b, p99b) = a["total"], b["total"]
-    server = [
-        (phase["cpu"]["gunicorn"] + phase["cpu"]["postgres"]) / max(summary["total"][0], 1)
-        for phase, summary in ((agent, a), (base, b))
-    ]
-    print(
-        f"Ratios A/B: throughput {ra / rb:.2f}   p50 {p50a / p50b:.2f}   p99 {p99a / p99b:.2f}   "
-        f"server CPU per request (gunicorn + postgres) {server[0] / server[1]:.1f}"
-    )
-    print(f"\nCPU ms per request{'':<16}{'load gen':>9}{'gunicorn':>9}{'postgres':>9}   machine busy")
-    for title, phase, summary in (("A agent loop", agent, a), ("B baseline", base, b)):
-        n, cpu = max(summary["total"][0], 1), phase["cpu"]
-        busy = cpu["busy"] / cpu["total"] if cpu["total"] else float("nan")
+    for clients, base, agents in results:
+        b = summarize(base)
+        n, rate_b, p50, p99 = b["total"]
         print(
-            f"  {title:<32}{cpu['client'] * 1000 / n:>9.2f}{cpu['gunicorn'] * 1000 / n:>9.2f}"
-            f"{cpu['postgres'] * 1000 / n:>9.2f}   {busy:.0%} (all processes, others included)"
+            f"{clients:>7}  {'bare view GET /healthz':<31}{n:>9}{rate_b:>8.0f}{1:>7.2f}{p50:>8.1f}{p99:>8.1f}"
+            f"{server_cpu_ms(base, n):>11.2f}{split(base, n)}{'':>8}{'':>5}{base['error_count']:>7}"
         )
+        for variant, phase in agents:
+            a = summarize(phase)
+            n, rate, p50, p99 = a["total"]
+            pops = len(phase["latencies"].get("popFromRunQueue", []))
+            loops = min(len(v) for v in phase["latencies"].values()) / phase["wall"] if phase["latencies"] else 0
+            print(
+                f"{'':>7}  {'agent loop ' + variant['name']:<31}{n:>9}{rate:>8.0f}{rate / rate_b:>7.2f}"
+                f"{p50:>8.1f}{p99:>8.1f}{server_cpu_ms(phase, n):>11.2f}{split(phase, n)}{loops:>8.0f}"
+                f"{phase['hits'] / max(pops, 1):>5.0%}{phase['error_count']:>7}"
+            )
     print(
-        f"Errors: agent loop {agent['error_count']} (non-200 or GraphQL errors), "
-        f"baseline {base['error_count']} (anything but a 401 JSON error)"
+        f"\nratio: req/s over the bare view's at the same client count. srv CPU ms: gunicorn (py) + PostgreSQL "
+        f"backend (pg) CPU per request. xact: database transactions per request (each autocommit statement is "
+        f"one; the refiller's few are included). hit: pops that leased an item (the refiller pushed {refilled})."
     )
-    for phase in (agent, base):
-        for error in phase["errors"][:10]:
-            print(f"  {phase['name']}: {error}")
-        if len(phase["errors"]) > 10:
-            print(f"  {phase['name']}: ... (first 10 of {phase['error_count']} shown)")
+    for clients, base, agents in results:
+        for name, phase in [("bare view", base)] + [(v["name"], p) for v, p in agents]:
+            for error in phase["errors"][:5]:
+                print(f"  {clients} clients, {name}: {error}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, default=50, help="simulated agents, one thread each")
-    parser.add_argument("--seconds", type=float, default=20, help="duration of each load phase")
+    parser.add_argument("--clients", default="1,4,8", help="comma-separated client (thread) counts")
+    parser.add_argument("--seconds", type=float, default=15, help="duration of each load phase")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        default=None,
+        help="NAME[@CODE_DIR][:ENV=VALUE,...]; repeatable; default: this checkout as 'new'",
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: clients 1,2, 1 s phases")
     args = parser.parse_args()
-    if args.agents < 1 or args.seconds <= 0 or args.workers < 1:
-        parser.error("--agents, --seconds and --workers must be positive")
+    if args.smoke:
+        args.clients, args.seconds = "1,2", 1.0
+    try:
+        client_counts = [int(c) for c in args.clients.split(",")]
+    except ValueError:
+        parser.error("--clients takes whole numbers separated by commas")
+    if min(client_counts) < 1 or args.seconds <= 0 or args.workers < 1 or max(client_counts) > 200:
+        parser.error("--clients 1..200, --seconds and --workers must be positive")
+    variants = args.variant or [parse_variant("new")]
+    if len({v["name"] for v in variants}) != len(variants):
+        parser.error("variant names must differ")
+    agents_needed = max(client_counts)
 
     # Watchdog: whatever hangs, the run ends (the finally below still stops gunicorn and drops the database).
-    budget = int(2 * args.seconds + 300 + args.agents)
+    budget = int(len(client_counts) * (len(variants) + 1) * (args.seconds + 30) + 300)
 
     def overran(signum, frame):
         raise TimeoutError(f"the benchmark overran its {budget} s budget")
@@ -610,49 +694,88 @@ def main() -> int:
     signal.alarm(budget)
 
     data_dir = Path(tempfile.mkdtemp(prefix="launchui-bench-agents-"))
-    log_path = data_dir / "gunicorn.log"
-    proc = None
+    servers: list[tuple[dict, subprocess.Popen, Path, str]] = []
     refiller = None
     failed = True
     try:
         recreate_database(DATABASE_URL)
         setup_django(data_dir)
         started = time.perf_counter()
-        raw_key, roster, queues = seed(args.agents)
+        raw_key, roster, queues = seed(agents_needed)
         print(
-            f"Seeded 1 team, {QUEUES} queues, {args.agents} agents, {2 * args.agents} items "
+            f"Seeded 1 team, {QUEUES} queues, {agents_needed} agents, {2 * agents_needed} items "
             f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]})."
         )
-
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/graphql"
-        proc = start_gunicorn(port, args.workers, data_dir, log_path)
-        wait_until_up(proc, url, log_path)
-        meter = CpuMeter(proc.pid)
+        counts = count_queries(raw_key, roster[0])
         print(
-            f"gunicorn up on 127.0.0.1:{port}, {args.workers} workers x 4 threads; "
-            f"{args.seconds:g} s per phase after one warm-up round per thread."
+            "QUERIES "
+            + " ".join(f"{op}={n}" for op, n in counts.items())
+            + "   (SQL queries per call of this checkout, key already authenticated)"
         )
 
-        refiller = Refiller(queues, per_queue=max(1, args.agents // QUEUES))
+        for variant in variants:
+            port = free_port()
+            app_name = f"{SERVER_APP_NAME}-{variant['name']}"
+            log_path = data_dir / f"gunicorn-{variant['name']}.log"
+            proc = start_gunicorn(
+                port,
+                args.workers,
+                data_dir,
+                log_path,
+                code_dir=variant["code_dir"],
+                app_name=app_name,
+                extra_env=variant["env"],
+            )
+            servers.append((variant, proc, log_path, app_name))
+            wait_until_up(proc, f"http://127.0.0.1:{port}/graphql", log_path)
+            variant["url"] = f"http://127.0.0.1:{port}"
+            print(
+                f"gunicorn '{variant['name']}' up on 127.0.0.1:{port} ({variant['code_dir']}"
+                f"{', ' + ' '.join(f'{k}={v}' for k, v in variant['env'].items()) if variant['env'] else ''}), "
+                f"{args.workers} workers x 4 threads."
+            )
+
+        refiller = Refiller(queues, per_queue=max(2, agents_needed // QUEUES))
         refiller.start()
-        agent = run_phase(
-            "agent-loop", args.agents, args.seconds, agent_worker, lambda i: (url, raw_key, roster[i]), meter
-        )
+        results = []
+        # The bare view is this checkout's /healthz (an older checkout may not have it).
+        first = next((server for server in servers if server[0]["code_dir"] == ROOT), None)
+        if first is None:
+            raise RuntimeError("one --variant must be this checkout (no @CODE_DIR): it serves the bare view")
+        for clients in client_counts:
+            base = run_phase(
+                f"bare-{clients}",
+                clients,
+                args.seconds,
+                baseline_worker,
+                lambda i: (first[0]["url"] + "/healthz",),
+                CpuMeter(first[1].pid, first[3]),
+            )
+            agents = []
+            for variant, proc, _, app_name in servers:
+                url = variant["url"] + "/graphql"
+                phase = run_phase(
+                    f"agents-{variant['name']}-{clients}",
+                    clients,
+                    args.seconds,
+                    agent_worker,
+                    lambda i, url=url: (url, raw_key, roster[i]),
+                    CpuMeter(proc.pid, app_name),
+                )
+                agents.append((variant, phase))
+            results.append((clients, base, agents))
+            if refiller.error is not None:
+                raise RuntimeError(f"the refiller failed: {refiller.error!r}")
         refiller.stopping.set()
         refiller.join(timeout=30)
-        if refiller.error is not None:
-            raise RuntimeError(f"the refiller failed: {refiller.error!r}")
-        base = run_phase("baseline", args.agents, args.seconds, baseline_worker, lambda i: (url,), meter)
 
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn died during the run:\n{log_path.read_text()[-3000:]}")
-        print_report(args, agent, base, refiller.pushed)
-        if agent["error_count"]:
-            print(f"\nFAILED: {agent['error_count']} agent-loop requests failed (see above).", file=sys.stderr)
-            return 1
-        if base["error_count"]:
-            print(f"\nFAILED: {base['error_count']} baseline requests were not the expected 401.", file=sys.stderr)
+        for variant, proc, log_path, _ in servers:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn '{variant['name']}' died during the run:\n{log_path.read_text()[-3000:]}")
+        print_report(args, results, refiller.pushed)
+        errors = sum(phase["error_count"] for _, base, agents in results for phase in [base] + [p for _, p in agents])
+        if errors:
+            print(f"\nFAILED: {errors} requests failed (see above).", file=sys.stderr)
             return 1
         failed = False
         return 0
@@ -660,10 +783,10 @@ def main() -> int:
         signal.alarm(0)
         if refiller is not None:
             refiller.stopping.set()
-        if proc is not None:
+        for variant, proc, log_path, _ in servers:
             stop_gunicorn(proc)
             if failed and log_path.exists() and (tail := log_path.read_text()[-2000:].strip()):
-                print(f"\ngunicorn log (tail):\n{tail}", file=sys.stderr)
+                print(f"\ngunicorn '{variant['name']}' log (tail):\n{tail}", file=sys.stderr)
         try:
             from django.db import connections
 

@@ -192,7 +192,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue query")
+    parser.add_argument("--smoke", action="store_true", help="tiny data and 3 requests, for CI (timings mean nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        global ENTITIES, QUEUES, AGENTS, ITEMS
+        ENTITIES, QUEUES, AGENTS, ITEMS = 10, 100, 20, 500
+        args.requests = 3
 
     recreate_database(DATABASE_URL)
     setup_django()

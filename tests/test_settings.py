@@ -217,3 +217,31 @@ def test_login_lockout_and_download_url_settings_come_from_the_environment(tmp_p
     result = _manage_check(tmp_path, LAUNCHUI_LOGIN_FAILURE_LIMIT="0")
     assert result.returncode != 0
     assert "ImproperlyConfigured: LAUNCHUI_LOGIN_FAILURE_LIMIT='0' must be at least 1" in result.stderr
+
+
+def _database_settings(tmp_path, **env) -> dict:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    environ.update(LAUNCHUI_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="launchui.settings", **env)
+    code = (
+        "import json; from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(json.dumps({'options': d.get('OPTIONS', {}), 'conn_max_age': d['CONN_MAX_AGE']}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_prepared_statements_and_the_pool_are_database_options_from_the_environment(tmp_path):
+    url = "postgres://launchui@db:5432/launchui"
+    default = _database_settings(tmp_path, DATABASE_URL=url)
+    assert default["options"]["server_side_binding"] is True and default["options"]["prepare_threshold"] == 2
+    assert "pool" not in default["options"] and default["conn_max_age"] == 60
+    behind_old_pgbouncer = _database_settings(tmp_path, DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="false")
+    assert "server_side_binding" not in behind_old_pgbouncer["options"]
+    tuned = _database_settings(tmp_path, DATABASE_URL=url, DATABASE_POOL="true", DATABASE_POOL_MAX_SIZE="4")
+    assert tuned["options"]["pool"] == {"min_size": 1, "max_size": 4}
+    assert tuned["conn_max_age"] == 0  # Django refuses a pool beside persistent connections

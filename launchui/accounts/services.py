@@ -2,7 +2,10 @@
 
 import secrets
 import string
+import threading
+import time
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -100,23 +103,89 @@ def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
 
 def api_key_revoke(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    # At once in this process; other web processes refuse it when their entry expires (the TTL below).
+    _forget_key(key.key_hash)
 
 
 # last_used_at is a coarse fact: writing it on every agent call would add a query to the hot path.
 LAST_USED_RESOLUTION_SECONDS = 60
+# Authenticated keys kept per web process, so that most calls cost no query: an agent authenticates 3 times
+# per 10 s poll. A key revoked or a user deactivated elsewhere is refused within LAUNCHUI_API_KEY_CACHE_SECONDS.
+# Unknown keys are never kept, and the size is capped, so no request can grow it without bound.
+_KEY_CACHE_MAX_ENTRIES = 10_000
+_key_cache: dict[str, tuple[float, tuple, tuple]] = {}  # key_hash -> (expires at, key row, user row)
+_key_cache_lock = threading.Lock()
+_KEY_FIELDS = ("id", "user_id", "name", "key_hash", "hint", "created_at", "last_used_at", "revoked_at")
+_USER_FIELDS = (
+    "id",
+    "password",
+    "last_login",
+    "is_superuser",
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "is_staff",
+    "is_active",
+    "date_joined",
+)
+
+
+def _forget_key(key_hash: str) -> None:
+    with _key_cache_lock:
+        _key_cache.pop(key_hash, None)
+
+
+def api_key_cache_clear() -> None:
+    """Forget every cached key in this process (after a bulk change such as deactivating users)."""
+    with _key_cache_lock:
+        _key_cache.clear()
+
+
+def _cached_key(key_hash: str) -> ApiKey | None:
+    entry = _key_cache.get(key_hash)
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    # Fresh instances per call: threads of one process must not share mutable model objects.
+    key = ApiKey.from_db("default", _KEY_FIELDS, entry[1])
+    key.user = User.from_db("default", _USER_FIELDS, entry[2])
+    return key
+
+
+def _remember_key(key: ApiKey) -> None:
+    ttl = settings.LAUNCHUI_API_KEY_CACHE_SECONDS
+    if ttl <= 0:
+        return
+    with _key_cache_lock:
+        if len(_key_cache) >= _KEY_CACHE_MAX_ENTRIES:
+            _key_cache.clear()
+        _key_cache[key.key_hash] = (
+            time.monotonic() + ttl,
+            tuple(getattr(key, f) for f in _KEY_FIELDS),
+            tuple(getattr(key.user, f) for f in _USER_FIELDS),
+        )
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:
-    """The active key for a raw key, with its user loaded; one query, plus one write a minute at most."""
-    key = (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=ApiKey.hash_key(raw_key), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    """The active key for a raw key, with its user loaded. No query while this process's cache holds the key
+    (LAUNCHUI_API_KEY_CACHE_SECONDS), else one; plus one write a minute at most for last_used_at."""
+    key_hash = ApiKey.hash_key(raw_key)
+    key = _cached_key(key_hash)
     if key is None:
-        return None
+        key = (
+            ApiKey.objects.select_related("user")
+            .filter(key_hash=key_hash, revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+        if key is None:
+            return None
+        _remember_key(key)
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        # The write checks the key is still active, so renewing the cache entry here never outlives a revoke.
+        if not ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True, user__is_active=True).update(last_used_at=now):
+            _forget_key(key_hash)
+            return None
         key.last_used_at = now
+        _remember_key(key)
     return key

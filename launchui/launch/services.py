@@ -7,12 +7,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
-from launchui.accounts.selectors import admin_entities_for_user
 from launchui.artifacts.services import resolve
 from launchui.core import user_data
 from launchui.launch import liveness, queue_config
@@ -190,9 +189,12 @@ def agents_controlled_by(user: User) -> QuerySet[LaunchAgent]:
     """The one rule, for the browser (Stop, Delete) and the wire (updateLaunchAgent, the agent's contact):
     a user controls the agents registered with their own key, and every agent of an entity they administer.
     A member may run an agent and report its status, but not mark a teammate's agent Killed."""
-    return LaunchAgent.objects.filter(entity__memberships__user=user).filter(
-        Q(created_by=user) | Q(entity__in=admin_entities_for_user(user))
+    # One correlated EXISTS on the user's membership of the agent's entity (member, and creator or admin):
+    # with no join in the outer query an UPDATE through it stays a plain UPDATE ... WHERE (the agent's hot path).
+    controls = Membership.objects.filter(entity_id=OuterRef("entity_id"), user=user).filter(
+        Q(role=Membership.ADMIN) | Q(user_id=OuterRef("created_by_id"))
     )
+    return LaunchAgent.objects.filter(Exists(controls))
 
 
 def agent_require_control(*, user: User, agent: LaunchAgent) -> None:
@@ -211,6 +213,18 @@ def _agents(agent_id: int, reported_by: User | None):
 def agent_touch(*, agent_id: int, reported_by: User | None = None) -> int:
     """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown or not controlled)."""
     return _agents(agent_id, reported_by).update(last_seen_at=timezone.now())
+
+
+def agent_poll_contact(*, agent_id: int, entity_id: int, reported_by: User) -> bool:
+    """A polling agent's contact, in one UPDATE scoped like agent_touch and to the queue's entity. True: it
+    may be handed work; False: it is being stopped. LaunchAgent.DoesNotExist: unknown, or not the reporter's
+    to run (a teammate's agent)."""
+    agents = _agents(agent_id, reported_by).filter(entity_id=entity_id)
+    if agents.filter(stop_requested=False).update(last_seen_at=timezone.now()):
+        return True
+    if agents.exists():
+        return False
+    raise LaunchAgent.DoesNotExist(f"No launch agent {agent_id} that this user runs in this entity.")
 
 
 def agent_update_status(*, agent_id: int, status: str, reported_by: User | None = None) -> int:
@@ -277,9 +291,11 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
-    """Lease the next item, or None. Safe under concurrent pollers: FOR UPDATE SKIP LOCKED on PostgreSQL,
-    and a compare-and-set update everywhere (SQLite has no row locks), so no item is handed out twice."""
+    """Lease the next item, or None. Safe under concurrent pollers: no item is handed out twice."""
     order = ["priority", "created_at", "id"] if queue.is_prioritized else ["created_at", "id"]
+    if connection.vendor == "postgresql":
+        return _item_pop_one_statement(queue=queue, agent_id=agent_id, order=order)
+    # SQLite has no row locks: a compare-and-set update, retried when another poller won the race.
     for _ in range(5):
         now = timezone.now()
         with transaction.atomic():
@@ -298,6 +314,21 @@ def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
                 item.state, item.leased_at, item.agent_id, item.updated_at = RunQueueItem.LEASED, now, agent_id, now
                 return item
     return None
+
+
+def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None, order: list[str]) -> RunQueueItem | None:
+    """PostgreSQL: one UPDATE that picks, locks (skipping rows other pollers hold), leases and returns the next
+    item. The choice is compiled from liveness.waiting_q by the ORM, so the waiting rule lives in one place."""
+    now = timezone.now()
+    pick = RunQueueItem.objects.filter(liveness.waiting_q(now), queue=queue).order_by(*order).values("pk")[:1]
+    pick_sql, pick_params = pick.query.sql_with_params()
+    table = connection.ops.quote_name(RunQueueItem._meta.db_table)
+    rows = RunQueueItem.objects.raw(
+        f"UPDATE {table} SET state = %s, leased_at = %s, agent_id = %s, updated_at = %s "
+        f"WHERE id = ({pick_sql} FOR UPDATE SKIP LOCKED) RETURNING *",
+        (RunQueueItem.LEASED, now, agent_id, now, *pick_params),
+    )
+    return next(iter(rows), None)
 
 
 def item_ack(*, item: RunQueueItem, run_name: str) -> bool:

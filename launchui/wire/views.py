@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from launchui.core import limits, user_data
 from launchui.core.http import public_base_url
@@ -67,6 +67,12 @@ def _authenticated_json(request: HttpRequest, max_bytes: int):
         return api_key, user_data.require_object(body, "The request body")
     except ValidationError as exc:
         raise _Refused(_error(400, exc.messages[0])) from None
+
+
+@require_GET
+def healthz_view(request: HttpRequest) -> JsonResponse:
+    """For load balancers and probes: the process answers. Touches no database, so it says nothing of it."""
+    return JsonResponse({"ok": True})
 
 
 @csrf_exempt

@@ -1,6 +1,7 @@
 """accounts.services: users and their personal entity, teams, memberships, API keys."""
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -190,6 +191,9 @@ def test_last_used_at_is_written_at_most_once_a_minute(owner, django_assert_num_
     key.refresh_from_db()
     first_use = key.last_used_at
     assert first_use is not None
+    with django_assert_num_queries(0):  # within the resolution, and cached by this process: no query
+        api_key_authenticate(raw)
+    services.api_key_cache_clear()  # as in another web process
     with django_assert_num_queries(1):  # within the resolution: read only
         api_key_authenticate(raw)
     key.refresh_from_db()
@@ -197,6 +201,69 @@ def test_last_used_at_is_written_at_most_once_a_minute(owner, django_assert_num_
 
     stale = timezone.now() - timedelta(seconds=services.LAST_USED_RESOLUTION_SECONDS + 1)
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=stale)
+    services.api_key_cache_clear()
     api_key_authenticate(raw)
     key.refresh_from_db()
     assert key.last_used_at > stale
+
+
+# --- the per-process API key cache: the bound on revocation ----------------------------------------------
+
+
+def test_a_cached_key_costs_no_query_and_a_key_revoked_here_is_refused_at_once(owner, django_assert_num_queries):
+    key, raw = api_key_create(user=owner, name="agent")
+    assert api_key_authenticate(raw).user == owner
+    with django_assert_num_queries(0):
+        assert api_key_authenticate(raw).pk == key.pk
+    api_key_revoke(key=key)
+    assert api_key_authenticate(raw) is None
+
+
+def test_a_key_revoked_by_another_web_process_is_refused_within_the_cache_bound(owner, settings):
+    settings.LAUNCHUI_API_KEY_CACHE_SECONDS = 1
+    key, raw = api_key_create(user=owner, name="agent")
+    assert api_key_authenticate(raw) is not None  # cached here
+    # Another process revokes it: this process's cache is not told, so it may accept the key for the bound ...
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert api_key_authenticate(raw) is not None
+    time.sleep(1.1)
+    # ... and no longer.
+    assert api_key_authenticate(raw) is None
+
+
+def test_a_user_deactivated_by_another_web_process_is_refused_within_the_cache_bound(owner, settings):
+    settings.LAUNCHUI_API_KEY_CACHE_SECONDS = 1
+    _, raw = api_key_create(user=owner, name="agent")
+    assert api_key_authenticate(raw) is not None
+    User.objects.filter(pk=owner.pk).update(is_active=False)
+    time.sleep(1.1)
+    assert api_key_authenticate(raw) is None
+
+
+def test_the_minutely_last_used_write_does_not_renew_a_key_revoked_elsewhere(owner, settings):
+    settings.LAUNCHUI_API_KEY_CACHE_SECONDS = 3600
+    key, raw = api_key_create(user=owner, name="agent")
+    api_key_authenticate(raw)
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    # Its cached last use is older than the resolution: the write finds the key revoked and refuses it.
+    services._key_cache[key.key_hash] = (
+        time.monotonic() + 3600,
+        tuple(
+            timezone.now() - timedelta(hours=1) if f == "last_used_at" else getattr(key, f)
+            for f in services._KEY_FIELDS
+        ),
+        services._key_cache[key.key_hash][2],
+    )
+    assert api_key_authenticate(raw) is None
+    assert api_key_authenticate(raw) is None  # and forgets it
+
+
+def test_the_key_cache_keeps_no_unknown_keys_and_is_capped(owner, settings, monkeypatch):
+    services.api_key_cache_clear()
+    assert api_key_authenticate("local-" + "x" * 40) is None
+    assert services._key_cache == {}
+    monkeypatch.setattr(services, "_KEY_CACHE_MAX_ENTRIES", 3)
+    raws = [api_key_create(user=owner, name=f"k{n}")[1] for n in range(5)]
+    for raw in raws:
+        assert api_key_authenticate(raw) is not None
+    assert 0 < len(services._key_cache) <= 3

@@ -1,9 +1,7 @@
 """What an agent does with queue items: pop, ack, fail, warn."""
 
-from django.utils import timezone
-
 from launchui.launch import services
-from launchui.launch.models import RunQueue, RunQueueItem
+from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
@@ -22,13 +20,11 @@ def pop_from_run_queue(ctx: Context, input: dict):
     agent_pk = None
     if input.get("launchAgentId"):
         agent_pk = ids.decode(input["launchAgentId"], "LaunchAgent")
-        # One UPDATE records contact and checks the agent is this entity's, the key's user's to run (the
-        # rule of updateLaunchAgent: not a teammate's agent) and not being stopped.
-        agents = services.agents_controlled_by(ctx.user).filter(pk=agent_pk, entity_id=queue.entity_id)
-        if not agents.filter(stop_requested=False).update(last_seen_at=timezone.now()):
-            if agents.exists():
+        try:
+            if not services.agent_poll_contact(agent_id=agent_pk, entity_id=queue.entity_id, reported_by=ctx.user):
                 return None  # it is being stopped: hand it nothing new
-            raise WireError("Unknown launch agent.")
+        except LaunchAgent.DoesNotExist:
+            raise WireError("Unknown launch agent.") from None
     item = services.item_pop(queue=queue, agent_id=agent_pk)
     if item is None:
         return None
