@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("launchui.wire.urls")),
     path("", include("launchui.artifacts.urls")),
+    path("", include("launchui.projects.urls")),
     path("", include("launchui.web.launch_urls")),
     path("", include("launchui.web.urls")),
 ]

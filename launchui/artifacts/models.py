@@ -96,6 +96,9 @@ class ArtifactFile(models.Model):
     name = models.CharField(max_length=1024)
     digest = models.CharField(max_length=64)  # base64 md5, as the client computes it
     size = models.BigIntegerField(null=True, blank=True)
+    # A reference entry (file://, s3://, https://...): its bytes stay where it points, and the client fetches
+    # them from there; it is still listed, because the client downloads only the entries the server lists.
+    ref = models.CharField(max_length=2048, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["artifact", "name"], name="file_unique_per_artifact")]

@@ -206,9 +206,12 @@ def _check_manifest_entry(name: str, entry) -> None:
     """A committed manifest's entry becomes an ArtifactFile row: refuse what the row cannot hold."""
     if not isinstance(entry, dict):
         raise ValidationError(f"Manifest entry {str(name)[:200]!r} is not an object.")
-    if entry.get("ref"):
-        return
     validate_file_name(name)
+    if entry.get("ref"):
+        size = entry.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
+            raise ValidationError(f"Manifest entry {name!r} has an invalid size.")
+        return
     digest = entry.get("digest")
     try:
         storage.digest_hex(digest if isinstance(digest, str) else "")  # null, a number, a list: refused
@@ -275,16 +278,22 @@ def artifact_commit(*, artifact: Artifact) -> Artifact:
     if contents is not None:
         manifest_validate(contents)
         for name, entry in contents.items():
-            if entry.get("ref"):
-                continue  # references to outside storage carry no bytes here
+            # A reference carries no bytes here; its row lists it (the client downloads the entries listed).
+            ref = entry.get("ref")
             ArtifactFile.objects.update_or_create(
-                artifact=artifact, name=name, defaults={"digest": entry.get("digest", ""), "size": entry.get("size")}
+                artifact=artifact,
+                name=name,
+                defaults={
+                    "digest": str(entry.get("digest") or "")[:64],
+                    "size": entry.get("size"),
+                    "ref": str(ref)[:2048] if ref else "",
+                },
             )
         artifact.files.exclude(name__in=list(contents)).delete()
     files = list(artifact.files.all())
     # Stored bytes count only when this entity holds them: the same answer as createArtifactFiles gives.
     held = content_held(entity_id=_entity_id(artifact), digests=[f.digest for f in files])
-    missing = [f.name for f in files if f.digest not in held]
+    missing = [f.name for f in files if not f.ref and f.digest not in held]
     if missing:
         raise ValidationError(f"Files were never uploaded: {', '.join(sorted(missing)[:5])}.")
     collection = ArtifactCollection.objects.select_for_update().get(pk=artifact.collection_id)

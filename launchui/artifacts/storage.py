@@ -14,9 +14,11 @@ import tempfile
 
 from django.conf import settings
 from django.core import signing
-from django.core.files.base import ContentFile, File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
+
+from launchui.core.storage import move_into_storage, staging_dir
 
 UPLOAD_SALT = "launchui.artifacts.upload"
 DOWNLOAD_SALT = "launchui.artifacts.download"
@@ -64,17 +66,6 @@ class BlobDigestMismatch(Exception):
     pass
 
 
-def _staging_dir() -> str | None:
-    """A folder beside the blobs when storage is the file system, so that the final move is a rename."""
-    try:
-        root = default_storage.path("")
-    except NotImplementedError:
-        return None
-    staging = os.path.join(root, "tmp")
-    os.makedirs(staging, exist_ok=True)
-    return staging
-
-
 def blob_save_stream(read, *, expected_digest: str, max_bytes: int, chunk_size: int = 1024 * 1024) -> None:
     """Store the bytes read(chunk_size) yields until it returns b"", with bounded memory: they go to a
     temporary file while their md5 is computed, and become the blob only if they match expected_digest.
@@ -82,7 +73,7 @@ def blob_save_stream(read, *, expected_digest: str, max_bytes: int, chunk_size: 
     key = blob_key(expected_digest)
     hasher = hashlib.md5()
     size = 0
-    with tempfile.NamedTemporaryFile(dir=_staging_dir(), prefix="upload-", delete=False) as temp:
+    with tempfile.NamedTemporaryFile(dir=staging_dir(), prefix="upload-", delete=False) as temp:
         try:
             while chunk := read(chunk_size):
                 size += len(chunk)
@@ -94,26 +85,10 @@ def blob_save_stream(read, *, expected_digest: str, max_bytes: int, chunk_size: 
             if base64.b64encode(hasher.digest()).decode() != expected_digest:
                 raise BlobDigestMismatch("The uploaded bytes do not match the digest this upload URL was issued for.")
             if not default_storage.exists(key):
-                _move_into_storage(temp.name, key)
+                move_into_storage(temp.name, key)
         finally:
             if os.path.exists(temp.name):
                 os.unlink(temp.name)
-
-
-def _move_into_storage(temp_path: str, key: str) -> None:
-    try:
-        final = default_storage.path(key)
-    except NotImplementedError:  # a remote backend: its save is all-or-nothing
-        with open(temp_path, "rb") as handle:
-            saved = default_storage.save(key, File(handle))
-        if saved != key:  # a concurrent upload of the same bytes won; keep one copy
-            default_storage.delete(saved)
-        return
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    os.chmod(temp_path, 0o644)
-    # Atomic on one file system: readers see no blob or the whole blob, and a concurrent upload of the
-    # same digest writes the same bytes.
-    os.replace(temp_path, final)
 
 
 def blob_open(digest_b64: str):

@@ -11,7 +11,8 @@ USER_DATA_MAX_DEPTH = 64  # nested mappings and lists; real configs are < 10 dee
 USER_DATA_MAX_NODES = 50_000  # mappings, lists and scalars in one value
 
 # --- /graphql ---
-GRAPHQL_MAX_BODY_BYTES = 2 * 1024 * 1024  # refused before the body is read
+GRAPHQL_MAX_BODY_BYTES = 10 * 1024 * 1024  # refused before the body is read; as the file stream (wandb verify
+# checks that a 10 MB variable gets through, and the document and each value inside have their own caps below)
 GRAPHQL_MAX_BODY_DEPTH = USER_DATA_MAX_DEPTH + 8  # the JSON body: variables hold user data a few levels down
 GRAPHQL_MAX_DOCUMENT_CHARS = 32 * 1024  # the client's largest document is ~1.5 KB
 GRAPHQL_MAX_NESTING = 64  # brackets in the document text ({ [ (), checked before the recursive parser
@@ -27,3 +28,12 @@ GRAPHQL_MAX_RESULT_VALUES = 100_000  # values the answer may hold (lists times t
 # --- caches ---
 PARSED_DOCUMENT_CACHE_ENTRIES = 128  # parsed /graphql documents kept; only documents under the size below
 PARSED_DOCUMENT_CACHE_MAX_CHARS = 8 * 1024
+
+# --- the run file stream (POST /files/<entity>/<project>/<run>/file_stream) and run reads ---
+RUN_STREAM_MAX_LINES = 10_000  # lines of all files in one file-stream request (the client sends ≤ ~1,000)
+RUN_STREAM_MAX_LINE_BYTES = 256 * 1024  # one history or events row; a bigger row is refused, not cut
+RUN_CONSOLE_LINE_MAX_CHARS = 16 * 1024  # one console line; longer lines are cut (the W&B UI cuts them too)
+RUN_HISTORY_MAX_SAMPLES = 10_000  # `samples` of history(), events() and sampledHistory() is clamped to this
+RUN_HISTORY_MAX_KEYS = 10_000  # history keys tracked per run (historyKeys); rows with more are still stored
+RUN_HISTORY_MAX_SPECS = 8  # sampledHistory specs in one request
+RUN_FILES_MAX_PER_REQUEST = 1_000  # file names in one createRunFiles (the client sends a handful)

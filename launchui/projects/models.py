@@ -32,6 +32,18 @@ class Run(models.Model):
     job_type = models.CharField(max_length=64, blank=True)
     config = models.JSONField(default=dict, **json_field_options())
     host = models.CharField(max_length=255, blank=True)
+    notes = models.TextField(blank=True)
+    tags = models.JSONField(default=list)
+    group = models.CharField(max_length=128, blank=True)
+    commit = models.CharField(max_length=64, blank=True)
+    program = models.CharField(max_length=255, blank=True)
+    sweep_name = models.CharField(max_length=128, blank=True)
+    # The latest wandb-summary.json the file stream (or UpsertBucket's summaryMetrics) sent, replaced whole.
+    summary = models.JSONField(default=dict, **json_field_options())
+    # W&B's historyKeys, kept up to date as history arrives (services._merge_history_keys), so reading
+    # them never scans the rows: {"keys": {"a.b": {"typeCounts": [...], "previousValue": v, "step": s}},
+    # "lines": the history lines counted so far (a retried chunk is not counted twice)}.
+    history_keys = models.JSONField(default=dict, **json_field_options())
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -47,3 +59,48 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}/{self.name}"
+
+
+class RunStreamLine(models.Model):
+    """One line of a file-stream file, stored at its line number so a re-sent chunk replaces, never doubles.
+
+    History rows and system-metric events are JSON objects (`data`); console lines are text. W&B reads them
+    back by run, in line order (history also by step), so a row per line in PostgreSQL serves every read
+    with one indexed range scan, and retries are plain upserts on (run, file, line).
+    """
+
+    HISTORY, EVENTS, OUTPUT = "h", "e", "o"
+    FILES = {"wandb-history.jsonl": HISTORY, "wandb-events.jsonl": EVENTS, "output.log": OUTPUT}
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="stream_lines")
+    file = models.CharField(max_length=1, choices=[(HISTORY, "history"), (EVENTS, "events"), (OUTPUT, "output")])
+    line = models.IntegerField()
+    step = models.BigIntegerField(null=True)  # history: the row's _step, the x axis of every history read
+    data = models.JSONField(null=True, **json_field_options())
+    text = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "file", "line"], name="run_stream_line_unique")]
+        indexes = [models.Index(fields=["run", "file", "step"], name="run_stream_line_step")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.file}:{self.line}"
+
+
+class RunFile(models.Model):
+    """A file the run uploaded (createRunFiles, then a PUT to its signed URL): wandb.save()d files, output.log,
+    wandb-metadata.json, requirements.txt, config.yaml, wandb-summary.json, media. Re-uploading a name
+    replaces it; the bytes live in storage under `storage_key`, one per (run, name)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=512)
+    size = models.BigIntegerField()
+    md5 = models.CharField(max_length=24)
+    storage_key = models.CharField(max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="run_file_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.name}"

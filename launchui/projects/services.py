@@ -2,6 +2,7 @@
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -9,7 +10,9 @@ from django.utils import timezone
 
 from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Entity
-from launchui.projects.models import Project, Run
+from launchui.core import limits, storage, user_data
+from launchui.projects import run_files
+from launchui.projects.models import Project, Run, RunFile, RunStreamLine
 
 # Where W&B puts a run or an artifact whose client names no project.
 DEFAULT_PROJECT = "uncategorized"
@@ -39,16 +42,26 @@ def run_delete(*, run: Run, by: User) -> None:
         membership = account_selectors.membership_for(by, run.project.entity.name)
         if membership is None or not membership.is_admin:
             raise ValidationError("Only the run's author or an admin can delete it.")
+    keys = list(RunFile.objects.filter(run=run).values_list("storage_key", flat=True))
     run.delete()
+    transaction.on_commit(lambda: run_files.delete_files(keys))  # the stored bytes go with their rows
+
+
+# UpsertBucket's text fields and their columns; each is cut to its column's length, as the client's labels are.
+RUN_TEXT_FIELDS = ("display_name", "job_type", "host", "notes", "group", "commit", "program", "sweep_name")
 
 
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
-    allowed = {"display_name", "job_type", "config", "host"}
+    """Create or update a run from what the client sends (UpsertBucket): absent (None) fields keep their
+    value, so the client's later partial upserts (tags only, summary only) lose nothing."""
+    allowed = {*RUN_TEXT_FIELDS, "config", "tags", "summary"}
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    for label in ("display_name", "job_type", "host"):  # the client's labels, cut to their columns
+    for label in RUN_TEXT_FIELDS:
         if label in values:
-            column = cast(models.CharField, Run._meta.get_field(label))
-            values[label] = str(values[label])[: column.max_length]
+            max_length = cast(models.Field, Run._meta.get_field(label)).max_length
+            values[label] = str(values[label])[:max_length] if max_length else str(values[label])
+    if "tags" in values:
+        values["tags"] = [str(tag)[:255] for tag in values["tags"]][:100]
     values["heartbeat_at"] = timezone.now()
     try:
         with transaction.atomic():
@@ -61,10 +74,178 @@ def run_upsert(*, project: Project, name: str, created_by: User | None, **fields
     return run, inserted
 
 
-def run_stream(*, run: Run, complete: bool, exit_code: int | None) -> None:
-    """The file stream's facts: contact, and completion with the exit code."""
+def run_stream(*, run: Run, complete: bool, exit_code: int | None, files: dict | None = None) -> None:
+    """The file stream's facts: contact, completion with the exit code, and the chunks of the run's files
+    (history, summary, system metrics, console). A chunk is stored at its line numbers, so the client's
+    retries of the same chunk replace it instead of doubling it; a bad chunk refuses the whole request
+    (ValidationError) before anything is written."""
+    lines, summary = _stream_chunks(files or {})
     now = timezone.now()
     fields: dict[str, Any] = {"heartbeat_at": now}
+    if summary is not None:
+        fields["summary"] = summary
     if complete:
         fields.update(completed_at=now, exit_code=exit_code if exit_code is not None else 0)
-    Run.objects.filter(pk=run.pk).update(**fields)
+    with transaction.atomic():
+        history = [line for line in lines if line.file == RunStreamLine.HISTORY]
+        if history:
+            keys = Run.objects.select_for_update().filter(pk=run.pk).values_list("history_keys", flat=True).first()
+            fields["history_keys"] = _merge_history_keys(keys or {}, history)
+        if lines:
+            for line in lines:
+                line.run = run
+            RunStreamLine.objects.bulk_create(
+                lines,
+                update_conflicts=True,
+                unique_fields=["run", "file", "line"],
+                update_fields=["step", "data", "text"],
+                batch_size=1000,
+            )
+        Run.objects.filter(pk=run.pk).update(**fields)
+
+
+def _stream_chunks(files: dict) -> tuple[list[RunStreamLine], dict | None]:
+    """The stream lines and the latest summary in a file-stream body's `files`, checked and capped."""
+    if not isinstance(files, dict):
+        raise ValidationError("files must be an object of file names to chunks.")
+    lines: dict[tuple[str, int], RunStreamLine] = {}
+    summary = None
+    count = 0
+    for name, chunk in files.items():
+        if not isinstance(chunk, dict):
+            raise ValidationError(f"files[{name!r}] must be an object with offset and content.")
+        offset, content = chunk.get("offset", 0), chunk.get("content") or []
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or not isinstance(content, list):
+            raise ValidationError(f"files[{name!r}] needs a whole-number offset and a list of lines.")
+        count += len(content)
+        if count > limits.RUN_STREAM_MAX_LINES:
+            raise ValidationError(
+                f"The file stream request holds more than {limits.RUN_STREAM_MAX_LINES:,} lines (the limit)."
+            )
+        if offset + len(content) > 2**31 - 1:
+            raise ValidationError(f"files[{name!r}]: the offset is too large.")
+        if name == "wandb-summary.json":
+            if content:  # the whole summary, re-sent each time: the last line is the latest
+                summary = _json_line(content[-1], name)
+            continue
+        kind = RunStreamLine.FILES.get(name)
+        if kind is None:
+            continue  # a file launchui keeps only through createRunFiles
+        for index, text in enumerate(content):
+            if not isinstance(text, str):
+                raise ValidationError(f"files[{name!r}] line {offset + index} is not text.")
+            line = RunStreamLine(file=kind, line=offset + index)
+            if kind == RunStreamLine.OUTPUT:
+                line.text = text[: limits.RUN_CONSOLE_LINE_MAX_CHARS].replace("\x00", "")
+            else:
+                line.data = _json_line(text, f"{name} line {offset + index}")
+                step = line.data.get("_step")
+                if kind == RunStreamLine.HISTORY:
+                    line.step = (
+                        step
+                        if isinstance(step, int) and not isinstance(step, bool) and abs(step) < 2**63
+                        else offset + index
+                    )
+            lines[(kind, line.line)] = line  # a line sent twice in one request: the later one wins
+    return list(lines.values()), summary
+
+
+def _flat(row: dict, prefix: str = "") -> dict:
+    """A history row's values by dotted key, as W&B names nested metrics ({"a": {"b": 1}} -> "a.b")."""
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and value and not (len(value) == 1 and "$float" in value):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "map", type(None): "nil"}.get(type(value), "unknown")
+
+
+def _merge_history_keys(keys: dict, history: list[RunStreamLine]) -> dict:
+    """historyKeys updated with a chunk of history rows: a key's latest value (by step) and its rows by
+    type. Lines below the high-water mark were counted before (a retried chunk): their values still
+    replace, but they are not counted again."""
+    known = keys.setdefault("keys", {})
+    seen = keys.get("lines", 0)
+    for line in sorted(history, key=lambda line: line.line):
+        for key, value in _flat(line.data or {}).items():
+            entry = known.get(key)
+            if entry is None:
+                if len(known) >= limits.RUN_HISTORY_MAX_KEYS:
+                    continue
+                entry = known[key] = {"typeCounts": [], "step": None}
+            if entry["step"] is None or line.step >= entry["step"]:
+                entry.update(previousValue=value, step=line.step)
+            if line.line >= seen:
+                kind = _json_type(value)
+                counts = entry["typeCounts"]
+                found = next((c for c in counts if c["type"] == kind), None)
+                if found is None:
+                    counts.append({"type": kind, "count": 1})
+                else:
+                    found["count"] += 1
+    keys["lines"] = max(seen, max(line.line for line in history) + 1)
+    return keys
+
+
+def _json_line(text: object, what: str) -> dict:
+    """One JSON object line. NaN and ±Infinity are kept (the JSON fields store them, core/json_values.py)."""
+    if not isinstance(text, str):
+        raise ValidationError(f"{what} is not text.")
+    try:
+        value = user_data.loads_json(text, what, max_bytes=limits.RUN_STREAM_MAX_LINE_BYTES)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise ValidationError(f"{what} is not a JSON object.") from None
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} is not a JSON object.")
+    if "\\u0000" in text:  # a NUL character, which PostgreSQL's jsonb refuses
+        raise ValidationError(f"{what} contains a NUL character.")
+    return value
+
+
+def validate_run_file_name(name: object) -> str:
+    """A run file's path as the client names it (e.g. media/images/x.png): relative, no `..`, no NUL."""
+    max_length = cast(models.Field, RunFile._meta.get_field("name")).max_length or 512
+    if not isinstance(name, str) or not name or len(name) > max_length:
+        raise ValidationError(f"Run file name {str(name)[:100]!r} is not valid (1 to 512 characters).")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or "\x00" in name or any(part in ("", ".", "..") for part in parts):
+        raise ValidationError(f"Run file name {name[:100]!r} is not a relative path.")
+    return name
+
+
+def run_file_upload_urls(*, run: Run, names: object, base_url: str) -> list[dict]:
+    """createRunFiles: a signed upload URL per file name; the file is listed once its bytes arrive."""
+    if not isinstance(names, list) or len(names) > limits.RUN_FILES_MAX_PER_REQUEST:
+        raise ValidationError(f"files must be a list of at most {limits.RUN_FILES_MAX_PER_REQUEST:,} names.")
+    return [
+        {"name": name, "uploadUrl": run_files.upload_url(base_url, run_id=run.pk, name=name)}
+        for name in map(validate_run_file_name, names)
+    ]
+
+
+def run_file_receive(*, token: str, read, content_length: int | None = None) -> RunFile:
+    """Bytes PUT to a run file's signed upload URL, streamed to storage (bounded memory), replacing an
+    earlier upload of the same name. Raises signing.BadSignature, ValidationError or storage.TooLarge."""
+    claims = run_files.read_upload_token(token)
+    limit = settings.LAUNCHUI_MAX_UPLOAD_BYTES
+    if content_length is not None and content_length > limit:
+        raise storage.TooLarge(f"The file is larger than this server accepts ({limit} bytes).")
+    run = Run.objects.filter(pk=claims["r"]).first()
+    if run is None:
+        raise ValidationError("The run of this upload URL was deleted.")
+    name = validate_run_file_name(claims["n"])
+    key = run_files.storage_key(run.pk, name)
+    size, md5 = storage.save_stream(read, key, max_bytes=limit)
+    file, _ = RunFile.objects.update_or_create(
+        run=run, name=name, defaults={"size": size, "md5": md5, "storage_key": key}
+    )
+    return file

@@ -143,7 +143,9 @@ def files_page(ctx: Context, artifact: Artifact, after, first) -> dict:
                     "digest": f.digest,
                     "md5": f.digest,
                     "sizeBytes": f.size,
-                    "directUrl": storage.download_url(
+                    # A reference is fetched by the client from where it points.
+                    "directUrl": f.ref
+                    or storage.download_url(
                         ctx.base_url,
                         digest=f.digest,
                         name=f.name,

@@ -2,14 +2,19 @@
 run only when the client selects them."""
 
 import json
-from typing import overload
+import mimetypes
+from typing import Any, overload
 
 from launchui.accounts.models import Entity
+from launchui.core import limits
 from launchui.launch import liveness
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
-from launchui.projects.models import Project, Run
+from launchui.projects import run_files as run_file_urls
+from launchui.projects import selectors as run_selectors
+from launchui.projects.models import Project, Run, RunStreamLine
 from launchui.wire import ids
-from launchui.wire.ops.common import iso
+from launchui.wire.graphql import WireError
+from launchui.wire.ops.common import iso, offset_cursor
 
 
 def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> dict:
@@ -32,7 +37,12 @@ def project_data(entity: Entity, name: str, project: Project | None, *, ctx) -> 
         "runQueue": lambda name=None, **_: _maybe(
             queue_data, RunQueue.objects.filter(entity=entity, name=name).select_related("created_by").first()
         ),
-        "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name)) if project else None,
+        "run": lambda name=None, **_: runs.run_data(runs.find_run(project, name), ctx) if project else None,
+        "internalId": str(project.pk) if project else None,
+        "runCount": lambda filters=None, **_: runs.run_count(project, filters),
+        "runs": lambda filters=None, after=None, first=None, order=None, **_: runs.runs_page(
+            ctx, project, filters, after, first, order
+        ),
     }
     from launchui.wire.ops.artifacts import project_artifact_fields
 
@@ -134,10 +144,12 @@ def agent_data(agent: LaunchAgent, queue_ids: list[int]) -> dict:
 
 
 @overload
-def run_data(run: Run) -> dict: ...
+def run_data(run: Run, ctx: Any = None, facts: dict | None = None) -> dict: ...
 @overload
-def run_data(run: None) -> None: ...
-def run_data(run: Run | None) -> dict | None:
+def run_data(run: None, ctx: Any = None, facts: dict | None = None) -> None: ...
+def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dict | None:
+    """A run as the client reads it; its files (signed URLs for the key's user) only when ctx is given.
+    In a list, `facts` (projects.selectors.run_stream_facts, one batch per page) replaces the per-run reads."""
     if run is None:
         return None
     project = run.project
@@ -152,20 +164,43 @@ def run_data(run: Run | None) -> dict | None:
         "stopped": run.stop_requested,
         "config": json.dumps(run.config),
         "jobType": run.job_type or None,
-        "tags": [],
-        "group": None,
-        "sweepName": None,
-        "commit": None,
+        "tags": run.tags,
+        "group": run.group or None,
+        "sweepName": run.sweep_name or None,
+        "commit": run.commit or None,
         "readOnly": False,
-        "description": None,
-        "notes": None,
+        "description": run.notes or None,
+        "notes": run.notes or None,
         "host": run.host,
+        "program": run.program or None,
         "createdAt": iso(run.created_at),
         "heartbeatAt": iso(run.heartbeat_at),
-        "systemMetrics": "{}",
-        "summaryMetrics": "{}",
-        "historyLineCount": 0,
-        "historyKeys": None,
+        "exitcode": run.exit_code,
+        # Read one by one when the client selects them; each costs one query, never one per row.
+        "systemMetrics": lambda **_: json.dumps(run_selectors.run_latest_events(run)),
+        "summaryMetrics": json.dumps(run.summary),
+        "historyLineCount": lambda **_: run_selectors.run_history_line_count(run),
+        "historyKeys": lambda **_: run_selectors.run_history_keys(run),
+        **(
+            {
+                "systemMetrics": json.dumps(facts["events"]),
+                "historyLineCount": facts["count"],
+                "historyKeys": {"keys": run_selectors.history_keys(run), "lastStep": facts["last_step"]},
+            }
+            if facts
+            else {}
+        ),
+        "history": lambda samples=None, minStep=None, maxStep=None, **_: history_lines(run, samples, minStep, maxStep),
+        "events": lambda samples=None, **_: run_selectors.json_lines(
+            run_selectors.run_history_sample(run, samples, file=RunStreamLine.EVENTS)
+        ),
+        "sampledHistory": lambda specs=None, **_: sampled_history(run, specs),
+        "logLineCount": lambda **_: run_selectors.run_console_line_count(run),
+        "fileCount": lambda **_: run_selectors.run_files(run).count(),
+        "files": lambda names=None, after=None, first=None, pattern=None, **_: run_files_page(
+            ctx, run, names, after, first, pattern
+        ),
+        "logLines": lambda first=None, after=None, **_: log_lines_page(run, first, after),
         "user": {"name": user.username, "username": user.username} if user else None,
         "project": {
             "id": ids.encode("Project", project.pk),
@@ -173,6 +208,91 @@ def run_data(run: Run | None) -> dict | None:
             "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name},
         },
     }
+
+
+def history_lines(run: Run, samples, min_step, max_step) -> list[str]:
+    """`history(samples:)` sampled; with minStep/maxStep, the rows in that step range (a page of a scan)."""
+    if min_step is None and max_step is None:
+        return run_selectors.json_lines(run_selectors.run_history_sample(run, samples))
+    low = min_step if isinstance(min_step, int) and not isinstance(min_step, bool) else 0
+    high = max_step if isinstance(max_step, int) and not isinstance(max_step, bool) else None
+    return run_selectors.json_lines(
+        run_selectors.run_history_page(
+            run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)
+        )
+    )
+
+
+def run_files_page(ctx, run: Run, names, after, first, pattern) -> dict | None:
+    if ctx is None:
+        return None
+    start = offset_cursor(after)
+    size = first if isinstance(first, int) and not isinstance(first, bool) and first > 0 else 50
+    files = list(run_selectors.run_files(run, names=names, pattern=pattern)[start : start + size + 1])
+    edges = []
+    for position, file in enumerate(files[:size], start=start + 1):
+        url = run_file_urls.download_url(
+            ctx.base_url, run_id=run.pk, name=file.name, user_id=ctx.user.pk, entity_id=run.project.entity_id
+        )
+        edges.append(
+            {
+                "cursor": str(position),
+                "node": {
+                    "__typename": "File",
+                    "id": ids.encode("File", file.pk),
+                    "name": file.name,
+                    "url": url,
+                    "directUrl": url,
+                    "sizeBytes": file.size,
+                    "mimetype": mimetypes.guess_type(file.name)[0],
+                    "updatedAt": iso(file.updated_at),
+                    "md5": file.md5,
+                },
+            }
+        )
+    return {
+        "edges": edges,
+        "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else None, "hasNextPage": len(files) > size},
+    }
+
+
+def log_lines_page(run: Run, first, after) -> dict:
+    """The console (output.log) in pages of `first` lines; the cursor is the last line number sent."""
+    size = first if isinstance(first, int) and not isinstance(first, bool) and first > 0 else 1000
+    size = min(size, limits.GRAPHQL_MAX_LIST_PAGE)
+    start = int(after) if isinstance(after, str) and after.isascii() and after.isdigit() and len(after) < 10 else -1
+    lines = run_selectors.run_console_lines(run, after=start, limit=size + 1)
+    page = lines[:size]
+    edges = []
+    for number, text in page:
+        level, timestamp, content = run_selectors.console_line_parts(text)
+        edges.append(
+            {
+                "cursor": str(number),
+                "node": {"number": number, "timestamp": timestamp, "level": level, "label": "", "line": content},
+            }
+        )
+    return {
+        "edges": edges,
+        "pageInfo": {"endCursor": edges[-1]["cursor"] if edges else after, "hasNextPage": len(lines) > size},
+    }
+
+
+def sampled_history(run: Run, specs) -> list[list[dict]]:
+    """One sampled list per spec ({"keys": [x_axis, *keys], "samples": N}), as the client reads them."""
+    if not isinstance(specs, list) or len(specs) > limits.RUN_HISTORY_MAX_SPECS:
+        raise WireError(f"specs must be a list of at most {limits.RUN_HISTORY_MAX_SPECS} JSON objects.")
+    answers = []
+    for spec in specs:
+        try:
+            spec = json.loads(spec) if isinstance(spec, str) else spec
+        except ValueError:
+            raise WireError("Each spec must be a JSON object.") from None
+        keys = spec.get("keys") if isinstance(spec, dict) else None
+        if not (isinstance(keys, list) and 0 < len(keys) <= 100 and all(isinstance(k, str) for k in keys)):
+            raise WireError("Each spec needs keys: a list of 1 to 100 history keys.")
+        answers.append(run_selectors.run_sampled_history(run, keys, spec.get("samples")))
+    return answers
 
 
 __all__ = [

@@ -33,10 +33,14 @@ def viewer(ctx: Context):
     }
 
 
+# The client versions launchui speaks to; `wandb verify` compares its own version with them.
+CLI_VERSION_INFO = {"min_cli_version": "0.31.0", "max_cli_version": "0.31.0"}
+
+
 @query("serverInfo")
 def server_info(ctx: Context):
     # No optional features: the client then uses its plain, legacy paths, which launchui serves.
-    return {"features": [], "cliVersionInfo": "{}", "latestLocalVersionInfo": None}
+    return {"features": [], "cliVersionInfo": CLI_VERSION_INFO, "latestLocalVersionInfo": None}
 
 
 @query("entity")

@@ -1,0 +1,186 @@
+"""Reads of a run's stored stream: history, system metrics and console lines, each in a fixed number of
+queries whatever the run's length. Callers have already scoped the run to the user (wire/ops/runs.py)."""
+
+import json
+import posixpath
+import re
+from typing import Any
+
+from django.db.models import Count, F, Max, Q, Window
+from django.db.models.functions import RowNumber
+
+from launchui.core import limits
+from launchui.projects import run_filters
+from launchui.projects.models import Run, RunFile, RunStreamLine
+
+
+def clamp_samples(samples: Any, default: int = 500) -> int:
+    """`samples` as the client sends it, within 1..RUN_HISTORY_MAX_SAMPLES."""
+    if isinstance(samples, bool) or not isinstance(samples, int):
+        samples = default
+    return max(1, min(samples, limits.RUN_HISTORY_MAX_SAMPLES))
+
+
+def _sampled(rows, samples: int):
+    """At most `samples` rows of an ordered queryset, evenly spread, keeping the first and the last: one
+    query. Row i (0-based) of n is kept when i*(s-1)/(n-1) reaches a new whole number."""
+    rows = rows.annotate(
+        rn=Window(RowNumber(), order_by=[F("step").asc(nulls_last=True), F("line").asc()]), n=Window(Count("id"))
+    )
+    if samples == 1:
+        return rows.filter(rn=1)
+    keep = Q(n__lte=samples) | Q(rn=1) | Q(bucket__gt=(F("rn") - 2) * (samples - 1) / (F("n") - 1))
+    return rows.annotate(bucket=(F("rn") - 1) * (samples - 1) / (F("n") - 1)).filter(keep)
+
+
+def run_history_sample(run: Run, samples: int, *, file: str = RunStreamLine.HISTORY) -> list[dict]:
+    """The run's history (or system-metric events) rows, sampled; W&B's `history(samples:)`."""
+    rows = RunStreamLine.objects.filter(run=run, file=file)  # events have no step: ordered by line
+    rows = _sampled(rows, clamp_samples(samples))
+    return [
+        row.data or {}
+        for row in sorted(rows.only("data", "step", "line"), key=lambda r: (r.step is None, r.step, r.line))
+    ]
+
+
+def run_sampled_history(run: Run, keys: list[str], samples: int) -> list[dict]:
+    """W&B's sampledHistory for one spec: rows holding any of `keys` (the first is the x axis, _step by
+    default), reduced to those keys, at most `samples` of them with the first and the last."""
+    x_axis, wanted = (keys[0], keys[1:]) if len(keys) > 1 else ("_step", keys)
+    matching = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, data__has_any_keys=wanted)
+    rows = sorted(
+        _sampled(matching, clamp_samples(samples)).only("data", "step", "line"),
+        key=lambda r: (r.step is None, r.step, r.line),
+    )
+    return [{k: v for k, v in (row.data or {}).items() if k == x_axis or k in wanted} for row in rows]
+
+
+def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[dict]:
+    """History rows with min_step <= _step < max_step, in step order, at most `limit` of them."""
+    rows = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, step__gte=min_step)
+    if max_step is not None:
+        rows = rows.filter(step__lt=max_step)
+    return [row.data or {} for row in rows.order_by("step", "line").only("data")[:limit]]
+
+
+def run_history_keys(run: Run) -> dict:
+    """W&B's historyKeys: each key with how many rows hold it (by JSON type), and the last step."""
+    return {"keys": history_keys(run), "lastStep": run_last_step(run)}
+
+
+def history_keys(run: Run) -> dict:
+    """The run's history keys as W&B names them, each with its rows by type and its latest value."""
+    keys = (run.history_keys or {}).get("keys", {})
+    return {
+        key: {"typeCounts": entry["typeCounts"], "previousValue": entry.get("previousValue")}
+        for key, entry in keys.items()
+    }
+
+
+def run_last_step(run: Run) -> int:
+    last = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY).aggregate(last=Max("step"))["last"]
+    return -1 if last is None else last
+
+
+def run_history_line_count(run: Run) -> int:
+    return RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY).count()
+
+
+def run_latest_events(run: Run) -> dict:
+    """The run's latest system-metric sample: W&B's `systemMetrics`."""
+    row = RunStreamLine.objects.filter(run=run, file=RunStreamLine.EVENTS).order_by("-line").only("data").first()
+    return (row.data or {}) if row else {}
+
+
+def run_console_lines(run: Run, *, after: int = -1, limit: int = 1000) -> list[tuple[int, str]]:
+    """Console lines (output.log) after a line number, in order, at most `limit`."""
+    rows = (
+        RunStreamLine.objects.filter(run=run, file=RunStreamLine.OUTPUT, line__gt=after)
+        .order_by("line")
+        .values_list("line", "text")[:limit]
+    )
+    return list(rows)
+
+
+def run_resume_facts(run: Run) -> dict:
+    """Where a resumed run carries on (W&B's RunResumeStatus), in two queries: each file's next line (so
+    the resumed run appends instead of overwriting), and the last history and events rows."""
+    next_line = {RunStreamLine.HISTORY: 0, RunStreamLine.EVENTS: 0, RunStreamLine.OUTPUT: 0}
+    for row in RunStreamLine.objects.filter(run=run).values("file").annotate(last=Max("line")):
+        next_line[row["file"]] = row["last"] + 1
+    tails: dict[str, dict] = {}
+    latest = (
+        RunStreamLine.objects.filter(run=run, file__in=[RunStreamLine.HISTORY, RunStreamLine.EVENTS])
+        .order_by("file", "-line")
+        .distinct("file")
+        .only("file", "data")
+    )
+    for tail in latest:
+        tails[tail.file] = tail.data or {}
+    return {"next_line": next_line, "tails": tails}
+
+
+def run_console_line_count(run: Run) -> int:
+    return RunStreamLine.objects.filter(run=run, file=RunStreamLine.OUTPUT).count()
+
+
+# How the client writes a console line: "ERROR " for stderr, then an ISO timestamp, a space and the text.
+_CONSOLE_LINE = re.compile(r"(?P<error>ERROR )?(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?) ?(?P<text>.*)", re.S)
+
+
+def console_line_parts(text: str) -> tuple[str, str | None, str]:
+    """(level, timestamp, content) of a stored console line."""
+    match = _CONSOLE_LINE.fullmatch(text)
+    if match is None:
+        return "info", None, text
+    return ("error" if match["error"] else "info"), match["ts"], match["text"]
+
+
+def json_lines(rows: list[dict]) -> list[str]:
+    """Rows as the JSON lines the client parses; NaN and ±Infinity as the tokens it sent (Python reads them)."""
+    return [json.dumps(row) for row in rows]
+
+
+def _like_regex(pattern: str) -> str:
+    """W&B's file `pattern` is SQL LIKE (% and _), matched here as an anchored regular expression."""
+    return "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern[:512]) + "$"
+
+
+def run_files(run: Run, *, names: list[str] | None = None, pattern: str | None = None):
+    """The run's uploaded files, by name; `names` (exact) and `pattern` (LIKE) narrow them."""
+    files = RunFile.objects.filter(run=run)
+    if names:
+        # The client asks for a file as the user named it ("./notes.txt"); it uploaded it as "notes.txt".
+        wanted = [posixpath.normpath(n) for n in names if isinstance(n, str) and n][: limits.GRAPHQL_MAX_LIST_PAGE]
+        files = files.filter(name__in=wanted)
+    if isinstance(pattern, str) and pattern:
+        files = files.filter(name__regex=_like_regex(pattern))
+    return files.order_by("name")
+
+
+def project_runs(project, *, filters: Any = None, order: Any = None):
+    """The project's runs matching W&B filters, in W&B order (run_filters.py); ValidationError on bad ones."""
+    runs = Run.objects.filter(project=project).select_related("project__entity", "created_by")
+    return run_filters.order_runs(run_filters.filter_runs(runs, filters), order)
+
+
+def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, dict]:
+    """For a page of runs, in two queries whatever its size: each run's history line count and last step,
+    and latest system metrics (what the run fragment reads; the keys are on the run, history_keys())."""
+    facts = {pk: {"count": 0, "last_step": -1, "events": {}} for pk in run_ids}
+    if not run_ids:
+        return facts
+    history = RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.HISTORY)
+    for row in history.values("run_id").annotate(count=Count("id"), last=Max("step")):
+        facts[row["run_id"]].update(count=row["count"], last_step=-1 if row["last"] is None else row["last"])
+    if not events:
+        return facts
+    latest = (
+        RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS)
+        .order_by("run_id", "-line")
+        .distinct("run_id")
+        .only("run_id", "data")
+    )
+    for event in latest:
+        facts[event.run_id]["events"] = event.data or {}
+    return facts

@@ -1,0 +1,52 @@
+"""Signed transfer URLs of run files: the wandb client PUTs and GETs here without credentials."""
+
+from django.contrib.auth.models import User
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from launchui.accounts.selectors import entities_for_user
+from launchui.core import storage
+from launchui.projects import run_files, services
+from launchui.projects.models import RunFile
+
+
+@csrf_exempt
+@require_http_methods(["PUT"])
+def upload(request: HttpRequest, token: str) -> HttpResponse:
+    # request.read() in chunks, never request.body: files go to storage with bounded memory.
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return JsonResponse({"error": "Content-Length is not a number."}, status=400)
+    try:
+        services.run_file_receive(token=token, read=request.read, content_length=length)
+    except signing.BadSignature:
+        return JsonResponse({"error": "This upload URL is invalid or has expired."}, status=403)
+    except storage.TooLarge as exc:
+        return JsonResponse({"error": str(exc)}, status=413)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    return HttpResponse(status=200)
+
+
+@require_GET
+def download(request: HttpRequest, token: str) -> HttpResponseBase:
+    try:
+        claims = run_files.read_download_token(token)
+    except signing.BadSignature:
+        return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
+    # The URL is a bearer token: it stops working once its holder leaves the entity that owns the run.
+    holder = User.objects.filter(pk=claims["u"], is_active=True).first()
+    if holder is None or not entities_for_user(holder).filter(pk=claims["e"]).exists():
+        return JsonResponse(
+            {"error": "This download URL's holder is no longer a member of the run's entity."}, status=403
+        )
+    file = RunFile.objects.filter(run_id=claims["r"], run__project__entity_id=claims["e"], name=claims["n"]).first()
+    if file is None:
+        return JsonResponse({"error": "That file is not stored here."}, status=404)
+    name = file.name.rsplit("/", 1)[-1] or "file"
+    return FileResponse(run_files.open_file(file.storage_key), as_attachment=True, filename=name)
