@@ -229,11 +229,11 @@ def _entity_id(artifact: Artifact) -> int:
 def upload_receive(*, token: str, read, content_length: int | None = None) -> None:
     """Bytes PUT to a signed upload URL, streamed to storage: they must match the digest the URL was issued
     for, and then the artifact's entity holds them. Raises signing.BadSignature, ValidationError, or
-    storage.BlobTooLarge (before reading anything when the announced length is already too large)."""
+    storage.TooLarge (before reading anything when the announced length is already too large)."""
     claims = storage.read_upload_token(token)
     limit = settings.LAUNCHUI_MAX_UPLOAD_BYTES
     if content_length is not None and content_length > limit:
-        raise storage.BlobTooLarge(f"The file is larger than this server accepts ({limit} bytes).")
+        raise storage.TooLarge(f"The file is larger than this server accepts ({limit} bytes).")
     try:
         storage.blob_save_stream(read, expected_digest=claims["d"], max_bytes=limit)
     except storage.BlobDigestMismatch as exc:

@@ -9,8 +9,6 @@ member, and only for LAUNCHUI_DOWNLOAD_URL_MAX_AGE seconds (the client uses each
 import base64
 import binascii
 import hashlib
-import os
-import tempfile
 
 from django.conf import settings
 from django.core import signing
@@ -18,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from launchui.core.storage import move_into_storage, staging_dir
+from launchui.core.storage import TooLarge, move_into_storage, staged  # noqa: F401  (TooLarge: raised through blob_save_stream)
 
 UPLOAD_SALT = "launchui.artifacts.upload"
 DOWNLOAD_SALT = "launchui.artifacts.download"
@@ -58,37 +56,19 @@ def blob_save(content: bytes) -> str:
     return digest
 
 
-class BlobTooLarge(Exception):
-    pass
-
-
 class BlobDigestMismatch(Exception):
     pass
 
 
 def blob_save_stream(read, *, expected_digest: str, max_bytes: int, chunk_size: int = 1024 * 1024) -> None:
-    """Store the bytes read(chunk_size) yields until it returns b"", with bounded memory: they go to a
-    temporary file while their md5 is computed, and become the blob only if they match expected_digest.
-    Raises BlobTooLarge past max_bytes and BlobDigestMismatch on other bytes; nothing is stored then."""
+    """Store the bytes read() yields, with bounded memory, as the blob of expected_digest if they match it.
+    Raises TooLarge past max_bytes and BlobDigestMismatch on other bytes; nothing is stored then."""
     key = blob_key(expected_digest)
-    hasher = hashlib.md5()
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=staging_dir(), prefix="upload-", delete=False) as temp:
-        try:
-            while chunk := read(chunk_size):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise BlobTooLarge(f"The file is larger than this server accepts ({max_bytes} bytes).")
-                hasher.update(chunk)
-                temp.write(chunk)
-            temp.flush()
-            if base64.b64encode(hasher.digest()).decode() != expected_digest:
-                raise BlobDigestMismatch("The uploaded bytes do not match the digest this upload URL was issued for.")
-            if not default_storage.exists(key):
-                move_into_storage(temp.name, key)
-        finally:
-            if os.path.exists(temp.name):
-                os.unlink(temp.name)
+    with staged(read, max_bytes=max_bytes, chunk_size=chunk_size) as (path, _, digest):
+        if digest != expected_digest:
+            raise BlobDigestMismatch("The uploaded bytes do not match the digest this upload URL was issued for.")
+        if not default_storage.exists(key):
+            move_into_storage(path, key)
 
 
 def blob_open(digest_b64: str):

@@ -1,34 +1,23 @@
 """Signed transfer URLs: the wandb client PUTs and GETs here without credentials."""
 
+from functools import partial
+
 from django.contrib.auth.models import User
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from launchui.accounts.selectors import entities_for_user
 from launchui.artifacts import services, storage
+from launchui.core.http import signed_put
 
 
 @csrf_exempt
 @require_http_methods(["PUT"])
 def upload(request: HttpRequest, token: str) -> HttpResponse:
-    # request.read() in chunks, never request.body: bodies go to storage with bounded memory, and
-    # DATA_UPLOAD_MAX_MEMORY_SIZE (for form posts) does not cap artifact files.
-    try:
-        length = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        return JsonResponse({"error": "Content-Length is not a number."}, status=400)
-    try:
-        services.upload_receive(token=token, read=request.read, content_length=length)
-    except signing.BadSignature:
-        return JsonResponse({"error": "This upload URL is invalid or has expired."}, status=403)
-    except storage.BlobTooLarge as exc:
-        return JsonResponse({"error": str(exc)}, status=413)
-    except ValidationError as exc:
-        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
-    return HttpResponse(status=200)
+    # Streamed: DATA_UPLOAD_MAX_MEMORY_SIZE (for form posts) does not cap artifact files.
+    return signed_put(request, partial(services.upload_receive, token=token))
 
 
 @require_GET

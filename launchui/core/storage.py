@@ -8,6 +8,8 @@ import base64
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -47,9 +49,11 @@ def move_into_storage(temp_path: str, key: str, *, replace: bool = False) -> Non
     os.replace(temp_path, final)
 
 
-def save_stream(read, key: str, *, max_bytes: int, chunk_size: int = 1024 * 1024) -> tuple[int, str]:
-    """Store the bytes read(chunk_size) yields until b"" as `key`, replacing any file there; returns their
-    size and base64 md5. Raises TooLarge past max_bytes, with nothing stored."""
+@contextmanager
+def staged(read, *, max_bytes: int, chunk_size: int = 1024 * 1024) -> Iterator[tuple[str, int, str]]:
+    """The bytes read(chunk_size) yields until b"", in a temporary file beside the stored files: yields its
+    path, their size and base64 md5, for the caller to check and move_into_storage(). The temporary file is
+    gone afterwards either way. Raises TooLarge past max_bytes."""
     hasher = hashlib.md5()
     size = 0
     with tempfile.NamedTemporaryFile(dir=staging_dir(), prefix="upload-", delete=False) as temp:
@@ -61,8 +65,15 @@ def save_stream(read, key: str, *, max_bytes: int, chunk_size: int = 1024 * 1024
                 hasher.update(chunk)
                 temp.write(chunk)
             temp.flush()
-            move_into_storage(temp.name, key, replace=True)
+            yield temp.name, size, base64.b64encode(hasher.digest()).decode()
         finally:
             if os.path.exists(temp.name):
                 os.unlink(temp.name)
-    return size, base64.b64encode(hasher.digest()).decode()
+
+
+def save_stream(read, key: str, *, max_bytes: int) -> tuple[int, str]:
+    """Store the bytes read() yields as `key`, replacing any file there; returns their size and base64 md5.
+    Raises TooLarge past max_bytes, with nothing stored."""
+    with staged(read, max_bytes=max_bytes) as (path, size, digest):
+        move_into_storage(path, key, replace=True)
+    return size, digest

@@ -1,15 +1,16 @@
 """Signed transfer URLs of run files: the wandb client PUTs and GETs here without credentials."""
 
+from functools import partial
+
 from django.contrib.auth.models import User
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from launchui.accounts.selectors import entities_for_user
-from launchui.core import storage
+from launchui.core.http import signed_put
 from launchui.projects import run_files, services
 from launchui.projects.models import RunFile
 
@@ -17,20 +18,7 @@ from launchui.projects.models import RunFile
 @csrf_exempt
 @require_http_methods(["PUT"])
 def upload(request: HttpRequest, token: str) -> HttpResponse:
-    # request.read() in chunks, never request.body: files go to storage with bounded memory.
-    try:
-        length = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        return JsonResponse({"error": "Content-Length is not a number."}, status=400)
-    try:
-        services.run_file_receive(token=token, read=request.read, content_length=length)
-    except signing.BadSignature:
-        return JsonResponse({"error": "This upload URL is invalid or has expired."}, status=403)
-    except storage.TooLarge as exc:
-        return JsonResponse({"error": str(exc)}, status=413)
-    except ValidationError as exc:
-        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
-    return HttpResponse(status=200)
+    return signed_put(request, partial(services.run_file_receive, token=token))
 
 
 @require_GET
