@@ -10,6 +10,14 @@ def entities_for_user(user: User) -> QuerySet[Entity]:
     return Entity.objects.filter(memberships__user=user).order_by("-owner_id", "name")
 
 
+def is_active_member(user_id: int | None, entity_id: int | None) -> bool:
+    """Whether this user is active and still a member of this entity: what a signed download URL's holder
+    must be when the URL is used (one query)."""
+    if user_id is None or entity_id is None:
+        return False
+    return Membership.objects.filter(user_id=user_id, user__is_active=True, entity_id=entity_id).exists()
+
+
 def membership_for(user: User, entity_name: str) -> Membership | None:
     """The user's membership in the named entity, or None when they are an outsider."""
     return Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()

@@ -2,13 +2,12 @@
 
 from functools import partial
 
-from django.contrib.auth.models import User
 from django.core import signing
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from launchui.accounts.selectors import entities_for_user
+from launchui.accounts.selectors import is_active_member
 from launchui.artifacts import services, storage
 from launchui.core.http import signed_put
 
@@ -27,9 +26,7 @@ def download(request: HttpRequest, token: str) -> HttpResponse | FileResponse:
     except signing.BadSignature:
         return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
     # The URL is a bearer token: it stops working once its holder leaves the entity that owns the file.
-    user_id, entity_id = claims.get("u"), claims.get("e")
-    holder = User.objects.filter(pk=user_id, is_active=True).first() if user_id is not None else None
-    if holder is None or entity_id is None or not entities_for_user(holder).filter(pk=entity_id).exists():
+    if not is_active_member(claims.get("u"), claims.get("e")):
         return JsonResponse(
             {"error": "This download URL's holder is no longer a member of the file's entity."}, status=403
         )

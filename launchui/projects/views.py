@@ -2,14 +2,13 @@
 
 from functools import partial
 
-from django.contrib.auth.models import User
 from django.core import signing
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from launchui.accounts.selectors import entities_for_user
+from launchui.accounts.selectors import is_active_member
 from launchui.core.http import signed_put
 from launchui.projects import run_files, services
 from launchui.projects.models import RunFile
@@ -28,8 +27,7 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
     except signing.BadSignature:
         return JsonResponse({"error": "This download URL is invalid or has expired."}, status=403)
     # The URL is a bearer token: it stops working once its holder leaves the entity that owns the run.
-    holder = User.objects.filter(pk=claims["u"], is_active=True).first()
-    if holder is None or not entities_for_user(holder).filter(pk=claims["e"]).exists():
+    if not is_active_member(claims.get("u"), claims.get("e")):
         return JsonResponse(
             {"error": "This download URL's holder is no longer a member of the run's entity."}, status=403
         )
