@@ -385,3 +385,61 @@ def celery_worker(django_db_setup, django_db_blocker, git_tls_cert, tmp_path_fac
         yield worker
     finally:
         worker.stop()
+
+
+# --- a production web process -----------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """`gunicorn launchui.wsgi` as a subprocess in its own session, on a free port of 127.0.0.1 (start_gunicorn)."""
+
+    def __init__(self, proc, url: str, log):
+        self.proc, self.url, self.log = proc, url, log
+
+    def worker_pids(self) -> list[int]:
+        return [int(pid) for pid in open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read().split()]
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def start_gunicorn(env: dict, log, *args: str, timeout: float = 60) -> Gunicorn:
+    """gunicorn with these environment variables and extra arguments, once it answers /login."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from tests.gitserver import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [str(Path(sys.executable).with_name("gunicorn")), "launchui.wsgi", "--bind", url[len("http://") :]]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*command, *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Gunicorn(proc, url, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url + "/login", timeout=5)
+            return server
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                pytest.fail(f"gunicorn did not start:\n{Path(log).read_text(errors='replace')}")
+            time.sleep(0.2)

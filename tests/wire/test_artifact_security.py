@@ -9,10 +9,7 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,7 +19,7 @@ from django.conf import settings
 
 from launchui.artifacts import storage
 from launchui.artifacts.models import Artifact, ArtifactFile
-from tests.conftest import _test_database_url
+from tests.conftest import _test_database_url, start_gunicorn
 from tests.wire.conftest import WANDB
 from tests.wire.test_graphql_endpoint import gql
 
@@ -196,12 +193,6 @@ def test_manifest_names_escaping_the_artifact_are_refused_at_commit_too(client, 
 # --- finding 9 ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -213,8 +204,6 @@ def _status_kib(pid: int, field: str) -> int:
 def gunicorn_server(tmp_path):
     """The production web process (gunicorn, one worker, as in the Procfile) on the test database, so that
     the worker's memory can be read from /proc. Yields (base_url, worker_pid)."""
-    root = Path(__file__).resolve().parents[2]
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(
         DATABASE_URL=_test_database_url(),
@@ -222,51 +211,15 @@ def gunicorn_server(tmp_path):
         LAUNCHUI_DATA_DIR=str(settings.DATA_DIR),
         SECRET_KEY=settings.SECRET_KEY,
         DJANGO_SETTINGS_MODULE="launchui.settings",
-        PYTHONPATH=str(root),
         PYTHONUNBUFFERED="1",
     )
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "launchui.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--timeout",
-                "300",
-            ],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    server = start_gunicorn(env, tmp_path / "gunicorn.log", "--workers", "1", "--threads", "4", "--timeout", "300")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(base + "/login", timeout=5)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{log.read_text(errors='replace')}")
-                time.sleep(0.3)
-        workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = server.worker_pids()
         assert len(workers) == 1, workers
-        yield base, int(workers[0])
+        yield server.url, workers[0]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.stop()
 
 
 def test_artifact_uploads_over_10_mib_are_streamed_with_bounded_memory(

@@ -4,19 +4,14 @@ retries (it retries 5xx other than 501)."""
 
 import base64
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 from django.db import connection
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, start_gunicorn
+from tests.gitserver import free_port
 
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 VIEWER = {"query": "query Viewer { viewer { id username } }"}
 
 
@@ -55,46 +50,18 @@ def test_after_postgres_drops_the_connections_the_next_request_is_not_a_500(live
     assert page.status_code == 200 and "acme" in page.text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server_without_database(tmp_path):
     """gunicorn whose DATABASE_URL points at a closed port: every query fails to connect."""
-    closed = _free_port()
-    port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed}/launchui_down",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/launchui_down",
         "LAUNCHUI_DATA_DIR": str(tmp_path),
         "DEBUG": "false",
     }
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen(
-        [GUNICORN, "launchui.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url + "/login", timeout=2)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text())
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    server = start_gunicorn(env, tmp_path / "gunicorn.log", "--workers", "1")
+    yield server.url
+    server.stop()
 
 
 def test_while_the_database_is_down_pages_and_the_wire_answer_503_with_retry_after(server_without_database):
