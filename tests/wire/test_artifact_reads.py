@@ -10,8 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from wandb.sdk.artifacts._generated import PROJECT_ARTIFACT_COLLECTIONS_GQL, PROJECT_ARTIFACTS_GQL
 
+from launchui.artifacts.models import Artifact, ArtifactAlias
 from launchui.artifacts.services import artifact_build
 from launchui.core import limits
+from launchui.launch.models import RunQueueItem
+from launchui.launch.services import queue_create
 from launchui.projects.services import project_get_or_create
 from tests.wire.conftest import WANDB, run_python
 from tests.wire.test_graphql_endpoint import gql
@@ -128,6 +131,98 @@ def test_artifact_types_collections_and_versions_for_owner_and_member_and_not_ou
     assert "job-python" not in outsider.stdout
     ls = wandb_cli(wandb_env(outsider_key), "artifact", "ls", "acme/vision", cwd=tmp_path)
     assert "job-python" not in ls.stdout + ls.stderr
+
+
+ADD_PROD = """
+import wandb
+api = wandb.Api()
+art = api.artifact("acme/vision/job-python:v0")
+art.aliases.append("prod")
+art.save()
+print("PROD", api.artifact("acme/vision/job-python:prod").version)
+"""
+
+MOVE_PROD = """
+import wandb
+api = wandb.Api()
+art = api.artifact("acme/vision/job-python:v1")
+art.aliases.append("prod")
+art.description = "promoted"
+art.save()
+old = api.artifact("acme/vision/job-python:v0")
+old.aliases.remove("stable")
+old.save()
+print("PROD", api.artifact("acme/vision/job-python:prod").version, sorted(old.aliases))
+"""
+
+
+def job_aliases() -> dict:
+    return dict(
+        ArtifactAlias.objects.filter(collection__name="job-python").values_list("alias", "artifact__version_index")
+    )
+
+
+def test_member_moves_an_alias_with_save_and_launch_enqueues_that_version(
+    wandb_env, jobs, team, owner, member_key, tmp_path
+):
+    queue_create(entity=team, name="cpu", resource="local-container", created_by=owner)
+    added = run_python(ADD_PROD, wandb_env(member_key))
+    assert added.returncode == 0, added.stderr
+    assert "PROD v0" in added.stdout, added.stdout
+
+    launched = wandb_cli(
+        wandb_env(member_key),
+        *("launch", "-j", "acme/vision/job-python:prod", "-q", "cpu", "-e", "acme", "-p", "vision"),
+        cwd=tmp_path,
+    )
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    item = RunQueueItem.objects.get()
+    assert item.run_spec["job"] == "acme/vision/job-python:prod"
+
+    moved = run_python(MOVE_PROD, wandb_env(member_key))
+    assert moved.returncode == 0, moved.stderr
+    assert "PROD v1 ['3.12-slim']" in moved.stdout, moved.stdout  # "prod" moved off v0, "stable" removed
+    assert job_aliases() == {
+        "3.12-slim": 0,
+        "latest": 1,
+        "prod": 1,
+    }
+    assert Artifact.objects.get(collection__name="job-python", version_index=1).description == "promoted"
+
+
+BAD_ALIAS = """
+import wandb
+art = wandb.Api().artifact("acme/vision/job-python:v0")
+art.aliases.append("v7")
+art.save()
+"""
+
+
+def test_bad_alias_is_refused_with_the_alias_rule_and_nothing_changes(wandb_env, jobs, member_key):
+    result = run_python(BAD_ALIAS, wandb_env(member_key))
+    assert result.returncode != 0
+    assert "not a version like v3" in result.stderr, result.stderr
+    assert job_aliases() == {"3.12-slim": 0, "latest": 1, "stable": 0}
+
+
+def test_outsider_cannot_edit_aliases_and_gets_the_missing_artifact_error(client, jobs, outsider_key):
+    v0 = Artifact.objects.get(collection__name="job-python", version_index=0)
+    from launchui.wire import ids
+
+    answer = gql(
+        client,
+        outsider_key,
+        "mutation A($input: AddAliasesInput!) { addAliases(input: $input) { success } }",
+        {"input": {"artifactID": ids.encode("Artifact", v0.pk), "aliases": [{"alias": "prod"}]}},
+    )
+    missing = gql(
+        client,
+        outsider_key,
+        "mutation A($input: AddAliasesInput!) { addAliases(input: $input) { success } }",
+        {"input": {"artifactID": ids.encode("Artifact", 999999), "aliases": [{"alias": "prod"}]}},
+    )
+    assert answer["errors"][0]["message"] == missing["errors"][0]["message"] == "Artifact not found."
+    assert not ArtifactAlias.objects.filter(alias="prod").exists()
 
 
 def _versions(project, name, count):

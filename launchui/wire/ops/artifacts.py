@@ -403,3 +403,51 @@ def commit_artifact(ctx: Context, input: dict):
 def use_artifact(ctx: Context, input: dict):
     """A run declares an input artifact (a launched job's run uses its job this way)."""
     return {"artifact": artifact_data(ctx, _visible_artifact(ctx, input.get("artifactID")))}
+
+
+def _alias_names(input: dict) -> list[str]:
+    return [a.get("alias") or "" for a in input.get("aliases") or [] if isinstance(a, dict)]
+
+
+def _edit_aliases(ctx: Context, input: dict, *, add: bool) -> dict:
+    """addAliases / deleteAliases: the client names the collection in each alias; the version is artifactID."""
+    names = _alias_names(input)
+    try:
+        services.aliases_edit(
+            user=ctx.user,
+            artifact_id=ids.decode(input.get("artifactID"), "Artifact"),
+            add=names if add else [],
+            remove=[] if add else names,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise common.wire_error(exc) from None
+    return {"success": True}
+
+
+@mutation("addAliases")
+def add_aliases(ctx: Context, input: dict):
+    return _edit_aliases(ctx, input, add=True)
+
+
+@mutation("deleteAliases")
+def delete_aliases(ctx: Context, input: dict):
+    return _edit_aliases(ctx, input, add=False)
+
+
+@mutation("updateArtifact")
+def update_artifact(ctx: Context, input: dict):
+    """`artifact.save()`: description and metadata (TTL and tags are not kept by launchui)."""
+    metadata = common.json_input(input.get("metadata"), "metadata") if "metadata" in input else None
+    if metadata is not None and not isinstance(metadata, dict):
+        raise WireError("metadata must be an object.")
+    description = input.get("description")
+    try:
+        artifact = services.artifact_update(
+            user=ctx.user,
+            artifact_id=ids.decode(input.get("artifactID"), "Artifact"),
+            description=description if isinstance(description, str) else None,
+            metadata=metadata,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise common.wire_error(exc) from None
+    return {"artifact": artifact_data(ctx, artifact)}
