@@ -95,3 +95,19 @@ def collections_with_versions(project: Project, *, type_name: str | None, first=
             Prefetch("versions", queryset=versions[:size], to_attr="listed_versions")
         )[:size]
     )
+
+
+def collection_for_user(user, collection_id: int) -> ArtifactCollection | None:
+    """A collection by id, if the user is a member of its entity (else None, as for a missing one). 1 query."""
+    return (
+        ArtifactCollection.objects.select_related("project__entity")
+        .filter(pk=collection_id, project__entity__memberships__user=user)
+        .first()
+    )
+
+
+def aliases_page(collection: ArtifactCollection, *, start: int = 0, first=None) -> tuple[list[ArtifactAlias], bool]:
+    """A page of the collection's aliases by name, and whether there are more. 1 query."""
+    start, size = page_bounds(start, first)
+    rows = list(ArtifactAlias.objects.filter(collection=collection).order_by("alias")[start : start + size + 1])
+    return rows[:size], len(rows) > size

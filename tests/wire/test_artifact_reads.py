@@ -10,12 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from wandb.sdk.artifacts._generated import PROJECT_ARTIFACT_COLLECTIONS_GQL, PROJECT_ARTIFACTS_GQL
 
-from launchui.artifacts.models import Artifact, ArtifactAlias
+from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection
 from launchui.artifacts.services import artifact_build
 from launchui.core import limits
 from launchui.launch.models import RunQueueItem
 from launchui.launch.services import queue_create
 from launchui.projects.services import project_get_or_create
+from launchui.wire import ids
 from tests.wire.conftest import WANDB, run_python
 from tests.wire.test_graphql_endpoint import gql
 
@@ -101,6 +102,7 @@ print("JOBTYPE", sorted(c.name for c in api.artifact_type("job", "acme/vision").
 print("COLLS", sorted((c.name, c.type) for c in api.artifact_collections("acme/vision", "dataset")))
 one = api.artifact_collection("job", "acme/vision/job-python")
 print("ONE", one.name, one.type, one.entity, one.project)
+print("ALIASES", sorted(one.aliases))
 print("VERS", [(a.version, sorted(a.aliases)) for a in api.artifacts("job", "acme/vision/job-python")])
 """
 
@@ -116,6 +118,7 @@ def test_artifact_types_collections_and_versions_for_owner_and_member_and_not_ou
         assert "JOBTYPE ['job-python']" in out, out
         assert "COLLS [('mnist', 'dataset')]" in out, out
         assert "ONE job-python job acme vision" in out, out
+        assert "ALIASES ['3.12-slim', 'latest', 'stable']" in out, out
         assert "VERS [('v1', ['latest']), ('v0', ['3.12-slim', 'stable'])]" in out, out
 
         ls = wandb_cli(wandb_env(key), "artifact", "ls", "acme/vision", cwd=tmp_path)
@@ -125,6 +128,9 @@ def test_artifact_types_collections_and_versions_for_owner_and_member_and_not_ou
             line.split() for line in ls.stderr.splitlines() if line.startswith("wandb: ") and "WARNING" not in line
         ]
         assert [(w[1], w[-1]) for w in lines] == [("dataset", "mnist:v0"), ("job", "job-python:v1")], ls.stderr
+
+    by_type = wandb_cli(wandb_env(owner_key), "artifact", "ls", "--type", "job", "acme/vision", cwd=tmp_path)
+    assert "job-python:v1" in by_type.stderr and "mnist" not in by_type.stderr, by_type.stderr
 
     outsider = run_python(READS, wandb_env(outsider_key))
     assert outsider.returncode != 0 and "not a member" in outsider.stderr, outsider.stdout + outsider.stderr
@@ -207,8 +213,6 @@ def test_bad_alias_is_refused_with_the_alias_rule_and_nothing_changes(wandb_env,
 
 def test_outsider_cannot_edit_aliases_and_gets_the_missing_artifact_error(client, jobs, outsider_key):
     v0 = Artifact.objects.get(collection__name="job-python", version_index=0)
-    from launchui.wire import ids
-
     answer = gql(
         client,
         outsider_key,
@@ -271,3 +275,13 @@ def test_a_page_is_clamped_to_the_list_cap(client, team, owner, owner_key):
     page = answer["data"]["project"]["artifactType"]["artifactCollection"]["artifacts"]
     assert len(page["edges"]) == 3 and page["totalCount"] == 3 and not page["pageInfo"]["hasNextPage"]
     assert limits.GRAPHQL_MAX_LIST_PAGE == 1_000
+
+
+def test_a_collection_by_id_is_shown_to_members_only(client, jobs, member_key, outsider_key):
+    collection = ArtifactCollection.objects.get(name="job-python")
+    document = "query C($id: ID!) { artifactCollection(id: $id) { name aliases { edges { node { alias } } } } }"
+    variables = {"id": ids.encode("ArtifactSequence", collection.pk)}
+    seen = gql(client, member_key, document, variables)["data"]["artifactCollection"]
+    assert seen["name"] == "job-python"
+    assert [e["node"]["alias"] for e in seen["aliases"]["edges"]] == ["3.12-slim", "latest", "stable"]
+    assert gql(client, outsider_key, document, variables)["data"]["artifactCollection"] is None

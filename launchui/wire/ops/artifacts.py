@@ -293,6 +293,7 @@ def collection_data(ctx: Context, collection: ArtifactCollection) -> dict:
         "defaultArtifactType": {"name": collection.type_name},
         "tags": {"edges": []},
         "artifacts": versions,
+        "aliases": lambda after=None, first=None, **_: collection_aliases_page(collection, after, first),
         "artifactMembership": lambda aliasName=None, **_: _membership_by_alias(ctx, collection, aliasName),
     }
 
@@ -403,6 +404,25 @@ def commit_artifact(ctx: Context, input: dict):
 def use_artifact(ctx: Context, input: dict):
     """A run declares an input artifact (a launched job's run uses its job this way)."""
     return {"artifact": artifact_data(ctx, _visible_artifact(ctx, input.get("artifactID")))}
+
+
+def collection_aliases_page(collection: ArtifactCollection, after, first) -> dict:
+    start = common.offset_cursor(after)
+    rows, more = selectors.aliases_page(collection, start=start, first=first)
+    return {
+        "pageInfo": _page_info(start, len(rows), more),
+        "edges": [
+            {"node": {"__typename": "ArtifactAlias", "id": ids.encode("ArtifactAlias", a.pk), "alias": a.alias}}
+            for a in rows
+        ],
+    }
+
+
+@query("artifactCollection")
+def artifact_collection(ctx: Context, id=None, **_):
+    """A collection by id (ArtifactCollection.aliases in the public API); only for members of its entity."""
+    found = selectors.collection_for_user(ctx.user, ids.decode(id, "ArtifactSequence"))
+    return collection_data(ctx, found) if found else None
 
 
 def _alias_names(input: dict) -> list[str]:
