@@ -22,6 +22,7 @@ from launchui.artifacts.models import (
     ArtifactFile,
     EntityContent,
 )
+from launchui.core import limits
 from launchui.projects.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
@@ -396,6 +397,8 @@ def aliases_edit(*, user: User, artifact_id: int, add: list[str], remove: list[s
     gets the error a missing artifact gets, so that the answer does not reveal it exists. "latest" is the
     server's (it follows the newest version) and cannot be set or removed by hand; other aliases follow
     validate_alias. Nothing is written unless every alias is valid."""
+    if len(add) + len(remove) > limits.ARTIFACT_ALIASES_MAX_PER_EDIT:
+        raise ValidationError(f"At most {limits.ARTIFACT_ALIASES_MAX_PER_EDIT} aliases can be changed at once.")
     artifact = _editable_artifact(user, artifact_id)
     for alias in [*add, *remove]:
         if alias == "latest":

@@ -285,3 +285,16 @@ def test_a_collection_by_id_is_shown_to_members_only(client, jobs, member_key, o
     assert seen["name"] == "job-python"
     assert [e["node"]["alias"] for e in seen["aliases"]["edges"]] == ["3.12-slim", "latest", "stable"]
     assert gql(client, outsider_key, document, variables)["data"]["artifactCollection"] is None
+
+
+def test_too_many_aliases_in_one_edit_are_refused_before_any_write(client, jobs, member_key):
+    v0 = Artifact.objects.get(collection__name="job-python", version_index=0)
+    aliases = [{"alias": f"a{i}"} for i in range(limits.ARTIFACT_ALIASES_MAX_PER_EDIT + 1)]
+    answer = gql(
+        client,
+        member_key,
+        "mutation A($input: AddAliasesInput!) { addAliases(input: $input) { success } }",
+        {"input": {"artifactID": ids.encode("Artifact", v0.pk), "aliases": aliases}},
+    )
+    assert "At most 100 aliases" in answer["errors"][0]["message"]
+    assert not ArtifactAlias.objects.filter(alias="a0").exists()
