@@ -22,6 +22,7 @@ from launchui.artifacts.models import (
     ArtifactFile,
     EntityContent,
 )
+from launchui.core import limits
 from launchui.projects.models import Project, Run
 
 MANIFEST_NAME = "wandb_manifest.json"
@@ -386,3 +387,49 @@ def resolve(*, project: Project, name: str) -> Artifact | None:
     if re.fullmatch(r"v\d+", selector):
         return versions.filter(version_index=int(selector[1:])).first()
     return versions.filter(aliases__alias=selector).first()
+
+
+@transaction.atomic
+def aliases_edit(*, user: User, artifact_id: int, add: list[str], remove: list[str]) -> Artifact:
+    """Add aliases to a committed version (moving each from the version it named) and remove aliases from it.
+
+    Who may: any member of the artifact's entity, the same people who may create its versions. Anyone else
+    gets the error a missing artifact gets, so that the answer does not reveal it exists. "latest" is the
+    server's (it follows the newest version) and cannot be set or removed by hand; other aliases follow
+    validate_alias. Nothing is written unless every alias is valid."""
+    if len(add) + len(remove) > limits.ARTIFACT_ALIASES_MAX_PER_EDIT:
+        raise ValidationError(f"At most {limits.ARTIFACT_ALIASES_MAX_PER_EDIT} aliases can be changed at once.")
+    artifact = _editable_artifact(user, artifact_id)
+    for alias in [*add, *remove]:
+        if alias == "latest":
+            raise ValidationError("The alias 'latest' follows the newest version; it cannot be set or removed.")
+        validate_alias(alias)
+    _point_aliases(artifact, add)
+    ArtifactAlias.objects.filter(artifact=artifact, alias__in=[a for a in remove if a not in add]).delete()
+    return artifact
+
+
+def _editable_artifact(user: User, artifact_id: int) -> Artifact:
+    """A committed version the user may edit (a member of its entity); else the missing-artifact error."""
+    artifact = (
+        Artifact.objects.select_for_update(of=("self",))
+        .select_related("collection__project__entity")
+        .filter(pk=artifact_id, collection__project__entity__memberships__user=user, state=Artifact.COMMITTED)
+        .first()
+    )
+    if artifact is None:
+        raise ValidationError("Artifact not found.")
+    return artifact
+
+
+@transaction.atomic
+def artifact_update(*, user: User, artifact_id: int, description: str | None, metadata: dict | None) -> Artifact:
+    """A committed version's description and metadata, as `artifact.save()` sends them; the same members as
+    aliases_edit may change them. None leaves a field as it is."""
+    artifact = _editable_artifact(user, artifact_id)
+    if description is not None:
+        artifact.description = description
+    if metadata is not None:
+        artifact.metadata = metadata
+    artifact.save(update_fields=["description", "metadata"])
+    return artifact

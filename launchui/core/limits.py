@@ -37,3 +37,6 @@ RUN_HISTORY_MAX_SAMPLES = 10_000  # `samples` of history(), events() and sampled
 RUN_HISTORY_MAX_KEYS = 10_000  # history keys tracked per run (historyKeys); rows with more are still stored
 RUN_HISTORY_MAX_SPECS = 8  # sampledHistory specs in one request
 RUN_FILES_MAX_PER_REQUEST = 1_000  # file names in one createRunFiles (the client sends a handful)
+
+# --- artifacts ---
+ARTIFACT_ALIASES_MAX_PER_EDIT = 100  # aliases in one addAliases / deleteAliases (the client sends those changed)

@@ -4,8 +4,9 @@ import json
 
 from django.core.exceptions import ValidationError
 
-from launchui.artifacts import services, storage
+from launchui.artifacts import selectors, services, storage
 from launchui.artifacts.models import Artifact, ArtifactCollection
+from launchui.core import limits
 from launchui.projects.models import Project, Run
 from launchui.projects.services import DEFAULT_PROJECT, project_get_or_create
 from launchui.wire import ids
@@ -78,6 +79,7 @@ def artifact_data(ctx: Context, artifact: Artifact) -> dict:
         "artifactSequence": sequence,
         "versionIndex": artifact.version_index,
         "artifactType": {"name": collection.type_name},
+        "digestAlgorithm": artifact.digest_algorithm,
         "description": artifact.description or None,
         "metadata": json.dumps(artifact.metadata),
         "ttlDurationSeconds": -1,
@@ -85,10 +87,17 @@ def artifact_data(ctx: Context, artifact: Artifact) -> dict:
         "tags": [],
         "historyStep": None,
         "state": artifact.state,
-        "size": lambda **_: sum(f.size or 0 for f in artifact.files.all()),
+        # A listed version carries these counted in its page's query (artifacts.selectors.committed_versions).
+        "size": lambda **_: (
+            artifact.listed_size or 0
+            if hasattr(artifact, "listed_size")
+            else sum(f.size or 0 for f in artifact.files.all())
+        ),
         "digest": artifact.digest,
         "commitHash": artifact.digest[:12],
-        "fileCount": lambda **_: artifact.files.count(),
+        "fileCount": lambda **_: (
+            artifact.listed_file_count if hasattr(artifact, "listed_file_count") else artifact.files.count()
+        ),
         "createdAt": common.iso(artifact.created_at),
         "updatedAt": common.iso(artifact.committed_at),
         "aliases": aliases,
@@ -175,23 +184,117 @@ def project_artifact_fields(ctx: Context, project: Project | None) -> dict:
         return membership_data(ctx, artifact) if artifact else None
 
     def collection(name=None, **_):
-        found = (
-            ArtifactCollection.objects.select_related("project__entity").filter(project=project, name=name).first()
-            if project
-            else None
-        )
-        if found is None:
-            return None
-        return {
-            **collection_info(found),
-            "artifactMembership": lambda aliasName=None, **_: _membership_by_alias(ctx, found, aliasName),
-        }
+        found = selectors.collections(project).filter(name=name).first() if project and name else None
+        return collection_data(ctx, found) if found else None
+
+    def types(after=None, first=None, **_):
+        return artifact_types_page(ctx, project, after, first)
+
+    def one_type(name=None, **_):
+        found = selectors.artifact_type(project, name) if project is not None and isinstance(name, str) else None
+        return artifact_type_data(ctx, project, found) if found else None
+
+    def collections(after=None, first=None, **_):
+        return collections_page(ctx, project, None, after, first)
 
     return {
         "artifact": by_name,
         "artifactCollectionMembership": membership,
         "artifactCollection": collection,
         "artifactSequence": collection,
+        "artifactTypes": types,
+        "artifactType": one_type,
+        "artifactCollections": collections,
+    }
+
+
+def _page_info(start: int, count: int, more: bool) -> dict:
+    return {
+        "__typename": "PageInfo",
+        "endCursor": str(start + count) if count else None,
+        "hasNextPage": more,
+    }
+
+
+def artifact_types_page(ctx: Context, project: Project | None, after, first) -> dict:
+    if project is None:
+        return {"edges": [], "pageInfo": _page_info(0, 0, False)}
+    start = common.offset_cursor(after)
+    rows, more = selectors.artifact_types(project, start=start, first=first)
+    return {
+        "edges": [{"node": artifact_type_data(ctx, project, r)} for r in rows],
+        "pageInfo": _page_info(start, len(rows), more),
+    }
+
+
+def artifact_type_data(ctx: Context, project: Project, found: dict) -> dict:
+    def one_collection(name=None, **_):
+        found = selectors.collections(project, type_name=type_name).filter(name=name).first() if name else None
+        return collection_data(ctx, found) if found else None
+
+    type_name = found["name"]
+    return {
+        "__typename": "ArtifactType",
+        "id": ids.encode("ArtifactType", found["id"]),
+        "name": type_name,
+        "description": None,
+        "createdAt": common.iso(found["created_at"]),
+        "artifactCollections": lambda after=None, first=None, **_: collections_page(
+            ctx, project, type_name, after, first
+        ),
+        "artifactSequences": lambda after=None, first=None, **_: collections_page(
+            ctx, project, type_name, after, first
+        ),
+        "artifactCollection": one_collection,
+        "artifactSequence": one_collection,
+    }
+
+
+def collections_page(ctx: Context, project: Project | None, type_name: str | None, after, first) -> dict:
+    if project is None:
+        return {"totalCount": 0, "edges": [], "pageInfo": _page_info(0, 0, False)}
+    start = common.offset_cursor(after)
+    if first is None and after is None:
+        # `wandb job list` asks for every job and all its versions in one request, with no page arguments:
+        # a page of each, loaded together.
+        rows = selectors.collections_with_versions(project, type_name=type_name)
+        more = len(rows) >= limits.GRAPHQL_MAX_LIST_PAGE
+    else:
+        rows, more = selectors.collections_page(project, type_name=type_name, start=start, first=first)
+    return {
+        "totalCount": lambda **_: selectors.collections(project, type_name=type_name).count(),
+        "edges": [{"node": collection_data(ctx, c)} for c in rows],
+        "pageInfo": _page_info(start, len(rows), more),
+    }
+
+
+def collection_data(ctx: Context, collection: ArtifactCollection) -> dict:
+    def versions(after=None, first=None, **_):
+        if hasattr(collection, "listed_versions"):  # loaded with the page (collections_with_versions)
+            rows, start = collection.listed_versions, 0
+            more = len(rows) >= limits.GRAPHQL_MAX_LIST_PAGE
+        else:
+            start = common.offset_cursor(after)
+            rows, more = selectors.versions_page(collection, start=start, first=first)
+        return {
+            "totalCount": lambda **_: selectors.committed_count(collection),
+            "pageInfo": _page_info(start, len(rows), more),
+            "edges": [
+                {"version": a.version, "cursor": str(start + i + 1), "node": artifact_data(ctx, a)}
+                for i, a in enumerate(rows)
+            ],
+        }
+
+    return {
+        **collection_info(collection),
+        "__typename": "ArtifactSequence",
+        "createdAt": common.iso(collection.created_at),
+        "updatedAt": None,
+        "defaultArtifactType": {"name": collection.type_name},
+        "tags": {"edges": []},
+        "artifacts": versions,
+        "aliases": lambda after=None, first=None, **_: collection_aliases_page(collection, after, first),
+        "artifactMembership": lambda aliasName=None, **_: _membership_by_alias(ctx, collection, aliasName),
     }
 
 
@@ -301,3 +404,70 @@ def commit_artifact(ctx: Context, input: dict):
 def use_artifact(ctx: Context, input: dict):
     """A run declares an input artifact (a launched job's run uses its job this way)."""
     return {"artifact": artifact_data(ctx, _visible_artifact(ctx, input.get("artifactID")))}
+
+
+def collection_aliases_page(collection: ArtifactCollection, after, first) -> dict:
+    start = common.offset_cursor(after)
+    rows, more = selectors.aliases_page(collection, start=start, first=first)
+    return {
+        "pageInfo": _page_info(start, len(rows), more),
+        "edges": [
+            {"node": {"__typename": "ArtifactAlias", "id": ids.encode("ArtifactAlias", a.pk), "alias": a.alias}}
+            for a in rows
+        ],
+    }
+
+
+@query("artifactCollection")
+def artifact_collection(ctx: Context, id=None, **_):
+    """A collection by id (ArtifactCollection.aliases in the public API); only for members of its entity."""
+    found = selectors.collection_for_user(ctx.user, ids.decode(id, "ArtifactSequence"))
+    return collection_data(ctx, found) if found else None
+
+
+def _alias_names(input: dict) -> list[str]:
+    return [a.get("alias") or "" for a in input.get("aliases") or [] if isinstance(a, dict)]
+
+
+def _edit_aliases(ctx: Context, input: dict, *, add: bool) -> dict:
+    """addAliases / deleteAliases: the client names the collection in each alias; the version is artifactID."""
+    names = _alias_names(input)
+    try:
+        services.aliases_edit(
+            user=ctx.user,
+            artifact_id=ids.decode(input.get("artifactID"), "Artifact"),
+            add=names if add else [],
+            remove=[] if add else names,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise common.wire_error(exc) from None
+    return {"success": True}
+
+
+@mutation("addAliases")
+def add_aliases(ctx: Context, input: dict):
+    return _edit_aliases(ctx, input, add=True)
+
+
+@mutation("deleteAliases")
+def delete_aliases(ctx: Context, input: dict):
+    return _edit_aliases(ctx, input, add=False)
+
+
+@mutation("updateArtifact")
+def update_artifact(ctx: Context, input: dict):
+    """`artifact.save()`: description and metadata (TTL and tags are not kept by launchui)."""
+    metadata = common.json_input(input.get("metadata"), "metadata") if "metadata" in input else None
+    if metadata is not None and not isinstance(metadata, dict):
+        raise WireError("metadata must be an object.")
+    description = input.get("description")
+    try:
+        artifact = services.artifact_update(
+            user=ctx.user,
+            artifact_id=ids.decode(input.get("artifactID"), "Artifact"),
+            description=description if isinstance(description, str) else None,
+            metadata=metadata,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise common.wire_error(exc) from None
+    return {"artifact": artifact_data(ctx, artifact)}
