@@ -14,7 +14,8 @@ from launchui.accounts.models import Membership
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
-from launchui.projects.models import Project, Run
+from launchui.projects import run_files
+from launchui.projects.models import Project, Run, RunFile
 
 if TYPE_CHECKING:
     # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
@@ -260,3 +261,21 @@ def items_since(queue: RunQueue, since) -> list[ItemRow]:
         queue.items.filter(created_at__gte=since).select_related("created_by", "agent").order_by("-created_at", "-id")
     )
     return with_item_status(list(items))
+
+
+def item_error_files(item: RunQueueItem) -> QuerySet[RunFile]:
+    """The files the agent attached to a failed item (failRunQueueItem's filePaths). The agent uploads them to
+    its own hidden run in the item's entity under "<item id>/error/...", so the name finds them (one query)."""
+    return RunFile.objects.filter(run__project__entity_id=item.queue.entity_id, name__in=item.error_file_paths or [])
+
+
+# What the item page shows of an attached file inline; the whole file is a download.
+ERROR_FILE_TAIL_BYTES = 16 * 1024
+
+
+def error_file_tail(file: RunFile) -> str:
+    """The end of an attached log, as text: where a traceback's cause is."""
+    with run_files.open_file(file.storage_key) as handle:
+        if file.size > ERROR_FILE_TAIL_BYTES:
+            handle.seek(file.size - ERROR_FILE_TAIL_BYTES)
+        return handle.read(ERROR_FILE_TAIL_BYTES).decode("utf-8", errors="replace")

@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("launch/<str:entity>/<str:project>/jobs/<str:name>/launch", launch_views.job_launch, name="job_launch"),
     path(_queue + "items/<int:item_id>", queue_views.queue_item, name="queue_item"),
     path(_queue + "items/<int:item_id>/stop", queue_views.item_stop, name="item_stop"),
+    path(_queue + "items/<int:item_id>/files/<path:name>", queue_views.item_error_file, name="item_error_file"),
     path(_queue + "recent", queue_views.queue_recent, name="queue_recent"),
     path(_queue + "monitor", queue_views.queue_monitor, name="queue_monitor"),
 ]

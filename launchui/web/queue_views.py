@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +23,7 @@ from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
 from launchui.launch.models import RunQueue
 from launchui.launch.selectors import ItemRow
+from launchui.projects import run_files
 from launchui.projects import services as project_services
 from launchui.web import forms, launch_charts
 from launchui.web.common import (
@@ -177,8 +178,26 @@ def queue_item(request: AuthedRequest, entity: str, queue: str, item_id: int) ->
         "item": item,
         "overrides": (item.run_spec or {}).get("overrides") or {},
         "relaunch": _relaunch(item, run_queue),
+        "error_files": [
+            (file, launch_selectors.error_file_tail(file)) for file in launch_selectors.item_error_files(item)
+        ]
+        if item.error_file_paths and not is_partial(request)
+        else [],
     }
     return render(request, "launch/item.html#item-live" if is_partial(request) else "launch/item.html", context)
+
+
+@login_required
+@require_GET
+def item_error_file(request: AuthedRequest, entity: str, queue: str, item_id: int, name: str) -> FileResponse:
+    """A file the agent attached to a failed item, for members of the queue's entity."""
+    row, _, _ = _item_for(request, entity, queue, item_id)
+    file = launch_selectors.item_error_files(row.item).filter(name=name).first()
+    if file is None:
+        raise Http404("The agent attached no such file to this item, or it never arrived.")
+    return FileResponse(
+        run_files.open_file(file.storage_key), as_attachment=True, filename=file.name.rsplit("/", 1)[-1] or "file"
+    )
 
 
 def _relaunch(item, queue) -> dict | None:

@@ -130,7 +130,8 @@ def test_item_page_shows_failure_inline(client, member, queue, agent):
     body = text(client.get(f"{BASE}items/{item.pk}"))
     assert 'role="alert"' in body and "<strong>Failed at the run stage:</strong>" in body
     assert "pull access denied for nope" in body
-    assert "<code>logs/agent.log</code>, <code>logs/run.log</code>" in body
+    for path in ("logs/agent.log", "logs/run.log"):  # each attached file links to its download
+        assert f'<a href="{BASE}items/{item.pk}/files/{path}" download><code>{path}</code></a>' in body
     assert "acme/train/job-trainer:latest" in body
 
 
