@@ -6,8 +6,8 @@ import posixpath
 import re
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, Max, Q, Value, Window
+from django.db.models.functions import NullIf, RowNumber
 
 from launchui.core import limits
 from launchui.projects import run_filters
@@ -29,8 +29,11 @@ def _sampled(rows, samples: int):
     )
     if samples == 1:
         return rows.filter(rn=1)
-    keep = Q(n__lte=samples) | Q(rn=1) | Q(bucket__gt=(F("rn") - 2) * (samples - 1) / (F("n") - 1))
-    return rows.annotate(bucket=(F("rn") - 1) * (samples - 1) / (F("n") - 1)).filter(keep)
+    # n - 1 is 0 for a single row, and SQL evaluates the annotation even where n <= samples keeps the row:
+    # NULLIF makes that division NULL instead of an error.
+    spread = NullIf(F("n") - 1, Value(0))
+    keep = Q(n__lte=samples) | Q(rn=1) | Q(bucket__gt=(F("rn") - 2) * (samples - 1) / spread)
+    return rows.annotate(bucket=(F("rn") - 1) * (samples - 1) / spread).filter(keep)
 
 
 def run_history_sample(run: Run, samples: int, *, file: str = RunStreamLine.HISTORY) -> list[dict]:

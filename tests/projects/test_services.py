@@ -40,3 +40,22 @@ def test_outsider_cannot_delete_a_run(member_run, outsider):
 def test_project_name_rule_refuses_a_slash(team):
     with pytest.raises(ValidationError):
         project_get_or_create(entity=team, name="a/b")
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7])
+def test_a_sampled_stream_of_one_or_few_rows_is_returned_whole(team, owner, rows):
+    """A run's system metrics often have one line when first read: sampling must not divide by n - 1 = 0."""
+    from launchui.projects.models import RunStreamLine
+    from launchui.projects.selectors import run_history_sample
+    from launchui.projects.services import run_stream
+
+    run, _ = run_upsert(project=project_get_or_create(entity=team, name="p"), name="r", created_by=owner)
+    events = [f'{{"system.cpu": {i}, "_timestamp": {i}}}' for i in range(rows)]
+    run_stream(run=run, complete=False, exit_code=None, files={"wandb-events.jsonl": {"offset": 0, "content": events}})
+
+    def cpu(samples):
+        return [row["system.cpu"] for row in run_history_sample(run, samples, file=RunStreamLine.EVENTS)]
+
+    assert cpu(500) == list(range(rows))
+    assert cpu(1) == [0]
+    assert cpu(2) == ([0] if rows == 1 else [0, rows - 1])  # first and last kept
