@@ -230,13 +230,12 @@ def _entity_id(artifact: Artifact) -> int:
 def upload_receive(*, token: str, read, content_length: int | None = None) -> None:
     """Bytes PUT to a signed upload URL, streamed to storage: they must match the digest the URL was issued
     for, and then the artifact's entity holds them. Raises signing.BadSignature, ValidationError, or
-    storage.TooLarge (before reading anything when the announced length is already too large)."""
+    core.storage.TooLarge (before reading anything when the announced length is already too large)."""
     claims = storage.read_upload_token(token)
-    limit = settings.LAUNCHUI_MAX_UPLOAD_BYTES
-    if content_length is not None and content_length > limit:
-        raise storage.TooLarge(f"The file is larger than this server accepts ({limit} bytes).")
     try:
-        storage.blob_save_stream(read, expected_digest=claims["d"], max_bytes=limit)
+        storage.blob_save_stream(
+            read, expected_digest=claims["d"], max_bytes=settings.LAUNCHUI_MAX_UPLOAD_BYTES, announced=content_length
+        )
     except storage.BlobDigestMismatch as exc:
         raise ValidationError(str(exc)) from None
     entity_id = Artifact.objects.filter(pk=claims["a"]).values_list("collection__project__entity_id", flat=True).first()

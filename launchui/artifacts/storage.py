@@ -16,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from launchui.core.storage import TooLarge, move_into_storage, staged  # noqa: F401  (TooLarge: raised through blob_save_stream)
+from launchui.core.storage import move_into_storage, staged
 
 UPLOAD_SALT = "launchui.artifacts.upload"
 DOWNLOAD_SALT = "launchui.artifacts.download"
@@ -60,11 +60,13 @@ class BlobDigestMismatch(Exception):
     pass
 
 
-def blob_save_stream(read, *, expected_digest: str, max_bytes: int, chunk_size: int = 1024 * 1024) -> None:
+def blob_save_stream(
+    read, *, expected_digest: str, max_bytes: int, announced: int | None = None, chunk_size: int = 1024 * 1024
+) -> None:
     """Store the bytes read() yields, with bounded memory, as the blob of expected_digest if they match it.
     Raises TooLarge past max_bytes and BlobDigestMismatch on other bytes; nothing is stored then."""
     key = blob_key(expected_digest)
-    with staged(read, max_bytes=max_bytes, chunk_size=chunk_size) as (path, _, digest):
+    with staged(read, max_bytes=max_bytes, announced=announced, chunk_size=chunk_size) as (path, _, digest):
         if digest != expected_digest:
             raise BlobDigestMismatch("The uploaded bytes do not match the digest this upload URL was issued for.")
         if not default_storage.exists(key):

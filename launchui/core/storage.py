@@ -50,10 +50,15 @@ def move_into_storage(temp_path: str, key: str, *, replace: bool = False) -> Non
 
 
 @contextmanager
-def staged(read, *, max_bytes: int, chunk_size: int = 1024 * 1024) -> Iterator[tuple[str, int, str]]:
+def staged(
+    read, *, max_bytes: int, announced: int | None = None, chunk_size: int = 1024 * 1024
+) -> Iterator[tuple[str, int, str]]:
     """The bytes read(chunk_size) yields until b"", in a temporary file beside the stored files: yields its
     path, their size and base64 md5, for the caller to check and move_into_storage(). The temporary file is
-    gone afterwards either way. Raises TooLarge past max_bytes."""
+    gone afterwards either way. Raises TooLarge past max_bytes, before reading anything when the announced
+    length (Content-Length) already is."""
+    if announced is not None and announced > max_bytes:
+        raise TooLarge(f"The file is larger than this server accepts ({max_bytes} bytes).")
     hasher = hashlib.md5()
     size = 0
     with tempfile.NamedTemporaryFile(dir=staging_dir(), prefix="upload-", delete=False) as temp:
@@ -71,9 +76,9 @@ def staged(read, *, max_bytes: int, chunk_size: int = 1024 * 1024) -> Iterator[t
                 os.unlink(temp.name)
 
 
-def save_stream(read, key: str, *, max_bytes: int) -> tuple[int, str]:
+def save_stream(read, key: str, *, max_bytes: int, announced: int | None = None) -> tuple[int, str]:
     """Store the bytes read() yields as `key`, replacing any file there; returns their size and base64 md5.
     Raises TooLarge past max_bytes, with nothing stored."""
-    with staged(read, max_bytes=max_bytes) as (path, size, digest):
+    with staged(read, max_bytes=max_bytes, announced=announced) as (path, size, digest):
         move_into_storage(path, key, replace=True)
     return size, digest

@@ -236,15 +236,12 @@ def run_file_receive(*, token: str, read, content_length: int | None = None) -> 
     """Bytes PUT to a run file's signed upload URL, streamed to storage (bounded memory), replacing an
     earlier upload of the same name. Raises signing.BadSignature, ValidationError or storage.TooLarge."""
     claims = run_files.read_upload_token(token)
-    limit = settings.LAUNCHUI_MAX_UPLOAD_BYTES
-    if content_length is not None and content_length > limit:
-        raise storage.TooLarge(f"The file is larger than this server accepts ({limit} bytes).")
     run = Run.objects.filter(pk=claims["r"]).first()
     if run is None:
         raise ValidationError("The run of this upload URL was deleted.")
     name = validate_run_file_name(claims["n"])
     key = run_files.storage_key(run.pk, name)
-    size, md5 = storage.save_stream(read, key, max_bytes=limit)
+    size, md5 = storage.save_stream(read, key, max_bytes=settings.LAUNCHUI_MAX_UPLOAD_BYTES, announced=content_length)
     file, _ = RunFile.objects.update_or_create(
         run=run, name=name, defaults={"size": size, "md5": md5, "storage_key": key}
     )

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from launchui.artifacts import storage
 from launchui.artifacts.models import Artifact, ArtifactFile
+from launchui.core.storage import TooLarge
 from tests.conftest import _test_database_url, start_gunicorn
 from tests.wire.conftest import WANDB
 from tests.wire.test_graphql_endpoint import gql
@@ -285,7 +286,7 @@ def test_upload_over_the_limit_is_refused_before_reading(client, owner, owner_ke
     assert response.status_code == 413 and "larger than this server accepts" in response.json()["error"]
     assert not storage.blob_exists(md5_b64(body))
     # Without a usable Content-Length the limit holds while reading.
-    with pytest.raises(storage.TooLarge):
+    with pytest.raises(TooLarge):
         storage.blob_save_stream(io.BytesIO(body).read, expected_digest=md5_b64(body), max_bytes=1024, chunk_size=512)
     assert not storage.blob_exists(md5_b64(body))
     wrong = client.put(urlparse(url).path, body[:1000], content_type="application/octet-stream")
