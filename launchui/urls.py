@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("launchui.projects.urls")),
     path("", include("launchui.web.launch_urls")),
     path("", include("launchui.web.urls")),
+    path("", include("launchui.web.run_urls")),  # last: its patterns match any two segments
 ]
 
 # A database that cannot be reached answers 503 with Retry-After (the wandb client retries it).
