@@ -279,3 +279,15 @@ def error_file_tail(file: RunFile) -> str:
         if file.size > ERROR_FILE_TAIL_BYTES:
             handle.seek(file.size - ERROR_FILE_TAIL_BYTES)
         return handle.read(ERROR_FILE_TAIL_BYTES).decode("utf-8", errors="replace")
+
+
+def item_for_run(run: Run) -> ItemRow | None:
+    """The queue item that launched a run, with its derived status and reason (what the queue pages show),
+    or None for a run started by hand: at most four queries."""
+    items = (
+        RunQueueItem.objects.filter(queue__entity_id=run.project.entity_id, associated_run_id=run.name)
+        .select_related("queue__entity", "agent", "created_by")
+        .order_by("-created_at", "-id")[:10]
+    )
+    found = [item for item in items if ((item.run_spec or {}).get("project") or "") == run.project.name]
+    return with_item_status(found[:1])[0] if found else None

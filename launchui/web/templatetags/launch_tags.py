@@ -46,3 +46,9 @@ def get_item(mapping, key):
 @register.filter
 def pretty_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True)
+
+
+@register.filter
+def run_tone(code) -> str:
+    """A run's or item's status code to its badge tone."""
+    return ITEM_TONES.get(str(code), "muted")
