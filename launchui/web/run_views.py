@@ -116,7 +116,7 @@ def _metadata(run: Run) -> dict:
     writers = _dict(value.get("e"))
     meta = next((m for m in writers.values() if isinstance(m, dict)), {})
     git = _dict(meta.get("git"))
-    args: list = meta.get("args") if isinstance(meta.get("args"), list) else []
+    args = meta["args"] if isinstance(meta.get("args"), list) else []
     program = meta.get("program") or run.program
     return {
         "python": meta.get("python") or value.get("python_version") or "",
