@@ -280,7 +280,8 @@ def run_chart_data(request: AuthedRequest, entity: str, project: str, run_id: st
     values: list[list[float | None]] = [[] for _ in keys]
     for row in rows:
         x = _finite(row.get(x_key))
-        if x is None:
+        # A system-metrics row holds what one sampler reported: skip those with none of these keys.
+        if x is None or (system and not any(key in row for key in keys)):
             continue
         xs.append(x)
         for index, key in enumerate(keys):
