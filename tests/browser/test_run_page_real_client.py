@@ -88,6 +88,9 @@ def _check_run_page(page_as, owner, log, go, proc):
     )
 
     page = page_as(owner)
+    problems: list[str] = []  # CSP violations and script errors, on any tab
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(run_url)
     expect(page.get_by_role("heading", level=1)).to_have_text(run.display_name or run.name)
     expect(page.locator("#run-state")).to_contain_text("Running")
@@ -158,6 +161,7 @@ def _check_run_page(page_as, owner, log, go, proc):
             ".slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.parentElement.className)"
         )
         assert wide <= 390, (tab, wide, wider)
+    assert problems == []
 
 
 def _cells(rows) -> list[list[str]]:
