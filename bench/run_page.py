@@ -128,10 +128,11 @@ def seed():
     console = [
         f"2026-11-30T06:00:00.000000 \x1b[32mstep {i}\x1b[0m loss={1 / (i + 1):.4f}" for i in range(CONSOLE_LINES)
     ]
+    # Finished, so that the pages do not refresh themselves while they are timed.
     run_stream(
         run=run,
-        complete=False,
-        exit_code=None,
+        complete=True,
+        exit_code=0,
         files={"wandb-events.jsonl": {"offset": 0, "content": events}, "output.log": {"offset": 0, "content": console}},
     )
     with connection.cursor() as cursor:
