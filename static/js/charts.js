@@ -230,16 +230,21 @@
     }
     figure.dataset.chartPoints = String(data.x ? data.x.length : 0);
     fillTable(figure);
-    const live = parseInt(figure.dataset.chartLive || "0", 10);
-    if (live > 0 && data.live && !figure._chartTimer) {
-      figure._chartTimer = setInterval(function () {
-        if (document.visibilityState === "visible" && figure.isConnected) load(figure);
-        if (!figure.isConnected) clearInterval(figure._chartTimer);
-      }, live);
-    } else if (!data.live && figure._chartTimer) {
-      clearInterval(figure._chartTimer);
-      figure._chartTimer = null;
-    }
+    schedule(figure, data.live);
+  }
+
+  // While the run is live, fetch again `data-chart-live` ms after the last answer (never two requests of
+  // one chart at once, however slow the server), and only while the page is visible.
+  function schedule(figure, live) {
+    const every = parseInt(figure.dataset.chartLive || "0", 10);
+    if (figure._chartTimer) clearTimeout(figure._chartTimer);
+    figure._chartTimer = null;
+    if (!(every > 0 && live && figure.isConnected)) return;
+    figure._chartTimer = setTimeout(function tick() {
+      if (!figure.isConnected) return;
+      if (document.visibilityState === "visible") load(figure);
+      else figure._chartTimer = setTimeout(tick, every);
+    }, every);
   }
 
   function load(figure) {
@@ -251,6 +256,7 @@
       })
       .then(function (data) { draw(figure, data); })
       .catch(function () {
+        schedule(figure, true);  // a live chart tries again later
         figure.dataset.chartState = "error";
         const plot = ensureParts(figure);
         if (!figure._uplot) plot.textContent = "This chart's data could not be loaded.";
