@@ -257,3 +257,21 @@ def test_ansi_converter_escapes_everything_and_drops_other_sequences():
     assert ansi.to_html("\x1b[2K\x1b]0;title\x07a\x00b") == "ab"
     assert ansi.to_html("10%\r50%\r100%") == "100%"
     assert ansi.to_html('\x1b[41m"&') == '<span class="ansi-bg-41">&quot;&amp;</span>'
+
+
+def test_a_launched_runs_page_costs_the_same_queries_whatever_its_length(client, team, owner, queue):
+    client.force_login(owner)
+    counts = []
+    for name, steps in (("short", 5), ("long", 3000)):
+        run = make_run(team, owner, name=name, steps=steps, lines=steps)
+        RunQueueItem.objects.create(
+            queue=queue,
+            run_spec={"job": "acme/vision/job-trainer:v0", "project": "vision"},
+            state=RunQueueItem.CLAIMED,
+            associated_run_id=run.name,
+            created_by=owner,
+        )
+        n, response = count_queries(client, url("run_overview", run))
+        assert "job-trainer:v0" in text(response)
+        counts.append(n)
+    assert counts[0] == counts[1]
