@@ -232,10 +232,29 @@ def _rows_at(run: Run, steps: list[int], limit: int | None, *, keys: list[str] |
 
 def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[dict]:
     """History rows with min_step <= _step < max_step, in step order, at most `limit` of them."""
+    return [row.data or {} for row in _history_range(run, min_step, max_step).only("data")[:limit]]
+
+
+def run_history_page_lines(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[str]:
+    """run_history_page as the JSON lines the client parses (a page of scan_history). On PostgreSQL the
+    stored JSON is passed through as text, decoded and encoded again only where a row holds NaN or
+    ±Infinity (stored tagged, core/json_values.py)."""
+    rows = _history_range(run, min_step, max_step)
+    if connection.vendor != "postgresql":
+        return json_lines([data or {} for data in rows.values_list("data", flat=True)[:limit]])
+    texts = rows.annotate(text=Cast("data", TextField())).values_list("text", flat=True)[:limit]
+    return [
+        json.dumps(json.loads(text, cls=NonFiniteDecoder)) if '"$float"' in text else text
+        for text in texts
+        if text is not None
+    ]
+
+
+def _history_range(run: Run, min_step: int, max_step: int | None):
     rows = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, step__gte=min_step)
     if max_step is not None:
         rows = rows.filter(step__lt=max_step)
-    return [row.data or {} for row in rows.order_by("step", "line").only("data")[:limit]]
+    return rows.order_by("step", "line")
 
 
 def run_history_keys(run: Run) -> dict:

@@ -252,7 +252,7 @@ def _history_buckets(run: Run, history: list[RunStreamLine], width: int, count: 
             for b in RunHistoryBucket.objects.filter(run=run).exclude(index__in=list(touched))
         }
         everything.update(touched)
-        while len(everything) > limits.RUN_HISTORY_BUCKETS_MAX // 2:
+        while len(everything) > limits.RUN_HISTORY_BUCKETS_MAX:
             width *= 2
             coarser: dict[int, dict] = {}
             for bucket in everything.values():

@@ -216,10 +216,8 @@ def history_lines(run: Run, samples, min_step, max_step) -> list[str]:
         return run_selectors.json_lines(run_selectors.run_history_sample(run, samples))
     low = min_step if isinstance(min_step, int) and not isinstance(min_step, bool) else 0
     high = max_step if isinstance(max_step, int) and not isinstance(max_step, bool) else None
-    return run_selectors.json_lines(
-        run_selectors.run_history_page(
-            run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)
-        )
+    return run_selectors.run_history_page_lines(
+        run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)
     )
 
 
