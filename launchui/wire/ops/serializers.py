@@ -201,6 +201,8 @@ def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dic
             ctx, run, names, after, first, pattern
         ),
         "logLines": lambda first=None, after=None, **_: log_lines_page(run, first, after),
+        "outputArtifacts": lambda after=None, first=None, **_: _run_artifacts(ctx, run, False, after, first),
+        "inputArtifacts": lambda after=None, first=None, **_: _run_artifacts(ctx, run, True, after, first),
         "user": {"name": user.username, "username": user.username} if user else None,
         "project": {
             "id": ids.encode("Project", project.pk),
@@ -208,6 +210,12 @@ def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dic
             "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name},
         },
     }
+
+
+def _run_artifacts(ctx, run: Run, used: bool, after, first) -> dict | None:
+    from launchui.wire.ops.artifacts import run_artifacts  # the artifact shapes live with their ops
+
+    return run_artifacts(ctx, run, used=used, after=after, first=first)
 
 
 def history_lines(run: Run, samples, min_step, max_step) -> list[str]:
