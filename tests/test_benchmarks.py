@@ -85,3 +85,10 @@ def test_bench_builds_runs_one_build_over_https():
         "200",
     )
     assert "worker concurrency 1: submit -> ready job version" in output
+
+
+def test_bench_runs_scale_runs_on_both_databases_and_api_runs_pages_at_constant_queries():
+    output = run_bench("runs_scale.py", "--smoke", timeout=600)
+    # A first page and a page 100 runs from the end cost the same queries (cursor, page, stream facts).
+    assert queries(output) == {"runs_first": 6, "runs_deep": 6}
+    assert "postgres errors 0" in output and "sqlite errors 0" in output

@@ -242,7 +242,7 @@ def run_history_page_lines(run: Run, *, min_step: int, max_step: int | None, lim
     rows = _history_range(run, min_step, max_step)
     if connection.vendor != "postgresql":
         return json_lines([data or {} for data in rows.values_list("data", flat=True)[:limit]])
-    texts = rows.annotate(text=Cast("data", TextField())).values_list("text", flat=True)[:limit]
+    texts = rows.annotate(json_text=Cast("data", TextField())).values_list("json_text", flat=True)[:limit]
     return [
         json.dumps(json.loads(text, cls=NonFiniteDecoder)) if '"$float"' in text else text
         for text in texts
