@@ -36,6 +36,7 @@ class Run(models.Model):
     tags = models.JSONField(default=list)
     group = models.CharField(max_length=128, blank=True)
     commit = models.CharField(max_length=64, blank=True)
+    repo = models.CharField(max_length=512, blank=True)  # the git remote URL (UpsertBucket's jobRepo)
     program = models.CharField(max_length=255, blank=True)
     sweep_name = models.CharField(max_length=128, blank=True)
     # The latest wandb-summary.json the file stream (or UpsertBucket's summaryMetrics) sent, replaced whole.

@@ -49,7 +49,7 @@ def run_delete(*, run: Run, by: User) -> None:
 
 
 # UpsertBucket's text fields and their columns; each is cut to its column's length, as the client's labels are.
-RUN_TEXT_FIELDS = ("display_name", "job_type", "host", "notes", "group", "commit", "program", "sweep_name")
+RUN_TEXT_FIELDS = ("display_name", "job_type", "host", "notes", "group", "commit", "repo", "program", "sweep_name")
 
 
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:

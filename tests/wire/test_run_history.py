@@ -328,6 +328,8 @@ def test_upsert_bucket_keeps_every_field_the_client_sends_and_later_partial_upse
         "groupName": "g",
         "jobType": "train",
         "commit": "abc123",
+        "jobRepo": "https://github.com/acme/vision.git",
+        "state": "finished",  # not kept: the state is derived (launch/liveness.py)
         "jobProgram": "train.py",
         "host": "gpu-1",
         "sweep": "sw1",
@@ -346,10 +348,11 @@ def test_upsert_bucket_keeps_every_field_the_client_sends_and_later_partial_upse
         run.group,
         run.job_type,
         run.commit,
+        run.repo,
         run.program,
         run.host,
         run.sweep_name,
-    ) == ("Full", "n1", "g", "train", "abc123", "train.py", "gpu-1", "sw1")
+    ) == ("Full", "n1", "g", "train", "abc123", "https://github.com/acme/vision.git", "train.py", "gpu-1", "sw1")
     assert run.tags == ["c"] and run.config == {"lr": {"value": 0.1}}
     assert run.summary["loss"] == 0.25 and math.isnan(run.summary["best"])
 

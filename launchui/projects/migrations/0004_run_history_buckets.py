@@ -1,4 +1,5 @@
-"""The chart layer of a run's history (RunHistoryBucket) and the run's bucket width and count."""
+"""The chart layer of a run's history (RunHistoryBucket) and the run's bucket width and count; the run's git
+remote (UpsertBucket's jobRepo)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -17,6 +18,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="run",
+            name="repo",
+            field=models.CharField(blank=True, max_length=512),
+        ),
         migrations.AddField(
             model_name="run",
             name="history_bucket_count",
