@@ -92,3 +92,10 @@ def test_bench_run_page_runs_with_the_same_queries_for_every_case():
     # The page, the Charts tab, each chart's data and the console tail: a fixed handful of queries each.
     assert queries(output) == {"page": 4, "charts": 4, "data_step": 4, "data_wall": 4, "system": 4, "tail": 4}
     assert "points per chart: 500" in output and "20 charts" in output
+
+
+def test_bench_runs_scale_runs_on_both_databases_and_api_runs_pages_at_constant_queries():
+    output = run_bench("runs_scale.py", "--smoke", timeout=600)
+    # A first page and a page 100 runs from the end cost the same queries (cursor, page, stream facts).
+    assert queries(output) == {"runs_first": 6, "runs_deep": 6}
+    assert "postgres errors 0" in output and "sqlite errors 0" in output

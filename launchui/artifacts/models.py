@@ -75,6 +75,21 @@ class Artifact(models.Model):
         return f"v{self.version_index}" if self.version_index is not None else ""
 
 
+class ArtifactUse(models.Model):
+    """A run used this artifact version (the client's useArtifact: run.use_artifact, a launched job's run
+    using its job): W&B's artifact.usedBy and run.inputArtifacts. Once per (run, artifact)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="uses")
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "artifact"], name="artifact_use_once_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} used {self.artifact_id}"
+
+
 class ArtifactAlias(models.Model):
     collection = models.ForeignKey(ArtifactCollection, on_delete=models.CASCADE, related_name="aliases")
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="aliases")

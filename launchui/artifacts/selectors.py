@@ -3,9 +3,9 @@ The caller has already scoped the project to the user (the wire's `project(...)`
 
 from django.db.models import Count, Min, Prefetch, QuerySet, Sum
 
-from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection
+from launchui.artifacts.models import Artifact, ArtifactAlias, ArtifactCollection, ArtifactUse
 from launchui.core import limits
-from launchui.projects.models import Project
+from launchui.projects.models import Project, Run
 
 
 def page_bounds(start: int, first) -> tuple[int, int]:
@@ -67,10 +67,16 @@ def committed_versions(collection: ArtifactCollection) -> QuerySet[Artifact]:
     )
 
 
-def versions_page(collection: ArtifactCollection, *, start: int = 0, first=None) -> tuple[list[Artifact], bool]:
-    """A page of a collection's committed versions and whether there are more. 2 queries."""
+def versions_page(
+    collection: ArtifactCollection, *, start: int = 0, first=None, newest_first: bool = True
+) -> tuple[list[Artifact], bool]:
+    """A page of a collection's committed versions (newest first, or oldest) and whether there are more.
+    2 queries."""
     start, size = page_bounds(start, first)
-    rows = list(committed_versions(collection)[start : start + size + 1])
+    versions = committed_versions(collection)
+    if not newest_first:
+        versions = versions.order_by("version_index")
+    rows = list(versions[start : start + size + 1])
     return rows[:size], len(rows) > size
 
 
@@ -121,4 +127,52 @@ def logged_by_run(run_id: int, *, limit: int = 200) -> list[Artifact]:
         .select_related("collection__project__entity")
         .prefetch_related("aliases")
         .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def _listed(artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
+    return (
+        artifacts.select_related("collection__project__entity")
+        .annotate(listed_file_count=Count("files"), listed_size=Sum("files__size"))
+        .prefetch_related(Prefetch("aliases", queryset=ArtifactAlias.objects.order_by("alias")))
+    )
+
+
+def run_artifacts_page(
+    run: Run, *, used: bool, user, start: int = 0, first=None
+) -> tuple[list[Artifact], bool, QuerySet[Artifact]]:
+    """A page of the versions a run logged (used=False: W&B's outputArtifacts, those it created) or used
+    (inputArtifacts, its useArtifact calls), in the order they happened, limited to entities `user` is a
+    member of; with whether there are more, and the whole set (for totalCount). 2 queries."""
+    start, size = page_bounds(start, first)
+    if used:
+        artifacts = Artifact.objects.filter(uses__run=run).order_by("uses__used_at", "uses__id")
+    else:
+        artifacts = Artifact.objects.filter(run=run, state=Artifact.COMMITTED).order_by("created_at", "id")
+    artifacts = artifacts.filter(collection__project__entity__memberships__user=user)
+    rows = list(_listed(artifacts)[start : start + size + 1])
+    return rows[:size], len(rows) > size, artifacts
+
+
+def artifact_users(artifact: Artifact, *, user) -> list[Run]:
+    """The runs that used this version, first users first, at most a page, only those in entities `user`
+    is a member of (a run elsewhere is not theirs to see). 1 query."""
+    return list(
+        Run.objects.filter(
+            pk__in=ArtifactUse.objects.filter(artifact=artifact).values("run_id"),
+            project__entity__memberships__user=user,
+        )
+        .select_related("project__entity")
+        .order_by("created_at", "id")[: limits.GRAPHQL_MAX_LIST_PAGE]
+    )
+
+
+def artifact_creator(artifact: Artifact, *, user) -> Run | None:
+    """The run that logged this version, if `user` may see it. 1 query (none when no run logged it)."""
+    if artifact.run_id is None:
+        return None
+    return (
+        Run.objects.filter(pk=artifact.run_id, project__entity__memberships__user=user)
+        .select_related("project__entity")
+        .first()
     )

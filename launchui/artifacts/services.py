@@ -20,6 +20,7 @@ from launchui.artifacts.models import (
     ArtifactAlias,
     ArtifactCollection,
     ArtifactFile,
+    ArtifactUse,
     EntityContent,
 )
 from launchui.core import limits
@@ -432,3 +433,8 @@ def artifact_update(*, user: User, artifact_id: int, description: str | None, me
         artifact.metadata = metadata
     artifact.save(update_fields=["description", "metadata"])
     return artifact
+
+
+def artifact_use(*, artifact: Artifact, run: Run) -> None:
+    """Records that `run` used `artifact` (useArtifact); using it again changes nothing."""
+    ArtifactUse.objects.get_or_create(run=run, artifact=artifact)

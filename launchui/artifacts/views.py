@@ -9,16 +9,18 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from launchui.accounts.selectors import is_active_member
 from launchui.artifacts import services, storage
-from launchui.core.http import signed_put
+from launchui.core.http import signed_put, signed_url_cors
 
 
 @csrf_exempt
+@signed_url_cors
 @require_http_methods(["PUT"])
 def upload(request: HttpRequest, token: str) -> HttpResponse:
     # Streamed: DATA_UPLOAD_MAX_MEMORY_SIZE (for form posts) does not cap artifact files.
     return signed_put(request, partial(services.upload_receive, token=token))
 
 
+@signed_url_cors
 @require_GET
 def download(request: HttpRequest, token: str) -> HttpResponse | FileResponse:
     try:

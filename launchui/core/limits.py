@@ -35,6 +35,7 @@ RUN_STREAM_MAX_LINE_BYTES = 256 * 1024  # one history or events row; a bigger ro
 RUN_CONSOLE_LINE_MAX_CHARS = 16 * 1024  # one console line; longer lines are cut (the W&B UI cuts them too)
 RUN_HISTORY_MAX_SAMPLES = 10_000  # `samples` of history(), events() and sampledHistory() is clamped to this
 RUN_HISTORY_MAX_KEYS = 10_000  # history keys tracked per run (historyKeys); rows with more are still stored
+RUN_HISTORY_BUCKETS_MAX = 2_048  # chart-layer buckets a run keeps (RunHistoryBucket); more double their width
 RUN_HISTORY_MAX_SPECS = 8  # sampledHistory specs in one request
 RUN_FILES_MAX_PER_REQUEST = 1_000  # file names in one createRunFiles (the client sends a handful)
 

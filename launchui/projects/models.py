@@ -36,6 +36,7 @@ class Run(models.Model):
     tags = models.JSONField(default=list)
     group = models.CharField(max_length=128, blank=True)
     commit = models.CharField(max_length=64, blank=True)
+    repo = models.CharField(max_length=512, blank=True)  # the git remote URL (UpsertBucket's jobRepo)
     program = models.CharField(max_length=255, blank=True)
     sweep_name = models.CharField(max_length=128, blank=True)
     # The latest wandb-summary.json the file stream (or UpsertBucket's summaryMetrics) sent, replaced whole.
@@ -44,6 +45,11 @@ class Run(models.Model):
     # them never scans the rows: {"keys": {"a.b": {"typeCounts": [...], "previousValue": v, "step": s}},
     # "lines": the history lines counted so far (a retried chunk is not counted twice)}.
     history_keys = models.JSONField(default=dict, **json_field_options())
+    # The chart layer (RunHistoryBucket): the steps each bucket spans, doubled whenever the run's buckets
+    # pass HISTORY_BUCKETS_MAX, and how many buckets there are. NULL for a run whose history arrived before
+    # the layer existed: its reads scan the rows, as they did.
+    history_bucket_width = models.BigIntegerField(null=True, default=1)
+    history_bucket_count = models.IntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -85,6 +91,27 @@ class RunStreamLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.file}:{self.line}"
+
+
+class RunHistoryBucket(models.Model):
+    """The chart layer of a run's history, kept up to date as rows arrive (services._history_buckets): the
+    rows whose step // width is `index`, summed up per top-level key as
+    [first_step, last_step, min, min_step, max, max_step] (min and max over finite numbers, else null).
+
+    A sampled read picks the steps to show from these (at most HISTORY_BUCKETS_MAX rows a run, whatever its
+    length), then fetches only those rows: it never reads the whole history."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="history_buckets")
+    index = models.BigIntegerField()
+    first_step = models.BigIntegerField()
+    last_step = models.BigIntegerField()
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="run_history_bucket_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.index}"
 
 
 class RunFile(models.Model):

@@ -2,16 +2,23 @@
 queries whatever the run's length. Callers have already scoped the run to the user (wire/ops/runs.py)."""
 
 import json
+import math
+import operator
 import posixpath
 import re
+from functools import reduce
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, Value, Window
-from django.db.models.functions import NullIf, RowNumber
+from django.db import connection
+from django.db.models import Count, F, Max, Q, TextField, Value, Window
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Cast, NullIf, RowNumber
 
 from launchui.core import limits
+from launchui.core.json_values import NonFiniteDecoder
 from launchui.projects import run_filters
-from launchui.projects.models import Run, RunFile, RunStreamLine
+from launchui.projects.models import Run, RunFile, RunHistoryBucket, RunStreamLine
 
 
 def clamp_samples(samples: Any, default: int = 500) -> int:
@@ -37,33 +44,217 @@ def _sampled(rows, samples: int):
 
 
 def run_history_sample(run: Run, samples: int, *, file: str = RunStreamLine.HISTORY) -> list[dict]:
-    """The run's history (or system-metric events) rows, sampled; W&B's `history(samples:)`."""
+    """The run's history (or system-metric events) rows, sampled; W&B's `history(samples:)`: at most
+    `samples` rows evenly spread, the first and the last kept. History is picked from the chart layer
+    (RunHistoryBucket) in two small queries; events, and history older than the layer, scan the rows."""
+    samples = clamp_samples(samples)
+    if file == RunStreamLine.HISTORY and run.history_bucket_width is not None:
+        buckets = list(
+            RunHistoryBucket.objects.filter(run=run).order_by("index").values_list("first_step", "last_step")
+        )
+        steps = _spread(buckets, samples, exact=run.history_bucket_width == 1)
+        if steps is not None:
+            return _rows_at(run, steps, samples)
     rows = RunStreamLine.objects.filter(run=run, file=file)  # events have no step: ordered by line
-    rows = _sampled(rows, clamp_samples(samples))
+    rows = _sampled(rows, samples)
     return [
         row.data or {}
         for row in sorted(rows.only("data", "step", "line"), key=lambda r: (r.step is None, r.step, r.line))
     ]
 
 
-def run_sampled_history(run: Run, keys: list[str], samples: int) -> list[dict]:
+def run_sampled_history(run: Run, keys: list[str], samples: int, *, extremes: bool = False) -> list[dict]:
     """W&B's sampledHistory for one spec: rows holding any of `keys` (the first is the x axis, _step by
-    default), reduced to those keys, at most `samples` of them with the first and the last."""
+    default), reduced to those keys, at most `samples` of them with the first and the last.
+
+    extremes=True is the chart's read: the steps are cut into at most `samples` equal ranges and, for each
+    key, each range keeps its first point and its lowest and highest values, and the key's last point is
+    kept: at most 3 x samples + 1 points a key, so a spike between two sampled rows is still drawn."""
     x_axis, wanted = (keys[0], keys[1:]) if len(keys) > 1 else ("_step", keys)
+    samples = clamp_samples(samples)
+    if run.history_bucket_width is not None:
+        steps = _layer_steps(run, wanted, samples, extremes=extremes)
+        if steps is not None:
+            return _rows_at(run, steps, None if extremes else samples, keys=[x_axis, *wanted])
     matching = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, data__has_any_keys=wanted)
-    rows = sorted(
-        _sampled(matching, clamp_samples(samples)).only("data", "step", "line"),
-        key=lambda r: (r.step is None, r.step, r.line),
+    if extremes:  # a run without the layer (history older than it): every matching row, at its own pace
+        rows = _extremes_of(
+            [(r.step or 0, r.data or {}) for r in matching.order_by("step", "line").only("step", "data")],
+            wanted,
+            samples,
+        )
+    else:
+        rows = [
+            (r.step or 0, r.data or {})
+            for r in sorted(
+                _sampled(matching, samples).only("data", "step", "line"),
+                key=lambda r: (r.step is None, r.step, r.line),
+            )
+        ]
+    return [{k: v for k, v in data.items() if k == x_axis or k in wanted} for _, data in rows]
+
+
+def _spread(buckets: list[tuple[int, int]], samples: int, *, exact: bool) -> list[int] | None:
+    """The steps of `samples` buckets evenly spread by position (first_step of each, and the last bucket's
+    last step), as _sampled picks rows. None when the layer is too coarse to give that many (buckets wider
+    than one step and no more buckets than samples): the caller then reads the rows."""
+    n = len(buckets)
+    if n == 0:
+        return []
+    if n <= samples:
+        if not exact:
+            return None
+        return [first for first, _ in buckets]
+    if samples == 1:
+        return [buckets[0][0]]
+    picks = {buckets[-(-k * (n - 1) // (samples - 1))][0] for k in range(samples - 1)}
+    picks.add(buckets[-1][1])
+    return sorted(picks)
+
+
+def _layer_steps(run: Run, wanted: list[str], samples: int, *, extremes: bool) -> list[int] | None:
+    """The steps to read for a sampledHistory spec, from the chart layer: one query over at most
+    RUN_HISTORY_BUCKETS_MAX buckets, each reduced to the wanted keys' summaries in SQL."""
+    buckets = _with_json(
+        RunHistoryBucket.objects.filter(run=run).order_by("index"),
+        ["index"],
+        [KeyTransform(key, "data") for key in wanted],
     )
-    return [{k: v for k, v in (row.data or {}).items() if k == x_axis or k in wanted} for row in rows]
+    if not extremes:
+        present = []
+        for _, *stats in buckets:
+            held = [s for s in stats if s]
+            if held:
+                present.append((min(s[0] for s in held), max(s[1] for s in held)))
+        return _spread(present, samples, exact=run.history_bucket_width == 1)
+    steps: set[int] = set()
+    for position in range(len(wanted)):
+        held = [(index, stats[position]) for index, *stats in buckets if stats[position]]
+        if not held:
+            continue
+        low, span = held[0][0], held[-1][0] - held[0][0] + 1
+        groups: dict[int, list] = {}
+        for index, stats in held:
+            group = groups.get((index - low) * samples // span)
+            if group is None:
+                groups[(index - low) * samples // span] = list(stats)
+            else:
+                merge_bucket_stats(group, stats)
+        for first, _, low_value, low_step, _, high_step in groups.values():
+            steps.add(first)
+            if low_value is not None:
+                steps.update((low_step, high_step))
+        steps.add(held[-1][1][1])
+    return sorted(steps)
+
+
+def merge_bucket_stats(have: list, stats: list) -> None:
+    """Two summaries of a key in the chart layer, [first_step, last_step, min, min_step, max, max_step]
+    (min and max null when no finite number was seen), as one, in place."""
+    have[0], have[1] = min(have[0], stats[0]), max(have[1], stats[1])
+    if stats[2] is not None and (have[2] is None or stats[2] < have[2]):
+        have[2], have[3] = stats[2], stats[3]
+    if stats[4] is not None and (have[4] is None or stats[4] > have[4]):
+        have[4], have[5] = stats[4], stats[5]
+
+
+def _extremes_of(rows: list[tuple[int, dict]], wanted: list[str], samples: int) -> list[tuple[int, dict]]:
+    """extremes=True over rows already read (a run without the layer): the same points the layer gives."""
+    if not rows:
+        return []
+    low, span = rows[0][0], rows[-1][0] - rows[0][0] + 1
+    keep: set[int] = set()
+    for key in wanted:
+        groups: dict[int, list] = {}
+        last = None
+        for position, (step, data) in enumerate(rows):
+            if key not in data:
+                continue
+            value = data[key]
+            number = value if finite_number(value) else None
+            stats = [position, position, number, position, number, position]
+            group = groups.get((step - low) * samples // span)
+            if group is None:
+                groups[(step - low) * samples // span] = stats
+            else:
+                merge_bucket_stats(group, stats)
+            last = position
+        for first, _, low_value, low_at, _, high_at in groups.values():
+            keep.add(first)
+            if low_value is not None:
+                keep.update((low_at, high_at))
+        if last is not None:
+            keep.add(last)
+    return [rows[position] for position in sorted(keep)]
+
+
+def finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _with_json(rows, fields: list[str], json_values: list) -> list[tuple]:
+    """rows.values_list(*fields, *json_values), the JSON values decoded. On PostgreSQL they are read as
+    text and decoded in one json.loads for the whole result: Django's JSONField decodes each value on its
+    own, which costs more than the query for the thousand-row reads here."""
+    names = {f"j{i}": value for i, value in enumerate(json_values)}
+    if connection.vendor != "postgresql":
+        return list(rows.annotate(**names).values_list(*fields, *names))
+    as_text = {name: Cast(value, TextField()) for name, value in names.items()}
+    found = list(rows.annotate(**as_text).values_list(*fields, *as_text))
+    width = len(fields)
+    texts = [text if text is not None else "null" for row in found for text in row[width:]]
+    decoded = iter(json.loads("[" + ",".join(texts) + "]", cls=NonFiniteDecoder))
+    return [(*row[:width], *(next(decoded) for _ in names)) for row in found]
+
+
+def _rows_at(run: Run, steps: list[int], limit: int | None, *, keys: list[str] | None = None) -> list[dict]:
+    """The history rows at these steps, in step order, in one indexed query; rows sharing a step beyond
+    `limit` keep only their first. With `keys`, only the rows holding one of them (keys[0] aside, the x
+    axis), reduced to those keys in SQL, so the rest of each row is never decoded (a JSON null reads as
+    absent there)."""
+    # On PostgreSQL the steps go as one array parameter: Django's IN list costs more to build than to run.
+    wanted: Any = RawSQL("SELECT unnest(%s::bigint[])", (steps,)) if connection.vendor == "postgresql" else steps
+    rows = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, step__in=wanted).order_by("step", "line")
+    found: list[tuple[int, dict]]
+    if keys is None:
+        found = [(step, data or {}) for step, data in _with_json(rows, ["step"], [F("data")])]
+    else:
+        found = []
+        for step, *values in _with_json(rows, ["step"], [KeyTransform(key, "data") for key in keys]):
+            row = {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+            if len(row) > (keys[0] in row):
+                found.append((step, row))
+    if limit is not None and len(found) > limit:
+        seen: set[int] = set()
+        found = [(step, data) for step, data in found if not (step in seen or seen.add(step))]  # type: ignore[func-returns-value]
+    return [data for _, data in found]
 
 
 def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[dict]:
     """History rows with min_step <= _step < max_step, in step order, at most `limit` of them."""
+    return [row.data or {} for row in _history_range(run, min_step, max_step).only("data")[:limit]]
+
+
+def run_history_page_lines(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[str]:
+    """run_history_page as the JSON lines the client parses (a page of scan_history). On PostgreSQL the
+    stored JSON is passed through as text, decoded and encoded again only where a row holds NaN or
+    ±Infinity (stored tagged, core/json_values.py)."""
+    rows = _history_range(run, min_step, max_step)
+    if connection.vendor != "postgresql":
+        return json_lines([data or {} for data in rows.values_list("data", flat=True)[:limit]])
+    texts = rows.annotate(json_text=Cast("data", TextField())).values_list("json_text", flat=True)[:limit]
+    return [
+        json.dumps(json.loads(text, cls=NonFiniteDecoder)) if '"$float"' in text else text
+        for text in texts
+        if text is not None
+    ]
+
+
+def _history_range(run: Run, min_step: int, max_step: int | None):
     rows = RunStreamLine.objects.filter(run=run, file=RunStreamLine.HISTORY, step__gte=min_step)
     if max_step is not None:
         rows = rows.filter(step__lt=max_step)
-    return [row.data or {} for row in rows.order_by("step", "line").only("data")[:limit]]
+    return rows.order_by("step", "line")
 
 
 def run_history_keys(run: Run) -> dict:
@@ -112,13 +303,11 @@ def run_resume_facts(run: Run) -> dict:
     for row in RunStreamLine.objects.filter(run=run).values("file").annotate(last=Max("line")):
         next_line[row["file"]] = row["last"] + 1
     tails: dict[str, dict] = {}
-    latest = (
-        RunStreamLine.objects.filter(run=run, file__in=[RunStreamLine.HISTORY, RunStreamLine.EVENTS])
-        .order_by("file", "-line")
-        .distinct("file")
-        .only("file", "data")
-    )
-    for tail in latest:
+    lasts = Q(pk__in=[])
+    for kind in (RunStreamLine.HISTORY, RunStreamLine.EVENTS):
+        if next_line[kind]:
+            lasts |= Q(file=kind, line=next_line[kind] - 1)
+    for tail in RunStreamLine.objects.filter(lasts, run=run).only("file", "data"):
         tails[tail.file] = tail.data or {}
     return {"next_line": next_line, "tails": tails}
 
@@ -178,12 +367,13 @@ def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, di
         facts[row["run_id"]].update(count=row["count"], last_step=-1 if row["last"] is None else row["last"])
     if not events:
         return facts
-    latest = (
-        RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS)
-        .order_by("run_id", "-line")
-        .distinct("run_id")
-        .only("run_id", "data")
-    )
+    events_of = RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS)
+    if connection.vendor == "postgresql":
+        latest = events_of.order_by("run_id", "-line").distinct("run_id").only("run_id", "data")
+    else:  # no DISTINCT ON (SQLite): each run's last line number, then those lines; one query more
+        last = events_of.values("run_id").annotate(last=Max("line")).values_list("run_id", "last")
+        pairs = [Q(run_id=run_id, line=line) for run_id, line in last]
+        latest = events_of.filter(reduce(operator.or_, pairs, Q(pk__in=[]))).only("run_id", "data")
     for event in latest:
         facts[event.run_id]["events"] = event.data or {}
     return facts

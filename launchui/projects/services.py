@@ -12,7 +12,8 @@ from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Entity
 from launchui.core import limits, storage, user_data
 from launchui.projects import run_files
-from launchui.projects.models import Project, Run, RunFile, RunStreamLine
+from launchui.projects.models import Project, Run, RunFile, RunHistoryBucket, RunStreamLine
+from launchui.projects.selectors import finite_number, merge_bucket_stats
 
 # Where W&B puts a run or an artifact whose client names no project.
 DEFAULT_PROJECT = "uncategorized"
@@ -48,7 +49,7 @@ def run_delete(*, run: Run, by: User) -> None:
 
 
 # UpsertBucket's text fields and their columns; each is cut to its column's length, as the client's labels are.
-RUN_TEXT_FIELDS = ("display_name", "job_type", "host", "notes", "group", "commit", "program", "sweep_name")
+RUN_TEXT_FIELDS = ("display_name", "job_type", "host", "notes", "group", "commit", "repo", "program", "sweep_name")
 
 
 def run_upsert(*, project: Project, name: str, created_by: User | None, **fields: Any) -> tuple[Run, bool]:
@@ -89,8 +90,17 @@ def run_stream(*, run: Run, complete: bool, exit_code: int | None, files: dict |
     with transaction.atomic():
         history = [line for line in lines if line.file == RunStreamLine.HISTORY]
         if history:
-            keys = Run.objects.select_for_update().filter(pk=run.pk).values_list("history_keys", flat=True).first()
-            fields["history_keys"] = _merge_history_keys(keys or {}, history)
+            locked = (
+                Run.objects.select_for_update()
+                .filter(pk=run.pk)
+                .values("history_keys", "history_bucket_width", "history_bucket_count")
+                .first()
+            ) or {"history_keys": {}, "history_bucket_width": None, "history_bucket_count": 0}
+            fields["history_keys"] = _merge_history_keys(locked["history_keys"] or {}, history)
+            if locked["history_bucket_width"] is not None:
+                fields["history_bucket_width"], fields["history_bucket_count"] = _history_buckets(
+                    run, history, locked["history_bucket_width"], locked["history_bucket_count"]
+                )
         if lines:
             for line in lines:
                 line.run = run
@@ -194,6 +204,81 @@ def _merge_history_keys(keys: dict, history: list[RunStreamLine]) -> dict:
                     found["count"] += 1
     keys["lines"] = max(seen, max(line.line for line in history) + 1)
     return keys
+
+
+def _merge_key(into: dict, key: str, stats: list) -> None:
+    if key in into:
+        merge_bucket_stats(into[key], stats)
+    else:
+        into[key] = list(stats)
+
+
+def _bucket_add(buckets: dict, index: int, step: int, data: dict) -> None:
+    bucket = buckets.setdefault(index, {"first": step, "last": step, "data": {}})
+    bucket["first"], bucket["last"] = min(bucket["first"], step), max(bucket["last"], step)
+    for key, value in data.items():
+        number = value if finite_number(value) else None
+        if key not in bucket["data"] and len(bucket["data"]) >= limits.RUN_HISTORY_MAX_KEYS:
+            continue
+        if key in bucket["data"]:
+            merge_bucket_stats(bucket["data"][key], [step, step, number, step, number, step])
+        else:
+            bucket["data"][key] = [step, step, number, step, number, step]
+
+
+def _history_buckets(run: Run, history: list[RunStreamLine], width: int, count: int) -> tuple[int, int]:
+    """Folds a chunk of history rows into the run's chart layer (RunHistoryBucket): the touched buckets are
+    read, merged and written back, two queries. Past RUN_HISTORY_BUCKETS_MAX buckets the width doubles and
+    the layer is rewritten at it (amortised: it happens log2(steps / max) times in a run's life). A retried
+    chunk merges the same values again, which changes nothing. Returns the new (width, bucket count)."""
+    touched: dict[int, dict] = {}
+    for line in history:
+        step = cast(int, line.step)  # a history line always has one (_stream_chunks)
+        _bucket_add(touched, step // width, step, line.data or {})
+    existing = RunHistoryBucket.objects.filter(run=run, index__in=list(touched)).only(
+        "index", "first_step", "last_step", "data"
+    )
+    found = 0
+    for old in existing:
+        found += 1
+        bucket = touched[old.index]
+        bucket["first"], bucket["last"] = min(bucket["first"], old.first_step), max(bucket["last"], old.last_step)
+        for key, stats in (old.data or {}).items():
+            _merge_key(bucket["data"], key, stats)
+    count += len(touched) - found
+    if count > limits.RUN_HISTORY_BUCKETS_MAX:
+        everything = {
+            b.index: {"first": b.first_step, "last": b.last_step, "data": b.data or {}}
+            for b in RunHistoryBucket.objects.filter(run=run).exclude(index__in=list(touched))
+        }
+        everything.update(touched)
+        while len(everything) > limits.RUN_HISTORY_BUCKETS_MAX:
+            width *= 2
+            coarser: dict[int, dict] = {}
+            for bucket in everything.values():
+                merged = coarser.setdefault(
+                    bucket["first"] // width, {"first": bucket["first"], "last": bucket["last"], "data": {}}
+                )
+                merged["first"], merged["last"] = (
+                    min(merged["first"], bucket["first"]),
+                    max(merged["last"], bucket["last"]),
+                )
+                for key, stats in bucket["data"].items():
+                    _merge_key(merged["data"], key, stats)
+            everything = coarser
+        RunHistoryBucket.objects.filter(run=run).delete()
+        touched, count = everything, len(everything)
+    RunHistoryBucket.objects.bulk_create(
+        [
+            RunHistoryBucket(run=run, index=index, first_step=b["first"], last_step=b["last"], data=b["data"])
+            for index, b in touched.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["run", "index"],
+        update_fields=["first_step", "last_step", "data"],
+        batch_size=500,
+    )
+    return width, count
 
 
 def _json_line(text: object, what: str) -> dict:

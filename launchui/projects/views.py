@@ -9,17 +9,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from launchui.accounts.selectors import is_active_member
-from launchui.core.http import signed_put
+from launchui.core.http import signed_put, signed_url_cors
 from launchui.projects import run_files, services
 from launchui.projects.models import RunFile
 
 
 @csrf_exempt
+@signed_url_cors
 @require_http_methods(["PUT"])
 def upload(request: HttpRequest, token: str) -> HttpResponse:
     return signed_put(request, partial(services.run_file_receive, token=token))
 
 
+@signed_url_cors
 @require_GET
 def download(request: HttpRequest, token: str) -> HttpResponseBase:
     try:

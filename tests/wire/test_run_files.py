@@ -14,7 +14,8 @@ from tests.wire.test_graphql_endpoint import gql
 pytestmark = [pytest.mark.wandb, pytest.mark.django_db(transaction=True)]
 
 SAVE_FILES = """
-import os, wandb
+import os, tempfile, wandb
+os.chdir(tempfile.mkdtemp())  # the files it writes stay out of the checkout
 run = wandb.init(entity="acme", project="vision", id="rfiles", config={"lr": 0.1})
 with open("notes.txt", "w") as f:
     f.write("saved by wandb.save\\n" * 100)
@@ -25,7 +26,8 @@ run.finish()
 """
 
 LIST_AND_DOWNLOAD = """
-import json, os, wandb
+import json, os, tempfile, wandb
+os.chdir(tempfile.mkdtemp())
 api = wandb.Api()
 run = api.run("acme/vision/rfiles")
 files = {f.name: f.size for f in run.files()}

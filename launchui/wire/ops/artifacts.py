@@ -102,7 +102,16 @@ def artifact_data(ctx: Context, artifact: Artifact) -> dict:
         "updatedAt": common.iso(artifact.committed_at),
         "aliases": aliases,
         "currentManifest": manifest,
+        "usedBy": lambda **_: {
+            "edges": [{"node": run_info(run)} for run in selectors.artifact_users(artifact, user=ctx.user)]
+        },
+        "createdBy": lambda **_: _creator(ctx, artifact),
     }
+
+
+def _creator(ctx: Context, artifact: Artifact) -> dict | None:
+    run = selectors.artifact_creator(artifact, user=ctx.user)
+    return run_info(run) if run is not None else None
 
 
 def _visible_artifact(ctx: Context, artifact_id) -> Artifact:
@@ -194,7 +203,8 @@ def project_artifact_fields(ctx: Context, project: Project | None) -> dict:
         found = selectors.artifact_type(project, name) if project is not None and isinstance(name, str) else None
         return artifact_type_data(ctx, project, found) if found else None
 
-    def collections(after=None, first=None, **_):
+    def collections(after=None, first=None, filters=None, order=None, **_):
+        _no_collection_filters(filters, order)
         return collections_page(ctx, project, None, after, first)
 
     return {
@@ -228,26 +238,60 @@ def artifact_types_page(ctx: Context, project: Project | None, after, first) -> 
 
 
 def artifact_type_data(ctx: Context, project: Project, found: dict) -> dict:
+    type_name = found["name"]
+
+    def collections_of_type(after=None, first=None, filters=None, order=None, **_):
+        _no_collection_filters(filters, order)
+        return collections_page(ctx, project, type_name, after, first)
+
     def one_collection(name=None, **_):
         found = selectors.collections(project, type_name=type_name).filter(name=name).first() if name else None
         return collection_data(ctx, found) if found else None
 
-    type_name = found["name"]
     return {
         "__typename": "ArtifactType",
         "id": ids.encode("ArtifactType", found["id"]),
         "name": type_name,
         "description": None,
         "createdAt": common.iso(found["created_at"]),
-        "artifactCollections": lambda after=None, first=None, **_: collections_page(
-            ctx, project, type_name, after, first
-        ),
-        "artifactSequences": lambda after=None, first=None, **_: collections_page(
-            ctx, project, type_name, after, first
-        ),
+        "artifactCollections": collections_of_type,
+        "artifactSequences": collections_of_type,
         "artifactCollection": one_collection,
         "artifactSequence": one_collection,
     }
+
+
+def _no_collection_filters(filters, order) -> None:
+    """launchui lists collections by name only: a filter or an order is refused by name, never ignored (the
+    client sends none, since serverInfo advertises no ARTIFACT_COLLECTIONS_FILTERING_SORTING)."""
+    if filters not in (None, "", "{}", {}) or order not in (None, ""):
+        raise WireError("launchui does not filter or order artifact collections (filters and order are unsupported).")
+
+
+# A version listing's order: by version number, which is also creation order. Ascending comes as "+versionIndex".
+VERSION_ORDERS = {
+    **{f"-{key}": True for key in ("createdAt", "versionIndex")},
+    **{f"{sign}{key}": False for key in ("createdAt", "versionIndex") for sign in ("", "+")},
+}
+
+
+def _version_listing(filters, order) -> bool:
+    """Checks a version listing's filters and order (api.artifacts sends {"state": "COMMITTED"}); returns
+    whether it is newest first. Anything else is refused by name, never ignored."""
+    parsed = common.json_input(filters, "filters")
+    if parsed not in (None, {}, {"state": "COMMITTED"}):
+        raise WireError(
+            f'launchui filters artifact versions only by {{"state": "COMMITTED"}}; unsupported filters: '
+            f"{json.dumps(parsed)[:200]}."
+        )
+    if order in (None, ""):
+        return True
+    if order not in VERSION_ORDERS:
+        raise WireError(
+            f"launchui orders artifact versions by {', '.join(VERSION_ORDERS)}; "
+            f"unsupported order: {str(order)[:100]!r}."
+        )
+    return VERSION_ORDERS[order]
 
 
 def collections_page(ctx: Context, project: Project | None, type_name: str | None, after, first) -> dict:
@@ -269,13 +313,14 @@ def collections_page(ctx: Context, project: Project | None, type_name: str | Non
 
 
 def collection_data(ctx: Context, collection: ArtifactCollection) -> dict:
-    def versions(after=None, first=None, **_):
-        if hasattr(collection, "listed_versions"):  # loaded with the page (collections_with_versions)
+    def versions(after=None, first=None, filters=None, order=None, **_):
+        newest_first = _version_listing(filters, order)
+        if hasattr(collection, "listed_versions") and newest_first:  # loaded with the page (collections_with_versions)
             rows, start = collection.listed_versions, 0
             more = len(rows) >= limits.GRAPHQL_MAX_LIST_PAGE
         else:
             start = common.offset_cursor(after)
-            rows, more = selectors.versions_page(collection, start=start, first=first)
+            rows, more = selectors.versions_page(collection, start=start, first=first, newest_first=newest_first)
         return {
             "totalCount": lambda **_: selectors.committed_count(collection),
             "pageInfo": _page_info(start, len(rows), more),
@@ -402,8 +447,49 @@ def commit_artifact(ctx: Context, input: dict):
 
 @mutation("useArtifact")
 def use_artifact(ctx: Context, input: dict):
-    """A run declares an input artifact (a launched job's run uses its job this way)."""
-    return {"artifact": artifact_data(ctx, _visible_artifact(ctx, input.get("artifactID")))}
+    """A run declares an input artifact (a launched job's run uses its job this way); the use is kept for
+    artifact.used_by() and run.used_artifacts() when the run is one the key may write."""
+    artifact = _visible_artifact(ctx, input.get("artifactID"))
+    names = [input.get(k) for k in ("entityName", "projectName", "runName")]
+    if all(isinstance(n, str) and n for n in names):
+        run = Run.objects.filter(
+            project__entity__name=names[0],
+            project__name=names[1],
+            name=names[2],
+            project__entity__memberships__user=ctx.user,
+        ).first()
+        if run is not None:
+            services.artifact_use(artifact=artifact, run=run)
+    return {"artifact": artifact_data(ctx, artifact)}
+
+
+def run_info(run: Run) -> dict:
+    """A run as W&B's RunInfoFragment names it (artifact.usedBy / createdBy)."""
+    project = run.project
+    return {
+        "__typename": "Run",
+        "id": ids.encode("Run", run.pk),
+        "name": run.name,
+        "project": {
+            "id": ids.encode("Project", project.pk),
+            "internalId": str(project.pk),
+            "name": project.name,
+            "entity": {"id": ids.encode("Entity", project.entity_id), "name": project.entity.name},
+        },
+    }
+
+
+def run_artifacts(ctx: Context, run: Run, *, used: bool, after=None, first=None) -> dict | None:
+    """run.outputArtifacts (logged) / run.inputArtifacts (used), a page as the client reads it."""
+    if ctx is None:
+        return None
+    start = common.offset_cursor(after)
+    rows, more, everything = selectors.run_artifacts_page(run, used=used, user=ctx.user, start=start, first=first)
+    return {
+        "totalCount": lambda **_: everything.count(),
+        "pageInfo": _page_info(start, len(rows), more),
+        "edges": [{"cursor": str(start + i + 1), "node": artifact_data(ctx, a)} for i, a in enumerate(rows)],
+    }
 
 
 def collection_aliases_page(collection: ArtifactCollection, after, first) -> dict:

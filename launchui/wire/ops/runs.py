@@ -156,6 +156,8 @@ def upsert_bucket(ctx: Context, input: dict):
     if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
         raise WireError("tags must be a list of strings.")
     inputs.refuse_nul(tags, "tags")
+    # `state` is not kept, on purpose (README, Runs): a run's state is derived at read time from what the
+    # run and its agent report (launch/liveness.py), never taken from the client.
     run, inserted = services.run_upsert(
         project=project,
         name=name[:128],
@@ -168,6 +170,7 @@ def upsert_bucket(ctx: Context, input: dict):
         tags=tags,
         group=input.get("groupName"),
         commit=input.get("commit"),
+        repo=input.get("jobRepo"),  # wandb-core sends the git remote URL here
         program=input.get("jobProgram"),
         sweep_name=input.get("sweep"),
         summary=summary if isinstance(summary, dict) else None,

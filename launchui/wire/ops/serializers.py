@@ -201,6 +201,8 @@ def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dic
             ctx, run, names, after, first, pattern
         ),
         "logLines": lambda first=None, after=None, **_: log_lines_page(run, first, after),
+        "outputArtifacts": lambda after=None, first=None, **_: _run_artifacts(ctx, run, False, after, first),
+        "inputArtifacts": lambda after=None, first=None, **_: _run_artifacts(ctx, run, True, after, first),
         "user": {"name": user.username, "username": user.username} if user else None,
         "project": {
             "id": ids.encode("Project", project.pk),
@@ -210,16 +212,20 @@ def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dic
     }
 
 
+def _run_artifacts(ctx, run: Run, used: bool, after, first) -> dict | None:
+    from launchui.wire.ops.artifacts import run_artifacts  # the artifact shapes live with their ops
+
+    return run_artifacts(ctx, run, used=used, after=after, first=first)
+
+
 def history_lines(run: Run, samples, min_step, max_step) -> list[str]:
     """`history(samples:)` sampled; with minStep/maxStep, the rows in that step range (a page of a scan)."""
     if min_step is None and max_step is None:
         return run_selectors.json_lines(run_selectors.run_history_sample(run, samples))
     low = min_step if isinstance(min_step, int) and not isinstance(min_step, bool) else 0
     high = max_step if isinstance(max_step, int) and not isinstance(max_step, bool) else None
-    return run_selectors.json_lines(
-        run_selectors.run_history_page(
-            run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)
-        )
+    return run_selectors.run_history_page_lines(
+        run, min_step=low, max_step=high, limit=run_selectors.clamp_samples(samples, limits.GRAPHQL_MAX_LIST_PAGE)
     )
 
 
