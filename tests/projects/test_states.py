@@ -28,6 +28,7 @@ def test_item_status_comes_from_its_vocabulary_with_one_label_each():
         "idle",
         "pending",
         "running",
+        "stopping",
         "finished",
         "failed",
         "crashed",

@@ -580,7 +580,7 @@ def test_run_lifecycle_through_upsert_bucket_and_the_file_stream(client, owner, 
     stream = "/files/acme/vision/r1/file_stream"
     response = client.post(stream, json.dumps({"files": {}}), content_type="application/json", **auth(owner_key))
     assert response.json()["stopped"] is False
-    run_request_stop(run=Run.objects.get(name="r1"))
+    run_request_stop(run=Run.objects.get(name="r1"), by=None)
     assert (
         gql(client, owner_key, RUN_STOPPED, {"projectName": "vision", "entityName": "acme", "runId": "r1"})["data"][
             "project"
