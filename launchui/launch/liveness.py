@@ -148,5 +148,5 @@ def item_status(
         if lost:
             return ItemStatus.CRASHED, lost + " The run never reported."
         return ItemStatus.PENDING, "The agent accepted it and is starting the run (downloading, building)."
-    state, reason = run_status(run, now, lost=lost)
+    state, reason = run_status(run, now, lost=lost, launched=True)
     return ItemStatus(state.value), reason

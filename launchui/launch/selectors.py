@@ -18,6 +18,7 @@ from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQue
 from launchui.projects import run_files
 from launchui.projects import selectors as run_selectors
 from launchui.projects.models import Project, Run, RunFile, RunStreamLine
+from launchui.projects.states import RunState, run_status
 
 if TYPE_CHECKING:
     # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
@@ -95,21 +96,18 @@ def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[Ru
 
 
 def active_items() -> QuerySet[RunQueueItem]:
-    """Items that may still hold a slot of their agent: leased, or claimed and their run not completed. A
-    prefilter in SQL (claimed is also the last state of every finished item); liveness.item_status decides."""
-    unfinished = Run.objects.filter(
+    """Items that may still hold a slot of their agent: leased, or claimed and their run not completed (or not
+    started yet). A prefilter in SQL (claimed is also the last state of every finished item); liveness.item_status
+    decides."""
+    completed = Run.objects.filter(
         project__entity_id=OuterRef("queue__entity_id"),
         project__name=OuterRef("_project"),
         name=OuterRef("associated_run_id"),
-        completed_at__isnull=True,
+        completed_at__isnull=False,
     )
     return (
         RunQueueItem.objects.alias(_project=KT("run_spec__project"))
-        .filter(
-            Q(state=RunQueueItem.LEASED)
-            | Q(state=RunQueueItem.CLAIMED, associated_run_id="")
-            | Q(Exists(unfinished), state=RunQueueItem.CLAIMED)
-        )
+        .filter(Q(state=RunQueueItem.LEASED) | Q(~Exists(completed), state=RunQueueItem.CLAIMED))
         .select_related("queue__entity")
     )
 
@@ -383,6 +381,25 @@ def with_details(rows: list[ItemRow], lines: int = ROW_TAIL_LINES) -> list[ItemR
             )
         detailed.append(row)
     return detailed
+
+
+def run_status_for(run: Run, now: datetime | None = None) -> tuple[RunState, str]:
+    """A run's state and reason as the queue pages show it, for pages about the run itself (the run page):
+    with what its agent says when an agent launched it (the claimed item naming it). One query."""
+    item = (
+        RunQueueItem.objects.filter(
+            queue__entity_id=run.project.entity_id,
+            state=RunQueueItem.CLAIMED,
+            associated_run_id=run.name,
+            run_spec__project=run.project.name,
+        )
+        .select_related("agent")
+        .first()
+    )
+    if item is None:
+        return run_status(run, now)
+    lost = liveness.agent_lost_reason(item.agent if item.agent_id else None, now)
+    return run_status(run, now, lost=lost, launched=True)
 
 
 def destination_projects(entity) -> QuerySet:

@@ -45,18 +45,24 @@ def _who(run: Run) -> str:
     return f"{by} at {when}" if when else by
 
 
-def process_gone_at(run: Run) -> datetime | None:
-    """When the run's process is known to have ended: its watchers' last question plus the allowance."""
-    if run.stop_checked_at is None:
+def process_gone_at(run: Run, *, launched: bool = False) -> datetime | None:
+    """When the run's process is known to have ended: its watchers' last question plus the allowance. A
+    launched run's agent watches the job from before the run exists, so its first question comes within 10 s
+    of the run's creation: a run that dies sooner is measured from its creation."""
+    watched = run.stop_checked_at or (run.created_at if launched else None)
+    if watched is None:
         return None
-    return run.stop_checked_at + timedelta(seconds=settings.LAUNCHUI_RUN_UNWATCHED_AFTER)
+    return watched + timedelta(seconds=settings.LAUNCHUI_RUN_UNWATCHED_AFTER)
 
 
-def run_status(run: Run, now: datetime | None = None, *, lost: str = "") -> tuple[RunState, str]:
-    """(state, reason in plain words). `lost`: why the run's agent can no longer run it (launch/liveness.py),
-    empty when there is no agent or it is live."""
+def run_status(
+    run: Run, now: datetime | None = None, *, lost: str = "", launched: bool = False
+) -> tuple[RunState, str]:
+    """(state, reason in plain words). `launched`: an agent runs it (a claimed queue item names it), so the
+    agent's questions are expected. `lost`: why that agent can no longer run it (launch/liveness.py), empty
+    when it is live."""
     now = now or timezone.now()
-    gone_at = process_gone_at(run)
+    gone_at = process_gone_at(run, launched=launched)
     # A completion that arrives after the process was known gone is the shared service's teardown (it then
     # finishes every stream with exit code 0, when the agent exits), not the run's own report.
     completed = run.completed_at is not None and (gone_at is None or run.completed_at <= gone_at)

@@ -213,3 +213,35 @@ def test_slots_count_only_jobs_still_running(queue, team, owner, django_assert_n
     )
     (waiting_row,) = with_item_status([RunQueueItem.objects.select_related("queue", "agent").get(pk=waiting.pk)])
     assert waiting_row.status_reason.startswith("Waiting: every live agent (1) is running as many jobs as it may")
+
+
+def test_a_launched_run_that_dies_before_its_agent_first_asks_is_crashed(queue, team, owner, settings):
+    """The agent asks about its job every 10 s from before the run exists; a run that exits within seconds
+    of wandb.init() may never be asked about, and is measured from its creation."""
+    settings.LAUNCHUI_RUN_UNWATCHED_AFTER = 25
+    now = timezone.now()
+    live = agent_with(queue, owner, status="RUNNING", silent_for=1)
+    claimed = item(queue, state=RunQueueItem.CLAIMED, leased_at=now, agent=live)
+    run = run_with(team, heartbeat_at=now)
+    Run.objects.filter(pk=run.pk).update(created_at=now - timedelta(seconds=30))
+    run = Run.objects.get(pk=run.pk)
+    assert liveness.item_status(claimed, run=run, live_agents=1, busy_agents=1)[0] == "crashed"
+    assert liveness.run_state(run) == "running"  # not launched: nobody is expected to ask
+
+
+def test_run_status_for_a_run_page_reads_its_agent(queue, team, owner, settings, django_assert_num_queries):
+    from launchui.launch.selectors import run_status_for
+
+    settings.LAUNCHUI_AGENT_OFFLINE_AFTER = 60
+    now = timezone.now()
+    gone = agent_with(queue, owner, status="RUNNING", silent_for=61)
+    run = run_with(team, heartbeat_at=now, stop_checked_at=now)
+    RunQueueItem.objects.create(
+        queue=queue, state=RunQueueItem.CLAIMED, agent=gone, associated_run_id=run.name, run_spec={"project": "p"}
+    )
+    run = Run.objects.select_related("project").get(pk=run.pk)
+    with django_assert_num_queries(1):
+        state, reason = run_status_for(run)
+    assert state == "crashed" and reason.startswith(f"Agent lost: {gone.name}")
+    other = Run.objects.select_related("project").get(pk=run_with(team, heartbeat_at=now).pk)
+    assert run_status_for(other) == ("running", "")
