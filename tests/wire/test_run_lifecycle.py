@@ -175,6 +175,7 @@ def test_every_ending_of_a_launched_run_shows_its_status_and_reason(
     assert agent.max_jobs == SLOTS
     assert f"{SLOTS} / {SLOTS} running, 0 free" in pages.agents()
     (out / "release").touch()
+    released = time.monotonic()
 
     for mode in ("stop", "apistop", "sigkill", "lost"):
         started(mode)
@@ -232,6 +233,7 @@ def test_every_ending_of_a_launched_run_shows_its_status_and_reason(
 
     # Failure before wandb.init(): the agent fails the item after its 60 s grace and attaches the output.
     wait_status("preinit", "failed", 150)
+    figures["exception before wandb.init() -> Failed"] = time.monotonic() - released
     wait_for(
         lambda: "FileNotFoundError: no dataset at /data/missing.csv" in pages.overview_row("preinit"),
         timeout=30,
