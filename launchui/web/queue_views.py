@@ -226,7 +226,11 @@ def item_stop(request: AuthedRequest, entity: str, queue: str, item_id: int) -> 
         messages.error(request, f"Item {row.item.pk} is {row.status_label.lower()}: only running runs can be stopped.")
     else:
         project_services.run_request_stop(run=row.run, by=request.user)
-        messages.success(request, f"Asked run {row.run.name} to stop; the agent stops it within a minute.")
+        messages.success(
+            request,
+            f"Asked run {row.run.name} to stop: it stops at its next stop check (every 15 s), "
+            "or its agent ends the process about a minute later.",
+        )
     return redirect(
         safe_next(request, reverse("queue_item", args=[run_queue.entity.name, run_queue.name, row.item.pk]))
     )
