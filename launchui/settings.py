@@ -198,6 +198,9 @@ LAUNCHUI_BASE_URL = env_str("LAUNCHUI_BASE_URL", "").rstrip("/")
 LAUNCHUI_AGENT_OFFLINE_AFTER = env_int("LAUNCHUI_AGENT_OFFLINE_AFTER", 60, minimum=1)
 # A run whose file stream has been silent this long is shown Crashed (its process died without finishing).
 LAUNCHUI_RUN_CRASHED_AFTER = env_int("LAUNCHUI_RUN_CRASHED_AFTER", 300, minimum=1)
+# A run whose watchers (its agent, every 10 s while the process lives; the run's own stop check, every 15 s)
+# have not asked RunStoppedStatus this long, and that never completed, has lost its process: Crashed.
+LAUNCHUI_RUN_UNWATCHED_AFTER = env_int("LAUNCHUI_RUN_UNWATCHED_AFTER", 25, minimum=1)
 # A popped item that the agent has not acked within this many seconds goes back to its place in the queue.
 LAUNCHUI_LEASE_SECONDS = env_int("LAUNCHUI_LEASE_SECONDS", 60, minimum=1)
 # Each web process remembers an authenticated API key this many seconds, so most agent calls cost no query;

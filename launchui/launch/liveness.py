@@ -12,7 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from launchui.launch.models import LaunchAgent, RunQueueItem
-from launchui.projects.states import RunState, run_state
+from launchui.projects.states import run_state as run_state  # re-exported: the pages and tests read it here
+from launchui.projects.states import run_status
 
 OFFLINE = "OFFLINE"
 STATUS_LABELS = {
@@ -45,11 +46,34 @@ def is_live(agent: LaunchAgent, now: datetime | None = None) -> bool:
     return is_live_status(agent_status(agent, now))
 
 
-def agent_is_full(reported_status: str, config: dict | None) -> bool:
-    """Whether a live agent takes no more jobs. It reports RUNNING while it runs any job; with max_jobs 1
-    (the client's default) that means it is full. With more slots it may have room, so it counts as not full."""
-    max_jobs = (config or {}).get("max_jobs", 1)
-    return reported_status == LaunchAgent.RUNNING and max_jobs in (1, None)
+def agent_slots(config: dict | None) -> int | None:
+    """How many jobs an agent may run at once, read as the client reads its agentConfig's max_jobs: 1 when
+    absent, None (no limit) for -1."""
+    value = (config or {}).get("max_jobs")
+    if value is None or isinstance(value, bool):
+        return 1
+    try:
+        slots = int(value)
+    except (TypeError, ValueError):
+        return 1
+    if slots == -1:
+        return None
+    return slots if slots > 0 else 1
+
+
+def agent_is_full(reported_status: str, config: dict | None, running: int | None = None) -> bool:
+    """Whether a live agent takes no more jobs. It reports POLLING only when its last job has ended, so a
+    POLLING agent has every slot free. A RUNNING one is full when its running jobs (`running`: its items
+    still Pending, Running or Stopping, launch.selectors.agent_running_counts) fill its slots (agent_slots).
+    Without the count, a RUNNING agent of one slot is full."""
+    if reported_status != LaunchAgent.RUNNING:
+        return False
+    slots = agent_slots(config)
+    if slots is None:
+        return False
+    if running is None:
+        return slots == 1
+    return running >= slots
 
 
 def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
@@ -70,12 +94,13 @@ def waiting_q(now: datetime | None = None) -> Q:
 
 
 # --- queue items ----------------------------------------------------------------------------------
-# What a person sees for a launched item, derived from the item's state and its run's facts.
+# What a person sees for a launched item, derived from the item's state, its run's facts and its agent's.
 class ItemStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     IDLE = "idle", "Idle"
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
+    STOPPING = "stopping", "Stopping"
     FINISHED = "finished", "Finished"
     FAILED = "failed", "Failed"
     CRASHED = "crashed", "Crashed"
@@ -83,12 +108,28 @@ class ItemStatus(models.TextChoices):
 
 
 ITEM_STATUS_LABELS = {status.value: status.label for status in ItemStatus}
+# Statuses in which an item holds one of its agent's slots.
+ACTIVE_STATUSES = (ItemStatus.PENDING, ItemStatus.RUNNING, ItemStatus.STOPPING)
+
+
+def agent_lost_reason(agent: LaunchAgent | None, now: datetime | None = None) -> str:
+    """Why an item's agent can no longer run it, in words; empty when it is live (or there is none)."""
+    if agent is None:
+        return ""
+    status = agent_status(agent, now)
+    if status == OFFLINE:
+        since = timezone.localtime(agent.last_seen_at)
+        return f"Agent lost: {agent.name} has not been heard from since {since:%H:%M:%S}."
+    if status == LaunchAgent.KILLED:
+        return f"Agent lost: {agent.name} was stopped while the run ran, and its jobs ended with it."
+    return ""
 
 
 def item_status(
     item, *, run=None, live_agents: int, busy_agents: int, now: datetime | None = None
 ) -> tuple[ItemStatus, str]:
-    """(status, reason in plain words). `run` is the item's run record, if it has reported yet."""
+    """(status, reason in plain words). `run` is the item's run record, if it has reported yet; the item's
+    agent (item.agent, selected with it) tells whether anyone still runs it."""
     now = now or timezone.now()
     lease_over = item.leased_at is None or item.leased_at < now - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
     if item.state == RunQueueItem.FAILED:
@@ -100,17 +141,12 @@ def item_status(
         if busy_agents >= live_agents:
             return ItemStatus.QUEUED, (f"Waiting: every live agent ({live_agents}) is running as many jobs as it may.")
         return ItemStatus.QUEUED, "Waiting for the next poll: agents poll every 10 seconds."
+    lost = agent_lost_reason(item.agent if item.agent_id else None, now)
     if item.state == RunQueueItem.LEASED:
         return ItemStatus.PENDING, "An agent took it and is preparing to start the run."
     if run is None:
+        if lost:
+            return ItemStatus.CRASHED, lost + " The run never reported."
         return ItemStatus.PENDING, "The agent accepted it and is starting the run (downloading, building)."
-    state = run_state(run, now)
-    if state == RunState.FINISHED:
-        return ItemStatus.FINISHED, ""
-    if state == RunState.FAILED:
-        return ItemStatus.FAILED, f"The run exited with code {run.exit_code}."
-    if state == RunState.KILLED:
-        return ItemStatus.KILLED, "Stopped by a user."
-    if state == RunState.CRASHED:
-        return ItemStatus.CRASHED, "The run stopped reporting without finishing."
-    return ItemStatus.RUNNING, ""
+    state, reason = run_status(run, now, lost=lost, launched=True)
+    return ItemStatus(state.value), reason

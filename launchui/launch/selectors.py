@@ -1,13 +1,14 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, Window
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Membership
@@ -15,7 +16,9 @@ from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
 from launchui.projects import run_files
-from launchui.projects.models import Project, Run, RunFile
+from launchui.projects import selectors as run_selectors
+from launchui.projects.models import Project, Run, RunFile, RunStreamLine
+from launchui.projects.states import RunState, run_status
 
 if TYPE_CHECKING:
     # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
@@ -92,33 +95,113 @@ def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[Ru
     return queue, membership
 
 
-def _agents_with_context() -> QuerySet[LaunchAgent]:
-    current = (
-        RunQueueItem.objects.filter(state__in=[RunQueueItem.LEASED, RunQueueItem.CLAIMED])
-        .select_related("queue")
-        .order_by("-updated_at")
+def active_items() -> QuerySet[RunQueueItem]:
+    """Items that may still hold a slot of their agent: leased, or claimed and their run not completed (or not
+    started yet). A prefilter in SQL (claimed is also the last state of every finished item); liveness.item_status
+    decides."""
+    completed = Run.objects.filter(
+        project__entity_id=OuterRef("queue__entity_id"),
+        project__name=OuterRef("_project"),
+        name=OuterRef("associated_run_id"),
+        completed_at__isnull=False,
     )
+    return (
+        RunQueueItem.objects.alias(_project=KT("run_spec__project"))
+        .filter(Q(state=RunQueueItem.LEASED) | Q(~Exists(completed), state=RunQueueItem.CLAIMED))
+        .select_related("queue__entity")
+    )
+
+
+def _agents_with_context() -> QuerySet[LaunchAgent]:
     return LaunchAgent.objects.select_related("entity").prefetch_related(
         Prefetch("queues", queryset=RunQueue.objects.select_related("entity")),
-        Prefetch("items", queryset=current, to_attr="current_items"),
+        Prefetch("items", queryset=active_items().order_by("-updated_at"), to_attr="current_items"),
     )
+
+
+def _runs_of(items: Iterable[RunQueueItem]) -> dict[tuple[int, str, str], Run]:
+    """The runs of these items by (entity id, project, name): one query whatever their number."""
+    items = list(items)
+    names = {item.associated_run_id for item in items if item.associated_run_id}
+    if not names:
+        return {}
+    entity_ids = {item.queue.entity_id for item in items}
+    found = Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related(
+        "project", "stopped_by"
+    )
+    return {(run.project.entity_id, run.project.name, run.name): run for run in found}
+
+
+def _run_of(item: RunQueueItem, runs: dict[tuple[int, str, str], Run]) -> Run | None:
+    return runs.get((item.queue.entity_id, (item.run_spec or {}).get("project") or "", item.associated_run_id))
+
+
+def _holds_slot(item: RunQueueItem, runs: dict[tuple[int, str, str], Run], now: datetime) -> bool:
+    """Whether the item still holds one of its agent's slots: Pending, Running or Stopping when read."""
+    status, _ = liveness.item_status(item, run=_run_of(item, runs), live_agents=1, busy_agents=0, now=now)
+    return status in liveness.ACTIVE_STATUSES
 
 
 @dataclass(frozen=True)
 class AgentRow:
-    """An agent as the pages show it: the agent and its status, derived when read (liveness.agent_status)."""
+    """An agent as the pages show it: the agent and its status, derived when read (liveness.agent_status),
+    and the jobs it runs now, against its slots (agentConfig's max_jobs; the client's default is 1)."""
 
     agent: LaunchAgent
     status: str
+    running_items: tuple[RunQueueItem, ...] = ()
 
     @property
     def status_label(self) -> str:
         return liveness.STATUS_LABELS[self.status]
 
+    @property
+    def slots(self) -> int | None:
+        """None: no limit (max_jobs -1)."""
+        return liveness.agent_slots(self.agent.config)
+
+    @property
+    def used_slots(self) -> int:
+        return len(self.running_items)
+
+    @property
+    def free_slots(self) -> int | None:
+        if not liveness.is_live_status(self.status):
+            return 0
+        return None if self.slots is None else max(self.slots - self.used_slots, 0)
+
 
 def agent_rows(agents: Iterable[LaunchAgent]) -> list[AgentRow]:
+    """Agents with their status and running jobs; with _agents_with_context, one more query for their runs."""
     now = timezone.now()
-    return [AgentRow(agent, liveness.agent_status(agent, now)) for agent in agents]
+    agents = list(agents)
+    current = {agent.pk: list(getattr(agent, "current_items", [])) for agent in agents}
+    for agent in agents:
+        for item in current[agent.pk]:
+            item.agent = agent  # the item's agent is this one: no query to read it back
+    runs = _runs_of(item for items in current.values() for item in items)
+    rows = []
+    for agent in agents:
+        status = liveness.agent_status(agent, now)
+        live = liveness.is_live_status(status)
+        running = tuple(item for item in current[agent.pk] if live and _holds_slot(item, runs, now))
+        rows.append(AgentRow(agent, status, running))
+    return rows
+
+
+def agent_running_counts(agent_ids: Iterable[int]) -> dict[int, int]:
+    """How many jobs each agent runs now (items Pending, Running or Stopping): two queries whatever the number."""
+    ids = set(agent_ids)
+    if not ids:
+        return {}
+    items = list(active_items().filter(agent_id__in=ids).select_related("agent"))
+    runs = _runs_of(items)
+    now = timezone.now()
+    counts = dict.fromkeys(ids, 0)
+    for item in items:
+        if item.agent_id in counts and _holds_slot(item, runs, now):
+            counts[item.agent_id] += 1
+    return counts
 
 
 def agents_for_queue(queue: RunQueue) -> list[AgentRow]:
@@ -176,10 +259,19 @@ class ItemRow:
     author: str
     started_at: datetime | None
     duration: float | None
+    # For an item that ended badly, read only by with_details: the end of its run's console output, and the
+    # end of the first file the agent attached (its error.log: stage, message, traceback).
+    console_tail: str = ""
+    error_file: RunFile | None = None
+    error_tail: str = ""
 
     @property
     def status_label(self) -> str:
         return self.status.label
+
+    @property
+    def ended_badly(self) -> bool:
+        return self.status in (ItemStatus.FAILED, ItemStatus.CRASHED, ItemStatus.KILLED)
 
 
 def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
@@ -190,25 +282,25 @@ def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
     now = timezone.now()
     live = list(
         LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues__in=queue_ids).values_list(
-            "queues", "reported_status", "config"
+            "queues", "pk", "reported_status", "config"
         )
     )
-    runs: dict[tuple[int, str, str], Run] = {}
-    names = {item.associated_run_id for item in items if item.associated_run_id}
-    if names:
-        entity_ids = {item.queue.entity_id for item in items}
-        for found in Run.objects.filter(project__entity_id__in=entity_ids, name__in=names).select_related("project"):
-            runs[(found.project.entity_id, found.project.name, found.name)] = found
+    # Only running agents with more than one slot need their running jobs counted (two more queries).
+    multi_slot = {
+        pk for _, pk, status, config in live if status == LaunchAgent.RUNNING and liveness.agent_slots(config) != 1
+    }
+    running = agent_running_counts(multi_slot)
+    runs = _runs_of(items)
     rows = []
     for item in items:
         spec = item.run_spec or {}
-        run = runs.get((item.queue.entity_id, spec.get("project") or "", item.associated_run_id))
-        on_queue = [(status, config) for queue_id, status, config in live if queue_id == item.queue_id]
+        run = _run_of(item, runs)
+        on_queue = [(pk, status, config) for queue_id, pk, status, config in live if queue_id == item.queue_id]
         status, reason = liveness.item_status(
             item,
             run=run,
             live_agents=len(on_queue),
-            busy_agents=sum(liveness.agent_is_full(status, config) for status, config in on_queue),
+            busy_agents=sum(liveness.agent_is_full(st, config, running.get(pk)) for pk, st, config in on_queue),
             now=now,
         )
         started_at = run.created_at if run else None
@@ -228,6 +320,86 @@ def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
             )
         )
     return rows
+
+
+# How much of a failed run's console and of an agent's error file a row shows inline (the item page more).
+ROW_TAIL_LINES = 8
+
+
+def console_tails(run_ids: Iterable[int], lines: int) -> dict[int, str]:
+    """The last `lines` console lines of each run (their text, without the client's timestamps), in one query
+    whatever the number of runs."""
+    ids = set(run_ids)
+    if not ids:
+        return {}
+    ranked = (
+        RunStreamLine.objects.filter(run_id__in=ids, file=RunStreamLine.OUTPUT)
+        .annotate(back=Window(RowNumber(), partition_by=[F("run_id")], order_by=F("line").desc()))
+        .filter(back__lte=lines)
+        .order_by("run_id", "line")
+        .values_list("run_id", "text")
+    )
+    tails: dict[int, list[str]] = {}
+    for run_id, text in ranked:
+        tails.setdefault(run_id, []).append(run_selectors.console_line_parts(text)[2])
+    return {run_id: "\n".join(found) for run_id, found in tails.items()}
+
+
+def with_details(rows: list[ItemRow], lines: int = ROW_TAIL_LINES) -> list[ItemRow]:
+    """Rows of items that ended badly with what explains it inline: the run's console tail (one query) and
+    the agent's error file with its tail (one query, and one read of each file from storage)."""
+    bad = [row for row in rows if row.ended_badly]
+    if not bad:
+        return rows
+    tails = console_tails((row.run.pk for row in bad if row.run is not None), lines)
+    wanted = {row.item.pk: list(row.item.error_file_paths or []) for row in bad if row.item.error_file_paths}
+    files: dict[tuple[int, str], RunFile] = {}
+    if wanted:
+        entity_ids = {row.item.queue.entity_id for row in bad}
+        names = {name for found in wanted.values() for name in found}
+        for found in RunFile.objects.filter(run__project__entity_id__in=entity_ids, name__in=names).select_related(
+            "run__project"
+        ):
+            files[(found.run.project.entity_id, found.name)] = found
+    detailed = []
+    for row in rows:
+        if row.ended_badly:
+            attached = next(
+                (
+                    files[(row.item.queue.entity_id, name)]
+                    for name in wanted.get(row.item.pk, [])
+                    if (row.item.queue.entity_id, name) in files
+                ),
+                None,
+            )
+            error_tail = "\n".join(error_file_tail(attached).splitlines()[-lines:]) if attached is not None else ""
+            row = replace(
+                row,
+                console_tail=tails.get(row.run.pk, "") if row.run is not None else "",
+                error_file=attached,
+                error_tail=error_tail,
+            )
+        detailed.append(row)
+    return detailed
+
+
+def run_status_for(run: Run, now: datetime | None = None) -> tuple[RunState, str]:
+    """A run's state and reason as the queue pages show it, for pages about the run itself (the run page):
+    with what its agent says when an agent launched it (the claimed item naming it). One query."""
+    item = (
+        RunQueueItem.objects.filter(
+            queue__entity_id=run.project.entity_id,
+            state=RunQueueItem.CLAIMED,
+            associated_run_id=run.name,
+            run_spec__project=run.project.name,
+        )
+        .select_related("agent")
+        .first()
+    )
+    if item is None:
+        return run_status(run, now)
+    lost = liveness.agent_lost_reason(item.agent if item.agent_id else None, now)
+    return run_status(run, now, lost=lost, launched=True)
 
 
 def destination_projects(entity) -> QuerySet:
@@ -250,8 +422,9 @@ def previous_launches(*, user: User, job_path: str, limit: int = 20) -> list[Run
 
 
 def recent_items(queue: RunQueue, limit: int = 10) -> list[ItemRow]:
-    """A queue's newest items with their status (with_item_status), in four queries whatever the number."""
-    return with_item_status(list(items_for_queue(queue).select_related("created_by")[:limit]))
+    """A queue's newest items with their status and, for those that ended badly, why (with_details), in a
+    fixed number of queries whatever the number."""
+    return with_details(with_item_status(list(items_for_queue(queue).select_related("created_by")[:limit])))
 
 
 def items_since(queue: RunQueue, since) -> list[ItemRow]:

@@ -58,6 +58,15 @@ class Run(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     stop_requested = models.BooleanField(default=False)
+    # Who asked the run to stop, and when (browser Stop, or the client's stopRun): shown with Stopping/Killed.
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The last time anyone asked whether the run should stop (RunStoppedStatus). The launch agent asks every
+    # 10 s for as long as the run's process lives, and stops asking once it sees the process exit: the one
+    # sign of the process itself, since a launched run shares the agent's wandb-core and its heartbeats go on.
+    stop_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "launch_run"

@@ -167,19 +167,25 @@ def _operand(operator: str, operand: Any) -> Any:
 
 
 def state_q(state: str, now) -> Q:
-    """The runs in a W&B state, as projects/states.run_state derives it, for a query."""
+    """The runs in a W&B state, as projects/states.run_status derives it from the run's own facts, for a query
+    (Stopping counts as running, as the client reads it)."""
     silent_since = now - timedelta(seconds=settings.LAUNCHUI_RUN_CRASHED_AFTER)
-    finished = Q(completed_at__isnull=False)
+    allowance = timedelta(seconds=settings.LAUNCHUI_RUN_UNWATCHED_AFTER)
+    # A completion counts unless it came after the process was known gone (states.run_status).
+    finished = Q(completed_at__isnull=False) & (
+        Q(stop_checked_at__isnull=True) | Q(completed_at__lte=F("stop_checked_at") + allowance)
+    )
+    gone = Q(stop_checked_at__lt=now - allowance)
     if state == RunState.FINISHED:
         return finished & Q(exit_code=0)
     if state == RunState.FAILED:
         return finished & ~Q(exit_code=0) & Q(stop_requested=False)
     if state == RunState.KILLED:
-        return finished & ~Q(exit_code=0) & Q(stop_requested=True)
+        return (finished & ~Q(exit_code=0) & Q(stop_requested=True)) | (~finished & gone & Q(stop_requested=True))
     alive = Q(heartbeat_at__gte=silent_since) | Q(heartbeat_at__isnull=True, created_at__gte=silent_since)
-    if state == RunState.RUNNING:
-        return ~finished & alive
-    return ~finished & ~alive  # crashed
+    if state in (RunState.RUNNING, RunState.STOPPING):
+        return ~finished & ~gone & alive
+    return ~finished & ((gone & Q(stop_requested=False)) | (~gone & ~alive))  # crashed
 
 
 def filter_runs(runs: QuerySet, filters: Any) -> QuerySet:

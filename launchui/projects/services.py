@@ -31,10 +31,24 @@ def project_get_or_create(*, entity: Entity, name: str) -> Project:
     return project
 
 
-def run_request_stop(*, run: Run) -> None:
-    """The run learns it through the file stream and the agent through RunStoppedStatus; it then stops."""
-    Run.objects.filter(pk=run.pk).update(stop_requested=True)
-    run.stop_requested = True
+def run_request_stop(*, run: Run, by: User | None) -> bool:
+    """Ask a run to stop. Its process learns it from its own stop check (every 15 s, through wandb-core) and
+    is interrupted; its agent learns it from RunStoppedStatus (every 10 s) and ends the process after its
+    stopped_run_timeout. The first request counts: who and when stay as they were. False if already asked."""
+    now = timezone.now()
+    asked = Run.objects.filter(pk=run.pk, stop_requested=False).update(
+        stop_requested=True, stop_requested_at=now, stopped_by=by
+    )
+    if asked:
+        run.stop_requested, run.stop_requested_at, run.stopped_by = True, now, by
+    return bool(asked)
+
+
+def run_stop_checked(*, run: Run) -> bool:
+    """Someone watching the run's process asked whether it should stop (RunStoppedStatus): record when, as
+    the sign that the process lives (projects/states.py), and answer. One UPDATE."""
+    Run.objects.filter(pk=run.pk).update(stop_checked_at=timezone.now())
+    return run.stop_requested
 
 
 def run_delete(*, run: Run, by: User) -> None:

@@ -11,13 +11,14 @@ from django.utils import timezone
 from launchui.launch.liveness import ITEM_STATUS_LABELS
 from launchui.launch.selectors import ItemRow
 
-STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, finished, failed, crashed, killed
+STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, stopping, finished, failed, crashed, killed
 # Distinct fills for stacked bars; every chart also names its statuses in a legend and a table.
 COLOURS = {
     "queued": "#f4b400",
     "idle": "#e37400",
     "pending": "#a142f4",
     "running": "#1a73e8",
+    "stopping": "#b06000",
     "finished": "#188038",
     "failed": "#d93025",
     "crashed": "#8c1d18",

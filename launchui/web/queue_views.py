@@ -38,6 +38,8 @@ from launchui.web.common import (
 from launchui.web.launch_forms import queue_key
 
 MONITOR_DAYS = 7
+# The console lines the item page shows of a run that ended badly (the run page has the whole log).
+ITEM_PAGE_TAIL_LINES = 100
 
 
 # --- queue page -----------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
     page = Paginator(
         launch_selectors.items_for_queue(run_queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
     ).get_page(request.GET.get("page"))
-    rows = launch_selectors.with_item_status(list(page.object_list))
+    rows = launch_selectors.with_details(launch_selectors.with_item_status(list(page.object_list)))
     context = {**queue_context(request, run_queue, membership, "overview"), "page": page, "rows": rows}
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
 
@@ -171,6 +173,7 @@ def _item_for(request: AuthedRequest, entity: str, queue: str, item_id: int) -> 
 @vary_on_headers("HX-Request")
 def queue_item(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
     row, run_queue, membership = _item_for(request, entity, queue, item_id)
+    row = launch_selectors.with_details([row], lines=ITEM_PAGE_TAIL_LINES)[0]
     item = row.item
     context = {
         **queue_context(request, run_queue, membership, "item"),
@@ -181,7 +184,7 @@ def queue_item(request: AuthedRequest, entity: str, queue: str, item_id: int) ->
         "error_files": [
             (file, launch_selectors.error_file_tail(file)) for file in launch_selectors.item_error_files(item)
         ]
-        if item.error_file_paths and not is_partial(request)
+        if item.error_file_paths
         else [],
     }
     return render(request, "launch/item.html#item-live" if is_partial(request) else "launch/item.html", context)
@@ -222,8 +225,12 @@ def item_stop(request: AuthedRequest, entity: str, queue: str, item_id: int) -> 
     if row.run is None or row.status != "running":
         messages.error(request, f"Item {row.item.pk} is {row.status_label.lower()}: only running runs can be stopped.")
     else:
-        project_services.run_request_stop(run=row.run)
-        messages.success(request, f"Asked run {row.run.name} to stop; the agent stops it within a minute.")
+        project_services.run_request_stop(run=row.run, by=request.user)
+        messages.success(
+            request,
+            f"Asked run {row.run.name} to stop: it stops at its next stop check (every 15 s), "
+            "or its agent ends the process about a minute later.",
+        )
     return redirect(
         safe_next(request, reverse("queue_item", args=[run_queue.entity.name, run_queue.name, row.item.pk]))
     )

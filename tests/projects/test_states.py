@@ -28,8 +28,45 @@ def test_item_status_comes_from_its_vocabulary_with_one_label_each():
         "idle",
         "pending",
         "running",
+        "stopping",
         "finished",
         "failed",
         "crashed",
         "killed",
     ]
+
+
+def test_the_sql_state_filter_and_run_state_agree(team, settings):
+    """api.runs(filters={"state": ...}) reads the same rule as the pages (run_filters.state_q)."""
+    from datetime import timedelta
+
+    from launchui.projects.run_filters import state_q
+    from launchui.projects.states import wire_state
+
+    settings.LAUNCHUI_RUN_UNWATCHED_AFTER = 25
+    settings.LAUNCHUI_RUN_CRASHED_AFTER = 300
+    now = timezone.now()
+    ago = lambda seconds: now - timedelta(seconds=seconds)  # noqa: E731
+    project = project_get_or_create(entity=team, name="p")
+    facts = [
+        {"heartbeat_at": now},
+        {"heartbeat_at": now, "stop_checked_at": ago(5)},
+        {"heartbeat_at": now, "stop_checked_at": ago(30)},
+        {"heartbeat_at": now, "stop_checked_at": ago(5), "stop_requested": True},
+        {"heartbeat_at": now, "stop_checked_at": ago(30), "stop_requested": True},
+        {"heartbeat_at": ago(400)},
+        {"heartbeat_at": ago(400), "stop_requested": True},
+        {"completed_at": now, "exit_code": 0},
+        {"completed_at": now, "exit_code": 1},
+        {"completed_at": now, "exit_code": 255, "stop_requested": True},
+        {"completed_at": ago(1), "exit_code": 0, "stop_checked_at": ago(100)},
+        {"completed_at": ago(99), "exit_code": 0, "stop_checked_at": ago(100)},
+    ]
+    runs = [Run.objects.create(project=project, name=f"r{i}", **fact) for i, fact in enumerate(facts)]
+    for run in runs:
+        expected = wire_state(Run.objects.get(pk=run.pk), now)
+        for state in RunState:
+            if state == RunState.STOPPING:
+                continue
+            matches = Run.objects.filter(state_q(state, now), pk=run.pk).exists()
+            assert matches == (state == expected), (facts[runs.index(run)], state, expected)

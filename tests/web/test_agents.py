@@ -41,7 +41,7 @@ def test_tab_shows_agents_with_status_words_and_refreshes_itself(client, owner, 
     for word, tone in [("Polling", "ok"), ("Running", "info"), ("Killed", "muted"), ("Offline", "bad")]:
         assert f'<span class="badge badge-{tone}">{word}</span>' in body
     assert "box-polling" in body and "wandb@0.31.0" in body
-    assert "1 / 1" in body and "leased in gpu-queue" in body
+    assert "1 / 1 running, 0 free" in body and "in gpu-queue" in body  # its leased item holds its one slot
     assert 'title="' in body and " s ago</time>" in body
     assert 'hx-trigger="every 3s" data-poll-while-visible' in body
     assert f'hx-get="{TAB}"' in body

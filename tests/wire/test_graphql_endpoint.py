@@ -580,7 +580,7 @@ def test_run_lifecycle_through_upsert_bucket_and_the_file_stream(client, owner, 
     stream = "/files/acme/vision/r1/file_stream"
     response = client.post(stream, json.dumps({"files": {}}), content_type="application/json", **auth(owner_key))
     assert response.json()["stopped"] is False
-    run_request_stop(run=Run.objects.get(name="r1"))
+    run_request_stop(run=Run.objects.get(name="r1"), by=None)
     assert (
         gql(client, owner_key, RUN_STOPPED, {"projectName": "vision", "entityName": "acme", "runId": "r1"})["data"][
             "project"
@@ -659,3 +659,27 @@ def test_a_default_resource_config_reads_the_same_before_and_after_its_queue(cli
     }
     assert before["data"]["entity"]["defaultResourceConfig"] == expected
     assert after["data"]["entity"]["defaultResourceConfig"] == expected
+
+
+STOP_RUN = """mutation StopRun($id: ID!) { stopRun(input: {id: $id}) { success } }"""
+
+
+def test_stop_run_records_who_and_when_for_members_only(client, owner, member_key, outsider_key, team):
+    """What `api.run(path).stop()` asks (through wandb-core), as the browser's Stop: members of the run's
+    entity only; the first request's author and time are kept; each RunStoppedStatus question is recorded."""
+    from launchui.projects.models import Run
+    from launchui.projects.services import project_get_or_create
+    from launchui.wire import ids
+
+    run = Run.objects.create(project=project_get_or_create(entity=team, name="vision"), name="r1")
+    run_id = ids.encode("Run", run.pk)
+    refused = gql(client, outsider_key, STOP_RUN, {"id": run_id})
+    assert refused["errors"][0]["message"] == "Run not found."
+    assert Run.objects.get(pk=run.pk).stop_requested is False
+    assert gql(client, member_key, STOP_RUN, {"id": run_id})["data"]["stopRun"]["success"] is True
+    stopped = Run.objects.select_related("stopped_by").get(pk=run.pk)
+    assert stopped.stop_requested and stopped.stopped_by.username == "mateo" and stopped.stop_requested_at
+    assert stopped.stop_checked_at is None
+    asked = gql(client, member_key, RUN_STOPPED, {"projectName": "vision", "entityName": "acme", "runId": "r1"})
+    assert asked["data"]["project"]["run"]["stopped"] is True
+    assert Run.objects.get(pk=run.pk).stop_checked_at is not None

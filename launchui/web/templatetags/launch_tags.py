@@ -15,6 +15,7 @@ ITEM_TONES = {
     "idle": "bad",
     "pending": "info",
     "running": "info",
+    "stopping": "warn",
     "finished": "ok",
     "failed": "bad",
     "crashed": "bad",

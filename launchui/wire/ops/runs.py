@@ -211,6 +211,20 @@ def delete_run(ctx: Context, input: dict):
     return {"clientMutationId": input.get("clientMutationId")}
 
 
+@mutation("stopRun")
+def stop_run(ctx: Context, input: dict):
+    """`api.run(path).stop()` (through wandb-core): any member of the run's entity may ask, as in the browser."""
+    run = (
+        Run.objects.filter(pk=ids.decode(input.get("id"), "Run"), project__entity__memberships__user=ctx.user)
+        .select_related("project__entity")
+        .first()
+    )
+    if run is None:
+        raise WireError("Run not found.")
+    services.run_request_stop(run=run, by=ctx.user)
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
+
+
 def file_stream(*, user, entity_name: str, project_name: str, run_name: str, body: dict) -> dict | None:
     run = (
         Run.objects.filter(

@@ -11,6 +11,8 @@ from launchui.launch import liveness
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects import run_files as run_file_urls
 from launchui.projects import selectors as run_selectors
+from launchui.projects import services as run_services
+from launchui.projects import states
 from launchui.projects.models import Project, Run, RunStreamLine
 from launchui.wire import ids
 from launchui.wire.graphql import WireError
@@ -160,8 +162,9 @@ def run_data(run: Run | None, ctx: Any = None, facts: dict | None = None) -> dic
         "projectId": str(project.pk),
         "name": run.name,
         "displayName": run.display_name or run.name,
-        "state": liveness.run_state(run),
-        "stopped": run.stop_requested,
+        "state": states.wire_state(run),
+        # Only RunStoppedStatus reads it: the agent every 10 s per job, and the run's own stop check.
+        "stopped": lambda **_: run_services.run_stop_checked(run=run),
         "config": json.dumps(run.config),
         "jobType": run.job_type or None,
         "tags": run.tags,
