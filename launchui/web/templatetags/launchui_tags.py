@@ -1,10 +1,12 @@
 """Small presentation helpers: relative times, status badges and query-string links."""
 
+import html
 from datetime import datetime
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -97,3 +99,18 @@ def sort_header(context, label: str, key: str):
     return format_html(
         '<th scope="col" aria-sort="{}"><a href="{}" hx-get="{}">{}{}</a></th>', aria, url, url, label, arrow
     )
+
+
+@register.simple_tag
+def select_options(field):
+    """The <option>s of a bound ChoiceField, the current value selected. Written in Python: a user in a
+    thousand entities gets a thousand options, and a template loop with an {% if %} per option cost ~14 ms
+    of the Launch page's ~60 (Django's select widget, one template per option, about 5x more). html.escape is
+    django.utils.html.escape without its lazy-string wrapper, which cost as much as the rest."""
+    current = str(field.value() or "")
+    parts = []
+    for value, label in field.field.choices:
+        value = str(value)
+        selected = " selected" if value == current else ""
+        parts.append(f'<option value="{html.escape(value)}"{selected}>{html.escape(str(label))}</option>')
+    return mark_safe("".join(parts))  # every value and label is escaped above
