@@ -1,21 +1,28 @@
 #!/usr/bin/env python
-"""Times the Launch page at scale, server-side, through Django's test client.
+"""Times the list pages at scale, server-side, through Django's test client.
 
-    .venv/bin/python bench/launch_page.py [--requests 30] [--explain]
+    .venv/bin/python bench/launch_page.py [--requests 30] [--explain] [--variant NAME@DIR ...]
 
 Drops and recreates the PostgreSQL database launchui_bench (BENCH_DATABASE_URL overrides the address),
 migrates, and seeds with bulk_create: 1,000 entities (one user's personal entity plus 999 teams, the user a
-member of all), 10,000 queues, 2,000 agents (live, offline, killed) and 50,000 queue items. Then it requests
-GET /launch unfiltered, filtered by one entity, and sorted by queued count, interleaved after a warm-up, and
-prints each case's median and p90, the ratio filtered/unfiltered, and the SQL queries of one request with
-their total time. --explain prints EXPLAIN ANALYZE of the page's queue query. Figures are for one machine
-and one run; compare ratios, not milliseconds.
+member of all), 10,000 queues, 2,000 agents (live, offline, killed) and 50,000 queue items, 10,000 of them
+waiting in one queue. Then it requests, interleaved after a warm-up: the Launch page (GET /launch) unfiltered,
+filtered by one entity and sorted by queued count; the Overview of the queue with 10,000 waiting items; and
+the on-call Agents page (GET /launch/agents). It prints each case's median and p90 wall time, the median
+CPU time of the Django process (steadier than wall time on a loaded machine; PostgreSQL's time is not in
+it), and the SQL queries of one request with their total time.
+
+--variant NAME@DIR measures another checkout (e.g. the commit before a change, in a temporary `git worktree`)
+against the same seeded database, in a subprocess, after this checkout: before/after in one run. The
+variant's migrations must match this checkout's. --explain prints EXPLAIN ANALYZE of the Launch page's queue
+query. Figures are for one machine and one run; compare ratios, not milliseconds.
 """
 
 import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,11 +30,13 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
+# --code DIR (what --variant passes to its subprocess) imports launchui from another checkout.
+ROOT = Path(sys.argv[sys.argv.index("--code") + 1]) if "--code" in sys.argv else Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/launchui_bench")
-ENTITIES, QUEUES, AGENTS, ITEMS = 1_000, 10_000, 2_000, 50_000
+ENTITIES, QUEUES, AGENTS, ITEMS, DEEP = 1_000, 10_000, 2_000, 50_000, 10_000
+DEEP_QUEUE = "queue-00"  # of the user's personal entity: DEEP of the ITEMS wait in it
 
 
 def recreate_database(url: str) -> None:
@@ -131,16 +140,19 @@ def seed() -> tuple:
         (RunQueueItem.CLAIMED, now),
         (RunQueueItem.FAILED, None),
     ]
+    deep = queues[0]  # the personal entity's queue-00
+    assert deep.entity_id == user.personal_entity.pk and deep.name == DEEP_QUEUE
     items = []
     for i in range(ITEMS):
-        state, leased_at = states[i % len(states)]
+        state, leased_at = states[i % len(states)] if i >= DEEP else (RunQueueItem.PENDING, None)
         items.append(
             RunQueueItem(
-                queue=rng.choice(queues),
+                queue=rng.choice(queues) if i >= DEEP else deep,
                 run_spec={"job": f"job-{i}"},
                 state=state,
                 leased_at=leased_at,
                 priority=RunQueueItem.MEDIUM,
+                created_by=user,
             )
         )
     RunQueueItem.objects.bulk_create(items, batch_size=5000)
@@ -149,7 +161,7 @@ def seed() -> tuple:
     return user, entities[len(entities) // 2]
 
 
-def measure(client, urls: list[str], requests: int) -> list[tuple[float, float, int, float, int]]:
+def measure(client, urls: list[str], requests: int) -> list[tuple[float, float, float, int, float, int]]:
     """Requests are interleaved (one of each URL in turn), so load from other processes hits all alike."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -158,21 +170,58 @@ def measure(client, urls: list[str], requests: int) -> list[tuple[float, float, 
         for _ in range(5):
             assert client.get(url).status_code == 200
     timings: dict[str, list[float]] = {url: [] for url in urls}
+    cpu: dict[str, list[float]] = {url: [] for url in urls}
     for _ in range(requests):
         for url in urls:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             response = client.get(url)
             timings[url].append((time.perf_counter() - start) * 1000)
+            cpu[url].append((time.process_time() - start_cpu) * 1000)
             assert response.status_code == 200, response.status_code
     results = []
     for url in urls:
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url)
-        rows = response.content.count(b"<tr>") - 1  # minus the header row
+        rows = response.content.count(b"<tr") - response.content.count(b"<thead>")  # minus header rows
+        rows -= response.content.count(b'class="recent-row"')  # the Launch page's hidden expander rows
         sql_ms = sum(float(q["time"]) for q in queries.captured_queries) * 1000
         ordered = sorted(timings[url])
-        results.append((statistics.median(ordered), ordered[int(len(ordered) * 0.9) - 1], len(queries), sql_ms, rows))
+        results.append(
+            (
+                statistics.median(ordered),
+                ordered[int(len(ordered) * 0.9) - 1],
+                statistics.median(cpu[url]),
+                len(queries),
+                sql_ms,
+                rows,
+            )
+        )
     return results
+
+
+def cases(user, entity) -> list[tuple[str, str]]:
+    personal = user.personal_entity.name
+    return [
+        ("launch unfiltered", "/launch"),
+        (f"launch entity={entity}", f"/launch?entity={entity}"),
+        ("launch sort=-queued", "/launch?sort=-queued"),
+        (f"queue overview, {DEEP:,} waiting", f"/launch/{personal}/queues/{DEEP_QUEUE}/"),
+        ("agents page", "/launch/agents"),
+    ]
+
+
+def run_cases(variant: str, requests: int, entity: str) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user = User.objects.get(username="bench")
+    client = Client()
+    client.force_login(user)
+    chosen = cases(user, entity)
+    results = measure(client, [url for _, url in chosen], requests)
+    for (label, _), (median, p90, cpu, queries, sql_ms, rows) in zip(chosen, results, strict=True):
+        print(f"{variant:<8}{label:<30}{median:>10.1f}{p90:>8.1f}{cpu:>8.1f}{queries:>9}{sql_ms:>8.1f}{rows:>6}")
+    sys.stdout.flush()
 
 
 def explain(user, entity_name: str) -> None:
@@ -193,39 +242,43 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue query")
     parser.add_argument("--smoke", action="store_true", help="tiny data and 3 requests, for CI (timings mean nothing)")
+    parser.add_argument(
+        "--variant", action="append", default=[], metavar="NAME@DIR", help="also measure the checkout in DIR"
+    )
+    parser.add_argument("--code", help=argparse.SUPPRESS)  # a variant's subprocess: measure only
+    parser.add_argument("--measure", metavar="NAME:ENTITY", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
-        global ENTITIES, QUEUES, AGENTS, ITEMS
-        ENTITIES, QUEUES, AGENTS, ITEMS = 10, 100, 20, 500
+        global ENTITIES, QUEUES, AGENTS, ITEMS, DEEP
+        ENTITIES, QUEUES, AGENTS, ITEMS, DEEP = 10, 100, 20, 500, 100
         args.requests = 3
+    if args.measure:
+        setup_django()
+        name, entity = args.measure.split(":", 1)
+        run_cases(name, args.requests, entity)
+        return
 
     recreate_database(DATABASE_URL)
     setup_django()
-    from django.test import Client
-
     started = time.perf_counter()
     user, entity = seed()
     print(
-        f"Seeded {ENTITIES:,} entities, {QUEUES:,} queues, {AGENTS:,} agents, {ITEMS:,} items "
-        f"in {time.perf_counter() - started:.1f} s ({DATABASE_URL.rsplit('/', 1)[-1]})."
+        f"Seeded {ENTITIES:,} entities, {QUEUES:,} queues, {AGENTS:,} agents, {ITEMS:,} items ({DEEP:,} waiting in "
+        f"{user.personal_entity.name}/{DEEP_QUEUE}) in {time.perf_counter() - started:.1f} s "
+        f"({DATABASE_URL.rsplit('/', 1)[-1]})."
     )
-    client = Client()
-    client.force_login(user)
-
-    cases = [
-        ("unfiltered", "/launch"),
-        (f"entity={entity.name}", f"/launch?entity={entity.name}"),
-        ("unfiltered, sort=-queued", "/launch?sort=-queued"),
-    ]
     print(
-        f"\nGET /launch, {args.requests} requests per case after 5 warm-up, interleaved, server-side through "
-        "django.test.Client"
+        f"\n{args.requests} requests per case after 5 warm-up, interleaved, server-side through django.test.Client; "
+        "cpu = the Django process's CPU time"
     )
-    print(f"{'case':<28}{'median ms':>10}{'p90 ms':>9}{'queries':>9}{'SQL ms':>8}{'rows':>6}")
-    results = measure(client, [url for _, url in cases], args.requests)
-    for (label, _), (median, p90, queries, sql_ms, rows) in zip(cases, results, strict=True):
-        print(f"{label:<28}{median:>10.1f}{p90:>9.1f}{queries:>9}{sql_ms:>8.1f}{rows:>6}")
-    print(f"\nratio filtered/unfiltered: {results[1][0] / results[0][0]:.2f}")
+    header = f"{'variant':<8}{'case':<30}{'median ms':>10}{'p90 ms':>8}{'cpu ms':>8}{'queries':>9}{'SQL ms':>8}"
+    print(f"{header}{'rows':>6}")
+    run_cases("new", args.requests, entity.name)
+    for variant in args.variant:
+        name, _, code = variant.partition("@")
+        command = [sys.executable, __file__, "--code", code, "--measure", f"{name}:{entity.name}"]
+        command += ["--requests", str(args.requests)] + (["--smoke"] if args.smoke else [])
+        subprocess.run(command, check=True, env={**os.environ, "BENCH_DATABASE_URL": DATABASE_URL})
     if args.explain:
         explain(user, entity.name)
 

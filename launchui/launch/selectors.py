@@ -38,11 +38,20 @@ def _count(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+def _live_agents_of_outer_queue(now: datetime) -> QuerySet[LaunchAgent]:
+    return LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
+
+
+def _waiting_items_of_outer_queue(now: datetime) -> QuerySet[RunQueueItem]:
+    return RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
+
+
 def with_queue_stats(queues: QuerySet[RunQueue]) -> "QuerySet[QueueWithStats]":
     now = timezone.now()
-    live = LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
-    waiting = RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
-    return queues.annotate(live_agent_count=_count(live), queued_count=_count(waiting))
+    return queues.annotate(
+        live_agent_count=_count(_live_agents_of_outer_queue(now)),
+        queued_count=_count(_waiting_items_of_outer_queue(now)),
+    )
 
 
 QUEUE_SORTS = {
@@ -209,6 +218,12 @@ def agents_for_queue(queue: RunQueue) -> list[AgentRow]:
 
 
 def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[AgentRow]:
+    return agent_rows(agent_list(user=user, entity_name=entity_name, status=status))
+
+
+def agent_list(*, user: User, entity_name: str = "", status: str = "") -> QuerySet[LaunchAgent]:
+    """The agents of the user's entities, filtered, with their queues and current items (prefetched for the
+    rows taken: the Agents page takes a page of them and makes rows with agent_rows)."""
     agents = _agents_with_context().filter(entity__memberships__user=user)
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
@@ -221,12 +236,18 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
         agents = agents.filter(reported_status=LaunchAgent.KILLED)
     elif status in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
         agents = agents.filter(liveness.live_agent_q(now=now), reported_status=status)
-    return agent_rows(agents.order_by("entity__name", "-started_at"))
+    return agents.order_by("entity__name", "-started_at", "id")
 
 
 def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWithStats]":
-    """Queues with waiting items and no live agent: what the on-call engineer must fix first."""
-    return queue_list(user=user, entity_name=entity_name).filter(queued_count__gt=0, live_agent_count=0)
+    """Queues with waiting items and no live agent: what the on-call engineer must fix first. Filtered with
+    EXISTS rather than on the two counts, so that PostgreSQL stops at the first waiting item and the first
+    live agent, and a sliced list stops at the rows it needs (filtering on the counts counted every queue of
+    every entity: 2 s at 10,000 queues)."""
+    now = timezone.now()
+    return queue_list(user=user, entity_name=entity_name).filter(
+        Exists(_waiting_items_of_outer_queue(now)), ~Exists(_live_agents_of_outer_queue(now))
+    )
 
 
 def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:

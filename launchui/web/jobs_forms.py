@@ -6,7 +6,7 @@ from typing import cast
 from django import forms
 
 from launchui.jobs.models import GitCredential
-from launchui.web.forms import ALL, entity_choices
+from launchui.web.forms import EntityFilterField, entity_choices
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
@@ -144,11 +144,11 @@ class CodeJobForm(JobForm):
 
 
 class JobFilterForm(forms.Form):
-    entity = forms.ChoiceField(required=False, label="Entity")
+    entity = EntityFilterField()
 
     def __init__(self, *args, entities, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["entity"].choices = ALL + entity_choices(entities)
+        self.fields["entity"].set_entities(entities)
 
 
 class SecretTextarea(forms.Textarea):

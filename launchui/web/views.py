@@ -139,6 +139,11 @@ def queue_new(request: AuthedRequest) -> HttpResponse:
 # --- agents ---------------------------------------------------------------------------------------
 
 
+# The Agents page lists this many unserved queues (the first by entity and name) and says when there are more:
+# a user in a thousand entities may have thousands, and the page refreshes every 3 s.
+UNSERVED_SHOWN = 20
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
@@ -147,12 +152,18 @@ def agents(request: AuthedRequest) -> HttpResponse:
     form.is_valid()
     entity = form.cleaned_data.get("entity", "")
     status = form.cleaned_data.get("status", "")
-    live_url = clean_url(reverse("agents"), {"entity": entity, "status": status})
+    agents = launch_selectors.agent_list(user=request.user, entity_name=entity, status=status)
+    page = Paginator(agents, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    page_param = str(page.number) if page.number > 1 else ""
+    live_url = clean_url(reverse("agents"), {"entity": entity, "status": status, "page": page_param})
+    unserved = list(launch_selectors.unserved_queues(user=request.user, entity_name=entity)[: UNSERVED_SHOWN + 1])
     context = {
         "section": "agents",
         "form": form,
-        "agents": launch_selectors.agents_for_user(user=request.user, entity_name=entity, status=status),
-        "unserved": launch_selectors.unserved_queues(user=request.user, entity_name=entity),
+        "page": page,
+        "agents": launch_selectors.agent_rows(page.object_list),
+        "unserved": unserved[:UNSERVED_SHOWN],
+        "more_unserved": len(unserved) > UNSERVED_SHOWN,
         "controlled_agent_ids": controlled_agent_ids(request),
         "live_url": live_url,
     }

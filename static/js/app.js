@@ -94,7 +94,7 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
     return;
   }
-  // A queue's expander (launch/_expander.html): a second click closes the row instead of reloading it.
+  // A queue's expander (web/launch.html): a second click closes the row instead of reloading it.
   if (elt.hasAttribute("data-expander") && elt.getAttribute("aria-expanded") === "true") {
     event.preventDefault();
     elt.setAttribute("aria-expanded", "false");

@@ -219,4 +219,34 @@ def test_agents_page_query_count_does_not_grow(client, owner, team, queue, make_
         item_push(queue=others[i % 3], run_spec={}, created_by=owner)
     many, response = count_queries(client, "/launch/agents")
     assert len(response.context["agents"]) == 20
-    assert few == many == 8, few  # exact, like the wire's query budgets
+    assert few == many == 9, few  # exact, like the wire's query budgets (the page count is one)
+
+
+def test_agents_page_is_paginated_and_its_refresh_stays_on_the_page(client, owner, team, queue, settings, make_agent):
+    settings.LAUNCHUI_PAGE_SIZE = 2
+    for i in range(5):
+        make_agent(queue, f"a{i}")
+    client.force_login(owner)
+    first = client.get("/launch/agents")
+    assert len(first.context["agents"]) == 2
+    assert "Page 1 of 3 · 5 in all" in text(first)
+    assert 'id="agents-live" hx-get="/launch/agents"' in text(first)
+    third = client.get("/launch/agents?page=3")
+    assert len(third.context["agents"]) == 1
+    assert 'id="agents-live" hx-get="/launch/agents?page=3"' in text(third)
+    seen = {row.agent.pk for p in (1, 2, 3) for row in client.get(f"/launch/agents?page={p}").context["agents"]}
+    assert len(seen) == 5
+
+
+def test_agents_page_shows_the_first_unserved_queues_and_says_there_are_more(client, owner, team, make_queue):
+    from launchui.web.views import UNSERVED_SHOWN
+
+    for i in range(UNSERVED_SHOWN + 1):
+        item_push(queue=make_queue(team, f"u{i:02d}"), run_spec={}, created_by=owner)
+    make_queue(team, "empty")
+    client.force_login(owner)
+    response = client.get("/launch/agents")
+    assert [q.name for q in response.context["unserved"]] == [f"u{i:02d}" for i in range(UNSERVED_SHOWN)]
+    assert response.context["unserved"][0].queued_count == 1
+    assert f"Showing the first {UNSERVED_SHOWN} by entity and name" in text(response)
+    assert "Showing the first" not in text(client.get("/launch/agents?entity=olivia"))

@@ -37,6 +37,22 @@ def test_lists_every_visible_queue_with_state_and_counts(client, owner, queues):
     assert ">Create queue</a>" in body
 
 
+def test_queue_links_are_what_reverse_gives_even_for_names_that_need_quoting(client, owner, team):
+    """The rows build their links with the queue_url filter (one reverse per process), not {% url %}. Queue
+    names are letters, digits, dots, dashes and underscores; this row is written past that check so that the
+    filter's quoting is checked too."""
+    from django.urls import reverse
+
+    RunQueue.objects.create(entity=team, name="odd name & <queue>?", resource="kubernetes", created_by=owner)
+    client.force_login(owner)
+    body = text(client.get("/launch"))
+    overview = reverse("queue_overview", args=["acme", "odd name & <queue>?"])
+    recent = reverse("queue_recent", args=["acme", "odd name & <queue>?"])
+    assert overview == "/launch/acme/queues/odd%20name%20&%20%3Cqueue%3E%3F/"
+    assert f'href="{overview.replace("&", "&amp;")}"' in body
+    assert f'hx-get="{recent.replace("&", "&amp;")}"' in body
+
+
 def test_member_sees_team_queues_but_not_others_personal_ones(client, member, queues):
     client.force_login(member)
     assert rows(client.get("/launch")) == ["cpu-queue", "gpu-queue"]
@@ -55,6 +71,7 @@ def test_filter_by_entity_and_search(client, owner, queues):
     assert rows(client.get("/launch?entity=olivia")) == ["laptop"]
     assert rows(client.get("/launch?entity=acme&search=GPU")) == ["gpu-queue"]
     assert 'value="acme" selected' in text(client.get("/launch?entity=acme"))
+    assert '<option value="olivia">olivia</option>' in text(client.get("/launch?entity=acme"))
 
 
 @pytest.mark.parametrize(
