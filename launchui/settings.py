@@ -94,7 +94,9 @@ def _database() -> dj_database_url.DBConfig:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         # WAL lets the web process read while the worker writes.
-        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+        # timeout: how long a writer waits for the lock before "database is locked"; Python's default 5 s
+        # was shorter than a busy machine's p99 with 50 runs streaming at once (bench/runs_scale.py).
+        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
         config["CONN_MAX_AGE"] = 0
     elif config["ENGINE"] == "django.db.backends.postgresql":
         options = config.setdefault("OPTIONS", {})

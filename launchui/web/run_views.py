@@ -21,10 +21,9 @@ from launchui.launch import selectors as launch_selectors
 from launchui.projects import run_files
 from launchui.projects import selectors as project_selectors
 from launchui.projects.models import Run, RunStreamLine
-from launchui.projects.states import RunState, run_state
+from launchui.projects.states import RunState, run_state, run_status
 from launchui.web import ansi
 from launchui.web.common import AuthedRequest, is_partial
-from launchui.web.launch_charts import duration_text
 
 TABS = [
     ("overview", "Overview"),
@@ -65,15 +64,7 @@ def _state(run: Run, item_row) -> State:
     pages), else the run's own derived state (projects/states.py)."""
     if item_row is not None:
         return State(str(item_row.status), item_row.status_label, item_row.status_reason, item_row.status == "running")
-    state = run_state(run)
-    if state == RunState.RUNNING:
-        reason = "Last heartbeat " + duration_text(_since(run.heartbeat_at or run.created_at)) + " ago."
-    elif state == RunState.CRASHED:
-        reason = "No heartbeat for " + duration_text(_since(run.heartbeat_at or run.created_at)) + "."
-    elif state == RunState.KILLED:
-        reason = "Stopped on request."
-    else:
-        reason = f"Exited with code {run.exit_code}."
+    state, reason = run_status(run)
     return State(str(state), state.label, reason, state == RunState.RUNNING)
 
 
@@ -275,7 +266,7 @@ def run_chart_data(request: AuthedRequest, entity: str, project: str, run_id: st
     elif system:
         rows = project_selectors.run_history_sample(found, CHART_SAMPLES, file=RunStreamLine.EVENTS)
     else:
-        rows = project_selectors.run_sampled_history(found, [x_key, *keys], CHART_SAMPLES)
+        rows = project_selectors.run_sampled_history(found, [x_key, *keys], CHART_SAMPLES, extremes=True)
     xs: list[float] = []
     values: list[list[float | None]] = [[] for _ in keys]
     for row in rows:
