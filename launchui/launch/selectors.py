@@ -1,12 +1,14 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -14,8 +16,9 @@ from launchui.accounts.models import Membership
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
-from launchui.projects import run_files
+from launchui.projects import run_files, run_filters
 from launchui.projects.models import Project, Run, RunFile
+from launchui.projects.states import run_state
 
 if TYPE_CHECKING:
     # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
@@ -279,3 +282,109 @@ def error_file_tail(file: RunFile) -> str:
         if file.size > ERROR_FILE_TAIL_BYTES:
             handle.seek(file.size - ERROR_FILE_TAIL_BYTES)
         return handle.read(ERROR_FILE_TAIL_BYTES).decode("utf-8", errors="replace")
+
+
+# --- a project's runs, with the queue item that launched each (the project page) ---------------------------
+
+RUN_TABLE_STATES = ["running", "finished", "failed", "killed", "crashed"]
+
+
+def _launching_items(project: Project) -> QuerySet[RunQueueItem]:
+    """Items whose run went to this project, for a run named OuterRef("name"): how a run knows its job and
+    queue (the item's runSpec names both; the run itself does not)."""
+    return RunQueueItem.objects.filter(
+        queue__entity_id=project.entity_id, run_spec__project=project.name, associated_run_id=OuterRef("name")
+    )
+
+
+def project_run_table(
+    project: Project,
+    *,
+    state: str = "",
+    tag: str = "",
+    job: str = "",
+    queue: str = "",
+    text: str = "",
+    order: str = "-created_at",
+) -> QuerySet[Run]:
+    """The project page's runs: its filters become W&B filters (the rule api.runs() uses, run_filters.py) plus
+    the job and queue of the item that launched each run; any column sorts, a summary metric included.
+    Raises ValidationError for an order or filter that cannot be read."""
+    conditions: list[dict] = []
+    if state:
+        conditions.append({"state": state})
+    if tag:
+        conditions.append({"tags": {"$in": [tag]}})
+    if text:
+        pattern = "(?i)" + re.escape(text[:200])
+        conditions.append({"$or": [{"display_name": {"$regex": pattern}}, {"name": {"$regex": pattern}}]})
+    runs = Run.objects.filter(project=project).select_related("created_by")
+    runs = run_filters.filter_runs(runs, {"$and": conditions} if conditions else None)
+    if job:
+        runs = runs.filter(Exists(_launching_items(project).filter(run_spec__job__icontains=job[:200])))
+    if queue:
+        runs = runs.filter(Exists(_launching_items(project).filter(queue__name=queue)))
+    latest = _launching_items(project).order_by("-created_at", "-id")
+    extra = {
+        "job": Subquery(latest.values(job_text=KeyTextTransform("job", "run_spec"))[:1]),
+        "queue": Subquery(latest.values("queue__name")[:1]),
+        "user": F("created_by__username"),
+        "tags": F("tags"),
+    }
+    return run_filters.order_runs(runs, order, extra=extra)
+
+
+@dataclass
+class RunRow:
+    """A run as the project and job pages list it: its derived state and the item that launched it; a page
+    adds the config and summary cells it shows."""
+
+    run: Run
+    state: str
+    state_label: str
+    item: RunQueueItem | None
+    job: str
+    runtime: float
+    config_cells: list = field(default_factory=list)
+    summary_cells: list = field(default_factory=list)
+
+    @property
+    def queue(self) -> RunQueue | None:
+        return self.item.queue if self.item else None
+
+
+def run_rows(project: Project, runs: list[Run]) -> list[RunRow]:
+    """Each run with its state (projects/states.py) and launching item: one query whatever their number."""
+    names = [run.name for run in runs]
+    items: dict[str, RunQueueItem] = {}
+    if names:
+        found = (
+            RunQueueItem.objects.filter(
+                queue__entity_id=project.entity_id, run_spec__project=project.name, associated_run_id__in=names
+            )
+            .select_related("queue__entity")
+            .order_by("created_at", "id")
+        )
+        items = {item.associated_run_id: item for item in found}  # the latest item wins
+    now = timezone.now()
+    rows = []
+    for run in runs:
+        state = run_state(run, now)
+        item = items.get(run.name)
+        end = run.completed_at or run.heartbeat_at or run.created_at
+        rows.append(
+            RunRow(
+                run=run,
+                state=str(state.value),
+                state_label=str(state.label),
+                item=item,
+                job=((item.run_spec or {}).get("job") or "") if item else "",
+                runtime=max(0.0, (end - run.created_at).total_seconds()),
+            )
+        )
+    return rows
+
+
+def project_queues(project: Project) -> list[str]:
+    """Names of the entity's queues, for the project page's queue filter (one query)."""
+    return list(RunQueue.objects.filter(entity_id=project.entity_id).order_by("name").values_list("name", flat=True))

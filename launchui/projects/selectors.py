@@ -6,12 +6,12 @@ import posixpath
 import re
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, Value, Window
-from django.db.models.functions import NullIf, RowNumber
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value, Window
+from django.db.models.functions import Coalesce, NullIf, RowNumber
 
 from launchui.core import limits
 from launchui.projects import run_filters
-from launchui.projects.models import Run, RunFile, RunStreamLine
+from launchui.projects.models import Project, Run, RunFile, RunStreamLine
 
 
 def clamp_samples(samples: Any, default: int = 500) -> int:
@@ -187,3 +187,29 @@ def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, di
     for event in latest:
         facts[event.run_id]["events"] = event.data or {}
     return facts
+
+
+def project_for_user(user, entity_name: str, project_name: str):
+    """The named project when the user is a member of its entity; None otherwise (one query)."""
+    return (
+        Project.objects.select_related("entity")
+        .filter(entity__name=entity_name, name=project_name, entity__memberships__user=user)
+        .first()
+    )
+
+
+def projects_for_user(user):
+    """Projects of every entity the user is a member of, with their run counts: the Projects page."""
+    runs = Run.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("id")).values("n")
+    return (
+        Project.objects.select_related("entity")
+        .filter(entity__memberships__user=user)
+        .annotate(run_count=Coalesce(Subquery(runs), 0), last_run_at=Max("runs__created_at"))
+        .order_by("entity__name", "name")
+    )
+
+
+def runs_by_name(project: Project, names: list[str]) -> list[Run]:
+    """The project's runs with these names, in the order named (one query)."""
+    found = {run.name: run for run in Run.objects.filter(project=project, name__in=names)}
+    return [found[name] for name in names if name in found]

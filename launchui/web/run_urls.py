@@ -8,5 +8,7 @@ from launchui.web import project_views, run_views
 
 urlpatterns: list = [
     path("<str:entity>/<str:project>", project_views.project, name="project"),
+    path("<str:entity>/<str:project>/compare", project_views.compare, name="project_compare"),
+    path("<str:entity>/<str:project>/compare/data", project_views.compare_data, name="project_compare_data"),
     path("<str:entity>/<str:project>/runs/<str:run_id>", run_views.run, name="run"),
 ]
