@@ -220,3 +220,20 @@ def test_create_team_page_refuses_a_reserved_name(client, owner):
     response = client.post("/entities", {"name": "graphql"})
     assert response.status_code == 200
     assert "reserved for launchui" in text(response)
+
+
+# --- queue pages link a launched item's run to its run page -------------------------------------------------
+
+
+def test_queue_overview_recent_rows_and_item_page_link_to_the_run(client, owner, vision, queue):
+    item = RunQueueItem.objects.get(associated_run_id="b2")
+    waiting = item_push(queue=queue, run_spec={"project": "vision"}, created_by=owner)
+    client.force_login(owner)
+    for url in ["/launch/acme/queues/gpu-queue/", "/launch/acme/queues/gpu-queue/recent"]:
+        body = text(client.get(url))
+        assert '<a href="/acme/vision/runs/b2">b2</a>' in body, url
+        assert f'href="/launch/acme/queues/gpu-queue/items/{item.pk}">Item #{item.pk}</a>' in body
+        assert f'href="/launch/acme/queues/gpu-queue/items/{waiting.pk}">Item #{waiting.pk}</a>' in body
+    body = text(client.get(f"/launch/acme/queues/gpu-queue/items/{item.pk}"))
+    assert '<dd class="mono"><a href="/acme/vision/runs/b2">b2</a></dd>' in body
+    assert '<a href="/acme/vision/runs/b2">View run b2</a>' in body
