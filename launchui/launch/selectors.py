@@ -388,3 +388,46 @@ def run_rows(project: Project, runs: list[Run]) -> list[RunRow]:
 def project_queues(project: Project) -> list[str]:
     """Names of the entity's queues, for the project page's queue filter (one query)."""
     return list(RunQueue.objects.filter(entity_id=project.entity_id).order_by("name").values_list("name", flat=True))
+
+
+JOB_RUNS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class JobRunRow:
+    """A run made from a job: the launch (an ItemRow), the version or alias it was launched with, and the
+    run's own state (projects/states.py) and summary."""
+
+    launch: ItemRow
+    version: str
+    state: str
+    state_label: str
+
+    @property
+    def run(self) -> Run:
+        assert self.launch.run is not None
+        return self.launch.run
+
+    @property
+    def summary(self) -> dict:
+        return self.run.summary if isinstance(self.run.summary, dict) else {}
+
+
+def job_runs(*, user: User, job_path: str, limit: int = JOB_RUNS_SHOWN) -> list[JobRunRow]:
+    """The newest launches of one job ("entity/project/name", any version or alias) whose run reported, in
+    queues the user can see: the job page's Runs tab. Four queries whatever their number."""
+    items = (
+        RunQueueItem.objects.filter(queue__entity__memberships__user=user, run_spec__job__startswith=f"{job_path}:")
+        .exclude(associated_run_id="")
+        .select_related("queue__entity", "created_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    now = timezone.now()
+    rows = []
+    for launch in with_item_status(list(items)):
+        if launch.run is None:
+            continue
+        state = run_state(launch.run, now)
+        version = str((launch.item.run_spec or {}).get("job", "")).rpartition(":")[2]
+        rows.append(JobRunRow(launch=launch, version=version, state=str(state.value), state_label=str(state.label)))
+    return rows

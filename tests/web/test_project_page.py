@@ -237,3 +237,36 @@ def test_queue_overview_recent_rows_and_item_page_link_to_the_run(client, owner,
     body = text(client.get(f"/launch/acme/queues/gpu-queue/items/{item.pk}"))
     assert '<dd class="mono"><a href="/acme/vision/runs/b2">b2</a></dd>' in body
     assert '<a href="/acme/vision/runs/b2">View run b2</a>' in body
+
+
+# --- the job page's Runs tab --------------------------------------------------------------------------------
+
+
+def test_job_page_lists_runs_of_each_version_with_state_and_chosen_metric(client, owner, outsider, team, queue):
+    from tests.web.jobs_helpers import image_job
+
+    image_job(team, owner, project="vision")
+    project = project_get_or_create(entity=team, name="vision")
+    job = "acme/vision/job-ghcr.io_acme_train"
+    make_run(project, owner, "r1", loss=0.4)
+    make_run(project, owner, "r2", loss=0.8, exit_code=2)
+    make_run(project, owner, "other", loss=0.1)
+    launched(queue, owner, "r1", f"{job}:v0")
+    launched(queue, owner, "r2", f"{job}:latest")
+    launched(queue, owner, "other", "acme/vision/job-else:v0")
+    client.force_login(owner)
+    url = "/launch/acme/vision/jobs/job-ghcr.io_acme_train"
+    queries, response = count_queries(client, url + "?metric=loss")
+    runs = response.context["runs"]
+    assert [(r.run.name, r.version, r.state) for r in runs] == [("r2", "latest", "failed"), ("r1", "v0", "finished")]
+    assert response.context["metric"] == "loss"
+    body = text(response)
+    assert '<a href="/acme/vision/runs/r2">run-r2</a>' in body
+    assert '<td class="num">0.8</td>' in body and '<td class="num">0.4</td>' in body
+    assert ">Failed</span>" in body
+    for i in range(5):
+        make_run(project, owner, f"more{i}", loss=i)
+        launched(queue, owner, f"more{i}", f"{job}:v0")
+    assert count_queries(client, url + "?metric=loss")[0] == queries
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404

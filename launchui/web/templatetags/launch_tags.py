@@ -62,7 +62,7 @@ def run_badge(row):
 @register.filter
 def cell(value) -> str:
     """A config or summary value in a table cell: numbers compact, others as short JSON."""
-    if value is None:
+    if value is None or value == "":
         return "—"
     if isinstance(value, float):
         return f"{value:.6g}"
