@@ -6,8 +6,9 @@ import posixpath
 import re
 from typing import Any
 
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value, Window
-from django.db.models.functions import Coalesce, NullIf, RowNumber
+from django.db.models import Avg, Count, F, FloatField, Max, OuterRef, Q, Subquery, Value, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Floor, NullIf, RowNumber
 
 from launchui.core import limits
 from launchui.projects import run_filters
@@ -213,3 +214,32 @@ def runs_by_name(project: Project, names: list[str]) -> list[Run]:
     """The project's runs with these names, in the order named (one query)."""
     found = {run.name: run for run in Run.objects.filter(project=project, name__in=names)}
     return [found[name] for name in names if name in found]
+
+
+# The system metrics the queue Monitor charts, as the client names them in wandb-events.jsonl (percentages).
+SYSTEM_SERIES = {"cpu": "system.cpu", "memory": "system.memory_percent", "gpu": "system.gpu.0.gpu"}
+
+
+def runs_system_metrics(run_ids: list[int], *, since: float, until: float, buckets: int) -> list[dict]:
+    """The runs' CPU, memory and GPU (device 0) utilisation over time: their system-metrics rows averaged in
+    `buckets` equal slices of [since, until) (unix seconds), one query whatever the runs' lengths. Returns
+    [{"bucket": i, "cpu": avg|None, "memory": ..., "gpu": ..., "runs": how many runs reported}] for the
+    slices with data, in order."""
+    if not run_ids or until <= since:
+        return []
+    timestamp = Cast(KeyTextTransform("_timestamp", "data"), FloatField())
+    width = (until - since) / buckets
+    averages = {
+        name: Avg(Cast(KeyTextTransform(key, "data"), FloatField()), filter=Q(data__has_key=key))
+        for name, key in SYSTEM_SERIES.items()
+    }
+    rows = (
+        RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS, data__has_key="_timestamp")
+        .annotate(ts=timestamp)
+        .filter(ts__gte=since, ts__lt=until)
+        .annotate(bucket=Floor((F("ts") - since) / width))
+        .values("bucket")
+        .annotate(runs=Count("run_id", distinct=True), **averages)
+        .order_by("bucket")
+    )
+    return [{**row, "bucket": int(row["bucket"])} for row in rows]
