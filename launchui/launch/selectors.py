@@ -294,7 +294,7 @@ def _launching_items(project: Project) -> QuerySet[RunQueueItem]:
     queue (the item's runSpec names both; the run itself does not)."""
     return RunQueueItem.objects.filter(
         queue__entity_id=project.entity_id, run_spec__project=project.name, associated_run_id=OuterRef("name")
-    )
+    ).exclude(associated_run_id="")  # said outright, so that PostgreSQL may use the partial index item_by_run
 
 
 def project_run_table(
@@ -318,7 +318,8 @@ def project_run_table(
     if text:
         pattern = "(?i)" + re.escape(text[:200])
         conditions.append({"$or": [{"display_name": {"$regex": pattern}}, {"name": {"$regex": pattern}}]})
-    runs = Run.objects.filter(project=project).select_related("created_by")
+    # history_keys holds per-key stats (large for runs with many metrics) and the table shows none of it
+    runs = Run.objects.filter(project=project).select_related("created_by").defer("history_keys", "notes")
     runs = run_filters.filter_runs(runs, {"$and": conditions} if conditions else None)
     if job:
         runs = runs.filter(Exists(_launching_items(project).filter(run_spec__job__icontains=job[:200])))
@@ -362,6 +363,7 @@ def run_rows(project: Project, runs: list[Run]) -> list[RunRow]:
             RunQueueItem.objects.filter(
                 queue__entity_id=project.entity_id, run_spec__project=project.name, associated_run_id__in=names
             )
+            .exclude(associated_run_id="")  # the partial index item_by_run
             .select_related("queue__entity")
             .order_by("created_at", "id")
         )
