@@ -236,6 +236,7 @@ class Walkthrough:
         if self.agent.poll() is not None:
             raise StepFailed(f"the agent exited early with code {self.agent.returncode}")
         self.shot(page, 8, "finished")
+        run_id = row.get_by_role("link").first.inner_text().strip()
 
         self.begin("10. Stop the agent from the Agents tab")
         page.get_by_role("navigation", name="Queue").get_by_role("link", name="Agents").click()
@@ -247,6 +248,17 @@ class Walkthrough:
             print(f"  the agent exited with code {code}")
         except subprocess.TimeoutExpired:
             raise StepFailed("the agent is shown Killed but its process did not exit within 30 s") from None
+
+        self.begin("11. Open the run's page: its charts")
+        # The address the client printed ("View run at"); its Charts tab draws the logged loss.
+        page.set_viewport_size({"width": 1280, "height": 720})
+        page.goto(f"{self.base}/{ENTITY}/{PROJECT}/runs/{run_id}/charts")
+        page.wait_for_function("window.launchuiCharts !== undefined")
+        drawn = page.evaluate("window.launchuiCharts.drawn")
+        if not drawn or drawn.get("charts", 0) < 1:
+            raise StepFailed(f"the run page drew no chart: {drawn!r}")
+        expect(page.get_by_role("figure", name="loss")).to_have_attribute("data-chart-state", "drawn")
+        self.shot(page, 9, "run-charts")
 
 
 def main() -> int:

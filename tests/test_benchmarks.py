@@ -92,3 +92,10 @@ def test_bench_builds_runs_one_build_over_https():
         "200",
     )
     assert "worker concurrency 1: submit -> ready job version" in output
+
+
+def test_bench_run_page_runs_with_the_same_queries_for_every_case():
+    output = run_bench("run_page.py", "--smoke")
+    # The page, the Charts tab, each chart's data and the console tail: a fixed handful of queries each.
+    assert queries(output) == {"page": 4, "charts": 4, "data_step": 4, "data_wall": 4, "system": 4, "tail": 4}
+    assert "points per chart: 500" in output and "20 charts" in output

@@ -433,3 +433,15 @@ def job_runs(*, user: User, job_path: str, limit: int = JOB_RUNS_SHOWN) -> list[
         version = str((launch.item.run_spec or {}).get("job", "")).rpartition(":")[2]
         rows.append(JobRunRow(launch=launch, version=version, state=str(state.value), state_label=str(state.label)))
     return rows
+
+
+def item_for_run(run: Run) -> ItemRow | None:
+    """The queue item that launched a run, with its derived status and reason (what the queue pages show),
+    or None for a run started by hand: at most four queries."""
+    items = (
+        RunQueueItem.objects.filter(queue__entity_id=run.project.entity_id, associated_run_id=run.name)
+        .select_related("queue__entity", "agent", "created_by")
+        .order_by("-created_at", "-id")[:10]
+    )
+    found = [item for item in items if ((item.run_spec or {}).get("project") or "") == run.project.name]
+    return with_item_status(found[:1])[0] if found else None

@@ -199,6 +199,21 @@ def project_for_user(user, entity_name: str, project_name: str):
     )
 
 
+def run_for_user(user, *, entity_name: str, project_name: str, run_name: str) -> Run | None:
+    """A run by its address, only for members of its entity (one query); None for outsiders and missing runs
+    alike, so that an outsider learns nothing."""
+    return (
+        Run.objects.filter(
+            project__entity__name=entity_name,
+            project__entity__memberships__user=user,
+            project__name=project_name,
+            name=run_name,
+        )
+        .select_related("project__entity", "created_by")
+        .first()
+    )
+
+
 def projects_for_user(user):
     """Projects of every entity the user is a member of, with their run counts: the Projects page."""
     runs = Run.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("id")).values("n")
@@ -243,3 +258,34 @@ def runs_system_metrics(run_ids: list[int], *, since: float, until: float, bucke
         .order_by("bucket")
     )
     return [{**row, "bucket": int(row["bucket"])} for row in rows]
+
+
+def run_console_tail(run: Run, *, limit: int = 1000) -> list[tuple[int, str]]:
+    """The last `limit` console lines, in order (one query on the (run, file, line) index)."""
+    rows = (
+        RunStreamLine.objects.filter(run=run, file=RunStreamLine.OUTPUT)
+        .order_by("-line")
+        .values_list("line", "text")[:limit]
+    )
+    return list(reversed(list(rows)))
+
+
+def run_console_search(run: Run, text: str, *, limit: int = 1000) -> list[tuple[int, str]]:
+    """Console lines containing `text` (case-insensitive), in order, at most `limit` (one query)."""
+    rows = (
+        RunStreamLine.objects.filter(run=run, file=RunStreamLine.OUTPUT, text__icontains=text[:200])
+        .order_by("line")
+        .values_list("line", "text")[:limit]
+    )
+    return list(rows)
+
+
+def run_console_all(run: Run, *, page: int = 5000):
+    """Every console line, in order, fetched `page` lines at a time (bounded memory for any length)."""
+    after = -1
+    while True:
+        rows = run_console_lines(run, after=after, limit=page)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1][0]

@@ -124,3 +124,25 @@ document.addEventListener("click", function (event) {
   const dialog = button && button.closest("dialog");
   if (dialog) dialog.close();
 });
+
+// Run logs (web/run.html): open scrolled to the end (where a traceback is), and keep following new lines
+// (appended by the live tail) while the reader is at the end.
+(function () {
+  function atEnd(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
+  document.addEventListener("DOMContentLoaded", function () {
+    const box = document.querySelector("[data-log-box][data-scroll-end]");
+    if (!box) return;
+    box.scrollTop = box.scrollHeight;
+    const last = box.querySelector(".log-line:last-child");
+    if (last && last.scrollIntoView) last.scrollIntoView({ block: "nearest" });
+  });
+  let follow = true;
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const box = document.querySelector("[data-log-box]");
+    if (box && event.detail.target && event.detail.target.id === "log-lines") follow = atEnd(box);
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    const box = document.querySelector("[data-log-box]");
+    if (box && follow && event.detail.target && event.detail.target.id === "log-lines") box.scrollTop = box.scrollHeight;
+  });
+})();

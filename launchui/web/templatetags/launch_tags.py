@@ -71,3 +71,9 @@ def cell(value) -> str:
     else:
         text = json.dumps(value, sort_keys=True)
     return text if len(text) <= 80 else text[:79] + "…"
+
+
+@register.filter
+def run_tone(code) -> str:
+    """A run's or item's status code to its badge tone."""
+    return ITEM_TONES.get(str(code), "muted")
