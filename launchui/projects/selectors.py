@@ -215,12 +215,15 @@ def run_for_user(user, *, entity_name: str, project_name: str, run_name: str) ->
 
 
 def projects_for_user(user):
-    """Projects of every entity the user is a member of, with their run counts: the Projects page."""
-    runs = Run.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("id")).values("n")
+    """Projects of every entity the user is a member of, with their run counts and latest run: the Projects
+    page. Both are correlated subqueries, computed for the page's rows only (a join would multiply them)."""
+    runs = Run.objects.filter(project=OuterRef("pk")).order_by()
+    count = runs.values("project").annotate(n=Count("id")).values("n")
+    latest = runs.order_by("-created_at").values("created_at")[:1]
     return (
         Project.objects.select_related("entity")
         .filter(entity__memberships__user=user)
-        .annotate(run_count=Coalesce(Subquery(runs), 0), last_run_at=Max("runs__created_at"))
+        .annotate(run_count=Coalesce(Subquery(count), 0), last_run_at=Subquery(latest))
         .order_by("entity__name", "name")
     )
 
