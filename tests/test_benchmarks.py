@@ -79,6 +79,13 @@ def test_bench_launch_page_runs_and_each_page_keeps_its_query_budget():
     }, output
 
 
+def test_bench_project_page_runs_at_the_same_queries_whatever_the_filter_or_sort():
+    output = run_bench("project_page.py", "--smoke")
+    counts = queries(output)
+    assert set(counts) == {"unfiltered", "state", "tag", "queue", "text", "sort_summary", "sort_queue"}, output
+    assert set(counts.values()) == {7}, counts  # session, user, project, queues, count, page, their items
+
+
 def test_bench_builds_runs_one_build_over_https():
     # builds.py flushes its Redis db (BENCH_BROKER_URL, default db 11): never the tests' broker db.
     assert os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/11") != os.environ.get("CELERY_BROKER_URL")

@@ -20,3 +20,33 @@ def personal_entity_name(username: str, is_taken: Callable[[str], bool]) -> str:
         if not is_taken(candidate):
             return candidate
     raise RuntimeError(f"No free personal entity name for {username!r}")
+
+
+# The first segments of launchui's fixed addresses. /<entity>/<project> and /<entity>/<project>/runs/<id>
+# (the addresses the wandb client prints) are matched after every fixed address, so an entity with one of
+# these names would have pages nobody can reach: such names are refused when an entity is made.
+# tests/accounts/test_reserved_names.py checks the list against every URL pattern.
+RESERVED_ENTITY_NAMES = frozenset(
+    {
+        "admin",
+        "api",
+        "artifacts",
+        "authorize",
+        "entities",
+        "files",
+        "graphql",
+        "healthz",
+        "launch",
+        "login",
+        "logout",
+        "media",
+        "projects",
+        "runs",
+        "signup",
+        "static",
+    }
+)
+
+
+def is_reserved(name: str) -> bool:
+    return name.lower() in RESERVED_ENTITY_NAMES

@@ -12,16 +12,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from launchui.accounts.models import ApiKey, Entity, Membership
-from launchui.accounts.names import personal_entity_name
+from launchui.accounts.names import is_reserved, personal_entity_name
 
 API_KEY_PREFIX = "local-"
 _KEY_ALPHABET = string.ascii_letters + string.digits
+RESERVED_MESSAGE = "This name is reserved for launchui's own pages; choose another."
 
 
 @transaction.atomic
 def user_create(*, username: str, password: str | None, email: str = "") -> User:
     """A user and their personal entity named exactly after them, in which they are admin; a name already
     taken by an entity is refused here (sign-up form, create_user) rather than given a suffix."""
+    if is_reserved(username):
+        raise ValidationError({"username": RESERVED_MESSAGE})
     if Entity.objects.filter(name__iexact=username).exists():
         raise ValidationError({"username": "An entity with this name already exists."})
     Entity(name=username).full_clean(validate_unique=False)
@@ -36,7 +39,9 @@ def personal_entity_ensure(user: User) -> Entity:
     entity = Entity.objects.filter(owner=user).first()
     if entity is not None:
         return entity
-    name = personal_entity_name(user.username, lambda n: Entity.objects.filter(name__iexact=n).exists())
+    name = personal_entity_name(
+        user.username, lambda n: is_reserved(n) or Entity.objects.filter(name__iexact=n).exists()
+    )
     entity = Entity.objects.create(name=name, owner=user)
     Membership.objects.create(entity=entity, user=user, role=Membership.ADMIN)
     return entity
@@ -45,6 +50,8 @@ def personal_entity_ensure(user: User) -> Entity:
 @transaction.atomic
 def team_create(*, name: str, creator: User) -> Entity:
     entity = Entity(name=name, is_team=True)
+    if is_reserved(name):
+        raise ValidationError({"name": RESERVED_MESSAGE})
     if Entity.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": "An entity with this name already exists."})
     entity.full_clean()

@@ -147,6 +147,13 @@ class RunQueueItem(models.Model):
                 name="waiting_by_age",
                 condition=models.Q(state__in=["PENDING", "LEASED"]),
             ),
+            # A run's launching item, by the run's name: the project and job pages read a run's job and queue
+            # through it, and filter and sort runs by them (launch.selectors.project_run_table).
+            models.Index(
+                fields=["associated_run_id", "queue"],
+                name="item_by_run",
+                condition=~models.Q(associated_run_id=""),
+            ),
         ]
 
     def __str__(self) -> str:

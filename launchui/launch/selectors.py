@@ -1,13 +1,14 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, Window
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
@@ -15,10 +16,10 @@ from launchui.accounts.models import Membership
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
-from launchui.projects import run_files
+from launchui.projects import run_files, run_filters
 from launchui.projects import selectors as run_selectors
 from launchui.projects.models import Project, Run, RunFile, RunStreamLine
-from launchui.projects.states import RunState, run_status
+from launchui.projects.states import RunState, run_state, run_status
 
 if TYPE_CHECKING:
     # django-stubs-ext is a test/lint requirement only, so it is imported for the type checker alone.
@@ -473,6 +474,157 @@ def error_file_tail(file: RunFile) -> str:
         if file.size > ERROR_FILE_TAIL_BYTES:
             handle.seek(file.size - ERROR_FILE_TAIL_BYTES)
         return handle.read(ERROR_FILE_TAIL_BYTES).decode("utf-8", errors="replace")
+
+
+# --- a project's runs, with the queue item that launched each (the project page) ---------------------------
+
+RUN_TABLE_STATES = ["running", "finished", "failed", "killed", "crashed"]
+
+
+def _launching_items(project: Project) -> QuerySet[RunQueueItem]:
+    """Items whose run went to this project, for a run named OuterRef("name"): how a run knows its job and
+    queue (the item's runSpec names both; the run itself does not)."""
+    return RunQueueItem.objects.filter(
+        queue__entity_id=project.entity_id, run_spec__project=project.name, associated_run_id=OuterRef("name")
+    ).exclude(associated_run_id="")  # said outright, so that PostgreSQL may use the partial index item_by_run
+
+
+def project_run_table(
+    project: Project,
+    *,
+    state: str = "",
+    tag: str = "",
+    job: str = "",
+    queue: str = "",
+    text: str = "",
+    order: str = "-created_at",
+) -> QuerySet[Run]:
+    """The project page's runs: its filters become W&B filters (the rule api.runs() uses, run_filters.py) plus
+    the job and queue of the item that launched each run; any column sorts, a summary metric included.
+    Raises ValidationError for an order or filter that cannot be read."""
+    conditions: list[dict] = []
+    if state:
+        conditions.append({"state": state})
+    if tag:
+        conditions.append({"tags": {"$in": [tag]}})
+    if text:
+        pattern = "(?i)" + re.escape(text[:200])
+        conditions.append({"$or": [{"display_name": {"$regex": pattern}}, {"name": {"$regex": pattern}}]})
+    # history_keys holds per-key stats (large for runs with many metrics) and the table shows none of it
+    runs = Run.objects.filter(project=project).select_related("created_by").defer("history_keys", "notes")
+    runs = run_filters.filter_runs(runs, {"$and": conditions} if conditions else None)
+    if job:
+        runs = runs.filter(Exists(_launching_items(project).filter(run_spec__job__icontains=job[:200])))
+    if queue:
+        runs = runs.filter(Exists(_launching_items(project).filter(queue__name=queue)))
+    latest = _launching_items(project).order_by("-created_at", "-id")
+    extra = {
+        "job": Subquery(latest.values(job_text=KeyTextTransform("job", "run_spec"))[:1]),
+        "queue": Subquery(latest.values("queue__name")[:1]),
+        "user": F("created_by__username"),
+        "tags": F("tags"),
+    }
+    return run_filters.order_runs(runs, order, extra=extra)
+
+
+@dataclass
+class RunRow:
+    """A run as the project and job pages list it: its derived state and the item that launched it; a page
+    adds the config and summary cells it shows."""
+
+    run: Run
+    state: str
+    state_label: str
+    item: RunQueueItem | None
+    job: str
+    runtime: float
+    config_cells: list = field(default_factory=list)
+    summary_cells: list = field(default_factory=list)
+
+    @property
+    def queue(self) -> RunQueue | None:
+        return self.item.queue if self.item else None
+
+
+def run_rows(project: Project, runs: list[Run]) -> list[RunRow]:
+    """Each run with its state (projects/states.py) and launching item: one query whatever their number."""
+    names = [run.name for run in runs]
+    items: dict[str, RunQueueItem] = {}
+    if names:
+        found = (
+            RunQueueItem.objects.filter(
+                queue__entity_id=project.entity_id, run_spec__project=project.name, associated_run_id__in=names
+            )
+            .exclude(associated_run_id="")  # the partial index item_by_run
+            .select_related("queue__entity")
+            .order_by("created_at", "id")
+        )
+        items = {item.associated_run_id: item for item in found}  # the latest item wins
+    now = timezone.now()
+    rows = []
+    for run in runs:
+        state = run_state(run, now)
+        item = items.get(run.name)
+        end = run.completed_at or run.heartbeat_at or run.created_at
+        rows.append(
+            RunRow(
+                run=run,
+                state=str(state.value),
+                state_label=str(state.label),
+                item=item,
+                job=((item.run_spec or {}).get("job") or "") if item else "",
+                runtime=max(0.0, (end - run.created_at).total_seconds()),
+            )
+        )
+    return rows
+
+
+def project_queues(project: Project) -> list[str]:
+    """Names of the entity's queues, for the project page's queue filter (one query)."""
+    return list(RunQueue.objects.filter(entity_id=project.entity_id).order_by("name").values_list("name", flat=True))
+
+
+JOB_RUNS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class JobRunRow:
+    """A run made from a job: the launch (an ItemRow), the version or alias it was launched with, and the
+    run's own state (projects/states.py) and summary."""
+
+    launch: ItemRow
+    version: str
+    state: str
+    state_label: str
+
+    @property
+    def run(self) -> Run:
+        assert self.launch.run is not None
+        return self.launch.run
+
+    @property
+    def summary(self) -> dict:
+        return self.run.summary if isinstance(self.run.summary, dict) else {}
+
+
+def job_runs(*, user: User, job_path: str, limit: int = JOB_RUNS_SHOWN) -> list[JobRunRow]:
+    """The newest launches of one job ("entity/project/name", any version or alias) whose run reported, in
+    queues the user can see: the job page's Runs tab. Four queries whatever their number."""
+    items = (
+        RunQueueItem.objects.filter(queue__entity__memberships__user=user, run_spec__job__startswith=f"{job_path}:")
+        .exclude(associated_run_id="")
+        .select_related("queue__entity", "created_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    now = timezone.now()
+    rows = []
+    for launch in with_item_status(list(items)):
+        if launch.run is None:
+            continue
+        state = run_state(launch.run, now)
+        version = str((launch.item.run_spec or {}).get("job", "")).rpartition(":")[2]
+        rows.append(JobRunRow(launch=launch, version=version, state=str(state.value), state_label=str(state.label)))
+    return rows
 
 
 def item_for_run(run: Run) -> ItemRow | None:

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from launchui.projects.states import RunState
@@ -199,15 +200,32 @@ def filter_runs(runs: QuerySet, filters: Any) -> QuerySet:
     return runs.filter(condition)
 
 
-def order_runs(runs: QuerySet, order: Any) -> QuerySet:
-    """W&B orders: [+-]created_at, heartbeat_at, name, display_name, summary_metrics.KEY, config.KEY[.value];
-    runs without the key come last either way. Ties are broken by id so pages never overlap."""
+def runtime_expression() -> Any:
+    """A run's runtime as the pages show it: from creation to its end, or to its last heartbeat."""
+    return Coalesce(F("completed_at"), F("heartbeat_at"), F("created_at")) - F("created_at")
+
+
+def state_expression(now) -> Case:
+    """The run's W&B state as a SQL value (state_q for each state), so that pages can sort by it."""
+    return Case(*[When(state_q(state, now), then=Value(state)) for state in RunState.values], default=Value(""))
+
+
+def order_runs(runs: QuerySet, order: Any, *, extra: dict[str, Any] | None = None) -> QuerySet:
+    """W&B orders: [+-]created_at, heartbeat_at, name, display_name, runtime, state, summary_metrics.KEY,
+    config.KEY[.value]; `extra` adds orders a caller annotates (a page's job or queue). Runs without the key
+    come last either way. Ties are broken by id so pages never overlap."""
     text = order if isinstance(order, str) and order else "-created_at"
     descending = text.startswith("-")
     key = text.lstrip("+-")
     expression: Any
-    if key in COLUMNS:
+    if extra and key in extra:
+        expression = extra[key]
+    elif key in COLUMNS:
         expression = F(COLUMNS[key])
+    elif key == "runtime":
+        expression = runtime_expression()
+    elif key == "state":
+        expression = state_expression(timezone.now())
     else:
         root, _, path = key.partition(".")
         if root not in ("config", "summary_metrics", "summaryMetrics", "summary") or not path:

@@ -10,15 +10,15 @@ from functools import reduce
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Max, Q, TextField, Value, Window
+from django.db.models import Avg, Count, F, FloatField, Max, OuterRef, Q, Subquery, TextField, Value, Window
 from django.db.models.expressions import RawSQL
-from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Cast, NullIf, RowNumber
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce, Floor, NullIf, RowNumber
 
 from launchui.core import limits
 from launchui.core.json_values import NonFiniteDecoder
 from launchui.projects import run_filters
-from launchui.projects.models import Run, RunFile, RunHistoryBucket, RunStreamLine
+from launchui.projects.models import Project, Run, RunFile, RunHistoryBucket, RunStreamLine
 
 
 def clamp_samples(samples: Any, default: int = 500) -> int:
@@ -379,6 +379,15 @@ def run_stream_facts(run_ids: list[int], *, events: bool = True) -> dict[int, di
     return facts
 
 
+def project_for_user(user, entity_name: str, project_name: str):
+    """The named project when the user is a member of its entity; None otherwise (one query)."""
+    return (
+        Project.objects.select_related("entity")
+        .filter(entity__name=entity_name, name=project_name, entity__memberships__user=user)
+        .first()
+    )
+
+
 def run_for_user(user, *, entity_name: str, project_name: str, run_name: str) -> Run | None:
     """A run by its address, only for members of its entity (one query); None for outsiders and missing runs
     alike, so that an outsider learns nothing."""
@@ -392,6 +401,55 @@ def run_for_user(user, *, entity_name: str, project_name: str, run_name: str) ->
         .select_related("project__entity", "created_by")
         .first()
     )
+
+
+def projects_for_user(user):
+    """Projects of every entity the user is a member of, with their run counts and latest run: the Projects
+    page. Both are correlated subqueries, computed for the page's rows only (a join would multiply them)."""
+    runs = Run.objects.filter(project=OuterRef("pk")).order_by()
+    count = runs.values("project").annotate(n=Count("id")).values("n")
+    latest = runs.order_by("-created_at").values("created_at")[:1]
+    return (
+        Project.objects.select_related("entity")
+        .filter(entity__memberships__user=user)
+        .annotate(run_count=Coalesce(Subquery(count), 0), last_run_at=Subquery(latest))
+        .order_by("entity__name", "name")
+    )
+
+
+def runs_by_name(project: Project, names: list[str]) -> list[Run]:
+    """The project's runs with these names, in the order named (one query)."""
+    found = {run.name: run for run in Run.objects.filter(project=project, name__in=names)}
+    return [found[name] for name in names if name in found]
+
+
+# The system metrics the queue Monitor charts, as the client names them in wandb-events.jsonl (percentages).
+SYSTEM_SERIES = {"cpu": "system.cpu", "memory": "system.memory_percent", "gpu": "system.gpu.0.gpu"}
+
+
+def runs_system_metrics(run_ids: list[int], *, since: float, until: float, buckets: int) -> list[dict]:
+    """The runs' CPU, memory and GPU (device 0) utilisation over time: their system-metrics rows averaged in
+    `buckets` equal slices of [since, until) (unix seconds), one query whatever the runs' lengths. Returns
+    [{"bucket": i, "cpu": avg|None, "memory": ..., "gpu": ..., "runs": how many runs reported}] for the
+    slices with data, in order."""
+    if not run_ids or until <= since:
+        return []
+    timestamp = Cast(KeyTextTransform("_timestamp", "data"), FloatField())
+    width = (until - since) / buckets
+    averages = {
+        name: Avg(Cast(KeyTextTransform(key, "data"), FloatField()), filter=Q(data__has_key=key))
+        for name, key in SYSTEM_SERIES.items()
+    }
+    rows = (
+        RunStreamLine.objects.filter(run_id__in=run_ids, file=RunStreamLine.EVENTS, data__has_key="_timestamp")
+        .annotate(ts=timestamp)
+        .filter(ts__gte=since, ts__lt=until)
+        .annotate(bucket=Floor((F("ts") - since) / width))
+        .values("bucket")
+        .annotate(runs=Count("run_id", distinct=True), **averages)
+        .order_by("bucket")
+    )
+    return [{**row, "bucket": int(row["bucket"])} for row in rows]
 
 
 def run_console_tail(run: Run, *, limit: int = 1000) -> list[tuple[int, str]]:

@@ -29,6 +29,7 @@ from launchui.artifacts import storage
 from launchui.core import ids
 from launchui.jobs import selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
+from launchui.launch import selectors as launch_selectors
 from launchui.web import forms, jobs_forms
 from launchui.web.common import AuthedRequest, admin_membership_for, clean_url, is_partial, membership_for
 
@@ -331,6 +332,7 @@ def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> 
     requirements = _read_small(by_name.get("requirements.frozen.txt"))
     entrypoint = source.get("entrypoint")
     builds = [BuildRow(b, _status(b)) for b in selectors.builds_for_job(user=request.user, job=job)[:20]]
+    runs, metrics, metric = _job_runs(request, job)
     context = {
         "section": "jobs",
         "job": job,
@@ -346,8 +348,20 @@ def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> 
         "entrypoint": " ".join(map(str, entrypoint)) if isinstance(entrypoint, list) else entrypoint,
         "requirements": requirements.decode(errors="replace") if requirements is not None else None,
         "builds": builds,
+        "runs": runs,
+        "metrics": metrics,
+        "metric": metric,
     }
     return render(request, "jobs/job.html", context)
+
+
+def _job_runs(request: AuthedRequest, job) -> tuple[list, list[str], str]:
+    """The job's runs, the summary keys they hold, and the one the user picked (?metric=) to show."""
+    path = f"{job.project.entity.name}/{job.project.name}/{job.name}"
+    runs = launch_selectors.job_runs(user=request.user, job_path=path)
+    metrics = sorted({k for r in runs for k in r.summary if isinstance(k, str) and not k.startswith("_")})
+    metric = request.GET.get("metric", "")
+    return runs, metrics, metric if metric in metrics else (metrics[0] if metrics else "")
 
 
 @login_required

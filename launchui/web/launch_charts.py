@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from launchui.launch.liveness import ITEM_STATUS_LABELS
 from launchui.launch.selectors import ItemRow
+from launchui.projects.states import RunState, run_state
 
 STATUSES = list(ITEM_STATUS_LABELS)  # queued, idle, pending, running, stopping, finished, failed, crashed, killed
 # Distinct fills for stacked bars; every chart also names its statuses in a legend and a table.
@@ -172,3 +173,152 @@ def monitor(rows: list[ItemRow], now: datetime | None = None) -> dict:
         "errors": errors,
         "since": buckets[0][0],
     }
+
+
+# --- the queue's runs over the window: a timeline, and their system metrics -------------------------------
+
+TIMELINE_MAX_RUNS = 200  # bars drawn (newest first); the table lists the same runs
+TIMELINE_MAX_LANES = 24  # overlapping runs stack in lanes; beyond this they share the last lane
+RUN_COLOURS = {
+    "running": COLOURS["running"],
+    "finished": COLOURS["finished"],
+    "failed": COLOURS["failed"],
+    "crashed": COLOURS["crashed"],
+    "killed": COLOURS["killed"],
+}
+METRIC_COLOURS = {"cpu": "#1a73e8", "memory": "#188038", "gpu": "#e37400"}
+METRIC_LABELS = {"cpu": "CPU", "memory": "Memory", "gpu": "GPU"}
+METRIC_BUCKETS = 168  # one an hour over 7 days
+
+
+def _x(when: float, since: float, until: float) -> float:
+    plot_w = WIDTH - LEFT - 8
+    return round(LEFT + plot_w * min(max((when - since) / (until - since), 0.0), 1.0), 1)
+
+
+def _time_labels(buckets) -> list[dict]:
+    since, until = buckets[0][0].timestamp(), buckets[-1][1].timestamp()
+    return [{"x": _x(start.timestamp() + 43200, since, until), "text": start.strftime("%a")} for start, _, _ in buckets]
+
+
+def timeline(runs: list[dict], now: datetime | None = None) -> dict:
+    """One bar per run from its start to its end (or now), coloured by its state, stacked in lanes so that
+    overlapping runs do not hide each other. `runs` are {"name", "project", "state", "state_label", "start",
+    "end"}, newest first; at most TIMELINE_MAX_RUNS are drawn."""
+    now = now or timezone.now()
+    buckets = day_buckets(now)
+    since, until = buckets[0][0].timestamp(), now.timestamp()
+    shown = sorted(runs[:TIMELINE_MAX_RUNS], key=lambda r: r["start"])
+    lane_ends: list[float] = []
+    placed = []
+    for run in shown:
+        start, end = run["start"].timestamp(), run["end"].timestamp()
+        lane = next((i for i, last in enumerate(lane_ends) if last <= start), None)
+        if lane is None:
+            if len(lane_ends) < TIMELINE_MAX_LANES:
+                lane_ends.append(end)
+                lane = len(lane_ends) - 1
+            else:
+                lane = len(lane_ends) - 1
+        lane_ends[lane] = max(lane_ends[lane], end)
+        placed.append((run, lane, start, end))
+    plot_h = HEIGHT - BOTTOM - TOP
+    lane_h = plot_h / max(len(lane_ends), 1)
+    bars = []
+    for run, lane, start, end in placed:
+        x = _x(start, since, until)
+        bars.append(
+            {
+                **run,
+                "x": x,
+                "y": round(TOP + lane * lane_h + lane_h * 0.15, 1),
+                "w": max(round(_x(end, since, until) - x, 1), 2.0),  # a short run stays visible
+                "h": round(max(lane_h * 0.7, 1.0), 1),
+                "colour": RUN_COLOURS.get(run["state"], COLOURS["killed"]),
+                "duration": duration_text(end - start),
+            }
+        )
+    used = [s for s in RUN_COLOURS if any(r["state"] == s for r in shown)]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - 8,
+        "bottom": TOP + plot_h,
+        "label_y": HEIGHT - 10,
+        "labels": _time_labels(buckets),
+        "bars": bars,
+        "states": [(s, s.capitalize(), RUN_COLOURS[s]) for s in used],
+        "total": len(runs),
+        "shown": len(shown),
+    }
+
+
+def metrics_chart(points: list[dict], now: datetime | None = None) -> dict:
+    """Lines of average CPU, memory and GPU utilisation (percent) of the queue's runs per hour; `points` from
+    projects.selectors.runs_system_metrics over the same 7 days in METRIC_BUCKETS slices."""
+    now = now or timezone.now()
+    buckets = day_buckets(now)
+    since, until = buckets[0][0].timestamp(), now.timestamp()
+    width = (until - since) / METRIC_BUCKETS
+    plot_h = HEIGHT - BOTTOM - TOP
+    lines = []
+    for key in ("cpu", "memory", "gpu"):
+        coords = [
+            f"{_x(since + (p['bucket'] + 0.5) * width, since, until)},"
+            f"{round(TOP + plot_h - plot_h * min(max(p[key], 0), 100) / 100, 1)}"
+            for p in points
+            if p.get(key) is not None
+        ]
+        if coords:
+            lines.append(
+                {"key": key, "label": METRIC_LABELS[key], "colour": METRIC_COLOURS[key], "points": " ".join(coords)}
+            )
+    rows = [
+        {
+            "at": datetime.fromtimestamp(since + p["bucket"] * width, tz=timezone.get_current_timezone()),
+            "runs": p["runs"],
+            "cpu": p.get("cpu"),
+            "memory": p.get("memory"),
+            "gpu": p.get("gpu"),
+        }
+        for p in points
+    ]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - 8,
+        "bottom": TOP + plot_h,
+        "label_y": HEIGHT - 10,
+        "labels": _time_labels(buckets),
+        "ticks": [{"y": round(TOP + plot_h - plot_h * f, 1), "text": f"{int(f * 100)}%"} for f in (0, 0.5, 1)],
+        "lines": lines,
+        "rows": rows,
+    }
+
+
+def run_bars(rows: list[ItemRow], now: datetime | None = None) -> list[dict]:
+    """The runs of the items (those that reported), newest first, as timeline() takes them: each with its
+    state derived by projects/states.py."""
+    now = now or timezone.now()
+    bars = []
+    for row in rows:
+        run = row.run
+        if run is None:
+            continue
+        state = run_state(run, now)
+        end = run.completed_at or (now if state == RunState.RUNNING else run.heartbeat_at) or run.created_at
+        bars.append(
+            {
+                "name": run.name,
+                "label": run.display_name or run.name,
+                "project": run.project.name,
+                "state": str(state.value),
+                "state_label": str(state.label),
+                "start": run.created_at,
+                "end": max(end, run.created_at),
+                "pk": run.pk,
+            }
+        )
+    return bars

@@ -24,6 +24,7 @@ from launchui.launch import services as launch_services
 from launchui.launch.models import RunQueue
 from launchui.launch.selectors import ItemRow
 from launchui.projects import run_files
+from launchui.projects import selectors as project_selectors
 from launchui.projects import services as project_services
 from launchui.web import forms, launch_charts
 from launchui.web.common import (
@@ -257,5 +258,17 @@ def queue_monitor(request: AuthedRequest, entity: str, queue: str) -> HttpRespon
     now = timezone.now()
     since = launch_charts.day_buckets(now, MONITOR_DAYS)[0][0]
     items = launch_selectors.items_since(run_queue, since - timedelta(seconds=1))
-    context = {**queue_context(request, run_queue, membership, "monitor"), **launch_charts.monitor(items, now)}
+    runs = launch_charts.run_bars(items, now)
+    metrics = project_selectors.runs_system_metrics(
+        [run["pk"] for run in runs[: launch_charts.TIMELINE_MAX_RUNS]],
+        since=since.timestamp(),
+        until=now.timestamp(),
+        buckets=launch_charts.METRIC_BUCKETS,
+    )
+    context = {
+        **queue_context(request, run_queue, membership, "monitor"),
+        **launch_charts.monitor(items, now),
+        "timeline": launch_charts.timeline(runs, now),
+        "metrics_chart": launch_charts.metrics_chart(metrics, now),
+    }
     return render(request, "launch/monitor.html#monitor" if is_partial(request) else "web/queue.html", context)

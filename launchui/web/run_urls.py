@@ -10,6 +10,8 @@ _run = "<str:entity>/<str:project>/runs/<str:run_id>"
 
 urlpatterns: list = [
     path("<str:entity>/<str:project>", project_views.project, name="project"),
+    path("<str:entity>/<str:project>/compare", project_views.compare, name="project_compare"),
+    path("<str:entity>/<str:project>/compare/data", project_views.compare_data, name="project_compare_data"),
     path(_run, run_views.run, name="run"),
     path(_run + "/overview", run_views.run_overview, name="run_overview"),
     path(_run + "/charts", run_views.run_charts, name="run_charts"),

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from launchui.web import jobs_views, queue_views, views
+from launchui.web import jobs_views, project_views, queue_views, views
 
 _queue = "launch/<str:entity>/queues/<str:queue>/"
 
@@ -28,6 +28,7 @@ urlpatterns = [
     path(_queue + "config", queue_views.queue_config, name="queue_config"),
     path(_queue + "delete", queue_views.queue_delete, name="queue_delete"),
     path(_queue + "items/<int:item_id>/delete", queue_views.item_delete, name="item_delete"),
+    path("projects", project_views.projects, name="projects"),
     path("entities", views.entities, name="entities"),
     path("entities/<str:name>/members", views.members, name="members"),
     path("entities/<str:name>/members/<int:membership_id>/role", views.member_role, name="member_role"),

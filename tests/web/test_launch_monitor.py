@@ -1,5 +1,6 @@
 """The Monitor tab: the last 7 days as inline SVG charts with text alternatives, and the errors."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -7,6 +8,8 @@ import pytest
 from django.utils import timezone
 
 from launchui.launch.models import RunQueueItem
+from launchui.projects.models import Run
+from launchui.projects.services import run_stream
 from launchui.web.launch_charts import bar_chart, day_buckets, duration_text
 from tests.web.helpers import count_queries, text
 from tests.web.test_launch_items import failed, push, start
@@ -36,7 +39,9 @@ def test_charts_are_inline_svg_with_text_alternatives(client, owner, queue, agen
     push(queue, owner)
     client.force_login(owner)
     body = " ".join(text(client.get(URL)).split())
-    assert body.count('<svg class="chart-svg"') == 2
+    assert body.count('<svg class="chart-svg"') == 4  # status, queued time, run timeline, CPU/memory/GPU
+    assert 'aria-labelledby="timeline-title timeline-desc"' in body
+    assert 'aria-labelledby="system-title system-desc"' in body
     assert 'role="img" aria-labelledby="status-chart-title status-chart-desc"' in body
     assert 'aria-labelledby="wait-chart-title wait-chart-desc"' in body
     assert "<script" not in body.split('id="monitor"')[1]  # no chart library
@@ -47,7 +52,7 @@ def test_charts_are_inline_svg_with_text_alternatives(client, owner, queue, agen
     row = re.search(rf'<tr><th scope="row">{today}</th>(.*?)</tr>', body).group(1)
     assert re.findall(r'<td class="num">(\d+)</td>', row) == ["1", "1", "1", "1", "4"]
     assert f"<title>{today}: 1 finished</title>" in body
-    assert body.count('<th scope="row">') == 14  # 7 days in each table
+    assert body.count('<th scope="row">') == 16  # 7 days in each table, and the timeline's 2 runs
 
 
 def test_errors_newest_first_with_stage_and_message(client, owner, queue, agent):
@@ -81,7 +86,7 @@ def test_monitor_queries_constant(client, owner, queue, agent):
         failed(queue, agent, owner)
     many, response = count_queries(client, URL)
     assert response.context["total"] == 40
-    assert few == many == 7, few  # exact, like the wire's query budgets
+    assert few == many == 8, few  # exact, like the wire's query budgets (8th: the runs' system metrics)
     partial = text(client.get(URL, headers={"HX-Request": "true"}))
     assert partial.lstrip().startswith('<section id="monitor"')
 
@@ -98,3 +103,72 @@ def test_chart_helpers():
     heights = [bar["h"] for bar in chart["bars"]]
     assert len(heights) == 2 and heights[0] == pytest.approx(3 * heights[1], rel=0.01)
     assert [t["text"] for t in chart["ticks"]] == ["0", "2", "4"]
+
+
+def events(run, samples: list[tuple[float, float, float, float | None]]):
+    """System-metric rows as the client streams them: (seconds ago, cpu %, memory %, gpu % or None)."""
+    now = timezone.now().timestamp()
+    lines = []
+    for ago, cpu, memory, gpu in samples:
+        row = {"_timestamp": now - ago, "_wandb": True, "system.cpu": cpu, "system.memory_percent": memory}
+        if gpu is not None:
+            row["system.gpu.0.gpu"] = gpu
+        lines.append(json.dumps(row))
+    run_stream(run=run, complete=False, exit_code=None, files={"wandb-events.jsonl": {"offset": 0, "content": lines}})
+
+
+def test_timeline_draws_each_run_linked_and_coloured_by_state(client, owner, queue, agent):
+    _, done = start(queue, agent, owner, "run-done", complete=True, exit_code=0)
+    _, broke = start(queue, agent, owner, "run-broke", complete=True, exit_code=2)
+    _, live = start(queue, agent, owner, "run-live")
+    Run.objects.filter(pk=done.pk).update(created_at=timezone.now() - timedelta(days=2, hours=1))
+    Run.objects.filter(pk=done.pk).update(completed_at=timezone.now() - timedelta(days=2))
+    waiting = push(queue, owner)  # no run: no bar
+    client.force_login(owner)
+    response = client.get(URL)
+    bars = {bar["name"]: bar for bar in response.context["timeline"]["bars"]}
+    assert sorted(bars) == ["run-broke", "run-done", "run-live"]
+    assert {name: bar["state"] for name, bar in bars.items()} == {
+        "run-done": "finished",
+        "run-broke": "failed",
+        "run-live": "running",
+    }
+    assert bars["run-done"]["duration"] == "1 h"
+    assert bars["run-done"]["x"] < bars["run-broke"]["x"]  # two days earlier, further left
+    assert bars["run-done"]["w"] > bars["run-broke"]["w"]
+    body = text(response)
+    assert '<a href="/acme/train/runs/run-done"><rect class="timeline-bar"' in body
+    assert "<title>run-done: Finished, 1 h</title>" in body
+    table = body.split('id="timeline-table"')[1].split("</table>")[0]
+    assert '<a href="/acme/train/runs/run-broke">run-broke</a></th><td>Failed</td>' in table
+    assert str(waiting.pk) not in table
+
+
+def test_system_chart_averages_the_runs_cpu_memory_and_gpu_per_hour(client, owner, queue, agent):
+    _, first = start(queue, agent, owner, "run-a")
+    _, second = start(queue, agent, owner, "run-b")
+    events(first, [(3 * 3600 + 60, 10, 40, 90), (3 * 3600 + 30, 30, 40, 70), (60, 50, 20, None)])
+    events(second, [(3 * 3600 + 45, 20, 60, None)])
+    client.force_login(owner)
+    rows = client.get(URL).context["metrics_chart"]["rows"]
+    assert [(r["runs"], r["cpu"], r["memory"], r["gpu"]) for r in rows] == [
+        (2, pytest.approx(20), pytest.approx(140 / 3), pytest.approx(80)),
+        (1, pytest.approx(50), pytest.approx(20), None),
+    ]
+    chart = client.get(URL).context["metrics_chart"]
+    assert [line["key"] for line in chart["lines"]] == ["cpu", "memory", "gpu"]
+    body = text(client.get(URL))
+    assert '<td class="num">20.0</td><td class="num">46.7</td><td class="num">80.0</td>' in body
+
+
+def test_monitor_queries_stay_constant_with_runs_and_metrics(client, owner, queue, agent):
+    client.force_login(owner)
+    _, run = start(queue, agent, owner, "run-0", complete=True, exit_code=0)
+    events(run, [(60, 1, 1, 1)])
+    few, _ = count_queries(client, URL)
+    for i in range(1, 15):
+        _, run = start(queue, agent, owner, f"run-{i}")
+        events(run, [(s * 600, i, i, i) for s in range(20)])
+    many, response = count_queries(client, URL)
+    assert len(response.context["timeline"]["bars"]) == 15
+    assert few == many == 8, few  # the Monitor's 7, and one for the runs' system metrics

@@ -49,6 +49,31 @@ def pretty_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True)
 
 
+@register.simple_tag
+def run_badge(row):
+    """A run's derived state (a launch.selectors.RunRow) as a word and a colour."""
+    return format_html(
+        '<span class="badge badge-{} run-state run-state-{}">{}</span>',
+        ITEM_TONES.get(row.state, "muted"),
+        row.state,
+        row.state_label,
+    )
+
+
+@register.filter
+def cell(value) -> str:
+    """A config or summary value in a table cell: numbers compact, others as short JSON."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 @register.filter
 def run_tone(code) -> str:
     """A run's or item's status code to its badge tone."""
