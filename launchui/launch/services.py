@@ -8,14 +8,14 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
 from launchui.artifacts.services import resolve
 from launchui.core import user_data
 from launchui.launch import liveness, queue_config
-from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
+from launchui.launch.models import AgentStatusChange, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
 from launchui.projects.services import project_get_or_create, validate_project_name
 
@@ -182,6 +182,7 @@ def agent_register(
             last_seen_at=timezone.now(),
         )
         agent.queues.set(queues)
+        AgentStatusChange.objects.create(agent=agent, status=agent.reported_status, at=agent.last_seen_at)
     return agent
 
 
@@ -233,8 +234,31 @@ def agent_update_status(*, agent_id: int, status: str, reported_by: User | None 
         raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
     # KILLED is final. wandb 0.31's agent can report POLLING after it: when a job ends while the agent shuts down,
     # the job's thread says "back to polling" at the same time as the main loop's KILLED, and may land last.
-    new_status = Case(When(reported_status=LaunchAgent.KILLED, then=Value(LaunchAgent.KILLED)), default=Value(status))
-    return _agents(agent_id, reported_by).update(reported_status=new_status, last_seen_at=timezone.now())
+    # A status that differs from the stored one is also recorded (AgentStatusChange, the agent page's timeline),
+    # in the same statement: the agent reports its status every few seconds, almost always unchanged.
+    # The row is locked (FOR UPDATE) before it is compared, so two concurrent reports each see the other's result.
+    agents = _agents(agent_id, reported_by).values("id", "reported_status")
+    scoped_sql, scoped_params = agents.query.sql_with_params()
+    agent_table, change_table = LaunchAgent._meta.db_table, AgentStatusChange._meta.db_table
+    sql = f"""
+        WITH prev AS ({scoped_sql} FOR UPDATE),
+        updated AS (
+            UPDATE {agent_table} AS agent
+            SET reported_status = CASE WHEN agent.reported_status = %s THEN %s ELSE %s END, last_seen_at = %s
+            FROM prev WHERE agent.id = prev.id
+            RETURNING agent.id, prev.reported_status AS before, agent.reported_status AS after
+        ),
+        changes AS (
+            INSERT INTO {change_table} (agent_id, status, at)
+            SELECT id, after, %s FROM updated WHERE after <> before
+        )
+        SELECT count(*) FROM updated
+    """
+    now = timezone.now()
+    killed = LaunchAgent.KILLED
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*scoped_params, killed, killed, status, now, now])
+        return cursor.fetchone()[0]
 
 
 def agent_request_stop(*, agent: LaunchAgent) -> None:

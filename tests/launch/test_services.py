@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from launchui.accounts.services import team_create, user_create
 from launchui.launch import selectors
-from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.models import AgentStatusChange, LaunchAgent, RunQueue, RunQueueItem
 from launchui.launch.services import (
     agent_register,
     agent_update_status,
@@ -300,6 +300,27 @@ def test_killed_is_final_even_when_a_late_polling_report_arrives(team, owner, qu
         assert agent_update_status(agent_id=agent.pk, status=late, reported_by=owner) == 1  # still "success"
     agent.refresh_from_db()
     assert agent.reported_status == LaunchAgent.KILLED and agent.last_seen_at > seen
+
+
+def test_status_changes_are_recorded_once_each_in_the_same_single_statement(
+    team, owner, member, queue, django_assert_num_queries
+):
+    agent = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+
+    def timeline():
+        return list(AgentStatusChange.objects.filter(agent=agent).order_by("at", "id").values_list("status", flat=True))
+
+    assert timeline() == ["POLLING"]  # registration is the first entry
+    for status in ["POLLING", "POLLING", "RUNNING", "RUNNING", "POLLING", "KILLED", "POLLING", "RUNNING"]:
+        with django_assert_num_queries(1):  # the agent's every-tick report stays one statement
+            assert agent_update_status(agent_id=agent.pk, status=status, reported_by=owner) == 1
+    # Repeats record nothing; reports after KILLED change nothing, so record nothing.
+    assert timeline() == ["POLLING", "RUNNING", "POLLING", "KILLED"]
+    # A teammate may not report for another's agent: nothing updated, nothing recorded.
+    other = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+    assert agent_update_status(agent_id=other.pk, status="RUNNING", reported_by=member) == 0
+    assert LaunchAgent.objects.get(pk=other.pk).reported_status == "POLLING"
+    assert AgentStatusChange.objects.filter(agent=other).count() == 1
 
 
 # --- the queue list ----------------------------------------------------------------------------------
