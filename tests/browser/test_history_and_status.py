@@ -175,3 +175,20 @@ def test_skip_link_shows_on_focus_and_moves_to_the_content(page_as, owner, queue
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/launch#main$"))
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+LABEL_BOXES_JS = """() => Array.from(document.querySelectorAll("#status-chart-title ~ svg .chart-label"))
+  .filter(e => getComputedStyle(e).display !== "none")
+  .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right, e.textContent]; })"""
+
+
+@pytest.mark.parametrize("width, shown", [(390, 4), (1280, 7)])
+def test_monitor_day_labels_do_not_overlap(page_as, owner, queues, width, shown):
+    page = page_as(owner)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/launch/acme/queues/gpu-queue/monitor")
+    expect(page.get_by_role("heading", name="Job status")).to_be_visible()
+    labels = page.evaluate(LABEL_BOXES_JS)
+    assert len(labels) == shown, labels  # a phone shows every other day
+    for (_, right, text), (left, _, following) in zip(labels, labels[1:], strict=False):
+        assert right <= left, (text, following, labels)
