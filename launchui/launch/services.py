@@ -229,36 +229,28 @@ def agent_poll_contact(*, agent_id: int, entity_id: int, reported_by: User) -> b
 
 
 def agent_update_status(*, agent_id: int, status: str, reported_by: User | None = None) -> int:
-    """One UPDATE, scoped by agents_controlled_by; 0 when the agent is unknown or not the reporter's."""
+    """Scoped by agents_controlled_by; 0 when the agent is unknown or not the reporter's. One UPDATE when the
+    status is the stored one; a change costs a second UPDATE and the INSERT of its AgentStatusChange."""
     if status not in dict(LaunchAgent.REPORTED_STATUSES):
         raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
     # KILLED is final. wandb 0.31's agent can report POLLING after it: when a job ends while the agent shuts down,
     # the job's thread says "back to polling" at the same time as the main loop's KILLED, and may land last.
-    # A status that differs from the stored one is also recorded (AgentStatusChange, the agent page's timeline),
-    # in the same statement: the agent reports its status every few seconds, almost always unchanged.
-    # The row is locked (FOR UPDATE) before it is compared, so two concurrent reports each see the other's result.
-    agents = _agents(agent_id, reported_by).values("id", "reported_status")
-    scoped_sql, scoped_params = agents.query.sql_with_params()
-    agent_table, change_table = LaunchAgent._meta.db_table, AgentStatusChange._meta.db_table
-    sql = f"""
-        WITH prev AS ({scoped_sql} FOR UPDATE),
-        updated AS (
-            UPDATE {agent_table} AS agent
-            SET reported_status = CASE WHEN agent.reported_status = %s THEN %s ELSE %s END, last_seen_at = %s
-            FROM prev WHERE agent.id = prev.id
-            RETURNING agent.id, prev.reported_status AS before, agent.reported_status AS after
-        ),
-        changes AS (
-            INSERT INTO {change_table} (agent_id, status, at)
-            SELECT id, after, %s FROM updated WHERE after <> before
-        )
-        SELECT count(*) FROM updated
-    """
+    # A status that differs from the stored one is also recorded (AgentStatusChange, the agent page's timeline).
+    # The agent reports every few seconds, almost always what is stored: that case stays one UPDATE.
     now = timezone.now()
-    killed = LaunchAgent.KILLED
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*scoped_params, killed, killed, status, now, now])
-        return cursor.fetchone()[0]
+    agents = _agents(agent_id, reported_by)
+    unchanged = Q(reported_status=status) | Q(reported_status=LaunchAgent.KILLED)
+    if touched := agents.filter(unchanged).update(last_seen_at=now):
+        return touched
+    with transaction.atomic():
+        # Each UPDATE re-checks its condition on the row it locks, so under concurrent reports every change
+        # is recorded once, in the order the rows were written.
+        if changed := agents.exclude(unchanged).update(reported_status=status, last_seen_at=now):
+            AgentStatusChange.objects.create(agent_id=agent_id, status=status, at=now)
+            return changed
+    # Unknown or not the reporter's (0), or changed to this status or KILLED by a concurrent report since the
+    # first statement: contact only.
+    return agents.update(last_seen_at=now)
 
 
 def agent_request_stop(*, agent: LaunchAgent) -> None:
