@@ -13,3 +13,4 @@ urlpatterns = [
 
 # A database that cannot be reached answers 503 with Retry-After (the wandb client retries it).
 handler500 = "launchui.web.errors.server_error"
+handler404 = "launchui.web.errors.page_not_found"

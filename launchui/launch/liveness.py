@@ -37,6 +37,14 @@ def agent_status(agent: LaunchAgent, now: datetime | None = None) -> str:
     return agent.reported_status
 
 
+def offline_since(agent: LaunchAgent, now: datetime | None = None) -> datetime | None:
+    """When an Offline agent became Offline (its last contact plus the silence allowed); None otherwise.
+    The moment is derived, never stored: the agent page's timeline shows it after the stored reports."""
+    if agent_status(agent, now) != OFFLINE:
+        return None
+    return agent.last_seen_at + timedelta(seconds=settings.LAUNCHUI_AGENT_OFFLINE_AFTER)
+
+
 def is_live_status(status: str) -> bool:
     """Whether a derived agent status (agent_status) is a live one: Polling or Running."""
     return status in (LaunchAgent.POLLING, LaunchAgent.RUNNING)

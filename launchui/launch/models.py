@@ -94,6 +94,21 @@ class LaunchAgent(models.Model):
         return value if isinstance(value, int) else None
 
 
+class AgentStatusChange(models.Model):
+    """A status an agent reported that differs from its previous one (its first, POLLING, at registration).
+    The agent page's timeline. Offline is never stored: it is derived from last_seen_at when read."""
+
+    agent = models.ForeignKey(LaunchAgent, on_delete=models.CASCADE, related_name="status_changes")
+    status = models.CharField(max_length=16, choices=LaunchAgent.REPORTED_STATUSES)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["agent", "-at"], name="agent_status_changes")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.status} at {self.at}"
+
+
 class RunQueueItem(models.Model):
     PENDING = "PENDING"
     LEASED = "LEASED"

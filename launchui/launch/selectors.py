@@ -258,13 +258,64 @@ def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
 
 def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] | None:
     """An agent with its derived status and the user's membership in its entity; None for outsiders."""
-    agent = LaunchAgent.objects.select_related("entity").filter(pk=agent_id).first()
+    agent = LaunchAgent.objects.select_related("entity", "created_by").filter(pk=agent_id).first()
     if agent is None:
         return None
     membership = Membership.objects.filter(user=user, entity_id=agent.entity_id).first()
     if membership is None:
         return None
     return agent_rows([agent])[0], membership
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """One entry of an agent's status timeline: a reported change, or the derived Offline (derived=True)."""
+
+    status: str
+    at: datetime
+    derived: bool = False
+
+    @property
+    def label(self) -> str:
+        return liveness.STATUS_LABELS[self.status]
+
+
+@dataclass(frozen=True)
+class AgentDetail:
+    """The agent page: the agent with its derived status, the user's membership in its entity, its queues,
+    its status timeline (newest first) and the newest items it took with their derived status."""
+
+    row: AgentRow
+    membership: Membership
+    queues: list[RunQueue]
+    timeline: list[StatusEntry]
+    items: "list[ItemRow]"
+
+
+AGENT_PAGE_LIMIT = 50  # timeline entries and items shown on the agent page
+
+
+def agent_detail(*, user: User, agent_id: int, limit: int = AGENT_PAGE_LIMIT) -> AgentDetail | None:
+    """An agent's page for a member of its entity; None for outsiders and unknown ids. Seven queries at most,
+    whatever the number of status changes and items (agent, membership, queues, timeline, items, and the
+    items' status: live agents and runs)."""
+    found = agent_for_user(user=user, agent_id=agent_id)
+    if found is None:
+        return None
+    row, membership = found
+    agent = row.agent
+    now = timezone.now()
+    timeline = [StatusEntry(c.status, c.at) for c in agent.status_changes.order_by("-at", "-id")[:limit]]
+    if (offline_at := liveness.offline_since(agent, now)) is not None:
+        timeline.insert(0, StatusEntry(liveness.OFFLINE, offline_at, derived=True))
+    items = agent.items.select_related("queue__entity", "created_by").order_by("-created_at", "-id")[:limit]
+    return AgentDetail(
+        row=row,
+        membership=membership,
+        queues=list(agent.queues.select_related("entity").order_by("name")),
+        timeline=timeline,
+        items=with_item_status(list(items)),
+    )
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
 from launchui.artifacts.services import resolve
 from launchui.core import user_data
 from launchui.launch import liveness, queue_config
-from launchui.launch.models import LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
+from launchui.launch.models import AgentStatusChange, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
 from launchui.projects.services import project_get_or_create, validate_project_name
 
@@ -182,6 +182,7 @@ def agent_register(
             last_seen_at=timezone.now(),
         )
         agent.queues.set(queues)
+        AgentStatusChange.objects.create(agent=agent, status=agent.reported_status, at=agent.last_seen_at)
     return agent
 
 
@@ -228,13 +229,28 @@ def agent_poll_contact(*, agent_id: int, entity_id: int, reported_by: User) -> b
 
 
 def agent_update_status(*, agent_id: int, status: str, reported_by: User | None = None) -> int:
-    """One UPDATE, scoped by agents_controlled_by; 0 when the agent is unknown or not the reporter's."""
+    """Scoped by agents_controlled_by; 0 when the agent is unknown or not the reporter's. One UPDATE when the
+    status is the stored one; a change costs a second UPDATE and the INSERT of its AgentStatusChange."""
     if status not in dict(LaunchAgent.REPORTED_STATUSES):
         raise ValidationError(f"Unknown agent status {status!r}: use POLLING, RUNNING or KILLED.")
     # KILLED is final. wandb 0.31's agent can report POLLING after it: when a job ends while the agent shuts down,
     # the job's thread says "back to polling" at the same time as the main loop's KILLED, and may land last.
-    new_status = Case(When(reported_status=LaunchAgent.KILLED, then=Value(LaunchAgent.KILLED)), default=Value(status))
-    return _agents(agent_id, reported_by).update(reported_status=new_status, last_seen_at=timezone.now())
+    # A status that differs from the stored one is also recorded (AgentStatusChange, the agent page's timeline).
+    # The agent reports every few seconds, almost always what is stored: that case stays one UPDATE.
+    now = timezone.now()
+    agents = _agents(agent_id, reported_by)
+    unchanged = Q(reported_status=status) | Q(reported_status=LaunchAgent.KILLED)
+    if touched := agents.filter(unchanged).update(last_seen_at=now):
+        return touched
+    with transaction.atomic():
+        # Each UPDATE re-checks its condition on the row it locks, so under concurrent reports every change
+        # is recorded once, in the order the rows were written.
+        if changed := agents.exclude(unchanged).update(reported_status=status, last_seen_at=now):
+            AgentStatusChange.objects.create(agent_id=agent_id, status=status, at=now)
+            return changed
+    # Unknown or not the reporter's (0), or changed to this status or KILLED by a concurrent report since the
+    # first statement: contact only.
+    return agents.update(last_seen_at=now)
 
 
 def agent_request_stop(*, agent: LaunchAgent) -> None:

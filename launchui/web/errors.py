@@ -1,4 +1,5 @@
-"""Answers for requests the application cannot serve: NUL bytes in the address, and a database that is down.
+"""Answers for requests the application cannot serve: NUL bytes in the address, an unknown address, and a
+database that is down.
 
 The wandb client retries a 503 (and not a 400), so a database outage stalls agents instead of failing
 their calls; a browser gets a page that says to wait.
@@ -35,6 +36,14 @@ def refuse_nul_bytes(get_response):
         return get_response(request)
 
     return middleware
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: the reason a view gave (Http404("No such queue...")), never an exception's class name or
+    the resolver's dict of tried patterns, which Django's default shows for an unknown address."""
+    reason = exception.args[0] if exception.args else ""
+    context = {"message": reason if isinstance(reason, str) else "", "request_path": request.path}
+    return HttpResponse(loader.render_to_string("404.html", context, request), status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -21,6 +21,7 @@ urlpatterns = [
     path("launch/<str:entity>/<str:project>/jobs", jobs_views.jobs, name="project_jobs"),
     path("launch/<str:entity>/<str:project>/jobs/<str:name>", jobs_views.job_detail, name="job"),
     path("launch/agents", views.agents, name="agents"),
+    path("launch/agents/<int:agent_id>", views.agent, name="agent"),
     path("launch/agents/<int:agent_id>/stop", views.agent_stop, name="agent_stop"),
     path("launch/agents/<int:agent_id>/delete", views.agent_delete, name="agent_delete"),
     path(_queue, queue_views.queue_overview, name="queue_overview"),

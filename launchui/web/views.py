@@ -175,6 +175,29 @@ def agents(request: AuthedRequest) -> HttpResponse:
     return render(request, "web/agents.html", context)
 
 
+@login_required
+@require_GET
+def agent(request: AuthedRequest, agent_id: int) -> HttpResponse:
+    """An agent's page: what it sent, its status timeline and the items it took. Members of its entity only."""
+    detail = launch_selectors.agent_detail(user=request.user, agent_id=agent_id)
+    if detail is None:
+        raise Http404("No such agent, or it belongs to an entity you are not a member of.")
+    agent = detail.row.agent
+    return render(
+        request,
+        "web/agent.html",
+        {
+            "section": "agents",
+            "detail": detail,
+            "agent": agent,
+            "row": detail.row,
+            "controlled": launch_services.agents_controlled_by(request.user).filter(pk=agent.pk).exists(),
+            "offline_after": settings.LAUNCHUI_AGENT_OFFLINE_AFTER,
+            "limit": launch_selectors.AGENT_PAGE_LIMIT,
+        },
+    )
+
+
 def _agent_under_control(request: AuthedRequest, agent_id: int):
     found = launch_selectors.agent_for_user(user=request.user, agent_id=agent_id)
     if found is None:

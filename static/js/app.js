@@ -146,3 +146,33 @@ document.addEventListener("click", function (event) {
     if (box && follow && event.detail.target && event.detail.target.id === "log-lines") box.scrollTop = box.scrollHeight;
   });
 })();
+
+// Filter forms (<form role="search">) show the state of the address after any history navigation. htmx's
+// history restore puts back a snapshot of the page's HTML, and HTML keeps a control's first value, not what
+// the user chose later: without this, Back shows the filtered table under an "All entities" dropdown.
+(function () {
+  "use strict";
+
+  function syncFiltersFromAddress() {
+    const params = new URLSearchParams(window.location.search);
+    document.querySelectorAll("form[role=search]").forEach(function (form) {
+      Array.from(form.elements).forEach(function (control) {
+        if (!control.name || control.type === "hidden" || control.type === "submit" || control.type === "button") return;
+        const wanted = params.get(control.name) || "";
+        if (control instanceof HTMLSelectElement) {
+          const option = Array.from(control.options).find(function (o) { return o.value === wanted; });
+          control.value = option ? wanted : (control.options.length ? control.options[0].value : "");
+        } else if (control.type === "checkbox" || control.type === "radio") {
+          control.checked = params.getAll(control.name).indexOf(control.value) !== -1;
+        } else {
+          control.value = wanted;
+        }
+      });
+    });
+  }
+
+  document.addEventListener("htmx:historyRestore", syncFiltersFromAddress);
+  // htmx swaps the snapshot in on popstate too; run after it (and after the browser's own form restore).
+  window.addEventListener("popstate", function () { setTimeout(syncFiltersFromAddress, 0); });
+  window.addEventListener("pageshow", syncFiltersFromAddress);
+})();

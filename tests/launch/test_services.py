@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from launchui.accounts.services import team_create, user_create
 from launchui.launch import selectors
-from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.models import AgentStatusChange, LaunchAgent, RunQueue, RunQueueItem
 from launchui.launch.services import (
     agent_register,
     agent_update_status,
@@ -300,6 +300,67 @@ def test_killed_is_final_even_when_a_late_polling_report_arrives(team, owner, qu
         assert agent_update_status(agent_id=agent.pk, status=late, reported_by=owner) == 1  # still "success"
     agent.refresh_from_db()
     assert agent.reported_status == LaunchAgent.KILLED and agent.last_seen_at > seen
+
+
+def test_status_changes_are_recorded_once_each_and_a_repeat_costs_one_statement(
+    team, owner, member, queue, django_assert_num_queries
+):
+    agent = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+
+    def timeline():
+        return list(AgentStatusChange.objects.filter(agent=agent).order_by("at", "id").values_list("status", flat=True))
+
+    assert timeline() == ["POLLING"]  # registration is the first entry
+    previous = "POLLING"
+    for status in ["POLLING", "POLLING", "RUNNING", "RUNNING", "POLLING", "KILLED", "POLLING", "RUNNING"]:
+        if status == previous or previous == "KILLED":
+            with django_assert_num_queries(1):  # the agent's every-tick report stays one statement
+                assert agent_update_status(agent_id=agent.pk, status=status, reported_by=owner) == 1
+        else:
+            assert agent_update_status(agent_id=agent.pk, status=status, reported_by=owner) == 1
+            previous = status
+    # Repeats record nothing; reports after KILLED change nothing, so record nothing.
+    assert timeline() == ["POLLING", "RUNNING", "POLLING", "KILLED"]
+    # A teammate may not report for another's agent: nothing updated, nothing recorded.
+    other = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+    assert agent_update_status(agent_id=other.pk, status="RUNNING", reported_by=member) == 0
+    assert LaunchAgent.objects.get(pk=other.pk).reported_status == "POLLING"
+    assert AgentStatusChange.objects.filter(agent=other).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_status_reports_record_each_change_once():
+    """4 reporters, each with its own PostgreSQL connection, flip one agent between POLLING and RUNNING: the
+    timeline never holds the same status twice in a row, and it ends with the stored status."""
+    owner = user_create(username="olivia", password=PASSWORD)
+    team = team_create(name="acme", creator=owner)
+    queue = queue_create(entity=team, name="busy", resource="local-process", created_by=owner)
+    agent = agent_register(entity=team, queues=[queue], hostname="h", config={}, version="", created_by=owner)
+    threads_count = 4
+    barrier = threading.Barrier(threads_count)
+    errors: list[BaseException] = []
+
+    def report(slot: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(40):
+                status = LaunchAgent.RUNNING if (n + slot) % 2 else LaunchAgent.POLLING
+                assert agent_update_status(agent_id=agent.pk, status=status, reported_by=owner) == 1
+        except BaseException as exc:  # reported below: an exception in a thread would pass silently
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    timeline = list(AgentStatusChange.objects.filter(agent=agent).order_by("id").values_list("status", flat=True))
+    assert len(timeline) > 2  # the reporters really raced
+    assert all(a != b for a, b in zip(timeline, timeline[1:], strict=False)), timeline
+    assert timeline[-1] == LaunchAgent.objects.get(pk=agent.pk).reported_status
 
 
 # --- the queue list ----------------------------------------------------------------------------------

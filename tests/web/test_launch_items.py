@@ -58,7 +58,7 @@ def test_overview_columns_and_statuses_in_words(client, owner, member, queue, ag
     assert 'item-status-failed">Failed</span>' in body
     assert 'item-status-queued">Queued</span>' in body
     assert ">run-running</a>" in body and f">Item #{waiting.pk}</a>" in body
-    assert "acme/train/job-trainer:latest" in body and ">mateo</td>" in body
+    assert "acme/<wbr>train/<wbr>job-<wbr>trainer:<wbr>latest" in body and ">mateo</td>" in body
     # why it waits, and why it failed, on the row itself
     assert "Waiting for the next poll: agents poll every 10 seconds." in body
     assert "<strong>Failed at the build stage:</strong>\nimage not found" in body
@@ -75,7 +75,7 @@ def test_item_without_agent_is_idle_with_its_reason(client, member, queue):
     push(queue, member)
     client.force_login(member)
     body = text(client.get(BASE))
-    assert 'item-status-idle">Idle</span>' in body and "badge-bad" in body
+    assert 'item-status-idle">Idle</span>' in body and "badge-warn" in body and "badge-bad" not in body
     assert "No live agent polls this queue: start one with the command on the Agents tab." in body
 
 
@@ -133,7 +133,7 @@ def test_item_page_shows_failure_inline(client, member, queue, agent):
     assert "pull access denied for nope" in body
     for path in ("logs/agent.log", "logs/run.log"):  # each attached file links to its download
         assert f'<a href="{BASE}items/{item.pk}/files/{path}" download><code>{path}</code></a>' in body
-    assert "acme/train/job-trainer:latest" in body
+    assert "acme/<wbr>train/<wbr>job-<wbr>trainer:<wbr>latest" in body
 
 
 def test_item_page_says_why_it_waits_and_refreshes(client, member, queue):

@@ -9,10 +9,11 @@ from launchui.web.launch_charts import duration_text
 
 register = template.Library()
 
-# Item statuses (launch.liveness.ItemStatus) to the badge tones of static/css/app.css.
+# Item statuses (launch.liveness.ItemStatus) to the badge tones of static/css/app.css. Red is for failures
+# only: Queued and Idle are waiting states (amber), Idle's reason says what it waits for.
 ITEM_TONES = {
     "queued": "warn",
-    "idle": "bad",
+    "idle": "warn",
     "pending": "info",
     "running": "info",
     "stopping": "warn",

@@ -1,6 +1,7 @@
 """Small presentation helpers: relative times, status badges and query-string links."""
 
 import html
+import re
 from datetime import datetime
 from functools import lru_cache
 from urllib.parse import quote
@@ -8,8 +9,8 @@ from urllib.parse import quote
 from django import template
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -68,6 +69,17 @@ def time_exact(value: datetime | None, empty: str = "—"):
         return empty
     local = timezone.localtime(value)
     return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+
+
+_NAME_BREAKS = re.compile(r"([-_/:])")
+
+
+@register.filter
+def name_breaks(value) -> SafeString:
+    """A job or image name that may wrap only after - _ / : ("trainer:latest" never as "tr / ainer"): the
+    text, escaped, with <wbr> after each of those. Its cell's CSS (.name-breaks) forbids breaks elsewhere."""
+    escaped = str(conditional_escape(value if value is not None else ""))
+    return mark_safe(_NAME_BREAKS.sub(r"\1<wbr>", escaped))  # escaped above; only <wbr> is added
 
 
 @register.simple_tag
