@@ -136,14 +136,15 @@ def script_of(parts: list[str]) -> str:
 
 def clean_runtime(value: str | None) -> str | None:
     """'3.10.4' -> '3.10'; '' -> None; anything else is an error."""
-    value = (value or "").strip()
-    if not value:
+    given = (value or "").strip()
+    if not given:
         return None
-    value = value.removeprefix("python-").removeprefix("python")
+    value = given.removeprefix("python-").removeprefix("python")
     parts = value.split(".")
     candidate = ".".join(parts[:2])
     if not RUNTIME_RE.match(candidate) or not all(p.isdigit() for p in parts):
-        raise ValidationError(f"{value!r} is not a Python version like 3.11.")
+        # Say what was typed ("python3", not "3") and what is expected: a major.minor version.
+        raise ValidationError(f"{given!r} is not a Python version: give major and minor, like 3.11 or python3.11.")
     return candidate
 
 
