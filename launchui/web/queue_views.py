@@ -79,13 +79,14 @@ def queue_config(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
         if not membership.is_admin:
             raise PermissionDenied("Only admins of this entity edit its queues.")
         form = forms.QueueEditForm(request.POST)
-        if form.is_valid():
+        tiles, variables = forms.tiles_on_submit(request.POST)
+        if form.is_valid() and variables is not None:
             data = form.cleaned_data
             try:
                 launch_services.queue_update(
                     queue=run_queue,
                     config=data["config"],
-                    template_variables=data["template_variables"],
+                    template_variables=variables,
                     external_links=data["external_links"],
                     prioritization_mode=form.prioritization_mode,
                 )
@@ -95,21 +96,35 @@ def queue_config(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
                 messages.success(request, "Configuration saved.")
                 return redirect("queue_config", entity=run_queue.entity.name, queue=run_queue.name)
     else:
+        config_text = run_queue.config_text or dumps(run_queue.resource_args)
         form = forms.QueueEditForm(
             initial={
                 "prioritization": run_queue.is_prioritized,
-                "config": run_queue.config_text or dumps(run_queue.resource_args),
-                "template_variables": dumps(run_queue.template_variables),
+                "config": config_text,
                 "external_links": dumps(run_queue.external_links),
             }
         )
+        # The saved variables as tiles (the JSON fallback starts empty), then any {{name}} still without one.
+        tiles = forms.tiles_from_variables(run_queue.template_variables)
+        saved = {tile.name for tile in tiles}
+        tiles += [tile for tile in forms.tiles_for_config(config_text, [])[0] if tile.name not in saved]
     context = {
         **queue_context(request, run_queue, membership, "config"),
         "form": form,
         "config_text": run_queue.config_text or dumps(run_queue.resource_args) or "{}",
         "variables": [_variable_tile(v) for v in run_queue.template_variables],
+        "tiles": tiles,
     }
     return render(request, "web/queue.html", context)
+
+
+@login_required
+@require_POST
+def queue_variable_tiles(request: AuthedRequest) -> HttpResponse:
+    """Parse configuration (htmx, from the create and edit forms): the tiles for the {{names}} of the posted
+    config, keeping what was entered in the posted tiles. Reads nothing stored, so any signed-in user may."""
+    tiles, error = forms.tiles_for_config(request.POST.get("config", ""), forms.tiles_from_post(request.POST))
+    return render(request, "web/_variable_tiles.html", {"tiles": tiles, "tiles_error": error})
 
 
 def _variable_tile(variable: dict) -> dict:

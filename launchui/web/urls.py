@@ -13,6 +13,7 @@ urlpatterns = [
     path("signup", views.signup, name="signup"),
     path("launch", views.launch, name="launch"),
     path("launch/queues/new", views.queue_new, name="queue_new"),
+    path("launch/queues/variables", queue_views.queue_variable_tiles, name="queue_variable_tiles"),
     path("launch/jobs", jobs_views.jobs, name="jobs"),
     path("launch/jobs/new", jobs_views.job_new, name="job_new"),
     path("launch/jobs/new/<str:kind>", jobs_views.job_new, name="job_new_kind"),

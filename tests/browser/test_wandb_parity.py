@@ -1,8 +1,12 @@
 """Where W&B Launch has the better thing (issue 14), in headless Chromium: template-variable tiles, the
 prioritized Overview, the Launch drawer's pre-filled config, aliases on the Job page, and the Create job copy."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
+
+from launchui.launch.models import RunQueue
 
 pytestmark = [pytest.mark.browser]
 
@@ -37,3 +41,81 @@ def test_python3_as_the_runtime_says_what_is_expected(page_as, owner, team):
     expect(page.locator("#id_runtime_error")).to_have_text(
         "'python3' is not a Python version: give major and minor, like 3.11 or python3.11."
     )
+
+
+# --- Template variables: Parse configuration → tiles ----------------------------------------------
+
+K8S_CONFIG = '{\n  "metadata": {"namespace": "{{ns}}"},\n  "spec": {"gpus": "{{gpus}}"}\n}\n'
+
+
+def tile(page, name):
+    return page.get_by_role("group", name=name, exact=True)
+
+
+def test_template_variable_tiles_round_trip_a_config(page_as, owner, team):
+    page = page_as(owner)
+    page.goto("/launch/queues/new")
+    page.get_by_label("Entity").select_option("acme")
+    page.get_by_label("Name", exact=True).fill("k8s")
+    page.get_by_label("Resource").select_option("kubernetes")
+    page.get_by_label("Configuration").fill(K8S_CONFIG)
+    page.get_by_role("button", name="Parse configuration").click()
+    expect(page.locator("#variable-tiles .tile legend")).to_have_text(["ns", "gpus"])
+
+    gpus = tile(page, "gpus")
+    gpus.get_by_label("Type").select_option("integer")
+    gpus.get_by_label("Default").fill("2")
+    gpus.get_by_label("Min").fill("one")
+    gpus.get_by_label("Max").fill("8")
+    ns = tile(page, "ns")
+    ns.get_by_label("Allowed values").fill("ml, research")
+    ns.get_by_label("Default").fill("ml")
+
+    # A new placeholder, parsed again: its tile appears, and what was entered in the others stays.
+    page.get_by_label("Configuration").fill(K8S_CONFIG.replace('"{{gpus}}"', '"{{gpus}}", "tier": "{{tier}}"'))
+    page.get_by_role("button", name="Parse configuration").click()
+    expect(page.locator("#variable-tiles .tile legend")).to_have_text(["ns", "gpus", "tier"])
+    expect(tile(page, "gpus").get_by_label("Default")).to_have_value("2")
+    expect(tile(page, "gpus").get_by_label("Min")).to_have_value("one")
+    expect(tile(page, "ns").get_by_label("Allowed values")).to_have_value("ml, research")
+    tile(page, "tier").get_by_label("Description").fill("GPU tier")
+
+    # Errors by the tile's field, all at once, and nothing saved.
+    tile(page, "ns").get_by_label("Default").fill("prod")
+    page.get_by_role("button", name="Create queue").click()
+    expect(page.locator("#var-gpus-minimum-error")).to_have_text("'one' is not an integer.")
+    expect(page.locator("#var-ns-default-error")).to_have_text("ns: 'prod' is not one of ml, research.")
+    assert not RunQueue.objects.exists()
+    tile(page, "gpus").get_by_label("Min").fill("1")
+    tile(page, "ns").get_by_label("Default").fill("ml")
+    page.get_by_role("button", name="Create queue").click()
+    expect(page).to_have_url(re.compile(r"/launch/acme/queues/k8s/agents$"))
+
+    saved = [
+        {"name": "ns", "schema": {"type": "string", "enum": ["ml", "research"], "default": "ml"}},
+        {"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}},
+        {"name": "tier", "schema": {"type": "string", "description": "GPU tier"}},
+    ]
+    assert RunQueue.objects.get(name="k8s").template_variables == saved
+
+    # The Config tab shows them as tiles...
+    page.get_by_role("link", name="Config").click()
+    shown = page.locator(".tiles:not(.tiles-edit) .tile")
+    expect(shown).to_have_count(3)
+    expect(shown.nth(0)).to_contain_text("Allowed values")
+    expect(shown.nth(0)).to_contain_text("ml, research")
+    expect(shown.nth(1)).to_contain_text("integer")
+    expect(shown.nth(1).locator("dd")).to_have_text(["integer", "2", "1", "8"])
+
+    # ... and the edit form has the same values, which save back unchanged.
+    expect(tile(page, "gpus").get_by_label("Type")).to_have_value("integer")
+    expect(tile(page, "gpus").get_by_label("Default")).to_have_value("2")
+    expect(tile(page, "gpus").get_by_label("Min")).to_have_value("1")
+    expect(tile(page, "gpus").get_by_label("Max")).to_have_value("8")
+    expect(tile(page, "ns").get_by_label("Allowed values")).to_have_value("ml, research")
+    expect(tile(page, "ns").get_by_label("Default")).to_have_value("ml")
+    expect(tile(page, "tier").get_by_label("Description")).to_have_value("GPU tier")
+    expect(page.get_by_label("Template variables as JSON")).to_have_value("")
+    page.get_by_role("button", name="Save config").click()
+    expect(page.get_by_text("Configuration saved.")).to_be_visible()
+    assert RunQueue.objects.get(name="k8s").template_variables == saved
