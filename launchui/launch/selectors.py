@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Membership
@@ -149,6 +150,29 @@ def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWith
 def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
     """A queue's items, newest first, with the agent that took each one: one query per page."""
     return queue.items.select_related("agent").order_by("-created_at", "-id")
+
+
+def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int]:
+    """{item id: its place in the order agents take them (1 = next)} for those of item_ids still waiting, in
+    one query whatever the queue's depth. The order is liveness.pop_order, the rule item_pop uses."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    order = [F(name).asc() for name in liveness.pop_order(queue.is_prioritized)]
+    ranked = (
+        RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue)
+        .annotate(position=Window(RowNumber(), order_by=order))
+        .values("id", "position")
+    )
+    # Ranked over every waiting item, then narrowed to the page's: a filter on the same query would rank
+    # the page's items among themselves only.
+    sql, params = ranked.query.sql_with_params()
+    with connection.cursor() as cursor:
+        marks = ", ".join(["%s"] * len(ids))
+        cursor.execute(
+            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
+        )
+        return dict(cursor.fetchall())
 
 
 def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] | None:

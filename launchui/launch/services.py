@@ -292,7 +292,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """Lease the next item, or None. Safe under concurrent pollers: no item is handed out twice."""
-    order = ["priority", "created_at", "id"] if queue.is_prioritized else ["created_at", "id"]
+    order = liveness.pop_order(queue.is_prioritized)
     if connection.vendor == "postgresql":
         return _item_pop_one_statement(queue=queue, agent_id=agent_id, order=order)
     # SQLite has no row locks: a compare-and-set update, retried when another poller won the race.
@@ -364,6 +364,28 @@ def item_warn(*, item: RunQueueItem, message: str, stage: str, file_paths: list[
             },
         ]
         locked.save(update_fields=["warnings", "updated_at"])
+
+
+def item_priority_set(*, user: User, item: RunQueueItem, priority: int) -> None:
+    """Change a waiting item's priority in a prioritized queue, which moves it in the pop order. Admins of
+    the queue's entity only (as for the queue's config); atomic: an item an agent leases meanwhile keeps its
+    priority and the change is refused."""
+    if priority not in dict(RunQueueItem.PRIORITIES):
+        raise ValidationError({"priority": ["Priority is 0 (critical), 1 (high), 2 (medium) or 3 (low)."]})
+    admin = Membership.objects.filter(entity_id=OuterRef("queue__entity_id"), user=user, role=Membership.ADMIN)
+    changed = RunQueueItem.objects.filter(
+        liveness.waiting_q(), Exists(admin), pk=item.pk, queue__prioritization_mode=RunQueue.PRIORITIZATION_V0
+    ).update(priority=priority, updated_at=timezone.now())
+    if changed:
+        item.priority = priority
+        return
+    if not Membership.objects.filter(entity__run_queues__items=item.pk, user=user).exists():
+        raise PermissionDenied(f"Item {item.pk} not found, or you are not a member of its entity.")
+    if not Membership.objects.filter(entity__run_queues__items=item.pk, user=user, role=Membership.ADMIN).exists():
+        raise PermissionDenied("Only admins of this entity change the priority of its queues' items.")
+    if not RunQueue.objects.filter(items=item.pk, prioritization_mode=RunQueue.PRIORITIZATION_V0).exists():
+        raise ValidationError({"priority": ["This queue is not prioritized: turn Prioritization on in its Config."]})
+    raise ValidationError({"priority": [f"Item {item.pk} was taken by an agent meanwhile: its priority stays."]})
 
 
 def item_cancel(*, user: User, item: RunQueueItem) -> None:

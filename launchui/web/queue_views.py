@@ -21,7 +21,7 @@ from launchui.accounts.models import Membership
 from launchui.launch import liveness
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
-from launchui.launch.models import RunQueue
+from launchui.launch.models import RunQueue, RunQueueItem
 from launchui.launch.selectors import ItemRow
 from launchui.projects import run_files
 from launchui.projects import services as project_services
@@ -52,7 +52,14 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
         launch_selectors.items_for_queue(run_queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
     ).get_page(request.GET.get("page"))
     rows = launch_selectors.with_item_status(list(page.object_list))
-    context = {**queue_context(request, run_queue, membership, "overview"), "page": page, "rows": rows}
+    context = {
+        **queue_context(request, run_queue, membership, "overview"),
+        "page": page,
+        "rows": rows,
+        # Each waiting item's place in the order agents take them (the pop rule), and what admins may set.
+        "positions": launch_selectors.waiting_positions(run_queue, [row.item.pk for row in rows]),
+        "priorities": RunQueueItem.PRIORITIES,
+    }
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
 
 
@@ -167,6 +174,26 @@ def item_delete(request: AuthedRequest, entity: str, queue: str, item_id: int) -
         messages.error(request, exc.messages[0])
     else:
         messages.success(request, f"Item {item_id} cancelled.")
+    return redirect("queue_overview", entity=run_queue.entity.name, queue=run_queue.name)
+
+
+@login_required
+@require_POST
+def item_priority(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
+    """An admin moves a waiting item in a prioritized queue's order (members get 403, outsiders 404)."""
+    run_queue, _ = queue_for(request, entity, queue)
+    item = launch_selectors.items_for_queue(run_queue).filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such item in this queue.")
+    raw = request.POST.get("priority", "")
+    try:
+        launch_services.item_priority_set(
+            user=request.user, item=item, priority=int(raw) if raw.lstrip("-").isdigit() else -1
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Item #{item_id} is now {item.get_priority_display().lower()} priority.")
     return redirect("queue_overview", entity=run_queue.entity.name, queue=run_queue.name)
 
 

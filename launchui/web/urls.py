@@ -29,6 +29,7 @@ urlpatterns = [
     path(_queue + "config", queue_views.queue_config, name="queue_config"),
     path(_queue + "delete", queue_views.queue_delete, name="queue_delete"),
     path(_queue + "items/<int:item_id>/delete", queue_views.item_delete, name="item_delete"),
+    path(_queue + "items/<int:item_id>/priority", queue_views.item_priority, name="item_priority"),
     path("entities", views.entities, name="entities"),
     path("entities/<str:name>/members", views.members, name="members"),
     path("entities/<str:name>/members/<int:membership_id>/role", views.member_role, name="member_role"),

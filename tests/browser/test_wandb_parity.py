@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from launchui.launch.models import RunQueue
+from launchui.launch.services import item_pop, item_push
 
 pytestmark = [pytest.mark.browser]
 
@@ -119,3 +120,40 @@ def test_template_variable_tiles_round_trip_a_config(page_as, owner, team):
     page.get_by_role("button", name="Save config").click()
     expect(page.get_by_text("Configuration saved.")).to_be_visible()
     assert RunQueue.objects.get(name="k8s").template_variables == saved
+
+
+# --- Prioritized queues: the Overview shows the pop order ----------------------------------------
+
+
+def test_priority_order_shown_equals_the_pop_order(page_as, owner, member, queue):
+    RunQueue.objects.filter(pk=queue.pk).update(prioritization_mode=RunQueue.PRIORITIZATION_V0)
+    queue.refresh_from_db()
+    items = [item_push(queue=queue, run_spec={}, priority=p, created_by=owner) for p in (2, 3, 1, 2, 3)]
+    page = page_as(owner)
+    page.goto(f"/launch/acme/queues/{queue.name}/")
+    table = page.get_by_role("table")
+    expect(table.get_by_role("columnheader", name="Priority")).to_be_visible()
+
+    # The admin moves the last, low item to the front from its row.
+    last = items[-1]
+    page.get_by_label(f"Priority of item #{last.pk}", exact=True).select_option("Critical")
+    page.get_by_role("button", name=f"Set priority of item #{last.pk}").click()
+    expect(page.get_by_text(f"Item #{last.pk} is now critical priority.")).to_be_visible()
+
+    shown = {}
+    for item in items:
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=f"Item #{item.pk}", exact=True))
+        text = row.locator(".position-cell").inner_text()
+        shown[int(text.split()[0])] = item.pk
+    shown_order = [shown[position] for position in sorted(shown)]
+    assert sorted(shown) == [1, 2, 3, 4, 5]
+    expect(page.get_by_role("row").filter(has_text="(next)")).to_contain_text(f"Item #{last.pk}")
+
+    popped = [item_pop(queue=queue, agent_id=None).pk for _ in items]
+    assert popped == shown_order == [last.pk, items[2].pk, items[0].pk, items[3].pk, items[1].pk]
+
+    # A member sees the priorities and positions, without the control.
+    page = page_as(member)
+    page.goto(f"/launch/acme/queues/{queue.name}/")
+    expect(page.get_by_role("columnheader", name="Priority")).to_be_visible()
+    expect(page.get_by_role("combobox", name=re.compile("Priority of item"))).to_have_count(0)
