@@ -151,6 +151,25 @@ class CodeJobForm(JobForm):
     ]
 
 
+class JobAliasForm(forms.Form):
+    """Add an alias to a version of the Job page, moving it from the version it named."""
+
+    alias = forms.CharField(
+        label="Alias", max_length=128, help_text="e.g. prod. It moves here from the version that has it."
+    )
+    version = forms.ChoiceField(label="Version")
+
+    def __init__(self, *args, versions, **kwargs):
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["version"]).choices = [(v.version, v.version) for v in versions]
+
+
+class JobDescriptionForm(forms.Form):
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}), strip=True
+    )
+
+
 class JobFilterForm(forms.Form):
     entity = forms.ChoiceField(required=False, label="Entity")
 

@@ -1,13 +1,19 @@
 """Where W&B Launch has the better thing (issue 14), in headless Chromium: template-variable tiles, the
 prioritized Overview, the Launch drawer's pre-filled config, aliases on the Job page, and the Create job copy."""
 
+import json
 import re
+import subprocess
 
 import pytest
 from playwright.sync_api import expect
 
-from launchui.launch.models import RunQueue
-from launchui.launch.services import item_pop, item_push
+from launchui.artifacts.models import ArtifactAlias
+from launchui.artifacts.services import artifact_build
+from launchui.launch.models import RunQueue, RunQueueItem
+from launchui.launch.services import item_pop, item_push, queue_create
+from launchui.projects.services import project_get_or_create
+from tests.wire.conftest import WANDB, run_python
 
 pytestmark = [pytest.mark.browser]
 
@@ -157,3 +163,113 @@ def test_priority_order_shown_equals_the_pop_order(page_as, owner, member, queue
     page.goto(f"/launch/acme/queues/{queue.name}/")
     expect(page.get_by_role("columnheader", name="Priority")).to_be_visible()
     expect(page.get_by_role("combobox", name=re.compile("Priority of item"))).to_have_count(0)
+
+
+# --- Job page: aliases, description, input types --------------------------------------------------
+
+JOB_TYPES = {
+    "wb_type": "typedDict",
+    "params": {"type_map": {"lr": {"wb_type": "number"}, "optimizer": {"wb_type": "string"}}},
+}
+PROD_VERSION = """
+import wandb
+print("PROD", wandb.Api().artifact("acme/vision/job-python:prod").version)
+"""
+
+
+def job_spec(image: str) -> bytes:
+    return json.dumps(
+        {
+            "_version": "v0",
+            "source_type": "image",
+            "source": {"image": image},
+            "input_types": JOB_TYPES,
+            "output_types": {"wb_type": "typedDict", "params": {"type_map": {}}},
+            "runtime": "",
+        }
+    ).encode()
+
+
+def set_alias(page, alias, version):
+    page.get_by_label("Alias", exact=True).fill(alias)
+    page.get_by_label("Version", exact=True).select_option(version)
+    page.get_by_role("button", name="Set alias").click()
+    expect(page.get_by_text(f"job-python:{alias} now names {version}.")).to_be_visible()
+
+
+@pytest.mark.wandb
+def test_alias_promoted_on_the_job_page_is_what_wandb_launch_gets(
+    page_as, wandb_env, owner, member, member_key, team, tmp_path
+):
+    project = project_get_or_create(entity=team, name="vision")
+    for image in ("python:3.12-slim", "python:3.13-slim"):
+        artifact_build(
+            project=project,
+            name="job-python",
+            type_name="job",
+            files={"wandb-job.json": job_spec(image), "requirements.frozen.txt": b""},
+            created_by=owner,
+        )
+    queue_create(entity=team, name="cpu", resource="local-container", created_by=owner)
+    env = wandb_env(member_key)
+
+    page = page_as(member)
+    page.goto("/launch/acme/vision/jobs/job-python")
+    # The job's input types, from its wandb-job.json.
+    inputs = page.get_by_role("table", name="Input types")
+    expect(inputs.get_by_role("row")).to_have_count(3)
+    expect(inputs.get_by_role("row").nth(1)).to_contain_text("lr")
+    expect(inputs.get_by_role("row").nth(1)).to_contain_text("number")
+    expect(inputs.get_by_role("row").nth(2)).to_contain_text("optimizer")
+
+    # The description.
+    page.get_by_text("Edit description").click()
+    page.get_by_label("Description").fill("Trains the vision model.")
+    page.get_by_role("button", name="Save description").click()
+    expect(page.locator("#job-description")).to_have_text("Trains the vision model.")
+
+    # `latest` is the server's; a bad alias is refused beside the field.
+    page.get_by_label("Alias", exact=True).fill("latest")
+    page.get_by_role("button", name="Set alias").click()
+    expect(page.locator("#id_alias_error")).to_contain_text("The alias 'latest' follows the newest version")
+
+    set_alias(page, "prod", "v0")
+    shown = run_python(PROD_VERSION, env)
+    assert "PROD v0" in shown.stdout, shown.stdout + shown.stderr
+    launched = subprocess.run(
+        [WANDB, "launch", "-j", "acme/vision/job-python:prod", "-q", "cpu", "-e", "acme", "-p", "vision"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    assert RunQueueItem.objects.get().run_spec["job"] == "acme/vision/job-python:prod"
+
+    # Promote: prod moves to v1.
+    set_alias(page, "prod", "v1")
+    aliases = page.get_by_role("list", name="Aliases").get_by_role("listitem")
+    expect(aliases).to_have_count(1)
+    expect(aliases).to_contain_text("prod → v1")
+    shown = run_python(PROD_VERSION, env)
+    assert "PROD v1" in shown.stdout, shown.stdout + shown.stderr
+
+    # Remove it: the client no longer finds job-python:prod.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove alias prod").click()
+    expect(page.get_by_text("Alias prod removed from v1.")).to_be_visible()
+    gone = run_python(PROD_VERSION, env)
+    assert "PROD" not in gone.stdout and gone.returncode != 0
+
+
+def test_outsider_cannot_see_or_edit_a_jobs_aliases(client, owner, outsider, team):
+    project = project_get_or_create(entity=team, name="vision")
+    artifact_build(
+        project=project, name="job-python", type_name="job", files={"wandb-job.json": job_spec("x")}, created_by=owner
+    )
+    client.force_login(outsider)
+    url = "/launch/acme/vision/jobs/job-python"
+    assert client.post(url, {"action": "alias-add", "alias": "prod", "version": "v0"}).status_code == 404
+    assert client.post(url, {"action": "description", "description": "mine"}).status_code == 404
+    assert not ArtifactAlias.objects.filter(alias="prod").exists()
