@@ -8,11 +8,12 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from launchui.artifacts.models import ArtifactAlias
+from launchui.artifacts.models import Artifact, ArtifactAlias
 from launchui.artifacts.services import artifact_build
 from launchui.launch.models import RunQueue, RunQueueItem
 from launchui.launch.services import item_pop, item_push, queue_create
-from launchui.projects.services import project_get_or_create
+from launchui.projects.services import project_get_or_create, run_upsert
+from tests.web.test_launch_drawer import make_job
 from tests.wire.conftest import WANDB, run_python
 
 pytestmark = [pytest.mark.browser]
@@ -273,3 +274,61 @@ def test_outsider_cannot_see_or_edit_a_jobs_aliases(client, owner, outsider, tea
     assert client.post(url, {"action": "alias-add", "alias": "prod", "version": "v0"}).status_code == 404
     assert client.post(url, {"action": "description", "description": "mine"}).status_code == 404
     assert not ArtifactAlias.objects.filter(alias="prod").exists()
+
+
+# --- Launch drawer: the job's own config, and every error at once ---------------------------------
+
+
+def test_drawer_starts_from_the_jobs_own_config_and_shows_every_error_at_once(page_as, owner, team):
+    version = make_job(team, image="python:3.12", user=owner)
+    project = project_get_or_create(entity=team, name="train")
+    run, _ = run_upsert(
+        project=project,
+        name="maker",
+        created_by=owner,
+        config={"lr": {"value": 0.1}, "layers": {"value": [64, 32]}, "_wandb": {"value": {"cli_version": "0.31.0"}}},
+    )
+    Artifact.objects.filter(pk=version.pk).update(run=run)
+    queue_create(
+        entity=team,
+        name="gpu",
+        resource="local-container",
+        created_by=owner,
+        config={"gpus": "{{gpus}}"},
+        template_variables=[{"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8}}],
+    )
+    page = page_as(owner)
+    page.goto("/launch/acme/train/jobs/job-trainer/launch?queue=acme/gpu")
+    config = page.get_by_label("Run config (JSON)")
+    expect(config).not_to_have_value("")
+    assert json.loads(config.input_value()) == {"lr": 0.1, "layers": [64, 32]}
+
+    # Three fields wrong: all three errors in one answer.
+    page.get_by_label("Arguments").fill("--note 'unclosed")
+    page.get_by_label("gpus").fill("0")
+    page.get_by_label("New project").fill("olivia/mine")
+    page.get_by_role("button", name="Launch now").click()
+    expect(page.locator("#id_args_error")).to_contain_text("could not be split like a shell command line")
+    expect(page.locator("#id_var_gpus_error")).to_have_text("gpus: 0 is below the minimum 1.")
+    expect(page.locator("#id_new_project_error")).to_contain_text("runs jobs in projects of acme, not olivia")
+    assert not RunQueueItem.objects.exists()
+
+    page.get_by_label("Arguments").fill("--epochs 3")
+    page.get_by_label("gpus").fill("2")
+    page.get_by_label("New project").fill("")
+    page.get_by_role("button", name="Launch now").click()
+    expect(page).to_have_url(re.compile(r"/launch/acme/queues/gpu/$"))
+    assert RunQueueItem.objects.get().run_spec["overrides"]["run_config"] == {"lr": 0.1, "layers": [64, 32]}
+
+
+def test_drawer_config_defaults_from_declared_inputs_when_no_run_made_the_job(page_as, owner, team, queue):
+    version = make_job(team, image="python:3.12", user=owner)
+    schema = {
+        "type": "object",
+        "properties": {"lr": {"type": "number", "default": 0.01}, "epochs": {"type": "integer"}},
+    }
+    Artifact.objects.filter(pk=version.pk).update(metadata={"input_types": {"@wandb.config": schema}})
+    page = page_as(owner)
+    page.goto("/launch/acme/train/jobs/job-trainer/launch")
+    expect(page.get_by_label("Run config (JSON)")).not_to_have_value("")
+    assert json.loads(page.get_by_label("Run config (JSON)").input_value()) == {"lr": 0.01}
