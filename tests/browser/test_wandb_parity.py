@@ -2,8 +2,11 @@
 prioritized Overview, the Launch drawer's pre-filled config, aliases on the Job page, and the Create job copy."""
 
 import json
+import os
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -60,7 +63,16 @@ def tile(page, name):
     return page.get_by_role("group", name=name, exact=True)
 
 
-def test_template_variable_tiles_round_trip_a_config(page_as, owner, team):
+def element_shot(locator, tmp_path, name: str) -> None:
+    """A screenshot of one element; copied to LAUNCHUI_SCREENSHOT_DIR when set (the README's images)."""
+    path = tmp_path / name
+    locator.screenshot(path=str(path))
+    if target := os.environ.get("LAUNCHUI_SCREENSHOT_DIR"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+
+
+def test_template_variable_tiles_round_trip_a_config(page_as, owner, team, tmp_path):
     page = page_as(owner)
     page.goto("/launch/queues/new")
     page.get_by_label("Entity").select_option("acme")
@@ -87,6 +99,9 @@ def test_template_variable_tiles_round_trip_a_config(page_as, owner, team):
     expect(tile(page, "gpus").get_by_label("Min")).to_have_value("one")
     expect(tile(page, "ns").get_by_label("Allowed values")).to_have_value("ml, research")
     tile(page, "tier").get_by_label("Description").fill("GPU tier")
+    tile(page, "gpus").get_by_label("Min").fill("1")
+    element_shot(page.locator("form.stack"), tmp_path, "queue-template-variables.png")
+    tile(page, "gpus").get_by_label("Min").fill("one")
 
     # Errors by the tile's field, all at once, and nothing saved.
     tile(page, "ns").get_by_label("Default").fill("prod")
