@@ -347,3 +347,46 @@ def test_drawer_config_defaults_from_declared_inputs_when_no_run_made_the_job(pa
     page.goto("/launch/acme/train/jobs/job-trainer/launch")
     expect(page.get_by_label("Run config (JSON)")).not_to_have_value("")
     assert json.loads(page.get_by_label("Run config (JSON)").input_value()) == {"lr": 0.01}
+
+
+def test_new_controls_fit_a_phone(page_as, owner, team):
+    version = make_job(team, image="python:3.12", user=owner)
+    Artifact.objects.filter(pk=version.pk).update(
+        metadata={
+            "input_types": {
+                "@wandb.config": {
+                    "type": "object",
+                    "properties": {"learning_rate_for_the_encoder": {"type": "number", "default": 0.01}},
+                }
+            }
+        }
+    )
+    queue = queue_create(
+        entity=team,
+        name="gpu",
+        resource="kubernetes",
+        created_by=owner,
+        prioritization_mode=RunQueue.PRIORITIZATION_V0,
+        config={"spec": {"gpus": "{{gpus}}"}},
+        template_variables=[{"name": "gpus", "schema": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}}],
+    )
+    item_push(queue=queue, run_spec={"job": "acme/train/job-trainer:latest"}, priority=1, created_by=owner)
+    page = page_as(owner)
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto("/launch/queues/new")
+    page.get_by_label("Configuration").fill('{"a": "{{a_rather_long_variable_name}}", "b": "{{b}}"}')
+    page.get_by_role("button", name="Parse configuration").click()
+    expect(page.locator("#variable-tiles .tile")).to_have_count(2)
+    for url in (
+        "/launch/queues/new",
+        "/launch/acme/train/jobs/job-trainer",
+        "/launch/acme/queues/gpu/config",
+    ):  # the queue Overview's table at 390 px is uifix's part of issue 14
+        if url != "/launch/queues/new":
+            page.goto(url)
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1"
+            " && ![...e.children].some(c => c.getBoundingClientRect().right > innerWidth + 1))"
+            ".map(e => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`)"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (url, wide)
