@@ -162,6 +162,7 @@ def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int
     ranked = (
         RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue)
         .annotate(position=Window(RowNumber(), order_by=order))
+        .order_by()  # the window orders; the model's default ordering would add a second sort
         .values("id", "position")
     )
     # Ranked over every waiting item, then narrowed to the page's: a filter on the same query would rank
