@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Membership
+from launchui.core import limits
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
@@ -153,23 +154,25 @@ def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
 
 
 def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int]:
-    """{item id: its place in the order agents take them (1 = next)} for those of item_ids still waiting, in
-    one query whatever the queue's depth. The order is liveness.pop_order, the rule item_pop uses."""
+    """{item id: its place in the order agents take them (1 = next)} for those of item_ids still waiting
+    among the first OVERVIEW_POSITIONS_MAX in that order, in one query whatever the queue's depth. The order
+    is liveness.pop_order, the rule item_pop uses; the pop index serves it in order, so the query stops
+    after that many rows instead of ranking every waiting item."""
     ids = list(item_ids)
     if not ids:
         return {}
-    order = [F(name).asc() for name in liveness.pop_order(queue.is_prioritized)]
+    names = liveness.pop_order(queue.is_prioritized)
     ranked = (
         RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue)
-        .annotate(position=Window(RowNumber(), order_by=order))
-        .order_by()  # the window orders; the model's default ordering would add a second sort
-        .values("id", "position")
+        .order_by(*names)
+        .annotate(position=Window(RowNumber(), order_by=[F(name).asc() for name in names]))
+        .values("id", "position")[: limits.OVERVIEW_POSITIONS_MAX]
     )
-    # Ranked over every waiting item, then narrowed to the page's: a filter on the same query would rank
-    # the page's items among themselves only.
+    # Ranked first, then narrowed to the page's items: a filter on the same query would rank the page's
+    # items among themselves only.
     sql, params = ranked.query.sql_with_params()
+    marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
-        marks = ", ".join(["%s"] * len(ids))
         cursor.execute(
             f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
         )

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from launchui.accounts.models import Membership
+from launchui.core import limits
 from launchui.launch import liveness
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
@@ -59,6 +60,7 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
         # Each waiting item's place in the order agents take them (the pop rule), and what admins may set.
         "positions": launch_selectors.waiting_positions(run_queue, [row.item.pk for row in rows]),
         "priorities": RunQueueItem.PRIORITIES,
+        "positions_max": f"{limits.OVERVIEW_POSITIONS_MAX:,}",
     }
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
 

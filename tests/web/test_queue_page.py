@@ -141,6 +141,15 @@ def test_overview_positions_follow_the_pop_order(client, owner, prioritized, mak
     assert positions(client) == {critical.pk: None, low.pk: 1, medium.pk: 2, medium2.pk: 3}
 
 
+def test_positions_stop_at_the_cap_and_later_items_say_so(client, owner, prioritized, monkeypatch):
+    monkeypatch.setattr("launchui.core.limits.OVERVIEW_POSITIONS_MAX", 2)
+    first, second, third = push(prioritized, 3, owner)
+    client.force_login(owner)
+    assert positions(client) == {first.pk: 1, second.pk: 2, third.pk: None}
+    body = text(client.get(BASE))
+    assert re.search(r'<td class="num position-cell">after 2</td>', body)
+
+
 def test_admin_changes_a_waiting_items_priority_from_its_row(client, owner, prioritized):
     first, second = push(prioritized, 2, owner)
     client.force_login(owner)
