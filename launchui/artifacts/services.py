@@ -422,6 +422,20 @@ def _editable_artifact(user: User, artifact_id: int) -> Artifact:
     return artifact
 
 
+def collection_description_set(*, user: User, collection_id: int, description: str) -> ArtifactCollection:
+    """An artifact's (a job's) own description, as the Job page edits it; the same members as aliases_edit
+    may change it, and anyone else gets the missing-artifact error."""
+    cap = limits.COLLECTION_DESCRIPTION_MAX_CHARS
+    if len(description) > cap:
+        raise ValidationError(f"A description has at most {cap} characters (this one has {len(description)}).")
+    updated = ArtifactCollection.objects.filter(pk=collection_id, project__entity__memberships__user=user).update(
+        description=description
+    )
+    if not updated:
+        raise ValidationError("Artifact not found.")
+    return ArtifactCollection.objects.get(pk=collection_id)
+
+
 @transaction.atomic
 def artifact_update(*, user: User, artifact_id: int, description: str | None, metadata: dict | None) -> Artifact:
     """A committed version's description and metadata, as `artifact.save()` sends them; the same members as

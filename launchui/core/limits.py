@@ -41,3 +41,7 @@ RUN_FILES_MAX_PER_REQUEST = 1_000  # file names in one createRunFiles (the clien
 
 # --- artifacts ---
 ARTIFACT_ALIASES_MAX_PER_EDIT = 100  # aliases in one addAliases / deleteAliases (the client sends those changed)
+COLLECTION_DESCRIPTION_MAX_CHARS = 10_000  # a job's (an artifact's) description, as the Job page edits it
+
+# --- pages ---
+OVERVIEW_POSITIONS_MAX = 1_000  # the queue Overview numbers the first this many waiting items in pop order

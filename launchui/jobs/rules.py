@@ -7,6 +7,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -136,14 +137,15 @@ def script_of(parts: list[str]) -> str:
 
 def clean_runtime(value: str | None) -> str | None:
     """'3.10.4' -> '3.10'; '' -> None; anything else is an error."""
-    value = (value or "").strip()
-    if not value:
+    given = (value or "").strip()
+    if not given:
         return None
-    value = value.removeprefix("python-").removeprefix("python")
+    value = given.removeprefix("python-").removeprefix("python")
     parts = value.split(".")
     candidate = ".".join(parts[:2])
     if not RUNTIME_RE.match(candidate) or not all(p.isdigit() for p in parts):
-        raise ValidationError(f"{value!r} is not a Python version like 3.11.")
+        # Say what was typed ("python3", not "3") and what is expected: a major.minor version.
+        raise ValidationError(f"{given!r} is not a Python version: give major and minor, like 3.11 or python3.11.")
     return candidate
 
 
@@ -308,3 +310,79 @@ def known_hosts_fingerprints(text: str) -> list[str]:
                 continue
             found.append(f"{fields[1]} SHA256:{base64.b64encode(digest).decode().rstrip('=')}")
     return found
+
+
+# --- a job's input types (wandb-job.json's input_types, or the version's metadata) -----------------------
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _wb_type_label(wb: Any) -> str:
+    """A wandb TypeRegistry JSON type in words: number, string, list of number, number or none."""
+    if not isinstance(wb, dict):
+        return "any"
+    kind = str(wb.get("wb_type") or wb.get("type") or "any")
+    params = _mapping(wb.get("params"))
+    if kind == "list":
+        return f"list of {_wb_type_label(params.get('element_type'))}"
+    if kind == "union":
+        allowed = params.get("allowed_types")
+        allowed = allowed if isinstance(allowed, list) else []
+        return " or ".join(_wb_type_label(t) for t in allowed) or "any"
+    if kind in ("typedDict", "object"):
+        return "dict"
+    return kind
+
+
+def input_type_rows(input_types: Any, prefix: str = "") -> list[dict]:
+    """A job's config inputs as rows of {key, type, default}, nested keys dotted. Reads both shapes wandb 0.31
+    records: a TypeRegistry typedDict (wandb-job.json, from the run's config) and a JSON schema under
+    "@wandb.config" (jobs with declared inputs, in the version's metadata)."""
+    if not isinstance(input_types, dict):
+        return []
+    if "@wandb.config" in input_types:
+        return input_type_rows(input_types["@wandb.config"], prefix)
+    rows: list[dict] = []
+    if isinstance(input_types.get("properties"), dict):  # JSON schema
+        for key, schema in input_types["properties"].items():
+            schema = schema if isinstance(schema, dict) else {}
+            if schema.get("type") == "object" and isinstance(schema.get("properties"), dict):
+                rows += input_type_rows(schema, f"{prefix}{key}.")
+                continue
+            row = {"key": f"{prefix}{key}", "type": str(schema.get("type") or "any")}
+            if "default" in schema:
+                row["default"] = schema["default"]
+            rows.append(row)
+        return rows
+    params = _mapping(input_types.get("params"))
+    type_map = params.get("type_map") if input_types.get("wb_type") == "typedDict" else None
+    for key, wb in (type_map or {}).items():
+        if isinstance(wb, dict) and wb.get("wb_type") == "typedDict":
+            rows += input_type_rows(wb, f"{prefix}{key}.")
+        else:
+            rows.append({"key": f"{prefix}{key}", "type": _wb_type_label(wb)})
+    return rows
+
+
+def config_defaults(input_types: Any, run_config: Any) -> dict:
+    """The run config the Launch drawer starts from, as W&B fills it: the config of the run that made the
+    version (its values, without wandb's own _-keys), else the defaults its declared inputs record."""
+    if isinstance(run_config, dict):
+        values = {
+            key: entry["value"]
+            for key, entry in run_config.items()
+            if not key.startswith("_") and isinstance(entry, dict) and "value" in entry
+        }
+        if values:
+            return values
+    defaults: dict = {}
+    for row in input_type_rows(input_types):
+        if "default" in row:
+            target = defaults
+            *parents, leaf = row["key"].split(".")
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[leaf] = row["default"]
+    return defaults

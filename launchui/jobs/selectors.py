@@ -8,6 +8,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from launchui.artifacts.models import Artifact, ArtifactCollection, ArtifactFile
+from launchui.jobs import rules
 from launchui.jobs.models import GitCredential, JobBuild
 
 WORKER_LOST = "The worker stopped before the build finished (crash or time limit); start the build again."
@@ -96,3 +97,17 @@ def artifact_file_for_user(*, user: User, artifact_id: int, name: str) -> Artifa
         artifact__state=Artifact.COMMITTED,
         artifact__collection__project__entity__memberships__user=user,
     ).first()
+
+
+def job_config_defaults(job: ArtifactCollection) -> dict:
+    """The run config a launch of the job's newest version starts from (rules.config_defaults): the config
+    of the run that made it, else the defaults its declared inputs record. One query."""
+    latest = (
+        Artifact.objects.filter(collection=job, state=Artifact.COMMITTED)
+        .select_related("run")
+        .order_by("-version_index")
+        .first()
+    )
+    if latest is None:
+        return {}
+    return rules.config_defaults((latest.metadata or {}).get("input_types"), latest.run.config if latest.run else None)

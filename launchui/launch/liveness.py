@@ -101,6 +101,12 @@ def waiting_q(now: datetime | None = None) -> Q:
     return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
 
 
+def pop_order(prioritized: bool) -> list[str]:
+    """The order in which agents take a queue's waiting items: by priority (0, critical, first) when the
+    queue is prioritized, then oldest first. The one rule for pop and for the positions the Overview shows."""
+    return ["priority", "created_at", "id"] if prioritized else ["created_at", "id"]
+
+
 # --- queue items ----------------------------------------------------------------------------------
 # What a person sees for a launched item, derived from the item's state, its run's facts and its agent's.
 class ItemStatus(models.TextChoices):

@@ -225,14 +225,19 @@ def resolve_variable_values(variables: list[dict], values: dict | None) -> dict:
     declared = {v["name"]: v["schema"] for v in variables}
     if unknown := sorted(set(values) - set(declared)):
         raise ValidationError(f"This queue does not support the template variable(s) {', '.join(unknown)}.")
-    resolved = {}
-    for name, schema in declared.items():
-        if name in values:
-            resolved[name] = validate_variable_value(name, schema, values[name])
-        elif "default" in schema:
-            resolved[name] = schema["default"]
-        else:
-            raise ValidationError(f"{name}: a value is required.")
+    resolved, problems = {}, []
+    for name, schema in declared.items():  # every variable's problem, not only the first one's
+        try:
+            if name in values:
+                resolved[name] = validate_variable_value(name, schema, values[name])
+            elif "default" in schema:
+                resolved[name] = schema["default"]
+            else:
+                raise ValidationError(f"{name}: a value is required.")
+        except ValidationError as exc:
+            problems += exc.messages
+    if problems:
+        raise ValidationError(problems)
     return resolved
 
 

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, Window
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Membership
+from launchui.core import limits
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
@@ -254,6 +256,32 @@ def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWith
 def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
     """A queue's items, newest first, with the agent that took each one: one query per page."""
     return queue.items.select_related("agent").order_by("-created_at", "-id")
+
+
+def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int]:
+    """{item id: its place in the order agents take them (1 = next)} for those of item_ids still waiting
+    among the first OVERVIEW_POSITIONS_MAX in that order, in one query whatever the queue's depth. The order
+    is liveness.pop_order, the rule item_pop uses; the pop index serves it in order, so the query stops
+    after that many rows instead of ranking every waiting item."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    names = liveness.pop_order(queue.is_prioritized)
+    ranked = (
+        RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue)
+        .order_by(*names)
+        .annotate(position=Window(RowNumber(), order_by=[F(name).asc() for name in names]))
+        .values("id", "position")[: limits.OVERVIEW_POSITIONS_MAX]
+    )
+    # Ranked first, then narrowed to the page's items: a filter on the same query would rank the page's
+    # items among themselves only.
+    sql, params = ranked.query.sql_with_params()
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
+        )
+        return dict(cursor.fetchall())
 
 
 def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] | None:

@@ -308,7 +308,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """Lease the next item, or None. Safe under concurrent pollers: no item is handed out twice."""
-    order = ["priority", "created_at", "id"] if queue.is_prioritized else ["created_at", "id"]
+    order = liveness.pop_order(queue.is_prioritized)
     if connection.vendor == "postgresql":
         return _item_pop_one_statement(queue=queue, agent_id=agent_id, order=order)
     # SQLite has no row locks: a compare-and-set update, retried when another poller won the race.
@@ -382,6 +382,28 @@ def item_warn(*, item: RunQueueItem, message: str, stage: str, file_paths: list[
         locked.save(update_fields=["warnings", "updated_at"])
 
 
+def item_priority_set(*, user: User, item: RunQueueItem, priority: int) -> None:
+    """Change a waiting item's priority in a prioritized queue, which moves it in the pop order. Admins of
+    the queue's entity only (as for the queue's config); atomic: an item an agent leases meanwhile keeps its
+    priority and the change is refused."""
+    if priority not in dict(RunQueueItem.PRIORITIES):
+        raise ValidationError({"priority": ["Priority is 0 (critical), 1 (high), 2 (medium) or 3 (low)."]})
+    admin = Membership.objects.filter(entity_id=OuterRef("queue__entity_id"), user=user, role=Membership.ADMIN)
+    changed = RunQueueItem.objects.filter(
+        liveness.waiting_q(), Exists(admin), pk=item.pk, queue__prioritization_mode=RunQueue.PRIORITIZATION_V0
+    ).update(priority=priority, updated_at=timezone.now())
+    if changed:
+        item.priority = priority
+        return
+    if not Membership.objects.filter(entity__run_queues__items=item.pk, user=user).exists():
+        raise PermissionDenied(f"Item {item.pk} not found, or you are not a member of its entity.")
+    if not Membership.objects.filter(entity__run_queues__items=item.pk, user=user, role=Membership.ADMIN).exists():
+        raise PermissionDenied("Only admins of this entity change the priority of its queues' items.")
+    if not RunQueue.objects.filter(items=item.pk, prioritization_mode=RunQueue.PRIORITIZATION_V0).exists():
+        raise ValidationError({"priority": ["This queue is not prioritized: turn Prioritization on in its Config."]})
+    raise ValidationError({"priority": [f"Item {item.pk} was taken by an agent meanwhile: its priority stays."]})
+
+
 def item_cancel(*, user: User, item: RunQueueItem) -> None:
     """Take a waiting item out of its queue. The one rule for the browser's Cancel and the wire's
     deleteFromRunQueue: any member of the queue's entity may cancel a waiting item; nobody cancels an item
@@ -396,6 +418,46 @@ def item_cancel(*, user: User, item: RunQueueItem) -> None:
     raise ValidationError(f"Item {item.pk} was taken by an agent meanwhile: stop its run instead.")
 
 
+def launch_problems(
+    *, queue: RunQueue, run_spec: dict, template_variable_values: dict | None = None, created_by: User
+) -> dict[str, list[str]]:
+    """Everything wrong with a launch, keyed by what it concerns (project, job, overrides, template_variables,
+    run_config), all at once; nothing is written. launch() refuses when there is any; the Launch drawer also
+    asks for them while its own fields have errors, so that a person sees every error in one go.
+
+    W&B users' most common mistake is pushing one entity's job into another entity's queue, so the run's
+    destination must be the queue's entity, and the job must exist and be visible to the launcher."""
+    errors: dict[str, list[str]] = {}
+    try:
+        user_data.check_value(run_spec, "The run spec")
+    except ValidationError as exc:
+        return {"run_config": exc.messages}
+    entity_name = queue.entity.name
+    if run_spec.get("entity") and run_spec["entity"] != entity_name:
+        errors["project"] = [
+            f"Queue {entity_name}/{queue.name} runs jobs in projects of {entity_name}, "
+            f"not {run_spec['entity']}: pick a project of {entity_name} or a queue of {run_spec['entity']}."
+        ]
+    try:
+        validate_project_name(run_spec.get("project") or "")
+    except ValidationError:
+        errors.setdefault("project", []).append("Choose the destination project.")
+    if job := run_spec.get("job"):
+        parts = str(job).split("/")
+        job_entity, job_project, job_name = parts if len(parts) == 3 else ("", "", "")
+        visible = job_entity and Membership.objects.filter(user=created_by, entity__name=job_entity).exists()
+        project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
+        if project is None or resolve(project=project, name=job_name) is None:
+            errors["job"] = [f"Job {job} not found, or you cannot see it (use entity/project/name:alias)."]
+    if problem := _overrides_problem(run_spec.get("overrides")):
+        errors["overrides"] = [problem]
+    try:
+        queue_config.resolve_variable_values(queue.template_variables, template_variable_values)
+    except ValidationError as exc:
+        errors["template_variables"] = exc.messages
+    return errors
+
+
 @transaction.atomic
 def launch(
     *,
@@ -405,43 +467,18 @@ def launch(
     template_variable_values: dict | None = None,
     created_by: User,
 ) -> RunQueueItem:
-    """Put a job into a queue, as the browser's Launch drawer and `wandb launch --queue` both do.
-
-    W&B users' most common mistake is pushing one entity's job into another entity's queue, so the run's
-    destination must be the queue's entity, and the job must exist and be visible to the launcher.
-    """
+    """Put a job into a queue, as the browser's Launch drawer and `wandb launch --queue` both do; refused
+    with every problem launch_problems finds."""
     spec = dict(run_spec)
-    errors: dict[str, list[str]] = {}
-    try:
-        user_data.check_value(spec, "The run spec")
-    except ValidationError as exc:
-        raise ValidationError({"run_config": exc.messages}) from None
-    entity_name = queue.entity.name
-    if spec.get("entity") and spec["entity"] != entity_name:
-        errors["project"] = [
-            f"Queue {entity_name}/{queue.name} runs jobs in projects of {entity_name}, "
-            f"not {spec['entity']}: pick a project of {entity_name} or a queue of {spec['entity']}."
-        ]
-    spec["entity"] = entity_name
-    project_name = spec.get("project") or ""
-    try:
-        validate_project_name(project_name)
-    except ValidationError:
-        errors.setdefault("project", []).append("Choose the destination project.")
-    if job := spec.get("job"):
-        parts = str(job).split("/")
-        job_entity, job_project, job_name = parts if len(parts) == 3 else ("", "", "")
-        visible = job_entity and Membership.objects.filter(user=created_by, entity__name=job_entity).exists()
-        project = Project.objects.filter(entity__name=job_entity, name=job_project).first() if visible else None
-        if project is None or resolve(project=project, name=job_name) is None:
-            errors["job"] = [f"Job {job} not found, or you cannot see it (use entity/project/name:alias)."]
-    if problem := _overrides_problem(spec.get("overrides")):
-        errors["overrides"] = [problem]
+    errors = launch_problems(
+        queue=queue, run_spec=spec, template_variable_values=template_variable_values, created_by=created_by
+    )
+    if errors:
+        raise ValidationError(errors)
+    spec["entity"] = queue.entity.name
     # The author is whoever pushed: a runSpec's own "author" would let anyone sign as a teammate (and the
     # agent hands it to the run as WANDB_USERNAME).
     spec["author"] = created_by.username
-    if errors:
-        raise ValidationError(errors)
     try:
         item = item_push(
             queue=queue,
@@ -452,7 +489,7 @@ def launch(
         )
     except ValidationError as exc:
         raise ValidationError({"template_variables": exc.messages}) from None
-    project_get_or_create(entity=queue.entity, name=project_name)
+    project_get_or_create(entity=queue.entity, name=spec.get("project") or "")
     return item
 
 

@@ -37,22 +37,28 @@ class JobForm(forms.Form):
     name = forms.CharField(
         label="Name",
         required=False,
-        help_text="Optional: by default W&B's name for the source, such as job-<image name>.",
+        help_text="Optional: by default W&B's name for the source.",
     )
     description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     aliases = forms.CharField(
         label="Aliases", required=False, help_text="Comma separated, e.g. stable, candidate. latest is always added."
     )
 
+    # W&B's default name for each kind of source (jobs/rules.py: image_job_name, git_job_name, code_job_name).
+    name_rule = ""
+
     def __init__(self, *args, entities, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["entity"].choices = entity_choices(entities)
+        if self.name_rule:
+            self.fields["name"].help_text = f"Optional: by default W&B's name for the source, {self.name_rule}."
 
     def clean_aliases(self) -> list[str]:
         return list(dict.fromkeys(a.strip() for a in self.cleaned_data["aliases"].split(",") if a.strip()))
 
 
 class ImageJobForm(JobForm):
+    name_rule = "job-<image-name>"
     image = forms.CharField(
         label="Image",
         strip=True,
@@ -68,6 +74,7 @@ RUNTIME_HELP = "Optional, e.g. 3.11. Otherwise runtime.txt or .python-version, e
 
 
 class GitJobForm(JobForm):
+    name_rule = "job-<git-remote-url>_<path-to-script>"
     remote = forms.CharField(
         label="Repository URL",
         widget=forms.TextInput(attrs={"spellcheck": "false"}),
@@ -113,6 +120,7 @@ class GitJobForm(JobForm):
 
 
 class CodeJobForm(JobForm):
+    name_rule = "job-<code-artifact-name>"
     folder = UploadField(
         label="Folder",
         multiple=True,
@@ -141,6 +149,25 @@ class CodeJobForm(JobForm):
         "description",
         "aliases",
     ]
+
+
+class JobAliasForm(forms.Form):
+    """Add an alias to a version of the Job page, moving it from the version it named."""
+
+    alias = forms.CharField(
+        label="Alias", max_length=128, help_text="e.g. prod. It moves here from the version that has it."
+    )
+    version = forms.ChoiceField(label="Version")
+
+    def __init__(self, *args, versions, **kwargs):
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["version"]).choices = [(v.version, v.version) for v in versions]
+
+
+class JobDescriptionForm(forms.Form):
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}), strip=True
+    )
 
 
 class JobFilterForm(forms.Form):

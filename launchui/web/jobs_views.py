@@ -27,7 +27,7 @@ from launchui.accounts import selectors as account_selectors
 from launchui.artifacts import services as artifact_services
 from launchui.artifacts import storage
 from launchui.core import ids
-from launchui.jobs import selectors, services, sources
+from launchui.jobs import rules, selectors, services, sources
 from launchui.jobs.models import GitCredential, JobBuild
 from launchui.launch import selectors as launch_selectors
 from launchui.web import forms, jobs_forms
@@ -315,13 +315,53 @@ def _pick_version(versions: list, wanted: str):
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> HttpResponse:
+    """A job's versions and files. POST (members, the rule the wire's alias edits use): add or move an
+    alias, remove one, or edit the job's description; errors beside the fields."""
     job = selectors.jobs_for_user(user=request.user, entity_name=entity, project_name=project).filter(name=name).first()
     if job is None:
         raise Http404("No such job, or it belongs to an entity you are not a member of.")
     versions = list(selectors.job_versions(job))
     version = _pick_version(versions, request.GET.get("version", ""))
+    alias_form = jobs_forms.JobAliasForm(versions=versions, initial={"version": version.version})
+    description_form = jobs_forms.JobDescriptionForm(initial={"description": job.description})
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "alias-add":
+                alias_form = jobs_forms.JobAliasForm(request.POST, versions=versions)
+                if alias_form.is_valid():
+                    alias, target = alias_form.cleaned_data["alias"], alias_form.cleaned_data["version"]
+                    found = next(v for v in versions if v.version == target)
+                    artifact_services.aliases_edit(user=request.user, artifact_id=found.pk, add=[alias], remove=[])
+                    messages.success(request, f"{job.name}:{alias} now names {target}.")
+                    return redirect(_job_url(job, version))
+            elif action == "alias-remove":
+                alias = request.POST.get("alias", "")
+                holder = next((v for v in versions if any(a.alias == alias for a in v.aliases.all())), None)
+                if holder is None:
+                    raise Http404(f"This job has no alias {alias}.")
+                artifact_services.aliases_edit(user=request.user, artifact_id=holder.pk, add=[], remove=[alias])
+                messages.success(request, f"Alias {alias} removed from {holder.version}.")
+                return redirect(_job_url(job, version))
+            elif action == "description":
+                description_form = jobs_forms.JobDescriptionForm(request.POST)
+                if description_form.is_valid():
+                    text = description_form.cleaned_data["description"]
+                    artifact_services.collection_description_set(
+                        user=request.user, collection_id=job.pk, description=text
+                    )
+                    messages.success(request, "Description saved.")
+                    return redirect(_job_url(job, version))
+            else:
+                raise Http404("Unknown action.")
+        except ValidationError as exc:
+            form = alias_form if action == "alias-add" else description_form
+            if action == "alias-remove":
+                messages.error(request, " ".join(exc.messages))
+                return redirect(_job_url(job, version))
+            form.add_error("alias" if action == "alias-add" else "description", exc.messages)
     files = list(version.files.all())
     by_name = {f.name: f for f in files}
     spec = _spec(by_name)
@@ -351,6 +391,10 @@ def job_detail(request: AuthedRequest, entity: str, project: str, name: str) -> 
         "runs": runs,
         "metrics": metrics,
         "metric": metric,
+        "input_types": rules.input_type_rows((version.metadata or {}).get("input_types") or spec.get("input_types")),
+        "alias_form": alias_form,
+        "description_form": description_form,
+        "user_aliases": [(a.alias, v.version) for v in versions for a in v.aliases.all() if a.alias != "latest"],
     }
     return render(request, "jobs/job.html", context)
 
@@ -362,6 +406,11 @@ def _job_runs(request: AuthedRequest, job) -> tuple[list, list[str], str]:
     metrics = sorted({k for r in runs for k in r.summary if isinstance(k, str) and not k.startswith("_")})
     metric = request.GET.get("metric", "")
     return runs, metrics, metric if metric in metrics else (metrics[0] if metrics else "")
+
+
+def _job_url(job, version) -> str:
+    url = reverse("job", args=[job.project.entity.name, job.project.name, job.name])
+    return f"{url}?version={version.version}"
 
 
 @login_required

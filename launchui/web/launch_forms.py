@@ -138,11 +138,12 @@ class LaunchForm(forms.Form):
     def destination(self) -> tuple[str | None, str]:
         """(entity or None, project): a typed "other-entity/project" keeps its entity, so launch() can say
         why it does not belong in this queue."""
-        typed = self.cleaned_data.get("new_project", "").strip()
+        cleaned = getattr(self, "cleaned_data", {})
+        typed = cleaned.get("new_project", "").strip()
         if typed:
             entity, _, project = typed.rpartition("/")
             return (entity or None), project
-        return None, self.cleaned_data.get("project", "")
+        return None, cleaned.get("project", "")
 
     def template_values(self) -> dict:
         return {
@@ -152,21 +153,24 @@ class LaunchForm(forms.Form):
         }
 
     def overrides(self) -> dict:
+        """The overrides that parsed (an unparsable one is left out; the form shows its error)."""
         return {
-            "args": self.cleaned_data["args"],
-            "run_config": self.cleaned_data["run_config"],
-            "entry_point": self.cleaned_data["entry_point"],
+            key: self.cleaned_data[key] for key in ("args", "run_config", "entry_point") if key in self.cleaned_data
         }
 
-    def add_launch_errors(self, exc: ValidationError) -> None:
+    def add_launch_errors(self, exc: ValidationError, keep_existing: bool = False) -> None:
         """launch()'s errors beside the fields: job -> version, project -> the project typed or chosen,
-        template_variables -> the variable each message names."""
+        template_variables -> the variable each message names. keep_existing: a field that already shows
+        the form's own error keeps only that one."""
         if not hasattr(exc, "error_dict"):
             self.add_error(None, exc.messages)
             return
         for key, messages in exc.message_dict.items():
             for message in messages:
-                self.add_error(self._field_for(key, message), message)
+                field = self._field_for(key, message)
+                if keep_existing and field in self.errors:
+                    continue
+                self.add_error(field, message)
 
     def _field_for(self, key: str, message: str) -> str | None:
         if key == "job":

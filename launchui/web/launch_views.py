@@ -70,14 +70,16 @@ def job_launch(request: AuthedRequest, entity: str, project: str, name: str) -> 
 
     if request.method == "POST":
         form = LaunchForm(request.POST, **kwargs)
-        if form.is_valid():
-            dest_entity, dest_project = form.destination
-            run_spec = {
-                "job": f"{job_path}:{form.cleaned_data['version']}",
-                "entity": dest_entity or queue.entity.name,
-                "project": dest_project,
-                "overrides": form.overrides(),
-            }
+        valid = form.is_valid()
+        dest_entity, dest_project = form.destination
+        version = form.cleaned_data.get("version")
+        run_spec = {
+            "job": f"{job_path}:{version}" if version else None,
+            "entity": dest_entity or (queue.entity.name if queue else None),
+            "project": dest_project,
+            "overrides": form.overrides(),
+        }
+        if valid:
             try:
                 item = launch_services.launch(
                     queue=queue,
@@ -89,12 +91,15 @@ def job_launch(request: AuthedRequest, entity: str, project: str, name: str) -> 
             except ValidationError as exc:
                 form.add_launch_errors(exc)
             else:
-                messages.success(
-                    request,
-                    f"Launched {name}:{form.cleaned_data['version']} into {queue_key(queue)} as item #{item.pk}.",
-                )
+                messages.success(request, f"Launched {name}:{version} into {queue_key(queue)} as item #{item.pk}.")
                 target = reverse("queue_overview", args=[queue.entity.name, queue.name])
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+        elif queue is not None:
+            # Every error at once: the launch rules' verdict on the fields that parsed, beside the form's own.
+            problems = launch_services.launch_problems(
+                queue=queue, run_spec=run_spec, template_variable_values=form.template_values(), created_by=request.user
+            )
+            form.add_launch_errors(ValidationError(problems), keep_existing=True)
     else:
         initial = {"version": "latest", "priority": 2}
         if queue:
@@ -112,6 +117,9 @@ def job_launch(request: AuthedRequest, entity: str, project: str, name: str) -> 
                 entry_point=_join(overrides.get("entry_point")),
                 run_config=dumps(overrides.get("run_config")),
             )
+        elif part != "queue":
+            # As W&B does: start from the job's own config (its run's, else its declared inputs' defaults).
+            initial["run_config"] = dumps(job_selectors.job_config_defaults(job))
         form = LaunchForm(initial=initial, **kwargs)
 
     context = {

@@ -18,10 +18,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from launchui.accounts.models import Membership
+from launchui.core import limits
 from launchui.launch import liveness
 from launchui.launch import selectors as launch_selectors
 from launchui.launch import services as launch_services
-from launchui.launch.models import RunQueue
+from launchui.launch.models import RunQueue, RunQueueItem
 from launchui.launch.selectors import ItemRow
 from launchui.projects import run_files
 from launchui.projects import selectors as project_selectors
@@ -55,7 +56,15 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
         launch_selectors.items_for_queue(run_queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
     ).get_page(request.GET.get("page"))
     rows = launch_selectors.with_details(launch_selectors.with_item_status(list(page.object_list)))
-    context = {**queue_context(request, run_queue, membership, "overview"), "page": page, "rows": rows}
+    context = {
+        **queue_context(request, run_queue, membership, "overview"),
+        "page": page,
+        "rows": rows,
+        # Each waiting item's place in the order agents take them (the pop rule), and what admins may set.
+        "positions": launch_selectors.waiting_positions(run_queue, [row.item.pk for row in rows]),
+        "priorities": RunQueueItem.PRIORITIES,
+        "positions_max": f"{limits.OVERVIEW_POSITIONS_MAX:,}",
+    }
     return render(request, "web/queue.html#items" if is_partial(request) else "web/queue.html", context)
 
 
@@ -82,13 +91,14 @@ def queue_config(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
         if not membership.is_admin:
             raise PermissionDenied("Only admins of this entity edit its queues.")
         form = forms.QueueEditForm(request.POST)
-        if form.is_valid():
+        tiles, variables = forms.tiles_on_submit(request.POST)
+        if form.is_valid() and variables is not None:
             data = form.cleaned_data
             try:
                 launch_services.queue_update(
                     queue=run_queue,
                     config=data["config"],
-                    template_variables=data["template_variables"],
+                    template_variables=variables,
                     external_links=data["external_links"],
                     prioritization_mode=form.prioritization_mode,
                 )
@@ -98,21 +108,35 @@ def queue_config(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
                 messages.success(request, "Configuration saved.")
                 return redirect("queue_config", entity=run_queue.entity.name, queue=run_queue.name)
     else:
+        config_text = run_queue.config_text or dumps(run_queue.resource_args)
         form = forms.QueueEditForm(
             initial={
                 "prioritization": run_queue.is_prioritized,
-                "config": run_queue.config_text or dumps(run_queue.resource_args),
-                "template_variables": dumps(run_queue.template_variables),
+                "config": config_text,
                 "external_links": dumps(run_queue.external_links),
             }
         )
+        # The saved variables as tiles (the JSON fallback starts empty), then any {{name}} still without one.
+        tiles = forms.tiles_from_variables(run_queue.template_variables)
+        saved = {tile.name for tile in tiles}
+        tiles += [tile for tile in forms.tiles_for_config(config_text, [])[0] if tile.name not in saved]
     context = {
         **queue_context(request, run_queue, membership, "config"),
         "form": form,
         "config_text": run_queue.config_text or dumps(run_queue.resource_args) or "{}",
         "variables": [_variable_tile(v) for v in run_queue.template_variables],
+        "tiles": tiles,
     }
     return render(request, "web/queue.html", context)
+
+
+@login_required
+@require_POST
+def queue_variable_tiles(request: AuthedRequest) -> HttpResponse:
+    """Parse configuration (htmx, from the create and edit forms): the tiles for the {{names}} of the posted
+    config, keeping what was entered in the posted tiles. Reads nothing stored, so any signed-in user may."""
+    tiles, error = forms.tiles_for_config(request.POST.get("config", ""), forms.tiles_from_post(request.POST))
+    return render(request, "web/_variable_tiles.html", {"tiles": tiles, "tiles_error": error})
 
 
 def _variable_tile(variable: dict) -> dict:
@@ -155,6 +179,26 @@ def item_delete(request: AuthedRequest, entity: str, queue: str, item_id: int) -
         messages.error(request, exc.messages[0])
     else:
         messages.success(request, f"Item {item_id} cancelled.")
+    return redirect("queue_overview", entity=run_queue.entity.name, queue=run_queue.name)
+
+
+@login_required
+@require_POST
+def item_priority(request: AuthedRequest, entity: str, queue: str, item_id: int) -> HttpResponse:
+    """An admin moves a waiting item in a prioritized queue's order (members get 403, outsiders 404)."""
+    run_queue, _ = queue_for(request, entity, queue)
+    item = launch_selectors.items_for_queue(run_queue).filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such item in this queue.")
+    raw = request.POST.get("priority", "")
+    try:
+        launch_services.item_priority_set(
+            user=request.user, item=item, priority=int(raw) if raw.lstrip("-").isdigit() else -1
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Item #{item_id} is now {item.get_priority_display().lower()} priority.")
     return redirect("queue_overview", entity=run_queue.entity.name, queue=run_queue.name)
 
 

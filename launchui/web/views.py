@@ -102,7 +102,8 @@ def queue_new(request: AuthedRequest) -> HttpResponse:
         if entity is None and account_selectors.membership_for(request.user, entity_name):
             raise PermissionDenied("Only admins of an entity create its queues.")
         form = forms.QueueCreateForm(request.POST, admin_entities=admin_entities)
-        if form.is_valid():
+        tiles, variables = forms.tiles_on_submit(request.POST)
+        if form.is_valid() and variables is not None:
             # The form's entity choices are the admin entities, so a valid form found one.
             assert entity is not None
             data = form.cleaned_data
@@ -112,7 +113,7 @@ def queue_new(request: AuthedRequest) -> HttpResponse:
                     name=data["name"],
                     resource=data["resource"],
                     config=data["config"],
-                    template_variables=data["template_variables"],
+                    template_variables=variables,
                     prioritization_mode=form.prioritization_mode,
                     created_by=request.user,
                 )
@@ -123,6 +124,7 @@ def queue_new(request: AuthedRequest) -> HttpResponse:
                 return redirect("queue_agents", entity=entity.name, queue=queue.name)
     else:
         resource = RunQueue.RESOURCES[0][0]
+        tiles = []
         form = forms.QueueCreateForm(
             admin_entities=admin_entities,
             initial={
@@ -132,7 +134,9 @@ def queue_new(request: AuthedRequest) -> HttpResponse:
             },
         )
     return render(
-        request, "web/queue_new.html", {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS}
+        request,
+        "web/queue_new.html",
+        {"section": "launch", "form": form, "default_configs": DEFAULT_CONFIGS, "tiles": tiles},
     )
 
 

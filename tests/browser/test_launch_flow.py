@@ -72,7 +72,9 @@ def test_launch_from_the_drawer_then_see_it_idle_with_its_reason(page_as, owner,
     page.get_by_label("Destination project").select_option("train")
     page.get_by_role("button", name="Launch now").click()
 
+    # Every error at once: the form's own (the JSON) and the launch rules' (the variable's bound).
     expect(page.locator("#id_run_config_error")).to_contain_text("Not valid JSON")
+    expect(page.locator("#id_var_gpus_error")).to_contain_text("gpus: 99 is above the maximum 8.")
     expect(page.get_by_label("Arguments")).to_have_value("--epochs 3 --note 'two words'")
     page.get_by_label("Run config (JSON)").fill('{"lr": 0.1}')
     page.get_by_role("button", name="Launch now").click()

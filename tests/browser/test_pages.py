@@ -80,7 +80,7 @@ def test_create_queue_then_edit_its_config(page_as, owner, team):
     )
     page.get_by_role("button", name="Save config").click()
     expect(page.get_by_text("Configuration saved.")).to_be_visible()
-    tile = page.locator(".tile")
+    tile = page.locator(".tiles:not(.tiles-edit) .tile")  # the saved variable, as the Config tab shows it
     expect(tile).to_contain_text("ns")
     expect(tile).to_contain_text("ml, research")
     expect(page.get_by_label("Configuration")).to_have_value(re.compile(r"namespace: '\{\{ns\}\}'"))

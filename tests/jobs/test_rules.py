@@ -423,3 +423,46 @@ def test_allowed_hosts_open_only_what_they_name(settings, monkeypatch):
 def test_parse_git_remote(remote, target):
     parsed = rules.parse_git_remote(remote)
     assert (parsed.scheme, parsed.host, parsed.port, parsed.path) == target
+
+
+def test_input_type_rows_read_the_typed_dict_and_the_json_schema_shapes():
+    typed = {
+        "wb_type": "typedDict",
+        "params": {
+            "type_map": {
+                "lr": {"wb_type": "number"},
+                "layers": {"wb_type": "list", "params": {"element_type": {"wb_type": "number"}, "length": 3}},
+                "opt": {"wb_type": "typedDict", "params": {"type_map": {"name": {"wb_type": "string"}}}},
+                "seed": {"wb_type": "union", "params": {"allowed_types": [{"wb_type": "number"}, {"wb_type": "none"}]}},
+            }
+        },
+    }
+    assert rules.input_type_rows(typed) == [
+        {"key": "lr", "type": "number"},
+        {"key": "layers", "type": "list of number"},
+        {"key": "opt.name", "type": "string"},
+        {"key": "seed", "type": "number or none"},
+    ]
+    schema = {
+        "@wandb.config": {
+            "type": "object",
+            "properties": {
+                "lr": {"type": "number", "default": 0.01},
+                "opt": {"type": "object", "properties": {"name": {"type": "string", "default": "adam"}}},
+                "epochs": {"type": "integer"},
+            },
+        }
+    }
+    assert rules.input_type_rows(schema) == [
+        {"key": "lr", "type": "number", "default": 0.01},
+        {"key": "opt.name", "type": "string", "default": "adam"},
+        {"key": "epochs", "type": "integer"},
+    ]
+    assert rules.config_defaults(schema, None) == {"lr": 0.01, "opt": {"name": "adam"}}
+    assert rules.input_type_rows("junk") == rules.input_type_rows({"wb_type": "typedDict"}) == []
+
+
+def test_config_defaults_prefer_the_config_of_the_run_that_made_the_version():
+    run_config = {"lr": {"value": 0.1, "desc": None}, "_wandb": {"value": {"cli_version": "0.31.0"}}}
+    assert rules.config_defaults({}, run_config) == {"lr": 0.1}
+    assert rules.config_defaults({}, {}) == {}

@@ -21,7 +21,7 @@ def test_form_offers_entities_where_user_is_admin(client, owner, member, team):
     response = client.get(URL)
     assert response.context["form"].fields["entity"].choices == [("acme", "acme"), ("olivia", "olivia")]
     body = text(response)
-    for label in ["Entity", "Name", "Resource", "Prioritization", "Configuration", "Template variables"]:
+    for label in ["Entity", "Name", "Resource", "Prioritization", "Configuration", "Template variables as JSON"]:
         assert f">{label}</label>" in body
     assert 'id="default-configs"' in body
     client.force_login(member)
@@ -111,3 +111,48 @@ def test_duplicate_name_in_same_entity(client, owner, team, make_queue):
     assert RunQueue.objects.count() == 1
     # the same name in another entity is fine
     assert client.post(URL, form(entity="olivia")).status_code == 302
+
+
+def test_parse_configuration_gives_a_tile_per_placeholder_keeping_entered_values(client, owner):
+    client.force_login(owner)
+    config = "spec:\n  gpus: '{{gpus}}'\n  image: 'train:{{tag}}'\n  again: '{{ gpus }}'\n"
+    response = client.post(
+        "/launch/queues/variables", {"config": config, "variable": ["gpus", "gone"], "var-gpus-default": "4"}
+    )
+    tiles = response.context["tiles"]
+    assert [(t.name, t.type, t.default) for t in tiles] == [("gpus", "string", "4"), ("tag", "string", "")]
+    body = text(response)
+    assert 'name="var-gpus-default" value="4"' in body and "var-gone-" not in body
+
+
+def test_parse_configuration_says_why_a_config_does_not_parse(client, owner):
+    client.force_login(owner)
+    response = client.post("/launch/queues/variables", {"config": "a: [1, 2\nb: }", "variable": ["gpus"]})
+    assert "nor YAML" in response.context["tiles_error"]
+    assert 'id="variable-tiles-error"' in text(response)
+
+
+def test_parse_configuration_needs_a_signed_in_user(client):
+    response = client.post("/launch/queues/variables", {"config": "{}"})
+    assert response.status_code == 302 and "/login" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    "tile,field,message",
+    [
+        ({"type": "float"}, "type", "Choose string, integer or number."),
+        ({"type": "integer", "default": "2.5"}, "default", "'2.5' is not an integer."),
+        ({"type": "string", "minimum": "1"}, "minimum", "Minimum applies to integers and numbers only."),
+        ({"type": "number", "maximum": "x"}, "maximum", "'x' is not a number."),
+        ({"type": "integer", "minimum": "8", "maximum": "1"}, "maximum", "minimum is greater than maximum."),
+        ({"type": "integer", "enum": "1, two"}, "enum", "'two' is not an integer."),
+        ({"type": "integer", "minimum": "1", "default": "0"}, "default", "gpus: 0 is below the minimum 1."),
+    ],
+)
+def test_bad_tile_shows_its_error_beside_its_field_and_writes_nothing(client, owner, team, tile, field, message):
+    client.force_login(owner)
+    data = form(config='{"gpus": "{{gpus}}"}', variable="gpus", **{f"var-gpus-{k}": v for k, v in tile.items()})
+    response = client.post(URL, data)
+    assert response.status_code == 200
+    assert not RunQueue.objects.exists()
+    assert f'<p class="error" id="var-gpus-{field}-error">{message}</p>' in text(response).replace("&#x27;", "'")

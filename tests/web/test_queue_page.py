@@ -1,9 +1,11 @@
 import json
+import re
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from launchui.launch.models import RunQueue, RunQueueItem
-from launchui.launch.services import item_fail, item_pop, item_push
+from launchui.launch.services import item_fail, item_pop, item_priority_set, item_push
 from tests.web.helpers import count_queries, text
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +85,7 @@ def test_overview_query_count_does_not_grow_with_items(client, owner, queue, mak
         item_fail(item=item_pop(queue=queue, agent_id=agent.pk), message="x", stage="run", file_paths=[])
     many, response = count_queries(client, BASE)
     assert len(response.context["page"].object_list) == 20
-    assert few == many == 7, few  # exact, like the wire's query budgets
+    assert few == many == 8, few  # exact, like the wire's query budgets (the 8th: waiting positions)
 
 
 def test_overview_htmx_gets_items_partial(client, owner, queue):
@@ -107,6 +109,87 @@ def test_overview_refresh_updates_the_state_and_banner_out_of_band(client, owner
     assert '<div id="queue-banner" hx-swap-oob="true">' in body and "No agent is polling this queue." not in body
     restore = text(client.get(BASE, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}))
     assert "hx-swap-oob" not in restore
+
+
+# --- priorities and the pop order --------------------------------------------------------------
+
+
+@pytest.fixture
+def prioritized(queue):
+    RunQueue.objects.filter(pk=queue.pk).update(prioritization_mode=RunQueue.PRIORITIZATION_V0)
+    queue.refresh_from_db()
+    return queue
+
+
+def positions(client):
+    response = client.get(BASE)
+    return {row.item.pk: response.context["positions"].get(row.item.pk) for row in response.context["rows"]}
+
+
+def test_overview_positions_follow_the_pop_order(client, owner, prioritized, make_agent):
+    low, medium, critical, medium2 = (
+        item_push(queue=prioritized, run_spec={}, priority=p, created_by=owner) for p in (3, 2, 0, 2)
+    )
+    client.force_login(owner)
+    assert positions(client) == {critical.pk: 1, medium.pk: 2, medium2.pk: 3, low.pk: 4}
+    body = text(client.get(BASE))
+    assert '<th scope="col">Priority</th><th scope="col">Position</th>' in body
+    assert item_pop(queue=prioritized, agent_id=None).pk == critical.pk
+    assert positions(client) == {critical.pk: None, medium.pk: 1, medium2.pk: 2, low.pk: 3}
+    # Unprioritized: oldest first whatever the priority, as pop takes them.
+    RunQueue.objects.filter(pk=prioritized.pk).update(prioritization_mode=RunQueue.PRIORITIZATION_DISABLED)
+    assert positions(client) == {critical.pk: None, low.pk: 1, medium.pk: 2, medium2.pk: 3}
+
+
+def test_positions_stop_at_the_cap_and_later_items_say_so(client, owner, prioritized, monkeypatch):
+    monkeypatch.setattr("launchui.core.limits.OVERVIEW_POSITIONS_MAX", 2)
+    first, second, third = push(prioritized, 3, owner)
+    client.force_login(owner)
+    assert positions(client) == {first.pk: 1, second.pk: 2, third.pk: None}
+    body = text(client.get(BASE))
+    assert re.search(r'<td class="num position-cell">after 2</td>', body)
+
+
+def test_admin_changes_a_waiting_items_priority_from_its_row(client, owner, prioritized):
+    first, second = push(prioritized, 2, owner)
+    client.force_login(owner)
+    assert f'id="priority-{second.pk}"' in text(client.get(BASE))
+    response = client.post(f"{BASE}items/{second.pk}/priority", {"priority": "0"}, follow=True)
+    assert f"Item #{second.pk} is now critical priority." in text(response)
+    assert positions(client) == {second.pk: 1, first.pk: 2}
+    assert item_pop(queue=prioritized, agent_id=None).pk == second.pk
+    # Taken meanwhile: refused, the priority stays.
+    response = client.post(f"{BASE}items/{second.pk}/priority", {"priority": "3"}, follow=True)
+    assert "was taken by an agent meanwhile" in text(response)
+    assert RunQueueItem.objects.get(pk=second.pk).priority == 0
+    response = client.post(f"{BASE}items/{first.pk}/priority", {"priority": "9"}, follow=True)
+    assert "Priority is 0 (critical), 1 (high), 2 (medium) or 3 (low)." in text(response)
+    assert RunQueueItem.objects.get(pk=first.pk).priority == 2
+
+
+def test_members_see_priorities_but_cannot_change_them_and_outsiders_get_404(client, member, outsider, prioritized):
+    (item,) = push(prioritized)
+    client.force_login(member)
+    body = text(client.get(BASE))
+    assert f'id="priority-{item.pk}"' not in body
+    assert re.search(r'<td class="priority-cell">\s*Medium\s*</td>', body)
+    assert client.post(f"{BASE}items/{item.pk}/priority", {"priority": "0"}).status_code == 403
+    client.force_login(outsider)
+    assert client.post(f"{BASE}items/{item.pk}/priority", {"priority": "0"}).status_code == 404
+    assert RunQueueItem.objects.get(pk=item.pk).priority == RunQueueItem.MEDIUM
+
+
+def test_item_priority_set_service_scopes_to_admins(owner, member, outsider, prioritized, queue):
+    (item,) = push(prioritized)
+    for user in (member, outsider):
+        with pytest.raises(PermissionDenied):
+            item_priority_set(user=user, item=item, priority=0)
+    assert RunQueueItem.objects.get(pk=item.pk).priority == RunQueueItem.MEDIUM
+    item_priority_set(user=owner, item=item, priority=1)
+    assert RunQueueItem.objects.get(pk=item.pk).priority == 1
+    RunQueue.objects.filter(pk=queue.pk).update(prioritization_mode=RunQueue.PRIORITIZATION_DISABLED)
+    with pytest.raises(ValidationError, match="not prioritized"):
+        item_priority_set(user=owner, item=item, priority=0)
 
 
 def test_member_deletes_a_pending_item(client, member, queue):
