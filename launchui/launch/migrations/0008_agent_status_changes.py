@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('launch', '0006_pop_order_indexes'),
+        ('launch', '0007_item_by_run_index'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0003_run_history_summary_files"),
+        ("projects", "0004_run_history_buckets"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
