@@ -115,6 +115,8 @@
     });
     const xAxis = { stroke: "#5d6675", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#dde1e7" } };
     if (kind === "relative") xAxis.values = function (u, ticks) { return ticks.map(formatSeconds); };
+    // Steps are whole numbers: ticks at 1, 2, 5 x 10^n only, never 0.5.
+    if (kind === "step") xAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
     return {
       width: width,
       height: HEIGHT,

@@ -5,6 +5,8 @@ from the `site` fixture's dict), who looks at it, and the status it answers with
 does not pass as a narrow 404 page).
 """
 
+import json
+
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
@@ -12,7 +14,7 @@ from playwright.sync_api import expect
 from launchui.jobs.services import credential_create
 from launchui.launch.models import LaunchAgent
 from launchui.launch.services import agent_register, agent_update_status, item_pop, item_push, queue_create
-from launchui.projects.services import project_get_or_create
+from launchui.projects.services import project_get_or_create, run_stream
 from tests.web.jobs_helpers import image_job
 from tests.web.test_launch_items import failed, start
 
@@ -20,6 +22,7 @@ pytestmark = [pytest.mark.browser]
 
 Q = "/launch/acme/queues/gpu-queue-for-the-research-team"
 JOB = "/launch/acme/vision/jobs/{job}"
+RUN = "/acme/train/runs/{run}"
 
 # (address, who: "owner" | "member" | "anonymous", expected HTTP status)
 PAGES = [
@@ -51,6 +54,18 @@ PAGES = [
     ("/entities/acme/git-credentials", "owner", 200),
     ("/entities/acme/git-credentials/{credential}/server", "owner", 200),
     ("/authorize", "owner", 200),
+    # Projects and runs: the addresses the wandb client prints, and the run page's tabs.
+    ("/projects", "owner", 200),
+    ("/acme/train", "member", 200),
+    ("/acme/train?sort=-summary_metrics.train/loss-of-a-long-metric-name", "member", 200),
+    ("/acme/train/compare?runs={run}&runs=run-finished-0002", "member", 200),
+    (RUN, "member", 200),
+    (RUN + "/charts", "member", 200),
+    (RUN + "/system", "member", 200),
+    (RUN + "/logs", "member", 200),
+    (RUN + "/files", "member", 200),
+    (RUN + "/artifacts", "member", 200),
+    ("/acme/train/runs/run-finished-0002", "member", 200),
     ("/no/such/page", "owner", 404),
     (Q + "/delete", "member", 403),
     # The Django admin, which staff users see.
@@ -89,7 +104,30 @@ def site(transactional_db, owner, member, team, settings):
     def push():
         return item_push(queue=queue, run_spec={"job": LONG_JOB, "project": "train"}, created_by=member)
 
-    running, _ = start(queue, agents[0], member, "run-running-a-long-name-0001")
+    running, run = start(queue, agents[0], member, "run-running-a-long-name-0001")
+    # History, system metrics and console lines with long names and values, for the run page's tabs.
+    history = [
+        json.dumps({"_step": step, "train/loss-of-a-long-metric-name": 1 / (step + 1), "val/accuracy": step / 10})
+        for step in range(10)
+    ]
+    events = [
+        json.dumps({"_timestamp": 1764480000 + 15 * n, "system.cpu": 40 + n, "system.gpu.0.gpu": 90}) for n in range(5)
+    ]
+    console = [
+        "2026-11-30T06:00:00.000000 INFO " + "a-very-long-console-line-without-spaces-" * 8,
+        "2026-11-30T06:00:01.000000 \x1b[31mERROR\x1b[0m traceback line",
+    ]
+    run_stream(
+        run=run,
+        complete=False,
+        exit_code=None,
+        files={
+            "wandb-history.jsonl": {"offset": 0, "content": history},
+            "wandb-summary.json": {"offset": 0, "content": [history[-1]]},
+            "wandb-events.jsonl": {"offset": 0, "content": events},
+            "output.log": {"offset": 0, "content": console},
+        },
+    )
     start(queue, agents[0], owner, "run-finished-0002", complete=True, exit_code=0)
     broken = failed(
         queue,
@@ -115,6 +153,7 @@ def site(transactional_db, owner, member, team, settings):
     return {
         "failed_item": broken.pk,
         "running_item": running.pk,
+        "run": run.name,
         "job": build.result.collection.name,
         "build": build.pk,
         "agent": agents[0].pk,
