@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("<str:entity>/<str:project>/compare/data", project_views.compare_data, name="project_compare_data"),
     path(_run, run_views.run, name="run"),
     path(_run + "/overview", run_views.run_overview, name="run_overview"),
+    path(_run + "/stop", run_views.run_stop, name="run_stop"),
     path(_run + "/charts", run_views.run_charts, name="run_charts"),
     path(_run + "/charts/data", run_views.run_chart_data, name="run_chart_data"),
     path(_run + "/system", run_views.run_system, name="run_system"),

@@ -7,12 +7,13 @@ import math
 import re
 from dataclasses import dataclass
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from launchui.artifacts import selectors as artifact_selectors
@@ -20,6 +21,7 @@ from launchui.core.http import public_base_url
 from launchui.launch import selectors as launch_selectors
 from launchui.projects import run_files
 from launchui.projects import selectors as project_selectors
+from launchui.projects import services as project_services
 from launchui.projects.models import Run, RunStreamLine
 from launchui.projects.states import RunState, run_state, run_status
 from launchui.web import ansi
@@ -162,6 +164,25 @@ def run(request: AuthedRequest, entity: str, project: str, run_id: str) -> HttpR
     if context["state"].code in ("failed", "crashed") and not is_partial(request):
         return _logs(request, found, context)
     return _overview(request, found, context)
+
+
+@login_required
+@require_POST
+def run_stop(request: AuthedRequest, entity: str, project: str, run_id: str) -> HttpResponse:
+    """Ask a running run to stop, as the item's Stop and `api.run().stop()` do: any member may, as in W&B. The
+    run stops at its own next stop check; for a launched run, its agent ends the process at the latest."""
+    found = _run_for(request, entity, project, run_id)
+    state = _context(request, found, "overview")["state"]
+    if state.code != "running":
+        messages.error(request, f"Run {found.name} is {state.label.lower()}: only running runs can be stopped.")
+    else:
+        project_services.run_request_stop(run=found, by=request.user)
+        messages.success(
+            request,
+            f"Asked run {found.name} to stop: it stops at its next stop check (every 15 s), "
+            "or its agent ends the process about a minute later.",
+        )
+    return redirect("run", entity, project, found.name)
 
 
 @login_required

@@ -167,7 +167,10 @@ def test_chart_data_is_sampled_and_its_queries_are_constant(client, team, owner)
     n_long, response = count_queries(client, url("run_chart_data", long) + "?key=train/loss")
     assert n_short == n_long
     data = response.json()
-    assert len(data["x"]) == 500 and data["x"][0] == 0 and data["x"][-1] == 1999
+    # 500 step ranges, each keeping its first, lowest and highest point (a falling loss: first and last of
+    # each range of 4 steps), and the key's last point: never the 2,000 rows, never more than 3 x 500 + 1.
+    assert len(data["x"]) == 1000 and data["x"][0] == 0 and data["x"][-1] == 1999
+    assert data["x"] == sorted(set(data["x"]))
 
 
 def test_system_tab_groups_devices_and_serves_their_data(client, team, owner):
@@ -229,7 +232,7 @@ def test_a_failed_run_opens_on_its_logs(client, team, owner):
     client.force_login(owner)
     body = text(client.get(url("run", run)))
     assert 'href="' + url("run_logs", run) + '" aria-current="page"' in body
-    assert "Exited with code 1." in body and "data-scroll-end" in body
+    assert "The run exited with code 1." in body and "data-scroll-end" in body
 
 
 def test_a_stale_run_shows_crashed_with_its_reason(client, team, owner):
@@ -237,7 +240,7 @@ def test_a_stale_run_shows_crashed_with_its_reason(client, team, owner):
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
     client.force_login(owner)
     body = text(client.get(url("run_overview", run)))
-    assert "Crashed" in body and "No heartbeat for" in body
+    assert "Crashed" in body and "No report from the run for over" in body
 
 
 def test_run_page_queries_are_constant_in_the_run_length(client, team, owner):
@@ -275,3 +278,28 @@ def test_a_launched_runs_page_costs_the_same_queries_whatever_its_length(client,
         assert "job-trainer:v0" in text(response)
         counts.append(n)
     assert counts[0] == counts[1]
+
+
+def test_stop_from_the_run_page_records_who_asked_and_outsiders_get_404(client, team, owner, member, outsider):
+    run = make_run(team, owner)
+    client.force_login(outsider)
+    assert client.post(url("run_stop", run)).status_code == 404
+    run.refresh_from_db()
+    assert run.stop_requested_at is None
+    client.force_login(member)
+    assert 'action="' + url("run_stop", run) + '"' in text(client.get(url("run_overview", run)))
+    response = client.post(url("run_stop", run), follow=True)
+    assert "Asked run r1 to stop" in text(response)
+    run.refresh_from_db()
+    assert run.stop_requested_at is not None and run.stopped_by == member
+    assert "Stopping" in text(client.get(url("run_overview", run)))
+
+
+def test_a_finished_run_cannot_be_stopped_from_its_page(client, team, owner):
+    run = make_run(team, owner, complete=True, exit_code=0)
+    client.force_login(owner)
+    assert "Stop run" not in text(client.get(url("run_overview", run)))
+    response = client.post(url("run_stop", run), follow=True)
+    assert "only running runs can be stopped" in text(response)
+    run.refresh_from_db()
+    assert run.stop_requested_at is None
