@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,8 +99,11 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.5, what: str = "c
     pytest.fail(f"Timed out after {timeout}s waiting for {what}{detail}")
 
 
-def run_python(code: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+def run_python(code: str, env: dict, timeout: float = 120, cwd: str | None = None) -> subprocess.CompletedProcess:
+    """Runs client code in a directory of its own (WANDB_DIR's when set): scripts write relative paths
+    (downloads, files to log), which must never land in the checkout."""
+    cwd = cwd or env.get("WANDB_DIR") or tempfile.mkdtemp(prefix="launchui-client-")
+    return subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def require_wandb() -> None:
