@@ -24,11 +24,11 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
+
+from benchlib import recreate_database, setup_django
 
 # --code DIR (what --variant passes to its subprocess) imports launchui from another checkout.
 ROOT = Path(sys.argv[sys.argv.index("--code") + 1]) if "--code" in sys.argv else Path(__file__).resolve().parent.parent
@@ -37,36 +37,6 @@ sys.path.insert(0, str(ROOT))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/launchui_bench")
 ENTITIES, QUEUES, AGENTS, ITEMS, DEEP = 1_000, 10_000, 2_000, 50_000, 10_000
 DEEP_QUEUE = "queue-00"  # of the user's personal entity: DEEP of the ITEMS wait in it
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("LAUNCHUI_DATA_DIR", str(Path(tempfile.gettempdir()) / "launchui-bench"))
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "launchui.settings"
-    import django
-    from django.conf import settings
-
-    django.setup()
-    # Templates resolve {% static %} without a collectstatic manifest; the lookup cost is the same.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def seed() -> tuple:
@@ -253,13 +223,13 @@ def main() -> None:
         ENTITIES, QUEUES, AGENTS, ITEMS, DEEP = 10, 100, 20, 500, 100
         args.requests = 3
     if args.measure:
-        setup_django()
+        setup_django(DATABASE_URL)
         name, entity = args.measure.split(":", 1)
         run_cases(name, args.requests, entity)
         return
 
     recreate_database(DATABASE_URL)
-    setup_django()
+    setup_django(DATABASE_URL)
     started = time.perf_counter()
     user, entity = seed()
     print(

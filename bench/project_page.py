@@ -18,11 +18,11 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
+
+from benchlib import recreate_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,35 +32,6 @@ RUNS, QUEUES = 10_000, 4
 # A page measured in the same run as the project page, to read figures taken on a loaded machine: the
 # Projects list (one row) pays the same session, middleware and layout, and almost nothing else.
 REFERENCE = "/projects"
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("LAUNCHUI_DATA_DIR", str(Path(tempfile.gettempdir()) / "launchui-bench"))
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "launchui.settings"
-    import django
-    from django.conf import settings
-
-    django.setup()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def seed():
@@ -184,7 +155,7 @@ def main() -> None:
         args.requests = 3
 
     recreate_database(DATABASE_URL)
-    setup_django()
+    setup_django(DATABASE_URL)
     from django.test import Client
 
     started = time.perf_counter()
