@@ -119,17 +119,6 @@ def aliases_page(collection: ArtifactCollection, *, start: int = 0, first=None) 
     return rows[:size], len(rows) > size
 
 
-def logged_by_run(run_id: int, *, limit: int = 200) -> list[Artifact]:
-    """The artifact versions a run logged, newest first, with their collections and aliases (two queries)."""
-    return list(
-        Artifact.objects.filter(run_id=run_id)
-        .exclude(state=Artifact.DELETED)
-        .select_related("collection__project__entity")
-        .prefetch_related("aliases")
-        .order_by("-created_at", "-id")[:limit]
-    )
-
-
 def _listed(artifacts: QuerySet[Artifact]) -> QuerySet[Artifact]:
     return (
         artifacts.select_related("collection__project__entity")

@@ -436,18 +436,27 @@ def run_file_preview(request: AuthedRequest, entity: str, project: str, run_id: 
     return render(request, "web/run.html", context)
 
 
+def _artifact_row(artifact) -> dict:
+    """An artifact version for the Artifacts tab, linked to its job page when it is a job."""
+    collection = artifact.collection
+    url = None
+    if collection.type_name == "job":
+        url = reverse("job", args=[collection.project.entity.name, collection.project.name, collection.name])
+        url += f"?version={artifact.version}" if artifact.version else ""
+    return {"artifact": artifact, "aliases": [a.alias for a in artifact.aliases.all()], "url": url}
+
+
 @login_required
 @require_GET
 def run_artifacts(request: AuthedRequest, entity: str, project: str, run_id: str) -> HttpResponse:
     found = _run_for(request, entity, project, run_id)
     context = _context(request, found, "artifacts")
-    logged = []
-    for artifact in artifact_selectors.logged_by_run(found.pk):
-        collection = artifact.collection
-        url = None
-        if collection.type_name == "job":
-            url = reverse("job", args=[collection.project.entity.name, collection.project.name, collection.name])
-            url += f"?version={artifact.version}" if artifact.version else ""
-        logged.append({"artifact": artifact, "aliases": [a.alias for a in artifact.aliases.all()], "url": url})
-    context.update(logged=logged, used_job=_job_link(context["item_row"]))
+    # The same reads as the client's run.logged_artifacts() / run.used_artifacts() (first page of each).
+    logged, _, _ = artifact_selectors.run_artifacts_page(found, used=False, user=request.user)
+    used, _, _ = artifact_selectors.run_artifacts_page(found, used=True, user=request.user)
+    context.update(
+        logged=[_artifact_row(a) for a in logged],
+        used=[_artifact_row(a) for a in used],
+        used_job=_job_link(context["item_row"]),
+    )
     return render(request, "web/run.html", context)

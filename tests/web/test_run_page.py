@@ -9,11 +9,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from launchui.artifacts.models import Artifact, ArtifactUse
 from launchui.launch.models import RunQueueItem
 from launchui.projects.models import Run
 from launchui.projects.services import project_get_or_create, run_stream, run_upsert
 from launchui.web import ansi
 from tests.web.helpers import count_queries, text
+from tests.web.jobs_helpers import image_job
 
 pytestmark = pytest.mark.django_db
 
@@ -303,3 +305,18 @@ def test_a_finished_run_cannot_be_stopped_from_its_page(client, team, owner):
     assert "only running runs can be stopped" in text(response)
     run.refresh_from_db()
     assert run.stop_requested_at is None
+
+
+def test_artifacts_tab_lists_what_the_run_used_and_logged(client, team, owner):
+    run = make_run(team, owner)
+    other = make_run(team, owner, name="r2")
+    made = image_job(team, owner, image="ghcr.io/acme/trainer:v1", project="vision").result
+    Artifact.objects.filter(pk=made.pk).update(run=other)
+    ArtifactUse.objects.create(run=run, artifact=made)
+    client.force_login(owner)
+    used_page = text(client.get(url("run_artifacts", run)))
+    logged_page = text(client.get(url("run_artifacts", other)))
+    name = f"{made.collection.name}:{made.version}"
+    assert name in used_page.split('id="used-title"')[1].split('id="logged-title"')[0]
+    assert "This run logged no artifacts." in used_page
+    assert name in logged_page.split('id="logged-title"')[1]
