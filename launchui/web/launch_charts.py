@@ -101,12 +101,7 @@ def bar_chart(rows: list[dict], keys: list[str], colours: dict[str, str], fmt=st
         for f in (0, 0.5, 1)
     ]
     return {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "left": LEFT,
-        "right": WIDTH - 8,
-        "bottom": TOP + plot_h,
-        "label_y": HEIGHT - 10,
+        **_frame(plot_h),
         "bars": bars,
         "labels": labels,
         "ticks": ticks,
@@ -240,17 +235,24 @@ def timeline(runs: list[dict], now: datetime | None = None) -> dict:
         )
     used = [s for s in RUN_COLOURS if any(r["state"] == s for r in shown)]
     return {
+        **_frame(plot_h),
+        "labels": _time_labels(buckets),
+        "bars": bars,
+        "states": [(s, s.capitalize(), RUN_COLOURS[s]) for s in used],
+        "total": len(runs),
+        "shown": len(shown),
+    }
+
+
+def _frame(plot_h: float) -> dict:
+    """The size and axes' places that every Monitor chart's template reads."""
+    return {
         "width": WIDTH,
         "height": HEIGHT,
         "left": LEFT,
         "right": WIDTH - 8,
         "bottom": TOP + plot_h,
         "label_y": HEIGHT - 10,
-        "labels": _time_labels(buckets),
-        "bars": bars,
-        "states": [(s, s.capitalize(), RUN_COLOURS[s]) for s in used],
-        "total": len(runs),
-        "shown": len(shown),
     }
 
 
@@ -285,12 +287,7 @@ def metrics_chart(points: list[dict], now: datetime | None = None) -> dict:
         for p in points
     ]
     return {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "left": LEFT,
-        "right": WIDTH - 8,
-        "bottom": TOP + plot_h,
-        "label_y": HEIGHT - 10,
+        **_frame(plot_h),
         "labels": _time_labels(buckets),
         "ticks": [{"y": round(TOP + plot_h - plot_h * f, 1), "text": f"{int(f * 100)}%"} for f in (0, 0.5, 1)],
         "lines": lines,
