@@ -23,6 +23,18 @@ def membership_for(user: User, entity_name: str) -> Membership | None:
     return Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
 
 
+def entity_names_for_user(user: User) -> list[tuple[str, bool]]:
+    """(entity name, whether the user is its admin) for each of the user's entities, in entities_for_user's
+    order: a list page's entity filter and admin_entities_for_user's question (may they create anything?)
+    in one query of names only (a user may belong to a thousand entities)."""
+    rows = (
+        Membership.objects.filter(user=user)
+        .order_by("-entity__owner_id", "entity__name")
+        .values_list("entity__name", "role")
+    )
+    return [(name, role == Membership.ADMIN) for name, role in rows]
+
+
 def admin_entities_for_user(user: User) -> QuerySet[Entity]:
     return Entity.objects.filter(memberships__user=user, memberships__role=Membership.ADMIN).order_by("name")
 

@@ -28,7 +28,10 @@ def add_service_errors(form: forms.Form, exc: ValidationError, aliases: dict[str
 
 def entity_choices(entities) -> list[tuple[str, str]]:
     # Names only: a user may belong to a thousand entities, and model instances cost more than the query.
-    names = entities.values_list("name", flat=True) if hasattr(entities, "values_list") else (e.name for e in entities)
+    if hasattr(entities, "values_list"):
+        names = entities.values_list("name", flat=True)
+    else:  # entities or their names
+        names = (e if isinstance(e, str) else e.name for e in entities)
     return [(name, name) for name in names]
 
 

@@ -62,7 +62,8 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_GET
 @vary_on_headers("HX-Request")
 def launch(request: AuthedRequest) -> HttpResponse:
-    form = forms.QueueFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
+    entities = account_selectors.entity_names_for_user(request.user)  # with can_create: one query for both
+    form = forms.QueueFilterForm(request.GET, entities=[name for name, _ in entities])
     form.is_valid()  # an unknown entity or sort is dropped, not an error
     entity = form.cleaned_data.get("entity", "")
     search = form.cleaned_data.get("search", "")
@@ -76,7 +77,7 @@ def launch(request: AuthedRequest) -> HttpResponse:
         "sort": sort,
         "entity": entity,
         "search": search,
-        "can_create": account_selectors.admin_entities_for_user(request.user).exists(),
+        "can_create": any(is_admin for _, is_admin in entities),
     }
     if is_partial(request):
         response = render(request, "web/launch.html#queue-table", context)
