@@ -68,8 +68,9 @@ def launch(request: AuthedRequest) -> HttpResponse:
     entity = form.cleaned_data.get("entity", "")
     search = form.cleaned_data.get("search", "")
     sort = form.cleaned_data.get("sort") or "entity"
-    queues = launch_selectors.queue_list(user=request.user, entity_name=entity, search=search, sort=sort)
-    page = Paginator(queues, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    queues = launch_selectors.LaunchQueues(user=request.user, entity_name=entity, search=search, sort=sort)
+    # LaunchQueues has count() and slices, all a Paginator reads, not the whole Sequence protocol.
+    page = Paginator(queues, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
     context = {
         "section": "launch",
         "form": form,

@@ -1,4 +1,5 @@
 import pytest
+from django.test import override_settings
 
 from launchui.launch.models import RunQueue
 from launchui.launch.services import item_push
@@ -92,6 +93,7 @@ def test_filter_by_entity_and_search(client, owner, queues):
         ("name", ["cpu-queue", "gpu-queue", "laptop"]),
         ("-name", ["laptop", "gpu-queue", "cpu-queue"]),
         ("-queued", ["cpu-queue", "gpu-queue", "laptop"]),
+        ("queued", ["gpu-queue", "laptop", "cpu-queue"]),
         ("-agents", ["gpu-queue", "cpu-queue", "laptop"]),
         ("resource", ["gpu-queue", "cpu-queue", "laptop"]),
         ("nonsense", ["cpu-queue", "gpu-queue", "laptop"]),
@@ -100,6 +102,63 @@ def test_filter_by_entity_and_search(client, owner, queues):
 def test_sort(client, owner, queues, sort, expected):
     client.force_login(owner)
     assert rows(client.get(f"/launch?sort={sort}")) == expected
+
+
+def test_queued_sort_pages_across_queues_with_and_without_waiting_items(client, owner, team, make_queue, make_agent):
+    """The queued-count sorts rank every visible queue by its waiting items (liveness.waiting_q), ties by
+    entity then name, the queues without a waiting item included, in both directions; a page may hold both
+    kinds (page 2 here). Leased items wait again once their lease expired; claimed ones never do."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from launchui.launch.models import RunQueueItem
+
+    settings_page = 3
+    waiting = {("acme", "a"): 2, ("acme", "b"): 0, ("acme", "c"): 1, ("acme", "d"): 0}
+    waiting |= {("olivia", "a"): 1, ("olivia", "b"): 2, ("olivia", "c"): 0}
+    entities = {"acme": team, "olivia": owner.personal_entity}
+    for (entity, name), count in waiting.items():
+        queue = make_queue(entities[entity], name)
+        for _ in range(count):
+            item_push(queue=queue, run_spec={}, created_by=owner)
+        # Not waiting: leased within its lease, and claimed.
+        for state in (RunQueueItem.LEASED, RunQueueItem.CLAIMED):
+            item = item_push(queue=queue, run_spec={}, created_by=owner)
+            RunQueueItem.objects.filter(pk=item.pk).update(state=state, leased_at=timezone.now())
+    expired = item_push(queue=RunQueue.objects.get(entity=team, name="d"), run_spec={}, created_by=owner)
+    RunQueueItem.objects.filter(pk=expired.pk).update(
+        state=RunQueueItem.LEASED, leased_at=timezone.now() - timedelta(days=1)
+    )
+    waiting[("acme", "d")] = 1  # its lease expired: it waits again
+    make_agent(RunQueue.objects.get(entity=team, name="c"))
+
+    descending = sorted(waiting, key=lambda key: (-waiting[key], key))
+    assert descending == [
+        ("acme", "a"),
+        ("olivia", "b"),
+        ("acme", "c"),
+        ("acme", "d"),
+        ("olivia", "a"),
+        ("acme", "b"),
+        ("olivia", "c"),
+    ]
+    ascending = sorted(waiting, key=lambda key: (waiting[key], key))
+    client.force_login(owner)
+    for sort, expected in (("-queued", descending), ("queued", ascending)):
+        shown = []
+        for page in (1, 2, 3):
+            with override_settings(LAUNCHUI_PAGE_SIZE=settings_page):
+                response = client.get(f"/launch?sort={sort}&page={page}")
+            for queue in response.context["page"].object_list:
+                key = (queue.entity.name, queue.name)
+                shown.append(key)
+                assert queue.queued_count == waiting[key], key
+                assert queue.live_agent_count == (1 if key == ("acme", "c") else 0), key
+        assert shown == expected, sort
+    body = text(client.get("/launch?sort=-queued"))
+    assert '<td class="num">2</td><td class="num">0</td></tr>' in body
+    assert 'href="/launch/acme/queues/a/">a</a></td><td>acme</td>' in body
 
 
 def test_sort_headers_toggle_direction(client, owner, queues):
@@ -136,19 +195,24 @@ def test_pagination(client, owner, queues, settings):
     assert rows(client.get("/launch?sort=name&page=99")) == ["laptop"]
 
 
-def test_query_count_does_not_grow_with_queues(client, owner, team):
+@pytest.mark.parametrize("query", ["", "?sort=-queued", "?sort=queued", "?entity=acme", "?sort=agents&page=2"])
+def test_query_count_does_not_grow_with_queues(client, owner, team, query):
+    """Session, user, the user's entities (names and whether admin), the page count, the page's rows: the
+    queued-count sorts rank by one grouped count of the waiting items, in the rows' query."""
     client.force_login(owner)
 
     def make(n, start):
-        RunQueue.objects.bulk_create(
+        queues = RunQueue.objects.bulk_create(
             RunQueue(entity=team, name=f"q-{start + i:04d}", resource="kubernetes", created_by=owner) for i in range(n)
         )
+        for queue in queues[::3]:
+            item_push(queue=queue, run_spec={}, created_by=owner)
 
     make(3, 0)
-    few, response = count_queries(client, "/launch")
-    assert len(rows(response)) == 3
+    few, response = count_queries(client, f"/launch{query}")
+    assert len(rows(response)) == 3  # page 2 of one page shows the last page
     make(297, 3)
-    many, response = count_queries(client, "/launch")
+    many, response = count_queries(client, f"/launch{query}")
     assert len(rows(response)) == 50
     assert few == many == 5, few  # exact, like the wire's query budgets
 

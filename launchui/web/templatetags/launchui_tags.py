@@ -198,4 +198,3 @@ def queue_rows(queues) -> SafeString:
             f'<tr id="recent-{pk}" class="recent-row" hidden></tr>\n'
         )
     return mark_safe("".join(parts))  # every value from the database is escaped above
-
