@@ -7,15 +7,15 @@ Drops and recreates the PostgreSQL database launchui_bench (BENCH_DATABASE_URL o
 migrates, and seeds with bulk_create: 1,000 entities (one user's personal entity plus 999 teams, the user a
 member of all), 10,000 queues, 2,000 agents (live, offline, killed) and 50,000 queue items, 10,000 of them
 waiting in one queue. Then it requests, interleaved after a warm-up: the Launch page (GET /launch) unfiltered,
-filtered by one entity and sorted by queued count; the Overview of the queue with 10,000 waiting items; and
-the on-call Agents page (GET /launch/agents). It prints each case's median and p90 wall time, the median
-CPU time of the Django process (steadier than wall time on a loaded machine; PostgreSQL's time is not in
-it), and the SQL queries of one request with their total time.
+filtered by one entity and sorted by queued count (both directions); the Overview of the queue with 10,000
+waiting items; and the on-call Agents page (GET /launch/agents). It prints each case's median and p90 wall
+time, the median CPU time of the Django process (steadier than wall time on a loaded machine; PostgreSQL's
+time is not in it), and the SQL queries of one request with their total time.
 
 --variant NAME@DIR measures another checkout (e.g. the commit before a change, in a temporary `git worktree`)
 against the same seeded database, in a subprocess, after this checkout: before/after in one run. The
 variant's migrations must match this checkout's. --explain prints EXPLAIN ANALYZE of the Launch page's queue
-query. Figures are for one machine and one run; compare ratios, not milliseconds.
+queries. Figures are for one machine and one run; compare ratios, not milliseconds.
 """
 
 import argparse
@@ -175,6 +175,7 @@ def cases(user, entity) -> list[tuple[str, str]]:
         ("launch unfiltered", "/launch"),
         (f"launch entity={entity}", f"/launch?entity={entity}"),
         ("launch sort=-queued", "/launch?sort=-queued"),
+        ("launch sort=queued", "/launch?sort=queued"),
         (f"queue overview, {DEEP:,} waiting", f"/launch/{personal}/queues/{DEEP_QUEUE}/"),
         ("agents page", "/launch/agents"),
     ]
@@ -195,22 +196,30 @@ def run_cases(variant: str, requests: int, entity: str) -> None:
 
 
 def explain(user, entity_name: str) -> None:
+    """EXPLAIN ANALYZE of the queue queries (the page count and the rows) of the Launch page's cases, as the
+    page runs them."""
     from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
-    from launchui.launch.selectors import queue_list
-
-    for label, name in (("unfiltered", ""), (f"entity={entity_name}", entity_name)):
-        sql, params = queue_list(user=user, entity_name=name)[:50].query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
-            print(f"\n-- EXPLAIN ANALYZE, page 1, {label}")
-            print("\n".join(row[0] for row in cursor.fetchall()))
+    client = Client()
+    client.force_login(user)
+    for label, url in cases(user, entity_name)[:4]:
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url)
+        for query in queries.captured_queries:
+            if "launch_runqueue" not in query["sql"]:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query["sql"])
+                print(f"\n-- EXPLAIN ANALYZE, {label}")
+                print("\n".join(row[0] for row in cursor.fetchall()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=30)
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue query")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue queries")
     parser.add_argument("--smoke", action="store_true", help="tiny data and 3 requests, for CI (timings mean nothing)")
     parser.add_argument(
         "--variant", action="append", default=[], metavar="NAME@DIR", help="also measure the checkout in DIR"

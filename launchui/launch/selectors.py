@@ -72,7 +72,9 @@ QUEUE_SORTS = {
 
 
 def visible_queues(user: User) -> QuerySet[RunQueue]:
-    return RunQueue.objects.filter(entity__memberships__user=user)
+    """The queues of the user's entities. A semi-join on their memberships (IN), not a join through the
+    entity: counting a Launch page of 10,000 queues then reads no entity row."""
+    return RunQueue.objects.filter(entity_id__in=Membership.objects.filter(user=user).values("entity_id"))
 
 
 def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
