@@ -72,9 +72,9 @@ QUEUE_SORTS = {
 
 
 def visible_queues(user: User) -> QuerySet[RunQueue]:
-    """The queues of the user's entities. A semi-join on their memberships (IN), not a join through the
-    entity: counting a Launch page of 10,000 queues then reads no entity row."""
-    return RunQueue.objects.filter(entity_id__in=Membership.objects.filter(user=user).values("entity_id"))
+    # A join, not a semi-join on the memberships (IN): that counted 10,000 queues ~1 ms faster (no entity
+    # row read) but cost ~0.3 ms of CPU more to build and compile on every page, the filtered ones too.
+    return RunQueue.objects.filter(entity__memberships__user=user)
 
 
 def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
