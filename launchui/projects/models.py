@@ -73,12 +73,8 @@ class Run(models.Model):
         db_table = "launch_run"
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="run_unique_per_project")]
         # The project page's and api.runs()'s default order, newest first, exactly as run_filters.order_runs
-        # writes it (NULLS LAST included): the first page is read from the index, not sorted from all runs.
-        indexes = [
-            models.Index(
-                F("project"), F("created_at").desc(nulls_last=True), F("id").desc(), name="run_by_project_newest"
-            )
-        ]
+        # writes it: the first page is read from the index, not sorted from all runs.
+        indexes = [models.Index(F("project"), F("created_at").desc(), F("id").desc(), name="run_by_project_newest")]
 
     def __str__(self) -> str:
         return f"{self.project}/{self.name}"
