@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Membership
-from launchui.core import limits
+from launchui.core import limits, plans
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
@@ -278,8 +278,9 @@ def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int
     sql, params = ranked.query.sql_with_params()
     marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
+        # Planned with its values: a prepared statement's generic plan cannot use the partial pop index.
+        plans.execute_planned_with_values(
+            cursor, f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
         )
         return dict(cursor.fetchall())
 
