@@ -18,6 +18,7 @@ from launchui.core import limits, plans
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.services import agents_controlled_by
 from launchui.projects import run_files, run_filters
 from launchui.projects import selectors as run_selectors
 from launchui.projects.models import Project, Run, RunFile, RunStreamLine
@@ -124,11 +125,28 @@ def active_items() -> QuerySet[RunQueueItem]:
     )
 
 
-def _agents_with_context() -> QuerySet[LaunchAgent]:
-    return LaunchAgent.objects.select_related("entity").prefetch_related(
-        Prefetch("queues", queryset=RunQueue.objects.select_related("entity")),
-        Prefetch("items", queryset=active_items().order_by("-updated_at"), to_attr="current_items"),
+def _agents_with_context(user: User) -> QuerySet[LaunchAgent]:
+    """Agents with their entity, their queues (names only: the rows link to them), their current items, and
+    whether `user` controls each one. Prefetched into attributes: into a manager, Django builds a filtered
+    queryset per agent, which cost more than the rest of the page's 50 rows."""
+    return (
+        LaunchAgent.objects.select_related("entity")
+        .prefetch_related(
+            Prefetch(
+                "queues",
+                queryset=RunQueue.objects.select_related("entity").only("name", "entity__name"),
+                to_attr="queue_list",
+            ),
+            Prefetch("items", queryset=active_items().order_by("-updated_at"), to_attr="current_items"),
+        )
+        .annotate(controlled=_controlled_by(user))
     )
+
+
+def _controlled_by(user: User) -> Exists:
+    """Whether the user may stop or delete the outer agent: services.agents_controlled_by, the one rule, as
+    one EXISTS per row shown rather than a query listing every agent the user controls."""
+    return Exists(agents_controlled_by(user).filter(pk=OuterRef("pk")))
 
 
 def _runs_of(items: Iterable[RunQueueItem]) -> dict[tuple[int, str, str], Run]:
@@ -162,6 +180,9 @@ class AgentRow:
     agent: LaunchAgent
     status: str
     running_items: tuple[RunQueueItem, ...] = ()
+    queues: tuple[RunQueue, ...] = ()
+    # Whether the user the rows were read for may stop or delete it (launch.services.agents_controlled_by).
+    controlled: bool = False
 
     @property
     def status_label(self) -> str:
@@ -197,7 +218,15 @@ def agent_rows(agents: Iterable[LaunchAgent]) -> list[AgentRow]:
         status = liveness.agent_status(agent, now)
         live = liveness.is_live_status(status)
         running = tuple(item for item in current[agent.pk] if live and _holds_slot(item, runs, now))
-        rows.append(AgentRow(agent, status, running))
+        rows.append(
+            AgentRow(
+                agent,
+                status,
+                running,
+                queues=tuple(getattr(agent, "queue_list", ())),
+                controlled=bool(getattr(agent, "controlled", False)),
+            )
+        )
     return rows
 
 
@@ -216,8 +245,8 @@ def agent_running_counts(agent_ids: Iterable[int]) -> dict[int, int]:
     return counts
 
 
-def agents_for_queue(queue: RunQueue) -> list[AgentRow]:
-    return agent_rows(_agents_with_context().filter(queues=queue))
+def agents_for_queue(queue: RunQueue, *, user: User) -> list[AgentRow]:
+    return agent_rows(_agents_with_context(user).filter(queues=queue))
 
 
 def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[AgentRow]:
@@ -227,7 +256,7 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
 def agent_list(*, user: User, entity_name: str = "", status: str = "") -> QuerySet[LaunchAgent]:
     """The agents of the user's entities, filtered, with their queues and current items (prefetched for the
     rows taken: the Agents page takes a page of them and makes rows with agent_rows)."""
-    agents = _agents_with_context().filter(entity__memberships__user=user)
+    agents = _agents_with_context(user).filter(entity__memberships__user=user)
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
     now = timezone.now()

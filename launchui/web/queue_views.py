@@ -30,7 +30,6 @@ from launchui.projects import services as project_services
 from launchui.web import forms, launch_charts
 from launchui.web.common import (
     AuthedRequest,
-    controlled_agent_ids,
     dumps,
     is_partial,
     queue_context,
@@ -73,11 +72,10 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
 @vary_on_headers("HX-Request")
 def queue_agents(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
     run_queue, membership = queue_for(request, entity, queue)
-    agents = launch_selectors.agents_for_queue(run_queue)
+    agents = launch_selectors.agents_for_queue(run_queue, user=request.user)
     context = {
         **queue_context(request, run_queue, membership, "agents"),
         "agents": agents,
-        "controlled_agent_ids": controlled_agent_ids(request),
         "has_live_agent": any(liveness.is_live_status(row.status) for row in agents),
     }
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
