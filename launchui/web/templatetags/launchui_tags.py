@@ -52,14 +52,29 @@ def ago_text(value: datetime, now: datetime | None = None) -> str:
 _CLOCK = object()  # the render_context key of (now, current time zone), read once per template rendered
 
 
-def _clock(context) -> tuple[datetime, tzinfo]:
+def clock(context) -> tuple[datetime, tzinfo]:
     """Now and the current time zone, once per template rendered rather than per time shown: a page of 50 rows
     shows 100 times, and timezone.localtime() reads the active zone from a context-local each time (most of
     its cost)."""
-    clock = context.render_context.get(_CLOCK)
-    if clock is None:
-        clock = context.render_context[_CLOCK] = (timezone.now(), timezone.get_current_timezone())
-    return clock
+    found = context.render_context.get(_CLOCK)
+    if found is None:
+        found = context.render_context[_CLOCK] = (timezone.now(), timezone.get_current_timezone())
+    return found
+
+
+# The <time> elements below hold digits, signs and a zone's abbreviation (html.escape for form's sake):
+# format_html, with its lazy-string wrappers, cost more than the rest.
+def time_ago_html(value: datetime, now: datetime, zone: tzinfo) -> str:
+    local = value.astimezone(zone)
+    return (
+        f'<time datetime="{local.isoformat()}" title="{html.escape(local.strftime("%Y-%m-%d %H:%M:%S %Z"))}">'
+        f"{ago_text(value, now)}</time>"
+    )
+
+
+def time_exact_html(value: datetime, zone: tzinfo) -> str:
+    local = value.astimezone(zone)
+    return f'<time datetime="{local.isoformat()}">{local.strftime("%Y-%m-%d %H:%M")}</time>'
 
 
 @register.simple_tag(takes_context=True)
@@ -67,21 +82,14 @@ def time_ago(context, value: datetime | None, empty: str = "Never"):
     """<time> with a relative text ("12 s ago") and the exact time as its title and datetime."""
     if value is None:
         return empty
-    now, zone = _clock(context)
-    local = value.astimezone(zone)
-    # Digits, signs and a zone's abbreviation: html.escape for form's sake; format_html's lazy wrappers cost more.
-    return mark_safe(
-        f'<time datetime="{local.isoformat()}" title="{html.escape(local.strftime("%Y-%m-%d %H:%M:%S %Z"))}">'
-        f"{ago_text(value, now)}</time>"
-    )
+    return mark_safe(time_ago_html(value, *clock(context)))
 
 
 @register.simple_tag(takes_context=True)
 def time_exact(context, value: datetime | None, empty: str = "—"):
     if value is None:
         return empty
-    local = value.astimezone(_clock(context)[1])
-    return mark_safe(f'<time datetime="{local.isoformat()}">{local.strftime("%Y-%m-%d %H:%M")}</time>')
+    return mark_safe(time_exact_html(value, clock(context)[1]))
 
 
 _NAME_BREAKS = re.compile(r"([-_/:])")
