@@ -9,6 +9,7 @@ from launchui.launch import liveness
 from launchui.web.templatetags.launchui_tags import (
     badge,
     clock,
+    csrf_input,
     item_url,
     queue_url,
     route,
@@ -19,14 +20,6 @@ from launchui.web.templatetags.launchui_tags import (
 register = template.Library()
 
 STOPPING = ' <span class="muted">stopping…</span>'
-
-
-def csrf_input(context) -> str:
-    """What {% csrf_token %} writes, computed once for a table's forms instead of once per row."""
-    token = context.get("csrf_token")
-    if not token or token == "NOTPROVIDED":
-        return ""
-    return f'<input type="hidden" name="csrfmiddlewaretoken" value="{html.escape(str(token))}">'
 
 
 @register.simple_tag(takes_context=True)
