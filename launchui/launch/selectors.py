@@ -98,14 +98,21 @@ def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[Ru
     membership = Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
     if membership is None:
         return None
+    # Its state needs the live agents only; the count of its waiting items is the Delete tab's (queued_count).
     queue = (
-        with_queue_stats(RunQueue.objects.filter(entity=membership.entity, name=queue_name))
+        RunQueue.objects.filter(entity=membership.entity, name=queue_name)
+        .annotate(live_agent_count=_count(_live_agents_of_outer_queue(timezone.now())))
         .select_related("entity", "created_by")
         .first()
     )
     if queue is None:
         return None
     return queue, membership
+
+
+def queued_count(queue: RunQueue) -> int:
+    """How many of the queue's items wait (liveness.waiting_q)."""
+    return RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue).count()
 
 
 def active_items() -> QuerySet[RunQueueItem]:

@@ -161,7 +161,11 @@ def queue_delete(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
         launch_services.queue_delete(queue=run_queue)
         messages.success(request, f"Queue {run_queue.entity.name}/{run_queue.name} deleted.")
         return redirect("launch")
-    return render(request, "web/queue_delete.html", queue_context(request, run_queue, membership, "delete"))
+    context = {
+        **queue_context(request, run_queue, membership, "delete"),
+        "queued_count": launch_selectors.queued_count(run_queue),
+    }
+    return render(request, "web/queue_delete.html", context)
 
 
 @login_required
