@@ -316,7 +316,9 @@ def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int
     with connection.cursor() as cursor:
         # Planned with its values: a prepared statement's generic plan cannot use the partial pop index.
         plans.execute_planned_with_values(
-            cursor, f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
+            cursor,
+            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})",
+            (*params, *ids),
         )
         return dict(cursor.fetchall())
 

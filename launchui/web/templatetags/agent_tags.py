@@ -49,7 +49,7 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
             links = ", ".join(f'<a href="{esc(queue_url(q, "queue_agents"))}">{esc(q.name)}</a>' for q in row.queues)
             cells.append(f"<td>{esc(agent.entity.name)}</td><td>{links}</td>")
         cells.append(
-            f"<td>{esc(agent.hostname or '—')}</td><td class=\"mono\">{esc(agent.version or '—')}</td>"
+            f'<td>{esc(agent.hostname or "—")}</td><td class="mono">{esc(agent.version or "—")}</td>'
             f"<td>{time_exact_html(agent.started_at, zone)}</td><td>{time_ago_html(agent.last_seen_at, now, zone)}</td>"
         )
         if not live:

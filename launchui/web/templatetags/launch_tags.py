@@ -125,7 +125,8 @@ def item_rows(context, rows, back: str, on_overview: bool = False) -> SafeString
         page = esc(item_url(item, "queue_item"))
         if run is not None:
             run_url = esc(route("run", item.queue.entity.name, run.project.name, run.name))
-            first = f'<a href="{run_url}">{esc(run.name)}</a><br><a class="muted item-link" href="{page}">Item #{pk}</a>'
+            first = f'<a href="{run_url}">{esc(run.name)}</a><br>'
+            first += f'<a class="muted item-link" href="{page}">Item #{pk}</a>'
         else:
             first = f'<a href="{page}">{esc(item.associated_run_id) if item.associated_run_id else f"Item #{pk}"}</a>'
         reason = f'<p class="item-reason">{esc(row.status_reason)}</p>' if status in _WITH_REASON else ""
@@ -146,8 +147,8 @@ def item_rows(context, rows, back: str, on_overview: bool = False) -> SafeString
                         f'<form method="post" action="{esc(item_url(item, "item_priority"))}" class="inline-form">'
                         f'{csrf}<label class="sr-only" for="priority-{pk}">Priority of item #{pk}</label>'
                         f'<select id="priority-{pk}" name="priority" hx-preserve>{options}</select>'
-                        f'<button type="submit" class="btn btn-small" aria-label="Set priority of item #{pk}">Set</button>'
-                        "</form>"
+                        f'<button type="submit" class="btn btn-small" aria-label="Set priority of item #{pk}">'
+                        "Set</button></form>"
                     )
                 else:
                     priority = esc(item.get_priority_display())
