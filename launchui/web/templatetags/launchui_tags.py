@@ -182,9 +182,6 @@ def route(name: str, *args: str | int) -> str:
     return "".join(out)
 
 
-register.simple_tag(route, name="route")
-
-
 @register.filter
 def queue_url(queue, name: str) -> str:
     """route(name, queue's entity name, queue name): a queue's links in a table of queues."""
