@@ -75,7 +75,7 @@ def test_bench_launch_page_runs_and_each_page_keeps_its_query_budget():
         "launch": 6,  # filtered by one entity: the same queries
         "launch sort=-queued": 6,
         "queue overview": 8,
-        "agents page": 9,
+        "agents page": 8,
     }, output
 
 
