@@ -76,7 +76,7 @@ def test_bench_launch_page_runs_and_each_page_keeps_its_query_budget():
         "launch sort=-queued": 5,
         "launch sort=queued": 5,
         "queue overview": 8,
-        "agents page": 9,
+        "agents page": 8,
     }, output
 
 

@@ -14,10 +14,11 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
-from launchui.core import limits
+from launchui.core import limits, plans
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.services import agents_controlled_by
 from launchui.projects import run_files, run_filters
 from launchui.projects import selectors as run_selectors
 from launchui.projects.models import Project, Run, RunFile, RunStreamLine
@@ -169,14 +170,21 @@ def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[Ru
     membership = Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
     if membership is None:
         return None
+    # Its state needs the live agents only; the count of its waiting items is the Delete tab's (queued_count).
     queue = (
-        with_queue_stats(RunQueue.objects.filter(entity=membership.entity, name=queue_name))
+        RunQueue.objects.filter(entity=membership.entity, name=queue_name)
+        .annotate(live_agent_count=_count(_live_agents_of_outer_queue(timezone.now())))
         .select_related("entity", "created_by")
         .first()
     )
     if queue is None:
         return None
     return queue, membership
+
+
+def queued_count(queue: RunQueue) -> int:
+    """How many of the queue's items wait (liveness.waiting_q)."""
+    return RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue).count()
 
 
 def active_items() -> QuerySet[RunQueueItem]:
@@ -196,11 +204,28 @@ def active_items() -> QuerySet[RunQueueItem]:
     )
 
 
-def _agents_with_context() -> QuerySet[LaunchAgent]:
-    return LaunchAgent.objects.select_related("entity").prefetch_related(
-        Prefetch("queues", queryset=RunQueue.objects.select_related("entity")),
-        Prefetch("items", queryset=active_items().order_by("-updated_at"), to_attr="current_items"),
+def _agents_with_context(user: User) -> QuerySet[LaunchAgent]:
+    """Agents with their entity, their queues (names only: the rows link to them), their current items, and
+    whether `user` controls each one. Prefetched into attributes: into a manager, Django builds a filtered
+    queryset per agent, which cost more than the rest of the page's 50 rows."""
+    return (
+        LaunchAgent.objects.select_related("entity")
+        .prefetch_related(
+            Prefetch(
+                "queues",
+                queryset=RunQueue.objects.select_related("entity").only("name", "entity__name"),
+                to_attr="queue_list",
+            ),
+            Prefetch("items", queryset=active_items().order_by("-updated_at"), to_attr="current_items"),
+        )
+        .annotate(controlled=_controlled_by(user))
     )
+
+
+def _controlled_by(user: User) -> Exists:
+    """Whether the user may stop or delete the outer agent: services.agents_controlled_by, the one rule, as
+    one EXISTS per row shown rather than a query listing every agent the user controls."""
+    return Exists(agents_controlled_by(user).filter(pk=OuterRef("pk")))
 
 
 def _runs_of(items: Iterable[RunQueueItem]) -> dict[tuple[int, str, str], Run]:
@@ -234,6 +259,9 @@ class AgentRow:
     agent: LaunchAgent
     status: str
     running_items: tuple[RunQueueItem, ...] = ()
+    queues: tuple[RunQueue, ...] = ()
+    # Whether the user the rows were read for may stop or delete it (launch.services.agents_controlled_by).
+    controlled: bool = False
 
     @property
     def status_label(self) -> str:
@@ -269,7 +297,15 @@ def agent_rows(agents: Iterable[LaunchAgent]) -> list[AgentRow]:
         status = liveness.agent_status(agent, now)
         live = liveness.is_live_status(status)
         running = tuple(item for item in current[agent.pk] if live and _holds_slot(item, runs, now))
-        rows.append(AgentRow(agent, status, running))
+        rows.append(
+            AgentRow(
+                agent,
+                status,
+                running,
+                queues=tuple(getattr(agent, "queue_list", ())),
+                controlled=bool(getattr(agent, "controlled", False)),
+            )
+        )
     return rows
 
 
@@ -288,8 +324,8 @@ def agent_running_counts(agent_ids: Iterable[int]) -> dict[int, int]:
     return counts
 
 
-def agents_for_queue(queue: RunQueue) -> list[AgentRow]:
-    return agent_rows(_agents_with_context().filter(queues=queue))
+def agents_for_queue(queue: RunQueue, *, user: User) -> list[AgentRow]:
+    return agent_rows(_agents_with_context(user).filter(queues=queue))
 
 
 def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[AgentRow]:
@@ -299,7 +335,7 @@ def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> l
 def agent_list(*, user: User, entity_name: str = "", status: str = "") -> QuerySet[LaunchAgent]:
     """The agents of the user's entities, filtered, with their queues and current items (prefetched for the
     rows taken: the Agents page takes a page of them and makes rows with agent_rows)."""
-    agents = _agents_with_context().filter(entity__memberships__user=user)
+    agents = _agents_with_context(user).filter(entity__memberships__user=user)
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
     now = timezone.now()
@@ -314,14 +350,23 @@ def agent_list(*, user: User, entity_name: str = "", status: str = "") -> QueryS
     return agents.order_by("entity__name", "-started_at", "id")
 
 
-def unserved_queues(*, user: User, entity_name: str = "") -> "QuerySet[QueueWithStats]":
+def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
     """Queues with waiting items and no live agent: what the on-call engineer must fix first. Filtered with
     EXISTS rather than on the two counts, so that PostgreSQL stops at the first waiting item and the first
     live agent, and a sliced list stops at the rows it needs (filtering on the counts counted every queue of
     every entity: 2 s at 10,000 queues)."""
     now = timezone.now()
-    return queue_list(user=user, entity_name=entity_name).filter(
-        Exists(_waiting_items_of_outer_queue(now)), ~Exists(_live_agents_of_outer_queue(now))
+    queues = visible_queues(user)
+    if entity_name:
+        queues = queues.filter(entity__name=entity_name)
+    # Only what the list shows (names, resource, waiting count): no live count (none by definition), and no
+    # configuration decoded per queue.
+    return (
+        queues.filter(Exists(_waiting_items_of_outer_queue(now)), ~Exists(_live_agents_of_outer_queue(now)))
+        .annotate(queued_count=_count(_waiting_items_of_outer_queue(now)))
+        .select_related("entity")
+        .only("name", "resource", "entity__name")
+        .order_by(*QUEUE_SORTS["entity"])
     )
 
 
@@ -350,8 +395,11 @@ def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int
     sql, params = ranked.query.sql_with_params()
     marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
+        # Planned with its values: a prepared statement's generic plan cannot use the partial pop index.
+        plans.execute_planned_with_values(
+            cursor,
+            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})",
+            (*params, *ids),
         )
         return dict(cursor.fetchall())
 

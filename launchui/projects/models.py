@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 
 from launchui.accounts.models import Entity
 from launchui.core.json_values import json_field_options
@@ -71,6 +72,9 @@ class Run(models.Model):
     class Meta:
         db_table = "launch_run"
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="run_unique_per_project")]
+        # The project page's and api.runs()'s default order, newest first, exactly as run_filters.order_runs
+        # writes it: the first page is read from the index, not sorted from all runs.
+        indexes = [models.Index(F("project"), F("created_at").desc(), F("id").desc(), name="run_by_project_newest")]
 
     def __str__(self) -> str:
         return f"{self.project}/{self.name}"

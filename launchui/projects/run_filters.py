@@ -236,5 +236,10 @@ def order_runs(runs: QuerySet, order: Any, *, extra: dict[str, Any] | None = Non
         expression = F("config" if root == "config" else "summary")
         for segment in segments:
             expression = KeyTransform(segment, expression)
-    ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+    if key in COLUMNS and not runs.model._meta.get_field(COLUMNS[key]).null:
+        # A column that is never NULL is ordered without NULLS LAST (the same order): the plain form is what
+        # an index can declare on SQLite too, so run_by_project_newest serves the default order on both.
+        ordered = expression.desc() if descending else expression.asc()
+    else:
+        ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
     return runs.order_by(ordered, "-id" if descending else "id")

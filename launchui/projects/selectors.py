@@ -236,12 +236,10 @@ def run_history_page(run: Run, *, min_step: int, max_step: int | None, limit: in
 
 
 def run_history_page_lines(run: Run, *, min_step: int, max_step: int | None, limit: int) -> list[str]:
-    """run_history_page as the JSON lines the client parses (a page of scan_history). On PostgreSQL the
-    stored JSON is passed through as text, decoded and encoded again only where a row holds NaN or
-    ±Infinity (stored tagged, core/json_values.py)."""
+    """run_history_page as the JSON lines the client parses (a page of scan_history). The stored JSON is
+    passed through as text (jsonb's text on PostgreSQL, the stored text on SQLite), decoded and encoded again
+    only where a row holds NaN or ±Infinity (stored tagged, core/json_values.py)."""
     rows = _history_range(run, min_step, max_step)
-    if connection.vendor != "postgresql":
-        return json_lines([data or {} for data in rows.values_list("data", flat=True)[:limit]])
     texts = rows.annotate(json_text=Cast("data", TextField())).values_list("json_text", flat=True)[:limit]
     return [
         json.dumps(json.loads(text, cls=NonFiniteDecoder)) if '"$float"' in text else text

@@ -15,7 +15,6 @@ from launchui.accounts import selectors as account_selectors
 from launchui.accounts.models import Membership
 from launchui.core.http import public_base_url
 from launchui.launch import selectors as launch_selectors
-from launchui.launch import services as launch_services
 from launchui.launch.models import RunQueue
 
 
@@ -47,11 +46,6 @@ def safe_next(request: HttpRequest, default: str) -> str:
 
 def agent_command(request: HttpRequest, queue: RunQueue) -> str:
     return f"WANDB_BASE_URL={public_base_url(request)} wandb launch-agent -q {queue.name} -e {queue.entity.name}"
-
-
-def controlled_agent_ids(request: AuthedRequest) -> set[int]:
-    """Agents whose Stop and Delete buttons this user gets (the rule the views and the wire enforce)."""
-    return set(launch_services.agents_controlled_by(request.user).values_list("pk", flat=True))
 
 
 def queue_for(request: AuthedRequest, entity: str, queue: str) -> tuple[RunQueue, Membership]:

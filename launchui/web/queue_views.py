@@ -30,7 +30,6 @@ from launchui.projects import services as project_services
 from launchui.web import forms, launch_charts
 from launchui.web.common import (
     AuthedRequest,
-    controlled_agent_ids,
     dumps,
     is_partial,
     queue_context,
@@ -73,11 +72,10 @@ def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpRespo
 @vary_on_headers("HX-Request")
 def queue_agents(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
     run_queue, membership = queue_for(request, entity, queue)
-    agents = launch_selectors.agents_for_queue(run_queue)
+    agents = launch_selectors.agents_for_queue(run_queue, user=request.user)
     context = {
         **queue_context(request, run_queue, membership, "agents"),
         "agents": agents,
-        "controlled_agent_ids": controlled_agent_ids(request),
         "has_live_agent": any(liveness.is_live_status(row.status) for row in agents),
     }
     return render(request, "web/queue.html#agents" if is_partial(request) else "web/queue.html", context)
@@ -163,7 +161,11 @@ def queue_delete(request: AuthedRequest, entity: str, queue: str) -> HttpRespons
         launch_services.queue_delete(queue=run_queue)
         messages.success(request, f"Queue {run_queue.entity.name}/{run_queue.name} deleted.")
         return redirect("launch")
-    return render(request, "web/queue_delete.html", queue_context(request, run_queue, membership, "delete"))
+    context = {
+        **queue_context(request, run_queue, membership, "delete"),
+        "queued_count": launch_selectors.queued_count(run_queue),
+    }
+    return render(request, "web/queue_delete.html", context)
 
 
 @login_required

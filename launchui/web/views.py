@@ -27,7 +27,6 @@ from launchui.web.common import (
     AuthedRequest,
     admin_membership_for,
     clean_url,
-    controlled_agent_ids,
     is_partial,
     membership_for,
     safe_next,
@@ -170,7 +169,6 @@ def agents(request: AuthedRequest) -> HttpResponse:
         "agents": launch_selectors.agent_rows(page.object_list),
         "unserved": unserved[:UNSERVED_SHOWN],
         "more_unserved": len(unserved) > UNSERVED_SHOWN,
-        "controlled_agent_ids": controlled_agent_ids(request),
         "live_url": live_url,
     }
     if is_partial(request):

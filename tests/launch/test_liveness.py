@@ -201,7 +201,7 @@ def test_slots_count_only_jobs_still_running(queue, team, owner, django_assert_n
             queue=queue, state=RunQueueItem.CLAIMED, agent=two_slots, associated_run_id=name, run_spec={"project": "p"}
         )
     with django_assert_num_queries(4):
-        (row,) = agents_for_queue(queue)
+        (row,) = agents_for_queue(queue, user=owner)
     assert (row.used_slots, row.slots, row.free_slots) == (1, 2, 1)
     assert [i.associated_run_id for i in row.running_items] == ["busy"]
 

@@ -89,7 +89,8 @@ def test_tab_query_count_does_not_grow_with_agents(client, owner, queue, make_ag
             item_pop(queue=queue, agent_id=agent.pk)
     many, response = count_queries(client, TAB)
     assert len(response.context["agents"]) == 20
-    assert few == many == 8, few  # exact, like the wire's query budgets (8th: the agents this user controls)
+    # exact, like the wire's query budgets; whether the user controls each agent is an EXISTS in the agents' query
+    assert few == many == 7, few
 
 
 # --- stop and delete ------------------------------------------------------------------------------
@@ -219,7 +220,8 @@ def test_agents_page_query_count_does_not_grow(client, owner, team, queue, make_
         item_push(queue=others[i % 3], run_spec={}, created_by=owner)
     many, response = count_queries(client, "/launch/agents")
     assert len(response.context["agents"]) == 20
-    assert few == many == 9, few  # exact, like the wire's query budgets (the page count is one)
+    # exact, like the wire's query budgets (the page count is one; control is an EXISTS in the agents' query)
+    assert few == many == 8, few
 
 
 def test_agents_page_is_paginated_and_its_refresh_stays_on_the_page(client, owner, team, queue, settings, make_agent):

@@ -2,7 +2,7 @@
 
 import html
 import re
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -51,26 +51,47 @@ def ago_text(value: datetime, now: datetime | None = None) -> str:
     return f"{seconds // 86400} d ago"
 
 
-@register.simple_tag
-def time_ago(value: datetime | None, empty: str = "Never"):
-    """<time> with a relative text ("12 s ago") and the exact time as its title and datetime."""
-    if value is None:
-        return empty
-    local = timezone.localtime(value)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        local.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        ago_text(value),
+_CLOCK = object()  # the render_context key of (now, current time zone), read once per template rendered
+
+
+def clock(context) -> tuple[datetime, tzinfo]:
+    """Now and the current time zone, once per template rendered rather than per time shown: a page of 50 rows
+    shows 100 times, and timezone.localtime() reads the active zone from a context-local each time (most of
+    its cost)."""
+    found = context.render_context.get(_CLOCK)
+    if found is None:
+        found = context.render_context[_CLOCK] = (timezone.now(), timezone.get_current_timezone())
+    return found
+
+
+# The <time> elements below hold digits, signs and a zone's abbreviation (html.escape for form's sake):
+# format_html, with its lazy-string wrappers, cost more than the rest.
+def time_ago_html(value: datetime, now: datetime, zone: tzinfo) -> str:
+    local = value.astimezone(zone)
+    return (
+        f'<time datetime="{local.isoformat()}" title="{html.escape(local.strftime("%Y-%m-%d %H:%M:%S %Z"))}">'
+        f"{ago_text(value, now)}</time>"
     )
 
 
-@register.simple_tag
-def time_exact(value: datetime | None, empty: str = "—"):
+def time_exact_html(value: datetime, zone: tzinfo) -> str:
+    local = value.astimezone(zone)
+    return f'<time datetime="{local.isoformat()}">{local.strftime("%Y-%m-%d %H:%M")}</time>'
+
+
+@register.simple_tag(takes_context=True)
+def time_ago(context, value: datetime | None, empty: str = "Never"):
+    """<time> with a relative text ("12 s ago") and the exact time as its title and datetime."""
     if value is None:
         return empty
-    local = timezone.localtime(value)
-    return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+    return mark_safe(time_ago_html(value, *clock(context)))
+
+
+@register.simple_tag(takes_context=True)
+def time_exact(context, value: datetime | None, empty: str = "—"):
+    if value is None:
+        return empty
+    return mark_safe(time_exact_html(value, clock(context)[1]))
 
 
 _NAME_BREAKS = re.compile(r"([-_/:])")
@@ -147,22 +168,53 @@ def _escape_all(texts: list[str]) -> list[str]:
 
 
 _SLOT = "\x00"  # reverse() quotes it to %00, which no route's own text contains
+_INT_SLOT = 918_273_645_546_372_819  # for <int:…> arguments; its digits appear in no route's own text
 _URL_SAFE = "!$&'()*+,;=/~:@"  # what reverse() leaves unquoted (django.utils.http.RFC3986_SUBDELIMS + "/~:@")
 
 
-@lru_cache(maxsize=64)
-def _route_parts(name: str, script_prefix: str) -> list[str]:
-    return reverse(name, args=[_SLOT, _SLOT]).split(quote(_SLOT))
+@lru_cache(maxsize=128)
+def _route_parts(name: str, int_args: tuple[bool, ...], script_prefix: str) -> tuple[str, ...]:
+    """The route's text around its arguments: reversed once with placeholders, then split at them."""
+    rest = reverse(name, args=[_INT_SLOT if is_int else _SLOT for is_int in int_args])
+    parts = []
+    for is_int in int_args:
+        before, _, rest = rest.partition(str(_INT_SLOT) if is_int else quote(_SLOT))
+        parts.append(before)
+    return (*parts, rest)
+
+
+def route(name: str, *args: str | int) -> str:
+    """reverse(name, args=args) for rows of links: each route is reversed once per process and the arguments
+    (names, quoted as reverse() quotes them, or ids) are put into it. {% url %} cost ~40% of the Launch
+    page's table and ~30% of a queue's Overview (25 µs each, most of it matching the route again);
+    tests/web/test_links.py checks both give the same path. Arguments must be what the route accepts (a
+    name that is not empty, an int for <int:…>): unlike reverse(), nothing is checked here."""
+    parts = _route_parts(name, tuple(isinstance(arg, int) for arg in args), get_script_prefix())
+    out = [parts[0]]
+    for arg, part in zip(args, parts[1:], strict=True):
+        out.append(str(arg) if isinstance(arg, int) else quote(arg, safe=_URL_SAFE))
+        out.append(part)
+    return "".join(out)
 
 
 @register.filter
 def queue_url(queue, name: str) -> str:
-    """reverse(name, args=[queue.entity.name, queue.name]) for a page of queue rows: the route is reversed
-    once per process and the names are quoted into it. {% url %} cost ~40% of the Launch page's table
-    (2 per row, 25 µs each, most of it matching the route again); tests/web/test_launch_page.py checks both
-    give the same path."""
-    before, middle, after = _route_parts(name, get_script_prefix())
-    return f"{before}{quote(queue.entity.name, safe=_URL_SAFE)}{middle}{quote(queue.name, safe=_URL_SAFE)}{after}"
+    """route(name, queue's entity name, queue name): a queue's links in a table of queues."""
+    return route(name, queue.entity.name, queue.name)
+
+
+@register.filter
+def item_url(item, name: str) -> str:
+    """route(name, entity, queue, item id): a queue item's links in a table of items."""
+    return route(name, item.queue.entity.name, item.queue.name, item.pk)
+
+
+def csrf_input(context) -> str:
+    """What {% csrf_token %} writes, for rows written in Python: computed once per table, not once per row."""
+    token = context.get("csrf_token")
+    if not token or token == "NOTPROVIDED":
+        return ""
+    return f'<input type="hidden" name="csrfmiddlewaretoken" value="{html.escape(str(token))}">'
 
 
 _QUEUE_STATE_BADGES = {
