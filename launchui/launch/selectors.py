@@ -141,7 +141,8 @@ class LaunchQueues:
             .order_by()  # an ORDER BY inside would keep PostgreSQL from merging it into the outer query
         )
         waiting = (
-            RunQueueItem.objects.filter(liveness.waiting_q(now))
+            # Only the visible queues' items: the count's work follows what the user may see, not the install.
+            RunQueueItem.objects.filter(liveness.waiting_q(now), queue__in=self._visible().values("id"))
             .order_by()
             .values("queue_id")
             .annotate(waiting=Count("pk"))
