@@ -382,16 +382,17 @@ def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key
         item_push(queue=queue, run_spec={}, created_by=owner)
     many = _count_queries(loop)
     assert few == many
-    # The key is cached after its first use: LaunchAgent 3, pop 3 (queue, agent contact, one UPDATE that leases
-    # and returns the item), updateLaunchAgent 1, ack 2 (was 16 with a query per authentication).
-    assert many == 3 + 3 + 1 + 2, f"agent loop with an item: {many} queries"
+    # The key is cached after its first use: LaunchAgent 2 (its contact, one UPDATE ... RETURNING the agent; its
+    # queue ids), pop 3 (queue, agent contact, one UPDATE that leases and returns the item), updateLaunchAgent 1,
+    # ack 2 (was 16 with a query per authentication).
+    assert many == 2 + 3 + 1 + 2, f"agent loop with an item: {many} queries"
 
 
 def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, agent):
     agent_id = ids.encode("LaunchAgent", agent.pk)
     gql(client, owner_key, "query { viewer { id } }")  # authenticates the key once: cached from here on
-    # agent 1 + touch 1 + queue ids 1 (and no query for the key)
-    assert _count_queries(lambda: gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})) == 3
+    # the agent's contact, one UPDATE ... RETURNING scoped by control, + its queue ids (and no query for the key)
+    assert _count_queries(lambda: gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})) == 2
     # one scoped UPDATE
     assert (
         _count_queries(lambda: gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"}))
