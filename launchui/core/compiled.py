@@ -52,7 +52,7 @@ def select_sql(queryset: QuerySet, connection) -> tuple[str, tuple, Callable[[tu
 
 def update_sql(queryset: QuerySet, values: dict, connection) -> tuple[str, tuple, None]:
     """queryset.update(**values) as SQL, as QuerySet.update compiles it (no ordering, no annotations)."""
-    query = queryset.query.chain(sql.UpdateQuery)
+    query: Any = queryset.query.chain(sql.UpdateQuery)
     query.add_update_values(values)
     text, params = query.get_compiler(connection=connection).as_sql()
     return text, tuple(params), None

@@ -231,9 +231,7 @@ _TOUCH_RETURNING = compiled.Statement(
     functools.partial(_touch_sql, returning=True), agent_id=int, user_id=int, now=datetime
 )
 _POLL_CONTACT = compiled.Statement(
-    lambda conn, entity_id, **values: _touch_sql(
-        conn, **values, extra=Q(entity_id=entity_id, stop_requested=False)
-    ),
+    lambda conn, entity_id, **values: _touch_sql(conn, **values, extra=Q(entity_id=entity_id, stop_requested=False)),
     agent_id=int,
     user_id=int,
     entity_id=int,
@@ -361,9 +359,9 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """Lease the next item, or None. Safe under concurrent pollers: no item is handed out twice."""
-    order = liveness.pop_order(queue.is_prioritized)
     if connection.vendor == "postgresql":
-        return _item_pop_one_statement(queue=queue, agent_id=agent_id, order=order)
+        return _item_pop_one_statement(queue=queue, agent_id=agent_id)
+    order = liveness.pop_order(queue.is_prioritized)
     # SQLite has no row locks: a compare-and-set update, retried when another poller won the race.
     for _ in range(5):
         now = timezone.now()
@@ -412,7 +410,7 @@ _POP = {
 _ITEM_FIELDS = [field.attname for field in RunQueueItem._meta.concrete_fields]
 
 
-def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None, order: list[str]) -> RunQueueItem | None:
+def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """PostgreSQL: one UPDATE that picks, locks (skipping rows other pollers hold), leases and returns the next
     item. The choice is compiled from liveness.waiting_q by the ORM (once per connection), so the waiting rule
     lives in one place."""
