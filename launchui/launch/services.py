@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
@@ -247,6 +247,40 @@ _REPORT_UNCHANGED = compiled.Statement(
     now=datetime,
 )
 _AGENT_FIELDS = [field.attname for field in LaunchAgent._meta.concrete_fields]
+
+
+def member_queues(*, entity_name: str, queue_name: str, user_id: int) -> QuerySet[RunQueue]:
+    """The queue of that name in that entity, when the user is a member of the entity (the wire's pop)."""
+    return RunQueue.objects.filter(
+        entity__name=entity_name, name=queue_name, entity__memberships__user_id=user_id
+    ).order_by("pk")
+
+
+def _poll_contact_at_sql(conn, *, agent_id, user_id, entity_name, queue_name, now):
+    queues = member_queues(entity_name=entity_name, queue_name=queue_name, user_id=user_id)
+    in_queue_entity = Q(stop_requested=False, entity_id=Subquery(queues.values("entity_id")[:1]))
+    text, params, _ = _touch_sql(conn, agent_id=agent_id, user_id=user_id, now=now, extra=in_queue_entity)
+    id_sql, id_params, _ = compiled.select_sql(queues.values("pk")[:1], conn)
+    mode_sql, mode_params, _ = compiled.select_sql(queues.values("prioritization_mode")[:1], conn)
+    return f"{text} RETURNING ({id_sql}), ({mode_sql})", (*params, *id_params, *mode_params), None
+
+
+_POLL_CONTACT_AT = compiled.Statement(
+    _poll_contact_at_sql, agent_id=int, user_id=int, entity_name=str, queue_name=str, now=datetime
+)
+
+
+def agent_poll_contact_at(*, agent_id: int, entity_name: str, queue_name: str, reported_by: User) -> RunQueue | None:
+    """agent_poll_contact for the queue of that name among the reporter's entities (member_queues), found in
+    the same one UPDATE ... RETURNING: the queue (its id and prioritization) when the agent may be handed
+    work from it. None when anything is off (no such queue for this user; an unknown, foreign or stopping
+    agent): nothing was written, and the caller finds out which with member_queues and agent_poll_contact."""
+    rows = _POLL_CONTACT_AT.rows(
+        agent_id=agent_id, user_id=reported_by.pk, entity_name=entity_name, queue_name=queue_name, now=timezone.now()
+    )
+    if not rows or rows[0][0] is None:
+        return None
+    return RunQueue.from_db("default", ["id", "prioritization_mode"], rows[0])
 
 
 def agent_touch(*, agent_id: int, reported_by: User | None = None) -> int:

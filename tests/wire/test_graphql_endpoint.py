@@ -383,9 +383,10 @@ def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key
     many = _count_queries(loop)
     assert few == many
     # The key is cached after its first use: LaunchAgent 2 (its contact, one UPDATE ... RETURNING the agent; its
-    # queue ids), pop 3 (queue, agent contact, one UPDATE that leases and returns the item), updateLaunchAgent 1,
-    # ack 2 (was 16 with a query per authentication).
-    assert many == 2 + 3 + 1 + 2, f"agent loop with an item: {many} queries"
+    # queue ids), pop 2 (the agent's contact RETURNING its queue, found by name among the user's entities; one
+    # UPDATE that leases and returns the item), updateLaunchAgent 1, ack 2 (was 16 with a query per
+    # authentication).
+    assert many == 2 + 2 + 1 + 2, f"agent loop with an item: {many} queries"
 
 
 def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, agent):
@@ -398,7 +399,8 @@ def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, age
         _count_queries(lambda: gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"}))
         == 1
     )
-    # queue (scoped by membership) 1 + agent contact 1 + the pop, one UPDATE ... RETURNING with no transaction
+    # the agent's contact RETURNING its queue (scoped by membership and control) 1 + the pop, one UPDATE ...
+    # RETURNING with no transaction
     empty_pop = _count_queries(
         lambda: gql(
             client,
@@ -407,7 +409,7 @@ def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, age
             {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": agent_id},
         )
     )
-    assert empty_pop == 3
+    assert empty_pop == 2
 
 
 # --- concurrency over HTTP ------------------------------------------------------------------------------

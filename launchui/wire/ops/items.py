@@ -9,8 +9,8 @@ from launchui.wire.ops import common
 
 
 def _member_queue_sql(conn, entity_name, queue_name, user_id):
-    queues = RunQueue.objects.filter(entity__name=entity_name, name=queue_name, entity__memberships__user_id=user_id)
-    return compiled.select_sql(queues.order_by("pk").values_list(*_QUEUE_FIELDS)[:1], conn)
+    queues = services.member_queues(entity_name=entity_name, queue_name=queue_name, user_id=user_id)
+    return compiled.select_sql(queues.values_list(*_QUEUE_FIELDS)[:1], conn)
 
 
 _QUEUE_FIELDS = [field.attname for field in RunQueue._meta.concrete_fields]
@@ -21,12 +21,18 @@ _MEMBER_QUEUE = compiled.Statement(_member_queue_sql, entity_name=str, queue_nam
 @mutation("popFromRunQueue")
 def pop_from_run_queue(ctx: Context, input: dict):
     queue_name = input.get("queueName")
-    rows = (
-        _MEMBER_QUEUE.rows(
-            entity_name=input.get("entityName") or common.default_entity_name(ctx),
-            queue_name=queue_name,
-            user_id=ctx.user.pk,
+    entity_name = input.get("entityName") or common.default_entity_name(ctx)
+    if input.get("launchAgentId") and isinstance(queue_name, str):
+        # The agent's poll (the common case): its contact and its queue in one statement, then the pop.
+        polling = ids.decode(input["launchAgentId"], "LaunchAgent")
+        queue = services.agent_poll_contact_at(
+            agent_id=polling, entity_name=entity_name, queue_name=queue_name, reported_by=ctx.user
         )
+        if queue is not None:
+            return _popped(services.item_pop(queue=queue, agent_id=polling))
+    # Otherwise find out what is off (or pop for no agent): the queue, then the agent's contact.
+    rows = (
+        _MEMBER_QUEUE.rows(entity_name=entity_name, queue_name=queue_name, user_id=ctx.user.pk)
         if isinstance(queue_name, str)
         else []
     )
@@ -42,7 +48,10 @@ def pop_from_run_queue(ctx: Context, input: dict):
                 return None  # it is being stopped: hand it nothing new
         except LaunchAgent.DoesNotExist:
             raise WireError("Unknown launch agent.") from None
-    item = services.item_pop(queue=queue, agent_id=agent_pk)
+    return _popped(services.item_pop(queue=queue, agent_id=agent_pk))
+
+
+def _popped(item: RunQueueItem | None) -> dict | None:
     if item is None:
         return None
     # runSpec must be a JSON object here, not a string: the agent calls .get() on it.
