@@ -324,6 +324,26 @@ def test_a_removed_member_is_refused_at_once_though_their_key_is_cached(client, 
     assert "not a member" in gql(client, member_key, POP, pop_vars)["errors"][0]["message"]
 
 
+def test_a_removed_members_own_agent_is_refused_at_once_on_the_agents_poll(client, owner, member, member_key, queue):
+    """The agent's poll finds its queue and records its contact in one statement: it checks membership too."""
+    from launchui.accounts.models import Membership
+    from launchui.accounts.services import member_remove
+
+    mine = agent_register(entity=queue.entity, queues=[queue], hostname="h", config={}, version="", created_by=member)
+    agent_id = ids.encode("LaunchAgent", mine.pk)
+    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": queue.name, "launchAgentId": agent_id}
+    item_push(queue=queue, run_spec={}, created_by=owner)
+    assert gql(client, member_key, POP, pop_vars)["data"]["popFromRunQueue"]["runQueueItemId"]  # key now cached
+    assert gql(client, member_key, LAUNCH_AGENT, {"agentId": agent_id})["data"]["launchAgent"]["stopPolling"] is False
+    member_remove(membership=Membership.objects.get(entity=queue.entity, user=member))
+    seen = LaunchAgent.objects.get(pk=mine.pk).last_seen_at
+    item_push(queue=queue, run_spec={}, created_by=owner)
+    assert "not a member" in gql(client, member_key, POP, pop_vars)["errors"][0]["message"]
+    assert gql(client, member_key, LAUNCH_AGENT, {"agentId": agent_id})["data"]["launchAgent"]["stopPolling"] is True
+    assert LaunchAgent.objects.get(pk=mine.pk).last_seen_at == seen  # no contact recorded for a non-member
+    assert RunQueueItem.objects.filter(queue=queue, state=RunQueueItem.PENDING).count() == 1
+
+
 def test_pop_hands_out_items_in_priority_then_age_order_with_expired_leases_back_in_place(owner, queue):
     from datetime import timedelta
 
