@@ -44,8 +44,8 @@ def queries(output: str) -> dict[str, int]:
 
 def test_bench_agent_loop_runs_and_each_agent_call_keeps_its_query_budget():
     output = run_bench("agent_loop.py", "--smoke")
-    # No query for the cached API key; pop is one UPDATE ... RETURNING after the queue and agent checks.
-    assert queries(output) == {"LaunchAgent": 3, "popFromRunQueue": 3, "updateLaunchAgent": 1}
+    # No query for the cached API key; pop is the agent's contact RETURNING its queue, then one UPDATE ... RETURNING.
+    assert queries(output) == {"LaunchAgent": 2, "popFromRunQueue": 2, "updateLaunchAgent": 1}
     assert "bare view GET /healthz" in output and "agent loop new" in output
 
 

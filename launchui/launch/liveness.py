@@ -94,10 +94,16 @@ def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
 # --- queue items: waiting ------------------------------------------------------------------------
 
 
-def waiting_q(now: datetime | None = None) -> Q:
+def lease_expired_before(now: datetime | None = None) -> datetime:
+    """Leases taken before this moment are over (LAUNCHUI_LEASE_SECONDS)."""
+    return (now or timezone.now()) - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
+
+
+def waiting_q(now: datetime | None = None, *, expired_before: datetime | None = None) -> Q:
     """Items an agent could pop now: pending, or leased and never acked within the lease (they go back to
-    their place). The one rule for popping, counting queued items, and cancelling."""
-    expired = (now or timezone.now()) - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
+    their place). The one rule for popping, counting queued items, and cancelling. `expired_before`
+    (lease_expired_before(now)) may be given instead of now: compiled statements bind it per call."""
+    expired = expired_before or lease_expired_before(now)
     return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
 
 

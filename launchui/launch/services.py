@@ -1,19 +1,21 @@
 """Writes for queues, agents and items, and launch(), which needs queues, projects and jobs (launch sits
 above them all). The browser and the wire protocol both call these."""
 
+import functools
 import secrets
 import string
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
 from launchui.artifacts.services import resolve
-from launchui.core import user_data
+from launchui.core import compiled, user_data
 from launchui.launch import liveness, queue_config
 from launchui.launch.models import AgentStatusChange, LaunchAgent, ResourceConfig, RunQueue, RunQueueItem
 from launchui.projects.models import Project
@@ -211,18 +213,97 @@ def _agents(agent_id: int, reported_by: User | None):
     return agents.filter(pk=agent_id)
 
 
+# The agent's poll loop runs these UPDATEs thousands of times a minute: each is the ORM code of the rule
+# (agents_controlled_by), compiled once per connection (launchui/core/compiled.py), not once per call.
+def _touch_sql(conn, *, agent_id, user_id, now, extra=None, returning=False):
+    agents = _agents(agent_id, User(pk=user_id))
+    if extra is not None:
+        agents = agents.filter(extra)
+    text, params, _ = compiled.update_sql(agents, {"last_seen_at": now}, conn)
+    if not returning:
+        return text, params, None
+    columns, _, convert = compiled.model_columns(LaunchAgent, conn)
+    return f"{text} RETURNING {columns}", params, convert
+
+
+_TOUCH = compiled.Statement(_touch_sql, agent_id=int, user_id=int, now=datetime)
+_TOUCH_RETURNING = compiled.Statement(
+    functools.partial(_touch_sql, returning=True), agent_id=int, user_id=int, now=datetime
+)
+_POLL_CONTACT = compiled.Statement(
+    lambda conn, entity_id, **values: _touch_sql(conn, **values, extra=Q(entity_id=entity_id, stop_requested=False)),
+    agent_id=int,
+    user_id=int,
+    entity_id=int,
+    now=datetime,
+)
+_REPORT_UNCHANGED = compiled.Statement(
+    lambda conn, status, **values: _touch_sql(
+        conn, **values, extra=Q(reported_status=status) | Q(reported_status=LaunchAgent.KILLED)
+    ),
+    agent_id=int,
+    user_id=int,
+    status=str,
+    now=datetime,
+)
+_AGENT_FIELDS = [field.attname for field in LaunchAgent._meta.concrete_fields]
+
+
+def member_queues(*, entity_name: str, queue_name: str, user_id: int) -> QuerySet[RunQueue]:
+    """The queue of that name in that entity, when the user is a member of the entity (the wire's pop)."""
+    return RunQueue.objects.filter(
+        entity__name=entity_name, name=queue_name, entity__memberships__user_id=user_id
+    ).order_by("pk")
+
+
+def _poll_contact_at_sql(conn, *, agent_id, user_id, entity_name, queue_name, now):
+    queues = member_queues(entity_name=entity_name, queue_name=queue_name, user_id=user_id)
+    in_queue_entity = Q(stop_requested=False, entity_id=Subquery(queues.values("entity_id")[:1]))
+    text, params, _ = _touch_sql(conn, agent_id=agent_id, user_id=user_id, now=now, extra=in_queue_entity)
+    id_sql, id_params, _ = compiled.select_sql(queues.values("pk")[:1], conn)
+    mode_sql, mode_params, _ = compiled.select_sql(queues.values("prioritization_mode")[:1], conn)
+    return f"{text} RETURNING ({id_sql}), ({mode_sql})", (*params, *id_params, *mode_params), None
+
+
+_POLL_CONTACT_AT = compiled.Statement(
+    _poll_contact_at_sql, agent_id=int, user_id=int, entity_name=str, queue_name=str, now=datetime
+)
+
+
+def agent_poll_contact_at(*, agent_id: int, entity_name: str, queue_name: str, reported_by: User) -> RunQueue | None:
+    """agent_poll_contact for the queue of that name among the reporter's entities (member_queues), found in
+    the same one UPDATE ... RETURNING: the queue (its id and prioritization) when the agent may be handed
+    work from it. None when anything is off (no such queue for this user; an unknown, foreign or stopping
+    agent): nothing was written, and the caller finds out which with member_queues and agent_poll_contact."""
+    rows = _POLL_CONTACT_AT.rows(
+        agent_id=agent_id, user_id=reported_by.pk, entity_name=entity_name, queue_name=queue_name, now=timezone.now()
+    )
+    if not rows or rows[0][0] is None:
+        return None
+    return RunQueue.from_db("default", ["id", "prioritization_mode"], rows[0])
+
+
 def agent_touch(*, agent_id: int, reported_by: User | None = None) -> int:
     """Record contact: one UPDATE. Returns the number of agents touched (0 when unknown or not controlled)."""
-    return _agents(agent_id, reported_by).update(last_seen_at=timezone.now())
+    if reported_by is None:
+        return _agents(agent_id, None).update(last_seen_at=timezone.now())
+    return _TOUCH.execute(agent_id=agent_id, user_id=reported_by.pk, now=timezone.now())
+
+
+def agent_touch_returning(*, agent_id: int, reported_by: User) -> LaunchAgent | None:
+    """Record contact as agent_touch does, in the same one UPDATE, and return the agent as stored after it;
+    None when it is unknown or not the reporter's to run (nothing was written then)."""
+    rows = _TOUCH_RETURNING.rows(agent_id=agent_id, user_id=reported_by.pk, now=timezone.now())
+    return LaunchAgent.from_db("default", _AGENT_FIELDS, rows[0]) if rows else None
 
 
 def agent_poll_contact(*, agent_id: int, entity_id: int, reported_by: User) -> bool:
     """A polling agent's contact, in one UPDATE scoped like agent_touch and to the queue's entity. True: it
     may be handed work; False: it is being stopped. LaunchAgent.DoesNotExist: unknown, or not the reporter's
     to run (a teammate's agent)."""
-    agents = _agents(agent_id, reported_by).filter(entity_id=entity_id)
-    if agents.filter(stop_requested=False).update(last_seen_at=timezone.now()):
+    if _POLL_CONTACT.execute(agent_id=agent_id, user_id=reported_by.pk, entity_id=entity_id, now=timezone.now()):
         return True
+    agents = _agents(agent_id, reported_by).filter(entity_id=entity_id)
     if agents.exists():
         return False
     raise LaunchAgent.DoesNotExist(f"No launch agent {agent_id} that this user runs in this entity.")
@@ -238,10 +319,14 @@ def agent_update_status(*, agent_id: int, status: str, reported_by: User | None 
     # A status that differs from the stored one is also recorded (AgentStatusChange, the agent page's timeline).
     # The agent reports every few seconds, almost always what is stored: that case stays one UPDATE.
     now = timezone.now()
-    agents = _agents(agent_id, reported_by)
     unchanged = Q(reported_status=status) | Q(reported_status=LaunchAgent.KILLED)
-    if touched := agents.filter(unchanged).update(last_seen_at=now):
+    if reported_by is not None:  # the agent's report: this UPDATE, compiled once (_REPORT_UNCHANGED)
+        touched = _REPORT_UNCHANGED.execute(agent_id=agent_id, user_id=reported_by.pk, status=status, now=now)
+    else:
+        touched = _agents(agent_id, None).filter(unchanged).update(last_seen_at=now)
+    if touched:
         return touched
+    agents = _agents(agent_id, reported_by)
     with transaction.atomic():
         # Each UPDATE re-checks its condition on the row it locks, so under concurrent reports every change
         # is recorded once, in the order the rows were written.
@@ -308,9 +393,9 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     """Lease the next item, or None. Safe under concurrent pollers: no item is handed out twice."""
-    order = liveness.pop_order(queue.is_prioritized)
     if connection.vendor == "postgresql":
-        return _item_pop_one_statement(queue=queue, agent_id=agent_id, order=order)
+        return _item_pop_one_statement(queue=queue, agent_id=agent_id)
+    order = liveness.pop_order(queue.is_prioritized)
     # SQLite has no row locks: a compare-and-set update, retried when another poller won the race.
     for _ in range(5):
         now = timezone.now()
@@ -332,19 +417,42 @@ def item_pop(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
     return None
 
 
-def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None, order: list[str]) -> RunQueueItem | None:
-    """PostgreSQL: one UPDATE that picks, locks (skipping rows other pollers hold), leases and returns the next
-    item. The choice is compiled from liveness.waiting_q by the ORM, so the waiting rule lives in one place."""
-    now = timezone.now()
-    pick = RunQueueItem.objects.filter(liveness.waiting_q(now), queue=queue).order_by(*order).values("pk")[:1]
-    pick_sql, pick_params = pick.query.sql_with_params()
-    table = connection.ops.quote_name(RunQueueItem._meta.db_table)
-    rows = RunQueueItem.objects.raw(
+def _pop_sql(conn, *, queue_id, expired_before, now, agent_id, prioritized):
+    order = liveness.pop_order(prioritized)
+    pick = RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before), queue_id=queue_id)
+    pick_sql, pick_params, _ = compiled.select_sql(pick.order_by(*order).values("pk")[:1], conn)
+    columns, _, convert = compiled.model_columns(RunQueueItem, conn)
+    table = conn.ops.quote_name(RunQueueItem._meta.db_table)
+    return (
         f"UPDATE {table} SET state = %s, leased_at = %s, agent_id = %s, updated_at = %s "
-        f"WHERE id = ({pick_sql} FOR UPDATE SKIP LOCKED) RETURNING *",
+        f"WHERE id = ({pick_sql} FOR UPDATE SKIP LOCKED) RETURNING {columns}",
         (RunQueueItem.LEASED, now, agent_id, now, *pick_params),
+        convert,
     )
-    return next(iter(rows), None)
+
+
+_POP = {
+    prioritized: compiled.Statement(
+        functools.partial(_pop_sql, prioritized=prioritized),
+        queue_id=int,
+        expired_before=datetime,
+        now=datetime,
+        agent_id=int,
+    )
+    for prioritized in (False, True)
+}
+_ITEM_FIELDS = [field.attname for field in RunQueueItem._meta.concrete_fields]
+
+
+def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
+    """PostgreSQL: one UPDATE that picks, locks (skipping rows other pollers hold), leases and returns the next
+    item. The choice is compiled from liveness.waiting_q by the ORM (once per connection), so the waiting rule
+    lives in one place."""
+    now = timezone.now()
+    rows = _POP[queue.is_prioritized].rows(
+        queue_id=queue.pk, expired_before=liveness.lease_expired_before(now), now=now, agent_id=agent_id
+    )
+    return RunQueueItem.from_db("default", _ITEM_FIELDS, rows[0]) if rows else None
 
 
 def item_ack(*, item: RunQueueItem, run_name: str) -> bool:

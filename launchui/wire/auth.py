@@ -9,7 +9,8 @@ from launchui.accounts.services import api_key_authenticate
 
 def api_key_from_request(request: HttpRequest) -> ApiKey | None:
     """HTTP Basic `api:<key>`, as the wandb client sends it on every call under the base URL."""
-    header = request.headers.get("Authorization", "")
+    # META, not request.headers: that builds a dict of every header on each call (the agent's hot path).
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
         return None

@@ -10,7 +10,7 @@ holds exactly the fields selected, by alias, with `__typename` and fragments hon
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -21,6 +21,7 @@ from graphql.utilities import value_from_ast_untyped
 
 from launchui.accounts.models import ApiKey
 from launchui.core import limits
+from launchui.core.http import public_base_url
 from launchui.wire import cost, inputs
 from launchui.wire.errors import WireError
 
@@ -31,9 +32,13 @@ logger = logging.getLogger(__name__)
 class Context:
     user: User
     api_key: ApiKey
-    base_url: str
     request: Any = None
     cache: dict = field(default_factory=dict)
+
+    @cached_property
+    def base_url(self) -> str:
+        """The address clients reach this server at, built only by the operations that hand out URLs."""
+        return public_base_url(self.request)
 
 
 Resolver = Callable[..., Any]

@@ -10,7 +10,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from launchui.core import limits, user_data
-from launchui.core.http import public_base_url
 from launchui.wire import ops  # noqa: F401  (registers the resolvers)
 from launchui.wire.auth import api_key_from_request
 from launchui.wire.graphql import BadRequest, Context, WireError, execute
@@ -22,10 +21,6 @@ logger = logging.getLogger(__name__)
 def _error(status: int, message: str) -> JsonResponse:
     # 4xx statuses: the client does not retry them, and prints the message.
     return JsonResponse({"errors": [{"message": message}]}, status=status)
-
-
-def base_url(request: HttpRequest) -> str:
-    return public_base_url(request)
 
 
 def _no_constants(name: str):
@@ -82,7 +77,7 @@ def graphql_view(request: HttpRequest) -> JsonResponse:
         api_key, body = _authenticated_json(request, limits.GRAPHQL_MAX_BODY_BYTES)
     except _Refused as refused:
         return refused.response
-    context = Context(user=api_key.user, api_key=api_key, base_url=base_url(request), request=request)
+    context = Context(user=api_key.user, api_key=api_key, request=request)
     try:
         answer = execute(
             document=body.get("query"),

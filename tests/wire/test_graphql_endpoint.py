@@ -324,6 +324,26 @@ def test_a_removed_member_is_refused_at_once_though_their_key_is_cached(client, 
     assert "not a member" in gql(client, member_key, POP, pop_vars)["errors"][0]["message"]
 
 
+def test_a_removed_members_own_agent_is_refused_at_once_on_the_agents_poll(client, owner, member, member_key, queue):
+    """The agent's poll finds its queue and records its contact in one statement: it checks membership too."""
+    from launchui.accounts.models import Membership
+    from launchui.accounts.services import member_remove
+
+    mine = agent_register(entity=queue.entity, queues=[queue], hostname="h", config={}, version="", created_by=member)
+    agent_id = ids.encode("LaunchAgent", mine.pk)
+    pop_vars = {"entity": "acme", "project": "model-registry", "queueName": queue.name, "launchAgentId": agent_id}
+    item_push(queue=queue, run_spec={}, created_by=owner)
+    assert gql(client, member_key, POP, pop_vars)["data"]["popFromRunQueue"]["runQueueItemId"]  # key now cached
+    assert gql(client, member_key, LAUNCH_AGENT, {"agentId": agent_id})["data"]["launchAgent"]["stopPolling"] is False
+    member_remove(membership=Membership.objects.get(entity=queue.entity, user=member))
+    seen = LaunchAgent.objects.get(pk=mine.pk).last_seen_at
+    item_push(queue=queue, run_spec={}, created_by=owner)
+    assert "not a member" in gql(client, member_key, POP, pop_vars)["errors"][0]["message"]
+    assert gql(client, member_key, LAUNCH_AGENT, {"agentId": agent_id})["data"]["launchAgent"]["stopPolling"] is True
+    assert LaunchAgent.objects.get(pk=mine.pk).last_seen_at == seen  # no contact recorded for a non-member
+    assert RunQueueItem.objects.filter(queue=queue, state=RunQueueItem.PENDING).count() == 1
+
+
 def test_pop_hands_out_items_in_priority_then_age_order_with_expired_leases_back_in_place(owner, queue):
     from datetime import timedelta
 
@@ -382,22 +402,25 @@ def test_agent_operations_use_a_fixed_number_of_queries(client, owner, owner_key
         item_push(queue=queue, run_spec={}, created_by=owner)
     many = _count_queries(loop)
     assert few == many
-    # The key is cached after its first use: LaunchAgent 3, pop 3 (queue, agent contact, one UPDATE that leases
-    # and returns the item), updateLaunchAgent 1, ack 2 (was 16 with a query per authentication).
-    assert many == 3 + 3 + 1 + 2, f"agent loop with an item: {many} queries"
+    # The key is cached after its first use: LaunchAgent 2 (its contact, one UPDATE ... RETURNING the agent; its
+    # queue ids), pop 2 (the agent's contact RETURNING its queue, found by name among the user's entities; one
+    # UPDATE that leases and returns the item), updateLaunchAgent 1, ack 2 (was 16 with a query per
+    # authentication).
+    assert many == 2 + 2 + 1 + 2, f"agent loop with an item: {many} queries"
 
 
 def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, agent):
     agent_id = ids.encode("LaunchAgent", agent.pk)
     gql(client, owner_key, "query { viewer { id } }")  # authenticates the key once: cached from here on
-    # agent 1 + touch 1 + queue ids 1 (and no query for the key)
-    assert _count_queries(lambda: gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})) == 3
+    # the agent's contact, one UPDATE ... RETURNING scoped by control, + its queue ids (and no query for the key)
+    assert _count_queries(lambda: gql(client, owner_key, LAUNCH_AGENT, {"agentId": agent_id})) == 2
     # one scoped UPDATE
     assert (
         _count_queries(lambda: gql(client, owner_key, UPDATE_AGENT, {"agentId": agent_id, "agentStatus": "POLLING"}))
         == 1
     )
-    # queue (scoped by membership) 1 + agent contact 1 + the pop, one UPDATE ... RETURNING with no transaction
+    # the agent's contact RETURNING its queue (scoped by membership and control) 1 + the pop, one UPDATE ...
+    # RETURNING with no transaction
     empty_pop = _count_queries(
         lambda: gql(
             client,
@@ -406,7 +429,7 @@ def test_each_agent_call_has_a_small_budget(client, owner, owner_key, queue, age
             {"entity": "acme", "project": "model-registry", "queueName": "gpu-queue", "launchAgentId": agent_id},
         )
     )
-    assert empty_pop == 3
+    assert empty_pop == 2
 
 
 # --- concurrency over HTTP ------------------------------------------------------------------------------

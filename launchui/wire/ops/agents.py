@@ -6,6 +6,7 @@ deleted in the browser is told to stop instead of being sent an error.
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from launchui.core import compiled
 from launchui.launch import services
 from launchui.launch.models import LaunchAgent, RunQueue
 from launchui.wire import ids
@@ -42,8 +43,22 @@ def create_launch_agent(ctx: Context, input: dict):
     return {"launchAgentId": ids.encode("LaunchAgent", agent.pk), "success": True}
 
 
+def _queue_ids_sql(conn, agent_id):
+    through = LaunchAgent.queues.through
+    return compiled.select_sql(through.objects.filter(launchagent_id=agent_id).values_list("runqueue_id"), conn)
+
+
+_QUEUE_IDS = compiled.Statement(_queue_ids_sql, agent_id=int)  # compiled once per connection: the agent's hot path
+
+
 @query("launchAgent")
 def launch_agent(ctx: Context, id=None, **_):
+    # The agent's own read (the common case): its contact, written and read back in one UPDATE ... RETURNING
+    # scoped by control (which implies membership). Else a member's read of a teammate's agent (no contact
+    # recorded: it is no sign of life), or a deleted or foreign one.
+    agent = services.agent_touch_returning(agent_id=ids.decode(id, "LaunchAgent"), reported_by=ctx.user)
+    if agent is not None:
+        return agent_data(agent, [row[0] for row in _QUEUE_IDS.rows(agent_id=agent.pk)])
     agent = visible_agent(ctx, id)
     if agent is None:
         # Deleted (or never ours): tell it to stop rather than crash it.
@@ -57,9 +72,7 @@ def launch_agent(ctx: Context, id=None, **_):
             "stopPolling": True,
             "heartbeatAt": None,
         }
-    services.agent_touch(agent_id=agent.pk, reported_by=ctx.user)  # a teammate's read is no sign of life
-    queue_ids = list(agent.queues.through.objects.filter(launchagent_id=agent.pk).values_list("runqueue_id", flat=True))
-    return agent_data(agent, queue_ids)
+    return agent_data(agent, [row[0] for row in _QUEUE_IDS.rows(agent_id=agent.pk)])
 
 
 @mutation("updateLaunchAgent")

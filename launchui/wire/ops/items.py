@@ -1,5 +1,6 @@
 """What an agent does with queue items: pop, ack, fail, warn."""
 
+from launchui.core import compiled
 from launchui.launch import services
 from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
 from launchui.wire import ids
@@ -7,13 +8,35 @@ from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
 
 
+def _member_queue_sql(conn, entity_name, queue_name, user_id):
+    queues = services.member_queues(entity_name=entity_name, queue_name=queue_name, user_id=user_id)
+    return compiled.select_sql(queues.values_list(*_QUEUE_FIELDS)[:1], conn)
+
+
+_QUEUE_FIELDS = [field.attname for field in RunQueue._meta.concrete_fields]
+# The queue of a pop, scoped by the key's user's membership: compiled once per connection (the agent's hot path).
+_MEMBER_QUEUE = compiled.Statement(_member_queue_sql, entity_name=str, queue_name=str, user_id=int)
+
+
 @mutation("popFromRunQueue")
 def pop_from_run_queue(ctx: Context, input: dict):
-    queue = RunQueue.objects.filter(
-        entity__name=input.get("entityName") or common.default_entity_name(ctx),
-        name=input.get("queueName"),
-        entity__memberships__user=ctx.user,
-    ).first()
+    queue_name = input.get("queueName")
+    entity_name = input.get("entityName") or common.default_entity_name(ctx)
+    if input.get("launchAgentId") and isinstance(queue_name, str):
+        # The agent's poll (the common case): its contact and its queue in one statement, then the pop.
+        polling = ids.decode(input["launchAgentId"], "LaunchAgent")
+        queue = services.agent_poll_contact_at(
+            agent_id=polling, entity_name=entity_name, queue_name=queue_name, reported_by=ctx.user
+        )
+        if queue is not None:
+            return _popped(services.item_pop(queue=queue, agent_id=polling))
+    # Otherwise find out what is off (or pop for no agent): the queue, then the agent's contact.
+    rows = (
+        _MEMBER_QUEUE.rows(entity_name=entity_name, queue_name=queue_name, user_id=ctx.user.pk)
+        if isinstance(queue_name, str)
+        else []
+    )
+    queue = RunQueue.from_db("default", _QUEUE_FIELDS, rows[0]) if rows else None
     if queue is None:
         entity = common.entity(ctx, input.get("entityName"))  # says "not a member" when that is why
         raise WireError(f"Queue {input.get('queueName')!r} not found in {entity.name}.")
@@ -25,7 +48,10 @@ def pop_from_run_queue(ctx: Context, input: dict):
                 return None  # it is being stopped: hand it nothing new
         except LaunchAgent.DoesNotExist:
             raise WireError("Unknown launch agent.") from None
-    item = services.item_pop(queue=queue, agent_id=agent_pk)
+    return _popped(services.item_pop(queue=queue, agent_id=agent_pk))
+
+
+def _popped(item: RunQueueItem | None) -> dict | None:
     if item is None:
         return None
     # runSpec must be a JSON object here, not a string: the agent calls .get() on it.
