@@ -1,6 +1,11 @@
-"""Statements that PostgreSQL must plan with their values, never with a prepared statement's generic plan."""
+"""Prepared statements and partial indexes: statements PostgreSQL must plan with their values (never with a
+prepared statement's generic plan), and conditions written as literals so that a generic plan can use one."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db.backends.utils import CursorWrapper
+from django.db.models import BooleanField, Expression, F
 
 
 def execute_planned_with_values(cursor: CursorWrapper, sql: str, params: tuple | list) -> None:
@@ -21,3 +26,34 @@ def execute_planned_with_values(cursor: CursorWrapper, sql: str, params: tuple |
 
     with cursor.db.execute_wrapper(unprepared):
         cursor.execute(sql, params)
+
+
+class LiteralIn(Expression):
+    """`column IN ('a', 'b')` with the values written into the SQL, not bound: a condition a prepared
+    statement's generic plan can match against a partial index's (`state IN ('PENDING', 'LEASED')`), where the
+    same values as parameters ($1, $2) cannot. For constant values only (they are quoted here, never user
+    input). Added beside the real rule (a redundant filter), so the rule keeps one home."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: str, values: Iterable[str]) -> None:
+        super().__init__()
+        self.column: Any = F(column)
+        self.values = tuple(values)
+
+    def get_source_expressions(self) -> list:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.column,) = exprs
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        resolved = self.copy()
+        resolved.column = self.column.resolve_expression(query, allow_joins, reuse, summarize, for_save)
+        return resolved
+
+    def as_sql(self, compiler, connection) -> Any:
+        sql, params = compiler.compile(self.column)
+        literals = ", ".join("'" + value.replace("'", "''") + "'" for value in self.values)
+        return f"{sql} IN ({literals})", params

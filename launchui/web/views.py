@@ -166,7 +166,7 @@ def agents(request: AuthedRequest) -> HttpResponse:
         "section": "agents",
         "form": form,
         "page": page,
-        "agents": launch_selectors.agent_rows(page.object_list),
+        "agents": launch_selectors.agent_rows_in_context(page.object_list),
         "unserved": unserved[:UNSERVED_SHOWN],
         "more_unserved": len(unserved) > UNSERVED_SHOWN,
         "live_url": live_url,

@@ -11,7 +11,6 @@ from launchui.web.templatetags.launchui_tags import (
     clock,
     csrf_input,
     item_url,
-    queue_url,
     route,
     time_ago_html,
     time_exact_html,
@@ -46,7 +45,9 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
             f"<td>{badges[row.status]}{STOPPING if live and agent.stop_requested else ''}</td>",
         ]
         if show_queues:
-            links = ", ".join(f'<a href="{esc(queue_url(q, "queue_agents"))}">{esc(q.name)}</a>' for q in row.queues)
+            links = ", ".join(
+                f'<a href="{esc(route("queue_agents", q.entity_name, q.name))}">{esc(q.name)}</a>' for q in row.queues
+            )
             cells.append(f"<td>{esc(agent.entity.name)}</td><td>{links}</td>")
         cells.append(
             f'<td>{esc(agent.hostname or "—")}</td><td class="mono">{esc(agent.version or "—")}</td>'
