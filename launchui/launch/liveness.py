@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from launchui.core import plans
 from launchui.launch.models import LaunchAgent, RunQueueItem
 from launchui.projects.states import run_state as run_state  # re-exported: the pages and tests read it here
 from launchui.projects.states import run_status
@@ -99,12 +100,20 @@ def lease_expired_before(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=settings.LAUNCHUI_LEASE_SECONDS)
 
 
+# The states a waiting item can be in (the partial waiting indexes' condition, launch/models.py).
+WAITING_STATES = (RunQueueItem.PENDING, RunQueueItem.LEASED)
+
+
 def waiting_q(now: datetime | None = None, *, expired_before: datetime | None = None) -> Q:
     """Items an agent could pop now: pending, or leased and never acked within the lease (they go back to
     their place). The one rule for popping, counting queued items, and cancelling. `expired_before`
     (lease_expired_before(now)) may be given instead of now: compiled statements bind it per call."""
     expired = expired_before or lease_expired_before(now)
-    return Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
+    rule = Q(state=RunQueueItem.PENDING) | Q(state=RunQueueItem.LEASED, leased_at__lt=expired)
+    # The same states again as literals (redundant, so the rule is unchanged): the partial waiting indexes'
+    # condition, state IN ('PENDING', 'LEASED'), which a prepared statement's generic plan can match only when
+    # the statement says it without parameters (plans.LiteralIn). Every waiting read then keeps its index.
+    return Q(plans.LiteralIn("state", WAITING_STATES)) & rule
 
 
 def pop_order(prioritized: bool) -> list[str]:

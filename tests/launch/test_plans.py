@@ -5,7 +5,7 @@ import re
 import pytest
 from django.db import connection
 
-from launchui.launch import selectors
+from launchui.launch import selectors, services
 from launchui.launch.models import RunQueue, RunQueueItem
 
 
@@ -20,29 +20,63 @@ def generic_plan(sql: str, params: list) -> str:
         cursor.execute("PREPARE generic_check AS " + re.sub("%s", lambda _: f"${next(marks)}", sql))
         try:
             # Literals: a utility statement's own parameters would have no type to infer.
-            values = ", ".join("'" + str(value).replace("'", "''") + "'" for value in params)
+            values = ", ".join(
+                "NULL" if value is None else "'" + str(value).replace("'", "''") + "'" for value in params
+            )
             cursor.execute(f"EXPLAIN EXECUTE generic_check({values})")
             return "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("DEALLOCATE generic_check")
 
 
+def statements_of(call) -> list[tuple[str, list]]:
+    """The SQL and parameters of each statement `call` sends, as Django's cursor sends them."""
+    seen = []
+
+    def capture(execute, sql, params, many, context):
+        seen.append((sql, list(params or ())))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        call()
+    return seen
+
+
+# A partial waiting index (launch/models.py), or an index whose condition holds the waiting states: either
+# way the scan reads the waiting items only, not every item of the queue.
+WAITING_INDEX = re.compile(
+    r"Scan (Backward )?using waiting_(items|by_age|by_priority) |Index Cond: .*state\)::text = ANY \('\{PENDING,LEASED\}'"
+)
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
-def test_waiting_counts_read_the_partial_index_under_a_generic_plan(queue, owner):
-    """The unserved queues (Agents page) and the Launch page count waiting items from a partial index of
-    them; with the states only as parameters, the generic plan could not match the index's condition and
-    read the queue's every item (plans.LiteralIn)."""
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_every_waiting_read_uses_a_partial_index_under_a_generic_plan(queue, owner, prioritized):
+    """The waiting rule (liveness.waiting_q) carries its states as literals (plans.LiteralIn), so every read
+    built from it keeps a partial waiting index when prepared and planned without its values: the Launch
+    page's counts and its queued sort, the Agents page's unserved queues, a queue's waiting positions and
+    the pop. With the states only as parameters, the generic plan read every item of the queue."""
+    if prioritized:
+        queue.prioritization_mode = RunQueue.PRIORITIZATION_V0
+        queue.save(update_fields=["prioritization_mode"])
     # Most of a queue's items done, as in use: the partial index is then the cheap way to the waiting ones.
     RunQueueItem.objects.bulk_create(
         [RunQueueItem(queue=queue, state=RunQueueItem.FAILED, run_spec={}) for _ in range(2000)]
-        + [RunQueueItem(queue=queue, state=RunQueueItem.PENDING, run_spec={})]
+        + [RunQueueItem(queue=queue, state=RunQueueItem.PENDING, run_spec={}, priority=2) for _ in range(3)]
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE launch_runqueueitem")
-    for queryset in (
-        selectors.unserved_queues(user=owner)[:21],
-        selectors.with_queue_stats(RunQueue.objects.filter(pk=queue.pk)),
-    ):
-        sql, params = queryset.query.sql_with_params()
-        # Any of the three indexes with the condition state IN ('PENDING', 'LEASED') (launch/models.py)
-        assert re.search(r"Scan using waiting_(items|by_age|by_priority) ", generic_plan(sql, list(params)))
+    waiting = list(queue.items.filter(state=RunQueueItem.PENDING).values_list("pk", flat=True))
+    reads = {
+        "unserved queues": lambda: list(selectors.unserved_queues(user=owner)[:21]),
+        "queue stats": lambda: list(selectors.with_queue_stats(RunQueue.objects.filter(pk=queue.pk))),
+        "queued sort": lambda: selectors.LaunchQueues(user=owner, sort="-queued")[0:50],
+        "waiting positions": lambda: selectors.waiting_positions(queue, waiting),
+        "pop": lambda: services.item_pop(queue=queue, agent_id=None),
+    }
+    for name, read in reads.items():
+        statements = [(sql, params) for sql, params in statements_of(read) if "launch_runqueueitem" in sql]
+        assert statements, name
+        for sql, params in statements:
+            plan = generic_plan(sql, params)
+            assert WAITING_INDEX.search(plan), f"{name}: {sql}\n{plan}"
