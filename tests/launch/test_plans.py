@@ -45,7 +45,8 @@ def statements_of(call) -> list[tuple[str, list]]:
 # A partial waiting index (launch/models.py), or an index whose condition holds the waiting states: either
 # way the scan reads the waiting items only, not every item of the queue.
 WAITING_INDEX = re.compile(
-    r"Scan (Backward )?using waiting_(items|by_age|by_priority) |Index Cond: .*state\)::text = ANY \('\{PENDING,LEASED\}'"
+    r"Scan (Backward )?using waiting_(items|by_age|by_priority) "
+    r"|Index Cond: .*state\)::text = ANY \('\{PENDING,LEASED\}'"
 )
 
 
