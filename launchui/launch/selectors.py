@@ -108,9 +108,16 @@ class LaunchQueues:
     rather than a correlated count per queue (10,000 index probes); queues without a waiting item join as 0.
     The other sorts slice queue_list."""
 
+    # Up to this many visible queues, the queued sorts count only their items (an index probe per queue);
+    # past it, one pass over the waiting_items index in queue order counts every queue's at once, which is
+    # cheaper than hashing the visible queues against every waiting item (bench/launch_page.py: 45 -> 21 ms of
+    # SQL at 10,000 visible queues). Either way the order is the same; only the work differs.
+    COUNT_VISIBLE_ONLY_UP_TO = 1000
+
     def __init__(self, *, user: User, entity_name: str = "", search: str = "", sort: str = "entity") -> None:
         self.user, self.entity_name, self.search = user, entity_name, search
         self.sort = sort if sort in QUEUE_SORTS else "entity"
+        self.visible_count: int | None = None  # count()'s answer, which the Paginator asks for first
 
     def _visible(self) -> QuerySet[RunQueue]:
         queues = visible_queues(self.user)
@@ -121,7 +128,8 @@ class LaunchQueues:
         return queues
 
     def count(self) -> int:
-        return self._visible().count()
+        self.visible_count = self._visible().count()
+        return self.visible_count
 
     def __getitem__(self, index: slice) -> "list[QueueWithStats]":
         if not isinstance(index, slice) or index.stop is None or index.step is not None:
@@ -140,13 +148,12 @@ class LaunchQueues:
             .values("id", "entity_id", "name", "resource", "entity_name", "live_agent_count")
             .order_by()  # an ORDER BY inside would keep PostgreSQL from merging it into the outer query
         )
-        waiting = (
-            # Only the visible queues' items: the count's work follows what the user may see, not the install.
-            RunQueueItem.objects.filter(liveness.waiting_q(now), queue__in=self._visible().values("id"))
-            .order_by()
-            .values("queue_id")
-            .annotate(waiting=Count("pk"))
-        )
+        waiting = RunQueueItem.objects.filter(liveness.waiting_q(now))
+        if self.visible_count is None or self.visible_count <= self.COUNT_VISIBLE_ONLY_UP_TO:
+            waiting = waiting.filter(queue__in=self._visible().values("id"))
+        # Grouped in the index's queue order, so PostgreSQL counts from the waiting_items index (GroupAggregate)
+        # instead of hashing a scan of the whole table.
+        waiting = waiting.order_by("queue_id").values("queue_id").annotate(waiting=Count("pk"))
         rows_sql, rows_params = rows.query.sql_with_params()
         waiting_sql, waiting_params = waiting.query.sql_with_params()
         direction = "DESC" if self.sort == "-queued" else "ASC"

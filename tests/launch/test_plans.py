@@ -68,10 +68,14 @@ def test_every_waiting_read_uses_a_partial_index_under_a_generic_plan(queue, own
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE launch_runqueueitem")
     waiting = list(queue.items.filter(state=RunQueueItem.PENDING).values_list("pk", flat=True))
+    one_pass_ranking = selectors.LaunchQueues(user=owner, sort="-queued")
+    one_pass_ranking.COUNT_VISIBLE_ONLY_UP_TO = 0  # as past that many visible queues
+    one_pass_ranking.count()
     reads = {
         "unserved queues": lambda: list(selectors.unserved_queues(user=owner)[:21]),
         "queue stats": lambda: list(selectors.with_queue_stats(RunQueue.objects.filter(pk=queue.pk))),
         "queued sort": lambda: selectors.LaunchQueues(user=owner, sort="-queued")[0:50],
+        "queued sort, one index pass": lambda: one_pass_ranking[0:50],
         "waiting positions": lambda: selectors.waiting_positions(queue, waiting),
         "pop": lambda: services.item_pop(queue=queue, agent_id=None),
     }

@@ -104,10 +104,21 @@ def test_sort(client, owner, queues, sort, expected):
     assert rows(client.get(f"/launch?sort={sort}")) == expected
 
 
-def test_queued_sort_pages_across_queues_with_and_without_waiting_items(client, owner, team, make_queue, make_agent):
+@pytest.mark.parametrize("count_visible_only_up_to", [1000, 0], ids=["visible queues' items", "one index pass"])
+def test_queued_sort_pages_across_queues_with_and_without_waiting_items(
+    client, owner, outsider, team, make_queue, make_agent, monkeypatch, count_visible_only_up_to
+):
     """The queued-count sorts rank every visible queue by its waiting items (liveness.waiting_q), ties by
     entity then name, the queues without a waiting item included, in both directions; a page may hold both
-    kinds (page 2 here). Leased items wait again once their lease expired; claimed ones never do."""
+    kinds (page 2 here). Leased items wait again once their lease expired; claimed ones never do. Both ways
+    of counting (the visible queues' items, or every queue's in one pass past COUNT_VISIBLE_ONLY_UP_TO) give
+    the same pages, and an outsider's busy queue shows in neither."""
+    from launchui.launch.selectors import LaunchQueues
+
+    monkeypatch.setattr(LaunchQueues, "COUNT_VISIBLE_ONLY_UP_TO", count_visible_only_up_to)
+    foreign = make_queue(outsider.personal_entity, "busy")
+    for _ in range(5):
+        item_push(queue=foreign, run_spec={}, created_by=outsider)
     from datetime import timedelta
 
     from django.utils import timezone
