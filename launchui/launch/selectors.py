@@ -148,12 +148,12 @@ class LaunchQueues:
             .values("id", "entity_id", "name", "resource", "entity_name", "live_agent_count")
             .order_by()  # an ORDER BY inside would keep PostgreSQL from merging it into the outer query
         )
-        waiting = RunQueueItem.objects.filter(liveness.waiting_q(now))
+        items = RunQueueItem.objects.filter(liveness.waiting_q(now))
         if self.visible_count is None or self.visible_count <= self.COUNT_VISIBLE_ONLY_UP_TO:
-            waiting = waiting.filter(queue__in=self._visible().values("id"))
+            items = items.filter(queue__in=self._visible().values("id"))
         # Grouped in the index's queue order, so PostgreSQL counts from the waiting_items index (GroupAggregate)
         # instead of hashing a scan of the whole table.
-        waiting = waiting.order_by("queue_id").values("queue_id").annotate(waiting=Count("pk"))
+        waiting = items.order_by("queue_id").values("queue_id").annotate(waiting=Count("pk"))
         rows_sql, rows_params = rows.query.sql_with_params()
         waiting_sql, waiting_params = waiting.query.sql_with_params()
         direction = "DESC" if self.sort == "-queued" else "ASC"
