@@ -99,6 +99,9 @@ def _database() -> dj_database_url.DBConfig:
         config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
         config["CONN_MAX_AGE"] = 0
     elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a health check that sends no SELECT 1 when the server has not written to the
+        # connection since its last use (launchui/core/postgresql/base.py).
+        config["ENGINE"] = "launchui.core.postgresql"
         options = config.setdefault("OPTIONS", {})
         if env_bool("DATABASE_PREPARED_STATEMENTS", True):
             # Server-side binding lets psycopg prepare a statement it has run twice on a connection, sparing

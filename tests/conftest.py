@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from launchui.accounts.models import Membership
 from launchui.accounts.services import api_key_create, team_create, user_create
@@ -21,7 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_sessionstart(session):
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         pytest.exit("The tests run on PostgreSQL: set DATABASE_URL (bin/test does).", returncode=1)
     broker = urlparse(settings.CELERY_BROKER_URL)
     if broker.scheme != "redis":
