@@ -1,21 +1,10 @@
 """What an agent does with queue items: pop, ack, fail, warn."""
 
-from launchui.core import compiled
 from launchui.launch import services
-from launchui.launch.models import LaunchAgent, RunQueue, RunQueueItem
+from launchui.launch.models import LaunchAgent, RunQueueItem
 from launchui.wire import ids
 from launchui.wire.graphql import Context, WireError, mutation
 from launchui.wire.ops import common
-
-
-def _member_queue_sql(conn, entity_name, queue_name, user_id):
-    queues = services.member_queues(entity_name=entity_name, queue_name=queue_name, user_id=user_id)
-    return compiled.select_sql(queues.values_list(*_QUEUE_FIELDS)[:1], conn)
-
-
-_QUEUE_FIELDS = [field.attname for field in RunQueue._meta.concrete_fields]
-# The queue of a pop, scoped by the key's user's membership: compiled once per connection (the agent's hot path).
-_MEMBER_QUEUE = compiled.Statement(_member_queue_sql, entity_name=str, queue_name=str, user_id=int)
 
 
 @mutation("popFromRunQueue")
@@ -31,12 +20,9 @@ def pop_from_run_queue(ctx: Context, input: dict):
         if queue is not None:
             return _popped(services.item_pop(queue=queue, agent_id=polling))
     # Otherwise find out what is off (or pop for no agent): the queue, then the agent's contact.
-    rows = (
-        _MEMBER_QUEUE.rows(entity_name=entity_name, queue_name=queue_name, user_id=ctx.user.pk)
-        if isinstance(queue_name, str)
-        else []
-    )
-    queue = RunQueue.from_db("default", _QUEUE_FIELDS, rows[0]) if rows else None
+    queue = None
+    if isinstance(queue_name, str):
+        queue = services.member_queues(entity_name=entity_name, queue_name=queue_name, user_id=ctx.user.pk).first()
     if queue is None:
         entity = common.entity(ctx, input.get("entityName"))  # says "not a member" when that is why
         raise WireError(f"Queue {input.get('queueName')!r} not found in {entity.name}.")
