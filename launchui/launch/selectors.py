@@ -84,14 +84,20 @@ def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
     return visible_queues(user).filter(pk=queue_id).select_related("entity").first()
 
 
-def queue_list(
-    *, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
-) -> "QuerySet[QueueWithStats]":
-    queues = visible_queues(user).select_related("entity")
+def _listed_queues(user: User, entity_name: str, search: str) -> QuerySet[RunQueue]:
+    """The visible queues a list page shows: of one entity, and whose name holds `search`, when given."""
+    queues = visible_queues(user)
     if entity_name:
         queues = queues.filter(entity__name=entity_name)
     if search:
         queues = queues.filter(name__icontains=search)
+    return queues
+
+
+def queue_list(
+    *, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
+) -> "QuerySet[QueueWithStats]":
+    queues = _listed_queues(user, entity_name, search).select_related("entity")
     return with_queue_stats(queues).order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["entity"]))
 
 
@@ -120,12 +126,7 @@ class LaunchQueues:
         self.visible_count: int | None = None  # count()'s answer, which the Paginator asks for first
 
     def _visible(self) -> QuerySet[RunQueue]:
-        queues = visible_queues(self.user)
-        if self.entity_name:
-            queues = queues.filter(entity__name=self.entity_name)
-        if self.search:
-            queues = queues.filter(name__icontains=self.search)
-        return queues
+        return _listed_queues(self.user, self.entity_name, self.search)
 
     def count(self) -> int:
         self.visible_count = self._visible().count()
@@ -404,9 +405,7 @@ def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
     live agent, and a sliced list stops at the rows it needs (filtering on the counts counted every queue of
     every entity: 2 s at 10,000 queues)."""
     now = timezone.now()
-    queues = visible_queues(user)
-    if entity_name:
-        queues = queues.filter(entity__name=entity_name)
+    queues = _listed_queues(user, entity_name, "")
     # Only what the list shows (names, resource, waiting count): no live count (none by definition), and no
     # configuration decoded per queue.
     return (
