@@ -50,7 +50,6 @@ WAITING_INDEX = re.compile(
 )
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
 @pytest.mark.parametrize("prioritized", [False, True])
 def test_every_waiting_read_uses_a_partial_index_under_a_generic_plan(queue, owner, prioritized):
     """The waiting rule (liveness.waiting_q) carries its states as literals (plans.LiteralIn), so every read
