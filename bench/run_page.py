@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 from benchlib import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,23 +40,11 @@ STEPS, METRICS, SYSTEM_ROWS, CONSOLE_LINES = 100_000, 20, 480, 2_000
 
 
 def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DATABASE_URL
+    # An existing STATIC_ROOT of its own, in the data folder: whitenoise warns when the folder is missing.
     data_dir = Path(os.environ.setdefault("LAUNCHUI_DATA_DIR", str(Path(tempfile.gettempdir()) / "launchui-run-bench")))
     os.environ["STATIC_ROOT"] = str(data_dir / "static")
     (data_dir / "static").mkdir(parents=True, exist_ok=True)
-    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "launchui.settings"
-    import django
-    from django.conf import settings
-
-    django.setup()
-    # Static files from the finders, without a collectstatic manifest; the lookup cost is the same.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    benchlib.setup_django(DATABASE_URL, allowed_hosts="testserver,127.0.0.1,localhost")
 
 
 def _chunks(lines: list[str], size: int = 5_000):
