@@ -17,12 +17,13 @@ Rules for builders:
   result converters.
 """
 
+import functools
 import itertools
 import threading
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.models import Model, QuerySet, sql
@@ -30,6 +31,7 @@ from django.db.models import Model, QuerySet, sql
 _SENTINEL_INT_BASE = 1_987_650_000  # inside int32, so integer-range checks of lookups keep it as a parameter
 _SENTINEL_TIME_BASE = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
 _counter = itertools.count(1)
+M = TypeVar("M", bound=Model)
 
 
 def _sentinel(kind: type, serial: int) -> Any:
@@ -60,14 +62,24 @@ def update_sql(queryset: QuerySet, values: dict, connection) -> tuple[str, tuple
 
 def model_columns(model: type[Model], connection) -> tuple[str, list[str], Callable[[tuple], tuple] | None]:
     """The quoted column list of a model's concrete fields, their attnames, and a row converter: for
-    RETURNING clauses whose rows become instances (Model.from_db(alias, attnames, row))."""
+    RETURNING clauses whose rows become instances (instance(model, row))."""
     fields = model._meta.concrete_fields
     compiler = connection.ops.compiler("SQLCompiler")(sql.Query(model), connection, None)
     table = model._meta.db_table
     columns = [field.get_col(table) for field in fields]
     converters = compiler.get_converters(columns)
     quoted = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    return quoted, [field.attname for field in fields], _row_converter(compiler, converters)
+    return quoted, _attnames(model), _row_converter(compiler, converters)
+
+
+@functools.cache
+def _attnames(model: type[Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def instance(model: type[M], row: tuple, using: str = "default") -> M:
+    """A model instance from a row of model_columns' columns, as the ORM would have loaded it."""
+    return model.from_db(using, _attnames(model), row)
 
 
 def _row_converter(compiler, converters: dict) -> Callable[[tuple], tuple] | None:

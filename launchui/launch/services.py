@@ -246,7 +246,6 @@ _REPORT_UNCHANGED = compiled.Statement(
     status=str,
     now=datetime,
 )
-_AGENT_FIELDS = [field.attname for field in LaunchAgent._meta.concrete_fields]
 
 
 def member_queues(*, entity_name: str, queue_name: str, user_id: int) -> QuerySet[RunQueue]:
@@ -294,7 +293,7 @@ def agent_touch_returning(*, agent_id: int, reported_by: User) -> LaunchAgent | 
     """Record contact as agent_touch does, in the same one UPDATE, and return the agent as stored after it;
     None when it is unknown or not the reporter's to run (nothing was written then)."""
     rows = _TOUCH_RETURNING.rows(agent_id=agent_id, user_id=reported_by.pk, now=timezone.now())
-    return LaunchAgent.from_db("default", _AGENT_FIELDS, rows[0]) if rows else None
+    return compiled.instance(LaunchAgent, rows[0]) if rows else None
 
 
 def agent_poll_contact(*, agent_id: int, entity_id: int, reported_by: User) -> bool:
@@ -441,7 +440,6 @@ _POP = {
     )
     for prioritized in (False, True)
 }
-_ITEM_FIELDS = [field.attname for field in RunQueueItem._meta.concrete_fields]
 
 
 def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None) -> RunQueueItem | None:
@@ -452,7 +450,7 @@ def _item_pop_one_statement(*, queue: RunQueue, agent_id: int | None) -> RunQueu
     rows = _POP[queue.is_prioritized].rows(
         queue_id=queue.pk, expired_before=liveness.lease_expired_before(now), now=now, agent_id=agent_id
     )
-    return RunQueueItem.from_db("default", _ITEM_FIELDS, rows[0]) if rows else None
+    return compiled.instance(RunQueueItem, rows[0]) if rows else None
 
 
 def item_ack(*, item: RunQueueItem, run_name: str) -> bool:
