@@ -8,6 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 from launchui.launch import liveness
 from launchui.web.templatetags.launchui_tags import (
     badge,
+    button_form,
     clock,
     csrf_input,
     item_url,
@@ -67,18 +68,10 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
         cells.append(f'<td class="agent-slots">{slots}{running}</td>')
         action = ""
         if row.controlled and live and not agent.stop_requested:
-            action = (
-                f'<form method="post" action="{esc(route("agent_stop", agent.pk))}" '
-                f'data-confirm="Stop {name}? It finishes its poll and exits.">{csrf}'
-                f'<input type="hidden" name="next" value="{back}">'
-                '<button type="submit" class="btn btn-small">Stop</button></form>'
-            )
+            stop = esc(route("agent_stop", agent.pk))
+            action = button_form(stop, csrf, "Stop", confirm=f"Stop {name}? It finishes its poll and exits.", back=back)
         elif row.controlled and not live:
-            action = (
-                f'<form method="post" action="{esc(route("agent_delete", agent.pk))}">{csrf}'
-                f'<input type="hidden" name="next" value="{back}">'
-                '<button type="submit" class="btn btn-small">Delete</button></form>'
-            )
+            action = button_form(esc(route("agent_delete", agent.pk)), csrf, "Delete", back=back)
         cells.append(f'<td class="row-actions">{action}</td></tr>\n')
         parts.append("".join(cells))
     return mark_safe("".join(parts))  # every value from the database is escaped above

@@ -9,6 +9,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from launchui.web.launch_charts import duration_text
 from launchui.web.templatetags.launchui_tags import (
+    button_form,
     clock,
     csrf_input,
     item_url,
@@ -164,17 +165,14 @@ def item_rows(context, rows, back: str, on_overview: bool = False) -> SafeString
             f'<td>{started}</td><td class="num">{esc(duration_text(row.duration))}</td>'
         )
         if status in _WAITING:
-            action = (
-                f'<form method="post" action="{esc(item_url(item, "item_delete"))}" '
-                f'data-confirm="Cancel item #{pk}? It leaves the queue.">{csrf}'
-                f'<button type="submit" class="btn btn-small" aria-label="Cancel item #{pk}">Cancel</button></form>'
-            )
+            cancel = esc(item_url(item, "item_delete"))
+            confirm = f"Cancel item #{pk}? It leaves the queue."
+            action = button_form(cancel, csrf, "Cancel", confirm=confirm, label=f"Cancel item #{pk}")
         elif status == "running":
             run_name = esc(run.name) if run is not None else ""
-            action = (
-                f'<form method="post" action="{esc(item_url(item, "item_stop"))}" data-confirm="Stop run {run_name}?">'
-                f'{csrf}<input type="hidden" name="next" value="{back}">'
-                f'<button type="submit" class="btn btn-small" aria-label="Stop run {run_name}">Stop</button></form>'
+            stop = esc(item_url(item, "item_stop"))
+            action = button_form(
+                stop, csrf, "Stop", confirm=f"Stop run {run_name}?", back=back, label=f"Stop run {run_name}"
             )
         else:
             action = _STOPPING if status == "stopping" else ""

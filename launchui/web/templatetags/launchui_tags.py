@@ -217,6 +217,19 @@ def csrf_input(context) -> str:
     return f'<input type="hidden" name="csrfmiddlewaretoken" value="{html.escape(str(token))}">'
 
 
+def button_form(action: str, csrf: str, button: str, *, confirm: str = "", back: str = "", label: str = "") -> str:
+    """A row's one-button POST form (Stop, Delete, Cancel), as the row writers in Python write them. Every
+    argument is HTML already (escaped by the caller): `confirm` asks first (app.js), `back` is the page to
+    return to, `label` the button's accessible name when its text alone is too short."""
+    asks = f' data-confirm="{confirm}"' if confirm else ""
+    returns = f'<input type="hidden" name="next" value="{back}">' if back else ""
+    named = f' aria-label="{label}"' if label else ""
+    return (
+        f'<form method="post" action="{action}"{asks}>{csrf}{returns}'
+        f'<button type="submit" class="btn btn-small"{named}>{button}</button></form>'
+    )
+
+
 _QUEUE_STATE_BADGES = {
     "ACTIVE": badge("ACTIVE", "Active"),
     "UNSERVED": badge("UNSERVED", "Not running"),
