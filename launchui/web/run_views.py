@@ -172,7 +172,7 @@ def run_stop(request: AuthedRequest, entity: str, project: str, run_id: str) -> 
     """Ask a running run to stop, as the item's Stop and `api.run().stop()` do: any member may, as in W&B. The
     run stops at its own next stop check; for a launched run, its agent ends the process at the latest."""
     found = _run_for(request, entity, project, run_id)
-    state = _context(request, found, "overview")["state"]
+    state = _state(found, launch_selectors.item_for_run(found))  # what the run page shows as its state
     if state.code != "running":
         messages.error(request, f"Run {found.name} is {state.label.lower()}: only running runs can be stopped.")
     else:
