@@ -72,7 +72,7 @@ def model_columns(model: type[Model], connection) -> tuple[str, list[str], Calla
     return quoted, _attnames(model), _row_converter(compiler, converters)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # one entry a model: bounded, as every cache here
 def _attnames(model: type[Model]) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 
