@@ -4,10 +4,7 @@ from django.contrib.auth.models import User
 from django.db.models import F, QuerySet
 
 from launchui.accounts.models import ApiKey, Entity, Membership
-
-
-def entities_for_user(user: User) -> QuerySet[Entity]:
-    return Entity.objects.filter(memberships__user=user).order_by("-owner_id", "name")
+from launchui.core import compiled
 
 
 def is_active_member(user_id: int | None, entity_id: int | None) -> bool:
@@ -23,16 +20,22 @@ def membership_for(user: User, entity_name: str) -> Membership | None:
     return Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
 
 
+def _entity_names_sql(conn, *, user_id):
+    rows = Membership.objects.filter(user_id=user_id).values_list("entity__name", "role", "entity__owner_id")
+    return compiled.select_sql(rows, conn)
+
+
+# Every list page reads it (the "All entities" filter): compiled once per connection, and sorted here rather
+# than by PostgreSQL, whose collation-aware sort of a thousand names took longer than the rest of the query.
+_ENTITY_NAMES = compiled.Statement(_entity_names_sql, user_id=int)
+
+
 def entity_names_for_user(user: User) -> list[tuple[str, bool]]:
-    """(entity name, whether the user is its admin) for each of the user's entities, in entities_for_user's
-    order: a list page's entity filter and admin_entities_for_user's question (may they create anything?)
-    in one query of names only (a user may belong to a thousand entities)."""
-    rows = (
-        Membership.objects.filter(user=user)
-        .order_by("-entity__owner_id", "entity__name")
-        .values_list("entity__name", "role")
-    )
-    return [(name, role == Membership.ADMIN) for name, role in rows]
+    """(entity name, whether the user is its admin) for each of the user's entities, their personal one
+    first, then by name: a list page's entity filter and admin_entities_for_user's question (may they create
+    anything?) in one query of names only (a user may belong to a thousand entities)."""
+    rows = sorted(_ENTITY_NAMES.rows(user_id=user.pk), key=lambda row: (row[2] is None, row[0]))
+    return [(name, role == Membership.ADMIN) for name, role, _ in rows]
 
 
 def admin_entities_for_user(user: User) -> QuerySet[Entity]:

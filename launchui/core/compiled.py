@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.models import Model, QuerySet, sql
+from django.db.models.query import get_related_populators
 
 _SENTINEL_INT_BASE = 1_987_650_000  # inside int32, so integer-range checks of lookups keep it as a parameter
 _SENTINEL_TIME_BASE = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -50,6 +51,33 @@ def select_sql(queryset: QuerySet, connection) -> tuple[str, tuple, Callable[[tu
     text, params = compiler.as_sql()
     converters = compiler.get_converters([column[0] for column in compiler.select])
     return text, tuple(params), _row_converter(compiler, converters)
+
+
+def select_instances(queryset: QuerySet, connection) -> tuple[str, tuple, Callable[[tuple], Model]]:
+    """A queryset's SELECT, its parameters and a function making one row the model instance the ORM would:
+    its deferred fields (only()), what select_related() joins, and annotations as attributes. The steps of
+    Django's ModelIterable, done once per compiled statement rather than once per query."""
+    compiler = queryset.query.get_compiler(connection=connection)
+    text, params = compiler.as_sql()
+    convert = _row_converter(compiler, compiler.get_converters([column[0] for column in compiler.select]))
+    select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
+    model, fields = klass_info["model"], klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    attnames = [column[0].target.attname for column in select[start:end]]
+    populators = get_related_populators(klass_info, select, connection.alias)  # type: ignore[call-arg]  # Django 5.2's signature; the stubs have 6.0's
+    annotated = list(annotations.items())
+
+    def to_instance(row: tuple) -> Model:
+        if convert is not None:
+            row = convert(row)
+        obj = model.from_db(connection.alias, attnames, row[start:end])
+        for populator in populators:
+            populator.populate(row, obj)
+        for name, position in annotated:
+            setattr(obj, name, row[position])
+        return obj
+
+    return text, tuple(params), to_instance
 
 
 def update_sql(queryset: QuerySet, values: dict, connection) -> tuple[str, tuple, None]:
@@ -100,9 +128,24 @@ def _row_converter(compiler, converters: dict) -> Callable[[tuple], tuple] | Non
     return convert
 
 
+def id_parameters(prefix: str, count: int) -> dict[str, type]:
+    """`count` int parameters named prefix0, prefix1, ...: for an IN list of up to that many ids, which a
+    statement compiled once needs at a fixed length. ids_bound fills them, padding with an id no row has."""
+    return {f"{prefix}{index}": int for index in range(count)}
+
+
+def ids_bound(prefix: str, count: int, ids: list[int]) -> dict[str, Any]:
+    """Values for id_parameters(prefix, count): the ids, then 0 (never a primary key) up to `count`."""
+    if len(ids) > count:
+        raise ValueError(f"{len(ids)} ids for a statement of {count}: read them in chunks, or with the ORM.")
+    padded = [*ids, *[0] * (count - len(ids))]
+    return {f"{prefix}{index}": value for index, value in enumerate(padded)}
+
+
 class Statement:
     """One statement, compiled per connection from `build(connection, **sentinels)`, which returns
-    (sql, params, row converter or None): select_sql, update_sql, or SQL written around them."""
+    (sql, params, row converter or None): select_sql, select_instances, update_sql, or SQL written around
+    them."""
 
     def __init__(self, build: Callable[..., tuple[str, tuple, Any]], **parameters: type):
         self.build = build
@@ -137,14 +180,14 @@ class Statement:
             bound[position] = _adapt(values[name], connection)
         return connection, text, bound, convert
 
-    def rows(self, using: str = "default", **values: Any) -> list[tuple]:
+    def rows(self, *, using: str = "default", **values: Any) -> list[Any]:
         connection, text, bound, convert = self._prepared(using, values)
         with connection.cursor() as cursor:
             cursor.execute(text, bound)
             rows = cursor.fetchall()
         return [convert(row) for row in rows] if convert else rows
 
-    def execute(self, using: str = "default", **values: Any) -> int:
+    def execute(self, *, using: str = "default", **values: Any) -> int:
         """Runs the statement; the number of rows it changed."""
         connection, text, bound, _ = self._prepared(using, values)
         with connection.cursor() as cursor:

@@ -85,9 +85,10 @@ def agent_is_full(reported_status: str, config: dict | None, running: int | None
     return running >= slots
 
 
-def live_agent_q(prefix: str = "", now: datetime | None = None) -> Q:
-    """The same rule as is_live, as a filter; prefix reaches agents through a relation ("agents__")."""
-    return Q(**{f"{prefix}last_seen_at__gte": offline_cutoff(now)}) & ~Q(
+def live_agent_q(prefix: str = "", now: datetime | None = None, *, seen_since: datetime | None = None) -> Q:
+    """The same rule as is_live, as a filter; prefix reaches agents through a relation ("agents__").
+    `seen_since` (offline_cutoff(now)) may be given instead of now: compiled statements bind it per call."""
+    return Q(**{f"{prefix}last_seen_at__gte": seen_since or offline_cutoff(now)}) & ~Q(
         **{f"{prefix}reported_status": LaunchAgent.KILLED}
     )
 

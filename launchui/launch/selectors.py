@@ -1,10 +1,11 @@
 """Reads for pages and wire operations, each in a fixed number of queries whatever the row count."""
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -14,11 +15,11 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
-from launchui.core import limits
+from launchui.core import compiled, limits
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
 from launchui.launch.models import LAUNCH_PROJECT, LaunchAgent, RunQueue, RunQueueItem
-from launchui.launch.services import agents_controlled_by
+from launchui.launch.services import agent_controlled
 from launchui.projects import run_files, run_filters
 from launchui.projects import selectors as run_selectors
 from launchui.projects.models import Project, Run, RunFile, RunStreamLine
@@ -217,13 +218,7 @@ def _agents_with_context(user: User) -> QuerySet[LaunchAgent]:
     """Agents with their entity and whether `user` controls each one; agent_rows_in_context reads their queues
     and current items (two plain queries: as two Prefetches they cost ~5 ms of the Agents page's CPU even with
     no item, in building the prefetch querysets and a model instance per queue)."""
-    return LaunchAgent.objects.select_related("entity").annotate(controlled=_controlled_by(user))
-
-
-def _controlled_by(user: User) -> Exists:
-    """Whether the user may stop or delete the outer agent: services.agents_controlled_by, the one rule, as
-    one EXISTS per row shown rather than a query listing every agent the user controls."""
-    return Exists(agents_controlled_by(user).filter(pk=OuterRef("pk")))
+    return LaunchAgent.objects.select_related("entity").annotate(controlled=agent_controlled(user))
 
 
 def _runs_of(items: Iterable[RunQueueItem]) -> dict[tuple[int, str, str], Run]:
@@ -288,20 +283,51 @@ class QueueName(NamedTuple):
     name: str
 
 
+# A page of agents (LAUNCHUI_PAGE_SIZE's default) has its queues and current items read by statements compiled
+# once per connection (core/compiled.py) with an IN list of this many ids: building and compiling the two
+# querysets cost more CPU than PostgreSQL spends on them. Longer lists (a queue's Agents tab is not paged)
+# run the same ORM code as one ordinary query, so the count of queries stays constant in the rows.
+COMPILED_IDS = 50
+
+
+def _queue_pairs(agent_ids: list[int]) -> QuerySet:
+    """(agent id, entity name, queue name) of the queues these agents poll, ordered by entity and name."""
+    through = LaunchAgent.queues.through
+    return (
+        through.objects.filter(launchagent_id__in=agent_ids)
+        .order_by("runqueue__entity__name", "runqueue__name")
+        .values_list("launchagent_id", "runqueue__entity__name", "runqueue__name")
+    )
+
+
+_QUEUE_PAIRS = compiled.Statement(
+    lambda conn, **ids: compiled.select_sql(_queue_pairs(list(ids.values())), conn),
+    **compiled.id_parameters("agent", COMPILED_IDS),
+)
+
+
 def _queues_of(agent_ids: list[int]) -> dict[int, list[QueueName]]:
     """The queues each agent polls, by entity and name: one query of names, no model instance."""
     found: dict[int, list[QueueName]] = {}
     if not agent_ids:
         return found
-    through = LaunchAgent.queues.through
-    pairs = (
-        through.objects.filter(launchagent_id__in=agent_ids)
-        .order_by("runqueue__entity__name", "runqueue__name")
-        .values_list("launchagent_id", "runqueue__entity__name", "runqueue__name")
-    )
+    if len(agent_ids) <= COMPILED_IDS:
+        pairs = _QUEUE_PAIRS.rows(**compiled.ids_bound("agent", COMPILED_IDS, agent_ids))
+    else:
+        pairs = list(_queue_pairs(agent_ids))
     for agent_id, entity_name, name in pairs:
         found.setdefault(agent_id, []).append(QueueName(entity_name, name))
     return found
+
+
+def _current_items(agent_ids: list[int]) -> QuerySet[RunQueueItem]:
+    return active_items().filter(agent_id__in=agent_ids).order_by("-updated_at")
+
+
+_CURRENT_ITEMS = compiled.Statement(
+    lambda conn, **ids: compiled.select_instances(_current_items(list(ids.values())), conn),
+    **compiled.id_parameters("agent", COMPILED_IDS),
+)
 
 
 def _current_items_of(agents: list[LaunchAgent], now: datetime) -> dict[int, list[RunQueueItem]]:
@@ -311,8 +337,13 @@ def _current_items_of(agents: list[LaunchAgent], now: datetime) -> dict[int, lis
     current: dict[int, list[RunQueueItem]] = {}
     if not live:
         return current
-    for item in active_items().filter(agent_id__in=live).order_by("-updated_at"):
-        agent = live[item.agent_id]  # type: ignore[index]  # not None: filtered on it
+    ids = list(live)
+    if len(ids) <= COMPILED_IDS:
+        items = _CURRENT_ITEMS.rows(**compiled.ids_bound("agent", COMPILED_IDS, ids))
+    else:
+        items = list(_current_items(ids))
+    for item in items:
+        agent = live[item.agent_id]
         item.agent = agent  # the item's agent is this one: no query to read it back
         current.setdefault(agent.pk, []).append(item)
     return current
@@ -377,43 +408,131 @@ def agents_for_queue(queue: RunQueue, *, user: User) -> list[AgentRow]:
     return agent_rows_in_context(_agents_with_context(user).filter(queues=queue))
 
 
-def agents_for_user(*, user: User, entity_name: str = "", status: str = "") -> list[AgentRow]:
-    return agent_rows_in_context(agent_list(user=user, entity_name=entity_name, status=status))
+AGENT_STATUS_FILTERS = ("", liveness.OFFLINE, LaunchAgent.KILLED, LaunchAgent.POLLING, LaunchAgent.RUNNING)
 
 
-def agent_list(*, user: User, entity_name: str = "", status: str = "") -> QuerySet[LaunchAgent]:
-    """The agents of the user's entities, filtered, each with whether the user controls it (_agents_with_context);
-    the Agents page takes a page of them with their queues and current items (agent_rows_in_context)."""
-    agents = _agents_with_context(user).filter(entity__memberships__user=user)
+def _agents_listed(user: User, entity_name: str, status: str, seen_since: datetime | None) -> QuerySet[LaunchAgent]:
+    """The agents of the user's entities (of one of them when entity_name is given) in a derived status
+    (AGENT_STATUS_FILTERS; "" for any). seen_since: liveness.offline_cutoff, the moment of the read."""
+    # A semi-join on the user's memberships: no entity row is read to count them (the page's order joins it).
+    agents = LaunchAgent.objects.filter(entity_id__in=Membership.objects.filter(user=user).values("entity_id"))
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
-    now = timezone.now()
     if status == liveness.OFFLINE:
-        agents = agents.filter(last_seen_at__lt=liveness.offline_cutoff(now)).exclude(
-            reported_status=LaunchAgent.KILLED
-        )
+        agents = agents.filter(last_seen_at__lt=seen_since).exclude(reported_status=LaunchAgent.KILLED)
     elif status == LaunchAgent.KILLED:
         agents = agents.filter(reported_status=LaunchAgent.KILLED)
     elif status in (LaunchAgent.POLLING, LaunchAgent.RUNNING):
-        agents = agents.filter(liveness.live_agent_q(now=now), reported_status=status)
-    return agents.order_by("entity__name", "-started_at", "id")
+        agents = agents.filter(liveness.live_agent_q(seen_since=seen_since), reported_status=status)
+    return agents
 
 
-def unserved_queues(*, user: User, entity_name: str = "") -> QuerySet[RunQueue]:
-    """Queues with waiting items and no live agent: what the on-call engineer must fix first. Filtered with
-    EXISTS rather than on the two counts, so that PostgreSQL stops at the first waiting item and the first
-    live agent, and a sliced list stops at the rows it needs (filtering on the counts counted every queue of
-    every entity: 2 s at 10,000 queues)."""
-    now = timezone.now()
-    queues = _listed_queues(user, entity_name, "")
+def _agent_count_sql(conn, *, user_id, status, entity_name="", seen_since=None):
+    agents = _agents_listed(User(pk=user_id), entity_name, status, seen_since).order_by().values("pk")
+    text, params, _ = compiled.select_sql(agents, conn)
+    return f"SELECT COUNT(*) FROM ({text}) AS listed", params, None
+
+
+def _agent_page_sql(conn, *, user_id, status, limit, offset, entity_name="", seen_since=None):
+    user = User(pk=user_id)
+    agents = (
+        _agents_listed(user, entity_name, status, seen_since)
+        .select_related("entity")
+        .annotate(controlled=agent_controlled(user))
+        .order_by("entity__name", "-started_at", "id")
+    )
+    text, params, to_instance = compiled.select_instances(agents, conn)
+    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), to_instance
+
+
+def _agent_statements(build, **extra: type) -> dict[tuple[bool, str], compiled.Statement]:
+    """One statement per filter shape (whether an entity is chosen, which status), each with the parameters
+    that shape binds."""
+    statements = {}
+    for by_entity in (False, True):
+        for status in AGENT_STATUS_FILTERS:
+            parameters: dict[str, type] = {"user_id": int, **extra}
+            if by_entity:
+                parameters["entity_name"] = str
+            if status in (liveness.OFFLINE, LaunchAgent.POLLING, LaunchAgent.RUNNING):
+                parameters["seen_since"] = datetime
+            statements[by_entity, status] = compiled.Statement(functools.partial(build, status=status), **parameters)
+    return statements
+
+
+_AGENT_COUNTS = _agent_statements(_agent_count_sql)
+_AGENT_PAGES = _agent_statements(_agent_page_sql, limit=int, offset=int)
+
+
+class AgentList:
+    """The on-call Agents page's agents, for a Paginator: count() and slices, in one query each, ordered by
+    entity, newest first. Each agent has its entity and `controlled` (whether the user may stop or delete it,
+    services.agents_controlled_by); agent_rows_in_context adds the rest. The page refreshes every 3 s for
+    whoever has it open, so both reads are statements compiled once per connection and filter shape
+    (core/compiled.py): building and compiling them with the ORM cost several times their SQL."""
+
+    def __init__(self, *, user: User, entity_name: str = "", status: str = "") -> None:
+        status = status if status in AGENT_STATUS_FILTERS else ""
+        self.shape = (bool(entity_name), status)
+        self.values: dict[str, Any] = {
+            "user_id": user.pk,
+            "entity_name": entity_name,
+            "seen_since": liveness.offline_cutoff(),
+        }
+
+    def count(self) -> int:
+        return _AGENT_COUNTS[self.shape].rows(**self.values)[0][0]
+
+    def __getitem__(self, index: slice) -> list[LaunchAgent]:
+        if not isinstance(index, slice) or index.stop is None or index.step is not None:
+            raise TypeError("AgentList takes bounded slices only, as a Paginator's pages")
+        start = index.start or 0
+        return _AGENT_PAGES[self.shape].rows(**self.values, limit=max(index.stop - start, 0), offset=start)
+
+
+def _unserved_sql(conn, *, user_id, entity_name="", seen_since, expired_before, limit):
+    waiting = RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before), queue=OuterRef("pk"))
+    live = LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=seen_since), queues=OuterRef("pk"))
     # Only what the list shows (names, resource, waiting count): no live count (none by definition), and no
     # configuration decoded per queue.
-    return (
-        queues.filter(Exists(_waiting_items_of_outer_queue(now)), ~Exists(_live_agents_of_outer_queue(now)))
-        .annotate(queued_count=_count(_waiting_items_of_outer_queue(now)))
+    queues = (
+        _listed_queues(User(pk=user_id), entity_name, "")
+        .filter(Exists(waiting), ~Exists(live))
+        .annotate(queued_count=_count(waiting))
         .select_related("entity")
         .only("name", "resource", "entity__name")
         .order_by(*QUEUE_SORTS["entity"])
+    )
+    text, params, to_instance = compiled.select_instances(queues, conn)
+    return f"{text} LIMIT %s", (*params, limit), to_instance
+
+
+_UNSERVED = {
+    by_entity: compiled.Statement(
+        _unserved_sql,
+        user_id=int,
+        seen_since=datetime,
+        expired_before=datetime,
+        limit=int,
+        **({"entity_name": str} if by_entity else {}),
+    )
+    for by_entity in (False, True)
+}
+
+
+def unserved_queues(*, user: User, entity_name: str = "", limit: int) -> list[RunQueue]:
+    """The first `limit` queues, by entity and name, with waiting items and no live agent: what the on-call
+    engineer must fix first; each with its queued_count. Filtered with EXISTS rather than on the two counts,
+    so that PostgreSQL stops at the first waiting item and the first live agent, and the list stops at the
+    rows it needs (filtering on the counts counted every queue of every entity: 2 s at 10,000 queues). A
+    statement compiled once per connection, as the Agents page refreshes every 3 s (AgentList)."""
+    now = timezone.now()
+    return _UNSERVED[bool(entity_name)].rows(
+        user_id=user.pk,
+        entity_name=entity_name,
+        seen_since=liveness.offline_cutoff(now),
+        expired_before=liveness.lease_expired_before(now),
+        limit=limit,
     )
 
 

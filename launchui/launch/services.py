@@ -194,10 +194,17 @@ def agents_controlled_by(user: User) -> QuerySet[LaunchAgent]:
     A member may run an agent and report its status, but not mark a teammate's agent Killed."""
     # One correlated EXISTS on the user's membership of the agent's entity (member, and creator or admin):
     # with no join in the outer query an UPDATE through it stays a plain UPDATE ... WHERE (the agent's hot path).
+    return LaunchAgent.objects.filter(agent_controlled(user))
+
+
+def agent_controlled(user: User) -> Exists:
+    """agents_controlled_by's rule as an expression on the outer agent: whether `user` controls it. Lists
+    annotate their agents with it (an index probe per row shown), rather than asking which of every agent
+    the user controls."""
     controls = Membership.objects.filter(entity_id=OuterRef("entity_id"), user=user).filter(
         Q(role=Membership.ADMIN) | Q(user_id=OuterRef("created_by_id"))
     )
-    return LaunchAgent.objects.filter(Exists(controls))
+    return Exists(controls)
 
 
 def agent_require_control(*, user: User, agent: LaunchAgent) -> None:

@@ -247,7 +247,8 @@ def jobs(request: AuthedRequest, entity: str = "", project: str = "") -> HttpRes
     scoped = bool(project)
     if scoped and account_selectors.membership_for(request.user, entity) is None:
         raise Http404("No such entity, or you are not a member of it.")
-    form = jobs_forms.JobFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
+    entities = [name for name, _ in account_selectors.entity_names_for_user(request.user)]
+    form = jobs_forms.JobFilterForm(request.GET, entities=entities)
     form.is_valid()  # an unknown entity is dropped, not an error
     if not scoped:
         entity = form.cleaned_data.get("entity", "")

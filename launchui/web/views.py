@@ -153,15 +153,17 @@ UNSERVED_SHOWN = 20
 @require_GET
 @vary_on_headers("HX-Request")
 def agents(request: AuthedRequest) -> HttpResponse:
-    form = forms.AgentFilterForm(request.GET, entities=account_selectors.entities_for_user(request.user))
+    entities = [name for name, _ in account_selectors.entity_names_for_user(request.user)]
+    form = forms.AgentFilterForm(request.GET, entities=entities)
     form.is_valid()
     entity = form.cleaned_data.get("entity", "")
     status = form.cleaned_data.get("status", "")
-    agents = launch_selectors.agent_list(user=request.user, entity_name=entity, status=status)
-    page = Paginator(agents, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))
+    agents = launch_selectors.AgentList(user=request.user, entity_name=entity, status=status)
+    # AgentList has count() and slices, all a Paginator reads, not the whole Sequence protocol.
+    page = Paginator(agents, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
     page_param = str(page.number) if page.number > 1 else ""
     live_url = clean_url(reverse("agents"), {"entity": entity, "status": status, "page": page_param})
-    unserved = list(launch_selectors.unserved_queues(user=request.user, entity_name=entity)[: UNSERVED_SHOWN + 1])
+    unserved = launch_selectors.unserved_queues(user=request.user, entity_name=entity, limit=UNSERVED_SHOWN + 1)
     context = {
         "section": "agents",
         "form": form,

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -67,3 +68,45 @@ def test_a_parameter_the_orm_does_not_bind_is_refused_when_compiled(db):
     )
     with pytest.raises(ValueError, match="hostname"):
         statement.rows(agent_id=1, hostname="box-1")
+
+
+def _agents_of_entity(conn, entity_id):
+    queryset = (
+        LaunchAgent.objects.filter(entity_id=entity_id)
+        .select_related("entity")
+        .only("name", "config", "entity__name")
+        .annotate(upper_name=Upper("name"))
+        .order_by("pk")
+    )
+    return compiled.select_instances(queryset, conn)
+
+
+def test_a_compiled_select_of_instances_loads_them_as_the_orm_does(team, queue, make_agent):
+    """select_instances: the fields only() asks for (the rest deferred), the select_related() row, the
+    annotations, and each field's conversion (JSON here)."""
+    make_agent(queue, "box-1"), make_agent(queue, "box-2")
+    statement = compiled.Statement(_agents_of_entity, entity_id=int)
+    expected = list(
+        LaunchAgent.objects.filter(entity_id=team.pk)
+        .select_related("entity")
+        .only("name", "config", "entity__name")
+        .annotate(upper_name=Upper("name"))
+        .order_by("pk")
+    )
+    agents = statement.rows(entity_id=team.pk)
+    assert [(a.pk, a.name, a.config, a.upper_name) for a in agents] == [
+        (a.pk, a.name, a.config, a.upper_name) for a in expected
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        assert [a.entity.name for a in agents] == ["acme", "acme"]  # joined, not read again
+    assert len(captured) == 0
+    assert agents[0].get_deferred_fields() == expected[0].get_deferred_fields() and "hostname" in (
+        agents[0].get_deferred_fields()
+    )
+    assert statement.rows(entity_id=team.pk + 1000) == []
+
+
+def test_an_in_list_of_ids_is_bound_at_its_fixed_length(db):
+    assert compiled.ids_bound("a", 3, [7]) == {"a0": 7, "a1": 0, "a2": 0}
+    with pytest.raises(ValueError, match="4 ids for a statement of 3"):
+        compiled.ids_bound("a", 3, [1, 2, 3, 4])

@@ -71,7 +71,7 @@ def test_every_waiting_read_uses_a_partial_index_under_a_generic_plan(queue, own
     one_pass_ranking.COUNT_VISIBLE_ONLY_UP_TO = 0  # as past that many visible queues
     one_pass_ranking.count()
     reads = {
-        "unserved queues": lambda: list(selectors.unserved_queues(user=owner)[:21]),
+        "unserved queues": lambda: selectors.unserved_queues(user=owner, limit=21),
         "queue stats": lambda: list(selectors.with_queue_stats(RunQueue.objects.filter(pk=queue.pk))),
         "queued sort": lambda: selectors.LaunchQueues(user=owner, sort="-queued")[0:50],
         "queued sort, one index pass": lambda: one_pass_ranking[0:50],

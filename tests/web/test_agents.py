@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from launchui.launch import selectors as launch_selectors
 from launchui.launch.models import LaunchAgent
 from launchui.launch.services import agent_update_status, item_pop, item_push
 from tests.web.helpers import count_queries, text
@@ -93,6 +94,33 @@ def test_tab_query_count_does_not_grow_with_agents(client, owner, queue, make_ag
     assert few == many == 7, few
 
 
+def _rows(response) -> list[tuple]:
+    return [
+        (row.agent.pk, row.agent.entity.name, row.status, row.queues, [i.pk for i in row.running_items], row.controlled)
+        for row in response.context["agents"]
+    ]
+
+
+def test_tab_reads_the_same_with_more_agents_than_its_compiled_statements_take(
+    client, owner, queue, make_agent, monkeypatch
+):
+    """A page of agents has its queues and current items read by statements compiled for COMPILED_IDS ids;
+    a longer list (this tab is not paged) by the same ORM code as an ordinary query: the same rows, and
+    still one query each."""
+    for i in range(6):
+        agent = make_agent(queue, f"box-{i}")
+        if i % 2 == 0:
+            item_push(queue=queue, run_spec={}, created_by=owner)
+            item_pop(queue=queue, agent_id=agent.pk)
+    client.force_login(owner)
+    compiled_count, compiled_page = count_queries(client, TAB)
+    monkeypatch.setattr(launch_selectors, "COMPILED_IDS", 2)
+    orm_count, orm_page = count_queries(client, TAB)
+    assert _rows(compiled_page) == _rows(orm_page)
+    assert sum(len(row[4]) for row in _rows(orm_page)) == 3 and all(row[3] for row in _rows(orm_page))
+    assert compiled_count == orm_count
+
+
 # --- stop and delete ------------------------------------------------------------------------------
 
 
@@ -177,6 +205,11 @@ def test_agents_page_lists_agents_and_unserved_queues_first(client, owner, fleet
         ("?status=OFFLINE", ["acme-dead"]),
         ("?status=KILLED", ["laptop-agent"]),
         ("?entity=olivia&status=POLLING", []),
+        ("?entity=acme&status=OFFLINE", ["acme-dead"]),
+        ("?entity=olivia&status=KILLED", ["laptop-agent"]),
+        ("?entity=acme&status=RUNNING", []),
+        ("?status=RUNNING", []),
+        ("?status=nonsense", ["acme-dead", "acme-live", "laptop-agent"]),
     ],
 )
 def test_agents_page_filters(client, owner, fleet, query, expected):
