@@ -7,6 +7,12 @@ from launchui.accounts.models import ApiKey, Entity, Membership
 from launchui.core import compiled
 
 
+def member_entity_ids(user: User) -> QuerySet:
+    """The ids of the user's entities, as a subquery: `entity_id__in=member_entity_ids(user)` is what the
+    lists of queues and agents see."""
+    return Membership.objects.filter(user=user).values("entity_id")
+
+
 def is_active_member(user_id: int | None, entity_id: int | None) -> bool:
     """Whether this user is active and still a member of this entity: what a signed download URL's holder
     must be when the URL is used (one query)."""

@@ -195,6 +195,17 @@ class Statement:
             return cursor.rowcount
 
 
+def rows_once(build: Callable[..., tuple[str, tuple, Any]], using: str = "default", **values: Any) -> list[Any]:
+    """A builder's statement built with these values and run once, uncached: for the shapes of a read that a
+    Statement cannot take (a value the ORM transforms, such as a search pattern), so they share its builder."""
+    connection = connections[using]
+    text, params, convert = build(connection, **values)
+    with connection.cursor() as cursor:
+        cursor.execute(text, params)
+        rows = cursor.fetchall()
+    return [convert(row) for row in rows] if convert else rows
+
+
 def _adapt(value: Any, connection) -> Any:
     # What the ORM binds for a datetime on this vendor (SQLite: text in UTC); ints and strings go as they are.
     if isinstance(value, datetime):

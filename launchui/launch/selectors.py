@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from launchui.accounts.models import Entity, Membership
+from launchui.accounts.selectors import member_entity_ids
 from launchui.core import compiled, limits
 from launchui.launch import liveness
 from launchui.launch.liveness import ItemStatus
@@ -43,19 +44,33 @@ def _count(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def _live_agents_of_outer_queue(now: datetime) -> QuerySet[LaunchAgent]:
-    return LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues=OuterRef("pk"))
+class Cutoffs(NamedTuple):
+    """The moments a read's liveness rules compare with, derived once from its `now`: agents seen since
+    seen_since are live (liveness.offline_cutoff), leases taken before expired_before are over
+    (liveness.lease_expired_before). Compiled statements bind them as parameters."""
+
+    seen_since: datetime
+    expired_before: datetime
+
+    @classmethod
+    def at(cls, now: datetime | None = None) -> "Cutoffs":
+        now = now or timezone.now()
+        return cls(liveness.offline_cutoff(now), liveness.lease_expired_before(now))
 
 
-def _waiting_items_of_outer_queue(now: datetime) -> QuerySet[RunQueueItem]:
-    return RunQueueItem.objects.filter(liveness.waiting_q(now), queue=OuterRef("pk"))
+def _live_agents_of_outer_queue(cutoffs: Cutoffs) -> QuerySet[LaunchAgent]:
+    return LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=cutoffs.seen_since), queues=OuterRef("pk"))
 
 
-def with_queue_stats(queues: QuerySet[RunQueue]) -> "QuerySet[QueueWithStats]":
-    now = timezone.now()
+def _waiting_items_of_outer_queue(cutoffs: Cutoffs) -> QuerySet[RunQueueItem]:
+    return RunQueueItem.objects.filter(liveness.waiting_q(expired_before=cutoffs.expired_before), queue=OuterRef("pk"))
+
+
+def with_queue_stats(queues: QuerySet[RunQueue], cutoffs: Cutoffs | None = None) -> "QuerySet[QueueWithStats]":
+    cutoffs = cutoffs or Cutoffs.at()
     return queues.annotate(
-        live_agent_count=_count(_live_agents_of_outer_queue(now)),
-        queued_count=_count(_waiting_items_of_outer_queue(now)),
+        live_agent_count=_count(_live_agents_of_outer_queue(cutoffs)),
+        queued_count=_count(_waiting_items_of_outer_queue(cutoffs)),
     )
 
 
@@ -74,9 +89,10 @@ QUEUE_SORTS = {
 
 
 def visible_queues(user: User) -> QuerySet[RunQueue]:
-    # A join, not a semi-join on the memberships (IN): that counted 10,000 queues ~1 ms faster (no entity
-    # row read) but cost ~0.3 ms of CPU more to build and compile on every page, the filtered ones too.
-    return RunQueue.objects.filter(entity__memberships__user=user)
+    # A semi-join on the user's memberships (IN), not a join through the entity: counting 10,000 visible
+    # queues reads no entity row (5 -> 2 ms). It costs ~0.3 ms more CPU to build, which the Launch page's
+    # compiled statements no longer pay.
+    return RunQueue.objects.filter(entity_id__in=member_entity_ids(user))
 
 
 def queue_by_id_for_user(*, user: User, queue_id: int) -> RunQueue | None:
@@ -96,10 +112,10 @@ def _listed_queues(user: User, entity_name: str, search: str) -> QuerySet[RunQue
 
 
 def queue_list(
-    *, user: User, entity_name: str = "", search: str = "", sort: str = "entity"
+    *, user: User, entity_name: str = "", search: str = "", sort: str = "entity", cutoffs: Cutoffs | None = None
 ) -> "QuerySet[QueueWithStats]":
     queues = _listed_queues(user, entity_name, search).select_related("entity")
-    return with_queue_stats(queues).order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["entity"]))
+    return with_queue_stats(queues, cutoffs).order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["entity"]))
 
 
 # What the Launch page's rows read of a queue (web's queue_rows tag); its config and variables are not loaded.
@@ -113,7 +129,12 @@ class LaunchQueues:
     build and compile). A page of the queued-count sorts ranks every visible queue by its waiting items: one
     grouped count of the waiting items (a pass over the waiting_items index), left-joined to the queues,
     rather than a correlated count per queue (10,000 index probes); queues without a waiting item join as 0.
-    The other sorts slice queue_list."""
+    The other sorts slice queue_list.
+
+    Without a search, each read is a statement compiled once per connection and shape (entity chosen or
+    not, sort, core/compiled.py): building and compiling these querysets cost the page more CPU than
+    PostgreSQL spends on them. A search's pattern is transformed by the ORM (escaped, wrapped in %), so a
+    search runs the same builders as ordinary queries."""
 
     # Up to this many visible queues, the queued sorts count only their items (an index probe per queue);
     # past it, one pass over the waiting_items index in queue order counts every queue's at once, which is
@@ -125,54 +146,127 @@ class LaunchQueues:
         self.user, self.entity_name, self.search = user, entity_name, search
         self.sort = sort if sort in QUEUE_SORTS else "entity"
         self.visible_count: int | None = None  # count()'s answer, which the Paginator asks for first
+        cutoffs = Cutoffs.at()
+        self.values: dict[str, Any] = {
+            "user_id": user.pk,
+            "entity_name": entity_name,
+            "search": search,
+            "seen_since": cutoffs.seen_since,
+            "expired_before": cutoffs.expired_before,
+        }
 
     def _visible(self) -> QuerySet[RunQueue]:
         return _listed_queues(self.user, self.entity_name, self.search)
 
     def count(self) -> int:
-        self.visible_count = self._visible().count()
+        if self.search:
+            self.visible_count = self._visible().count()
+        else:
+            self.visible_count = _LAUNCH_COUNTS[bool(self.entity_name)].rows(**self.values)[0][0]
         return self.visible_count
 
     def __getitem__(self, index: slice) -> "list[QueueWithStats]":
         if not isinstance(index, slice) or index.stop is None or index.step is not None:
             raise TypeError("LaunchQueues takes bounded slices only, as a Paginator's pages")
         start, stop = index.start or 0, index.stop
+        values = {**self.values, "limit": max(stop - start, 0), "offset": start}
         if self.sort in ("queued", "-queued"):
-            return self._ranked_by_waiting(start, stop)
-        queues = queue_list(user=self.user, entity_name=self.entity_name, search=self.search, sort=self.sort)
-        return list(queues.only(*LAUNCH_ROW_FIELDS)[start:stop])
+            one_pass = self.visible_count is not None and self.visible_count > self.COUNT_VISIBLE_ONLY_UP_TO
+            if self.search:
+                return compiled.rows_once(_ranked_sql, sort=self.sort, one_pass=one_pass, **values)
+            return _LAUNCH_RANKED[bool(self.entity_name), self.sort, one_pass].rows(**values)
+        if self.search:
+            return compiled.rows_once(_launch_page_sql, sort=self.sort, **values)
+        return _LAUNCH_PAGES[bool(self.entity_name), self.sort].rows(**values)
 
-    def _ranked_by_waiting(self, start: int, stop: int) -> "list[QueueWithStats]":
-        now = timezone.now()
-        rows = (
-            self._visible()
-            .annotate(live_agent_count=_count(_live_agents_of_outer_queue(now)), entity_name=F("entity__name"))
-            .values("id", "entity_id", "name", "resource", "entity_name", "live_agent_count")
-            .order_by()  # an ORDER BY inside would keep PostgreSQL from merging it into the outer query
-        )
-        items = RunQueueItem.objects.filter(liveness.waiting_q(now))
-        if self.visible_count is None or self.visible_count <= self.COUNT_VISIBLE_ONLY_UP_TO:
-            items = items.filter(queue__in=self._visible().values("id"))
-        # Grouped in the index's queue order, so PostgreSQL counts from the waiting_items index (GroupAggregate)
-        # instead of hashing a scan of the whole table.
-        waiting = items.order_by("queue_id").values("queue_id").annotate(waiting=Count("pk"))
-        rows_sql, rows_params = rows.query.sql_with_params()
-        waiting_sql, waiting_params = waiting.query.sql_with_params()
-        direction = "DESC" if self.sort == "-queued" else "ASC"
-        # Ties by entity then queue name, as QUEUE_SORTS; the live-agent count, not a sort key, is computed by
-        # PostgreSQL for the page's rows only.
-        sql = (
-            f"SELECT q.*, COALESCE(w.waiting, 0) AS queued_count FROM ({rows_sql}) q "
-            f"LEFT JOIN ({waiting_sql}) w ON w.queue_id = q.id "
-            f"ORDER BY queued_count {direction}, q.entity_name, q.name"
-        )
-        params = (*rows_params, *waiting_params, stop - start, start)
-        queues = list(RunQueue.objects.raw(f"{sql} LIMIT %s OFFSET %s", params))
-        for queue in queues:
-            # As select_related(...).only("entity__name") loads it: the entity's other fields load if read.
-            name = getattr(queue, "entity_name")  # noqa: B009 (a column of the raw query, not a model field)
-            queue.entity = Entity.from_db(connection.alias, ["id", "name"], [queue.entity_id, name])
-        return cast("list[QueueWithStats]", queues)
+
+def _launch_count_sql(conn, *, user_id, entity_name="", search=""):
+    visible = _listed_queues(User(pk=user_id), entity_name, search).order_by().values("pk")
+    text, params, _ = compiled.select_sql(visible, conn)
+    return f"SELECT COUNT(*) FROM ({text}) AS visible", params, None
+
+
+def _launch_page_sql(conn, *, user_id, sort, seen_since, expired_before, limit, offset, entity_name="", search=""):
+    queues = queue_list(
+        user=User(pk=user_id),
+        entity_name=entity_name,
+        search=search,
+        sort=sort,
+        cutoffs=Cutoffs(seen_since, expired_before),
+    ).only(*LAUNCH_ROW_FIELDS)
+    text, params, to_instance = compiled.select_instances(queues, conn)
+    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), to_instance
+
+
+def _ranked_sql(conn, *, user_id, sort, one_pass, seen_since, expired_before, limit, offset, entity_name="", search=""):
+    """LaunchQueues' page of a queued sort: the visible queues left-joined to a grouped count of the waiting
+    items (of the visible queues only, unless one_pass)."""
+    visible = _listed_queues(User(pk=user_id), entity_name, search)
+    cutoffs = Cutoffs(seen_since, expired_before)
+    rows = (
+        visible.annotate(live_agent_count=_count(_live_agents_of_outer_queue(cutoffs)), entity_name=F("entity__name"))
+        .values("id", "entity_id", "name", "resource", "entity_name", "live_agent_count")
+        .order_by()  # an ORDER BY inside would keep PostgreSQL from merging it into the outer query
+    )
+    items = RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before))
+    if not one_pass:
+        items = items.filter(queue__in=visible.values("id"))
+    # Grouped in the index's queue order, so PostgreSQL counts from the waiting_items index (GroupAggregate)
+    # instead of hashing a scan of the whole table.
+    waiting = items.order_by("queue_id").values("queue_id").annotate(waiting=Count("pk"))
+    rows_sql, rows_params, _ = compiled.select_sql(rows, conn)
+    waiting_sql, waiting_params, _ = compiled.select_sql(waiting, conn)
+    direction = "DESC" if sort == "-queued" else "ASC"
+    # Ties by entity then queue name, as QUEUE_SORTS; the live-agent count, not a sort key, is computed by
+    # PostgreSQL for the page's rows only.
+    text = (
+        f"SELECT q.*, COALESCE(w.waiting, 0) AS queued_count FROM ({rows_sql}) q "
+        f"LEFT JOIN ({waiting_sql}) w ON w.queue_id = q.id "
+        f"ORDER BY queued_count {direction}, q.entity_name, q.name LIMIT %s OFFSET %s"
+    )
+    return text, (*rows_params, *waiting_params, limit, offset), functools.partial(_ranked_queue, conn.alias)
+
+
+def _ranked_queue(alias: str, row: tuple) -> RunQueue:
+    # As select_related(...).only(*LAUNCH_ROW_FIELDS) loads it: the entity's other fields load if read.
+    queue_id, entity_id, name, resource, entity_name, live_agent_count, queued = row
+    queue = RunQueue.from_db(alias, ["id", "entity_id", "name", "resource"], [queue_id, entity_id, name, resource])
+    queue.entity = Entity.from_db(alias, ["id", "name"], [entity_id, entity_name])
+    queue.live_agent_count, queue.queued_count = live_agent_count, queued  # type: ignore[attr-defined]
+    return queue
+
+
+_LIST_CUTOFFS = {"seen_since": datetime, "expired_before": datetime}
+_LAUNCH_COUNTS = {
+    by_entity: compiled.Statement(_launch_count_sql, user_id=int, **({"entity_name": str} if by_entity else {}))
+    for by_entity in (False, True)
+}
+_LAUNCH_PAGES = {
+    (by_entity, sort): compiled.Statement(
+        functools.partial(_launch_page_sql, sort=sort),
+        user_id=int,
+        limit=int,
+        offset=int,
+        **_LIST_CUTOFFS,
+        **({"entity_name": str} if by_entity else {}),
+    )
+    for by_entity in (False, True)
+    for sort in QUEUE_SORTS
+    if sort not in ("queued", "-queued")
+}
+_LAUNCH_RANKED = {
+    (by_entity, sort, one_pass): compiled.Statement(
+        functools.partial(_ranked_sql, sort=sort, one_pass=one_pass),
+        user_id=int,
+        limit=int,
+        offset=int,
+        **_LIST_CUTOFFS,
+        **({"entity_name": str} if by_entity else {}),
+    )
+    for by_entity in (False, True)
+    for sort in ("queued", "-queued")
+    for one_pass in (False, True)
+}
 
 
 def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[RunQueue, Membership] | None:
@@ -183,7 +277,7 @@ def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[Ru
     # Its state needs the live agents only; the count of its waiting items is the Delete tab's (queued_count).
     queue = (
         RunQueue.objects.filter(entity=membership.entity, name=queue_name)
-        .annotate(live_agent_count=_count(_live_agents_of_outer_queue(timezone.now())))
+        .annotate(live_agent_count=_count(_live_agents_of_outer_queue(Cutoffs.at())))
         .select_related("entity", "created_by")
         .first()
     )
@@ -415,7 +509,7 @@ def _agents_listed(user: User, entity_name: str, status: str, seen_since: dateti
     """The agents of the user's entities (of one of them when entity_name is given) in a derived status
     (AGENT_STATUS_FILTERS; "" for any). seen_since: liveness.offline_cutoff, the moment of the read."""
     # A semi-join on the user's memberships: no entity row is read to count them (the page's order joins it).
-    agents = LaunchAgent.objects.filter(entity_id__in=Membership.objects.filter(user=user).values("entity_id"))
+    agents = LaunchAgent.objects.filter(entity_id__in=member_entity_ids(user))
     if entity_name:
         agents = agents.filter(entity__name=entity_name)
     if status == liveness.OFFLINE:

@@ -102,6 +102,10 @@ def test_filter_by_entity_and_search(client, owner, queues):
 def test_sort(client, owner, queues, sort, expected):
     client.force_login(owner)
     assert rows(client.get(f"/launch?sort={sort}")) == expected
+    # Each shape is its own compiled statement (entity chosen or not); a search runs the same builders
+    # uncompiled ("p" is in every name here).
+    assert rows(client.get(f"/launch?sort={sort}&entity=acme")) == [name for name in expected if name != "laptop"]
+    assert rows(client.get(f"/launch?sort={sort}&search=p")) == expected
 
 
 @pytest.mark.parametrize("count_visible_only_up_to", [1000, 0], ids=["visible queues' items", "one index pass"])
