@@ -195,7 +195,7 @@ class Statement:
             return cursor.rowcount
 
 
-def rows_once(build: Callable[..., tuple[str, tuple, Any]], using: str = "default", **values: Any) -> list[Any]:
+def rows_once(build: Callable[..., tuple[str, tuple, Any]], *, using: str = "default", **values: Any) -> list[Any]:
     """A builder's statement built with these values and run once, uncached: for the shapes of a read that a
     Statement cannot take (a value the ORM transforms, such as a search pattern), so they share its builder."""
     connection = connections[using]

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce, RowNumber
@@ -58,19 +57,19 @@ class Cutoffs(NamedTuple):
         return cls(liveness.offline_cutoff(now), liveness.lease_expired_before(now))
 
 
-def _live_agents_of_outer_queue(cutoffs: Cutoffs) -> QuerySet[LaunchAgent]:
-    return LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=cutoffs.seen_since), queues=OuterRef("pk"))
+def _live_agents_of_outer_queue(seen_since: datetime) -> QuerySet[LaunchAgent]:
+    return LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=seen_since), queues=OuterRef("pk"))
 
 
-def _waiting_items_of_outer_queue(cutoffs: Cutoffs) -> QuerySet[RunQueueItem]:
-    return RunQueueItem.objects.filter(liveness.waiting_q(expired_before=cutoffs.expired_before), queue=OuterRef("pk"))
+def _waiting_items_of_outer_queue(expired_before: datetime) -> QuerySet[RunQueueItem]:
+    return RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before), queue=OuterRef("pk"))
 
 
 def with_queue_stats(queues: QuerySet[RunQueue], cutoffs: Cutoffs | None = None) -> "QuerySet[QueueWithStats]":
     cutoffs = cutoffs or Cutoffs.at()
     return queues.annotate(
-        live_agent_count=_count(_live_agents_of_outer_queue(cutoffs)),
-        queued_count=_count(_waiting_items_of_outer_queue(cutoffs)),
+        live_agent_count=_count(_live_agents_of_outer_queue(cutoffs.seen_since)),
+        queued_count=_count(_waiting_items_of_outer_queue(cutoffs.expired_before)),
     )
 
 
@@ -202,9 +201,10 @@ def _ranked_sql(conn, *, user_id, sort, one_pass, seen_since, expired_before, li
     """LaunchQueues' page of a queued sort: the visible queues left-joined to a grouped count of the waiting
     items (of the visible queues only, unless one_pass)."""
     visible = _listed_queues(User(pk=user_id), entity_name, search)
-    cutoffs = Cutoffs(seen_since, expired_before)
     rows = (
-        visible.annotate(live_agent_count=_count(_live_agents_of_outer_queue(cutoffs)), entity_name=F("entity__name"))
+        visible.annotate(
+            live_agent_count=_count(_live_agents_of_outer_queue(seen_since)), entity_name=F("entity__name")
+        )
         .values("id", "entity_id", "name", "resource", "entity_name", "live_agent_count")
         .order_by()  # an ORDER BY inside would keep PostgreSQL from merging it into the outer query
     )
@@ -269,20 +269,39 @@ _LAUNCH_RANKED = {
 }
 
 
+def _membership_sql(conn, *, user_id, entity_name):
+    memberships = Membership.objects.select_related("entity").filter(user_id=user_id, entity__name=entity_name)
+    return compiled.select_instances(memberships, conn)
+
+
+def _queue_of_entity_sql(conn, *, entity_id, queue_name, seen_since):
+    # Its state needs the live agents only; the count of its waiting items is the Delete tab's (queued_count).
+    queues = (
+        RunQueue.objects.filter(entity_id=entity_id, name=queue_name)
+        .annotate(live_agent_count=_count(_live_agents_of_outer_queue(seen_since)))
+        .select_related("created_by")
+    )
+    return compiled.select_instances(queues, conn)
+
+
+# Every tab of a queue page, and their refreshes, begins here: compiled once per connection (core/compiled.py).
+_MEMBERSHIP = compiled.Statement(_membership_sql, user_id=int, entity_name=str)
+_QUEUE_OF_ENTITY = compiled.Statement(_queue_of_entity_sql, entity_id=int, queue_name=str, seen_since=datetime)
+
+
 def queue_for_user(*, user: User, entity_name: str, queue_name: str) -> tuple[RunQueue, Membership] | None:
     """The queue and the user's membership in its entity; None for outsiders and unknown queues."""
-    membership = Membership.objects.select_related("entity").filter(user=user, entity__name=entity_name).first()
-    if membership is None:
+    memberships = _MEMBERSHIP.rows(user_id=user.pk, entity_name=entity_name)
+    if not memberships:
         return None
-    # Its state needs the live agents only; the count of its waiting items is the Delete tab's (queued_count).
-    queue = (
-        RunQueue.objects.filter(entity=membership.entity, name=queue_name)
-        .annotate(live_agent_count=_count(_live_agents_of_outer_queue(Cutoffs.at())))
-        .select_related("entity", "created_by")
-        .first()
+    membership = memberships[0]
+    queues = _QUEUE_OF_ENTITY.rows(
+        entity_id=membership.entity_id, queue_name=queue_name, seen_since=liveness.offline_cutoff()
     )
-    if queue is None:
+    if not queues:
         return None
+    queue = queues[0]
+    queue.entity = membership.entity
     return queue, membership
 
 
@@ -585,8 +604,8 @@ class AgentList:
 
 
 def _unserved_sql(conn, *, user_id, entity_name="", seen_since, expired_before, limit):
-    waiting = RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before), queue=OuterRef("pk"))
-    live = LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=seen_since), queues=OuterRef("pk"))
+    waiting = _waiting_items_of_outer_queue(expired_before)
+    live = _live_agents_of_outer_queue(seen_since)
     # Only what the list shows (names, resource, waiting count): no live count (none by definition), and no
     # configuration decoded per queue.
     queues = (
@@ -635,30 +654,89 @@ def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
     return queue.items.select_related("agent").order_by("-created_at", "-id")
 
 
+def _queue_items_count_sql(conn, *, queue_id):
+    text, params, _ = compiled.select_sql(RunQueueItem.objects.filter(queue_id=queue_id).values("pk"), conn)
+    return f"SELECT COUNT(*) FROM ({text}) AS items", params, None
+
+
+def _queue_items_page_sql(conn, *, queue_id, limit, offset):
+    items = items_for_queue(RunQueue(pk=queue_id)).select_related("created_by")
+    text, params, to_instance = compiled.select_instances(items, conn)
+    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), to_instance
+
+
+_QUEUE_ITEMS_COUNT = compiled.Statement(_queue_items_count_sql, queue_id=int)
+_QUEUE_ITEMS_PAGE = compiled.Statement(_queue_items_page_sql, queue_id=int, limit=int, offset=int)
+
+
+class QueueItems:
+    """A queue's items for the Overview's Paginator (items_for_queue with who launched each): count() and
+    slices, each a statement compiled once per connection, as the Overview refreshes while it is open."""
+
+    def __init__(self, queue: RunQueue) -> None:
+        self.queue = queue
+
+    def count(self) -> int:
+        return _QUEUE_ITEMS_COUNT.rows(queue_id=self.queue.pk)[0][0]
+
+    def __getitem__(self, index: slice) -> list[RunQueueItem]:
+        if not isinstance(index, slice) or index.stop is None or index.step is not None:
+            raise TypeError("QueueItems takes bounded slices only, as a Paginator's pages")
+        start = index.start or 0
+        items = _QUEUE_ITEMS_PAGE.rows(queue_id=self.queue.pk, limit=max(index.stop - start, 0), offset=start)
+        for item in items:
+            item.queue = self.queue  # the page's queue: no query to read it back
+        return items
+
+
+def _waiting_positions_sql(conn, *, prioritized, queue_id, expired_before, cap, **ids):
+    names = liveness.pop_order(prioritized)
+    ranked = (
+        RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before), queue_id=queue_id)
+        .order_by(*names)
+        .annotate(position=Window(RowNumber(), order_by=[F(name).asc() for name in names]))
+        .values("id", "position")
+    )
+    # Ranked first, then narrowed to the page's items: a filter on the same query would rank the page's
+    # items among themselves only. The cap is a parameter (the ORM writes a slice's LIMIT into the SQL).
+    text, params, _ = compiled.select_sql(ranked, conn)
+    marks = ", ".join(["%s"] * len(ids))
+    sql = f"SELECT ranked.id, ranked.position FROM ({text} LIMIT %s) ranked WHERE ranked.id IN ({marks})"
+    return sql, (*params, cap, *ids.values()), None
+
+
+_WAITING_POSITIONS = {
+    prioritized: compiled.Statement(
+        functools.partial(_waiting_positions_sql, prioritized=prioritized),
+        queue_id=int,
+        expired_before=datetime,
+        cap=int,
+        **compiled.id_parameters("item", COMPILED_IDS),
+    )
+    for prioritized in (False, True)
+}
+
+
 def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int]:
     """{item id: its place in the order agents take them (1 = next)} for those of item_ids still waiting
     among the first OVERVIEW_POSITIONS_MAX in that order, in one query whatever the queue's depth. The order
     is liveness.pop_order, the rule item_pop uses; the pop index serves it in order, so the query stops
-    after that many rows instead of ranking every waiting item."""
+    after that many rows instead of ranking every waiting item. A page of ids (COMPILED_IDS) is one compiled
+    statement; more run the same builder uncompiled."""
     ids = list(item_ids)
     if not ids:
         return {}
-    names = liveness.pop_order(queue.is_prioritized)
-    ranked = (
-        RunQueueItem.objects.filter(liveness.waiting_q(), queue=queue)
-        .order_by(*names)
-        .annotate(position=Window(RowNumber(), order_by=[F(name).asc() for name in names]))
-        .values("id", "position")[: limits.OVERVIEW_POSITIONS_MAX]
-    )
-    # Ranked first, then narrowed to the page's items: a filter on the same query would rank the page's
-    # items among themselves only.
-    sql, params = ranked.query.sql_with_params()
-    marks = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT ranked.id, ranked.position FROM ({sql}) ranked WHERE ranked.id IN ({marks})", (*params, *ids)
-        )
-        return dict(cursor.fetchall())
+    values: dict[str, Any] = {
+        "queue_id": queue.pk,
+        "expired_before": liveness.lease_expired_before(),
+        "cap": limits.OVERVIEW_POSITIONS_MAX,
+    }
+    if len(ids) <= COMPILED_IDS:
+        rows = _WAITING_POSITIONS[queue.is_prioritized].rows(**values, **compiled.ids_bound("item", COMPILED_IDS, ids))
+    else:
+        ranked_ids: dict[str, Any] = {f"item{index}": value for index, value in enumerate(ids)}
+        rows = compiled.rows_once(_waiting_positions_sql, prioritized=queue.is_prioritized, **values, **ranked_ids)
+    return dict(rows)
 
 
 def agent_for_user(*, user: User, agent_id: int) -> tuple[AgentRow, Membership] | None:

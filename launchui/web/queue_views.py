@@ -51,9 +51,9 @@ ITEM_PAGE_TAIL_LINES = 100
 @vary_on_headers("HX-Request")
 def queue_overview(request: AuthedRequest, entity: str, queue: str) -> HttpResponse:
     run_queue, membership = queue_for(request, entity, queue)
-    page = Paginator(
-        launch_selectors.items_for_queue(run_queue).select_related("created_by"), settings.LAUNCHUI_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    # QueueItems has count() and slices, all a Paginator reads, not the whole Sequence protocol.
+    items = launch_selectors.QueueItems(run_queue)
+    page = Paginator(items, settings.LAUNCHUI_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
     rows = launch_selectors.with_details(launch_selectors.with_item_status(list(page.object_list)))
     context = {
         **queue_context(request, run_queue, membership, "overview"),

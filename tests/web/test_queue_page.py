@@ -126,7 +126,9 @@ def positions(client):
     return {row.item.pk: response.context["positions"].get(row.item.pk) for row in response.context["rows"]}
 
 
-def test_overview_positions_follow_the_pop_order(client, owner, prioritized, make_agent):
+@pytest.mark.parametrize("compiled_ids", [50, 1], ids=["compiled", "more ids than a compiled statement takes"])
+def test_overview_positions_follow_the_pop_order(client, owner, prioritized, make_agent, monkeypatch, compiled_ids):
+    monkeypatch.setattr("launchui.launch.selectors.COMPILED_IDS", compiled_ids)
     low, medium, critical, medium2 = (
         item_push(queue=prioritized, run_spec={}, priority=p, created_by=owner) for p in (3, 2, 0, 2)
     )
