@@ -546,11 +546,27 @@ def _agent_count_sql(conn, *, user_id, status, entity_name="", seen_since=None):
     return f"SELECT COUNT(*) FROM ({text}) AS listed", params, None
 
 
+# What the Agents page's rows read of an agent (web's agent_rows tag, liveness.agent_status, AgentRow.slots);
+# the rest, and the entity's other fields, load only if read.
+AGENT_ROW_FIELDS = (
+    "name",
+    "hostname",
+    "version",
+    "config",
+    "reported_status",
+    "stop_requested",
+    "started_at",
+    "last_seen_at",
+    "entity__name",
+)
+
+
 def _agent_page_sql(conn, *, user_id, status, limit, offset, entity_name="", seen_since=None):
     user = User(pk=user_id)
     agents = (
         _agents_listed(user, entity_name, status, seen_since)
         .select_related("entity")
+        .only(*AGENT_ROW_FIELDS)
         .annotate(controlled=agent_controlled(user))
         .order_by("entity__name", "-started_at", "id")
     )

@@ -192,6 +192,10 @@ def test_agents_page_lists_agents_and_unserved_queues_first(client, owner, fleet
     body = text(response)
     assert "Queues with waiting items and no live agent" in body
     assert body.index("olivia/laptop") < body.index("acme-live")
+    assert (
+        '<li><span class="badge badge-bad">Unserved</span> <a class="strong" '
+        'href="/launch/olivia/queues/laptop/agents">olivia/laptop</a> · 1 waiting · Docker</li>'
+    ) in body
     assert [q.name for q in response.context["unserved"]] == ["laptop"]
     assert '<option value="" selected>All entities</option>' in body
     assert '<label for="id_status">Status</label>' in body

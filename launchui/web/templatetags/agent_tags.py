@@ -12,6 +12,7 @@ from launchui.web.templatetags.launchui_tags import (
     clock,
     csrf_input,
     item_url,
+    queue_url,
     route,
     time_ago_html,
     time_exact_html,
@@ -75,3 +76,18 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
         cells.append(f'<td class="row-actions">{action}</td></tr>\n')
         parts.append("".join(cells))
     return mark_safe("".join(parts))  # every value from the database is escaped above
+
+
+@register.simple_tag
+def unserved_items(queues) -> SafeString:
+    """The <li>s of the Agents page's unserved queues (launch.selectors.unserved_queues), written in Python
+    like the rows above: as a template loop its 20 items cost ~4 ms, a fifth of the page's rendering."""
+    unserved = badge("OFFLINE", "Unserved")
+    return mark_safe(  # every value from the database is escaped
+        "".join(
+            f'<li>{unserved} <a class="strong" href="{html.escape(queue_url(queue, "queue_agents"))}">'
+            f"{html.escape(queue.entity.name)}/{html.escape(queue.name)}</a>"
+            f" · {int(queue.queued_count)} waiting · {html.escape(queue.get_resource_display())}</li>\n"
+            for queue in queues
+        )
+    )
