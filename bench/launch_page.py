@@ -7,10 +7,10 @@ Drops and recreates the PostgreSQL database launchui_bench (BENCH_DATABASE_URL o
 migrates, and seeds with bulk_create: 1,000 entities (one user's personal entity plus 999 teams, the user a
 member of all), 10,000 queues, 2,000 agents (live, offline, killed) and 50,000 queue items, 10,000 of them
 waiting in one queue. Then it requests, interleaved after a warm-up: the Launch page (GET /launch) unfiltered,
-filtered by one entity and sorted by queued count (both directions); the Overview of the queue with 10,000
-waiting items; and the on-call Agents page (GET /launch/agents). It prints each case's median and p90 wall
-time, the median CPU time of the Django process (steadier than wall time on a loaded machine; PostgreSQL's
-time is not in it), and the SQL queries of one request with their total time.
+filtered by one entity, sorted by queued count (both directions), and searched and sorted by queued count; the
+Overview of the queue with 10,000 waiting items; and the on-call Agents page (GET /launch/agents). It prints
+each case's median and p90 wall time, the median CPU time of the Django process (steadier than wall time on a
+loaded machine; PostgreSQL's time is not in it), and the SQL queries of one request with their total time.
 
 --variant NAME@DIR measures another checkout (e.g. the commit before a change, in a temporary `git worktree`)
 against the same seeded database, in a subprocess, after this checkout: before/after in one run. The
@@ -179,6 +179,8 @@ def cases(user, entity) -> list[tuple[str, str]]:
         (f"launch entity={entity}", f"/launch?entity={entity}"),
         ("launch sort=-queued", "/launch?sort=-queued"),
         ("launch sort=queued", "/launch?sort=queued"),
+        # A search matching 1,000 of the 10,000 queues, by queued count: PostgreSQL guesses that one name matches.
+        ("launch search, sort=-queued", "/launch?search=queue-01&sort=-queued"),
         (f"queue overview, {DEEP:,} waiting", f"/launch/{personal}/queues/{DEEP_QUEUE}/"),
         ("agents page", "/launch/agents"),
     ]
@@ -207,7 +209,7 @@ def explain(user, entity_name: str) -> None:
 
     client = Client()
     client.force_login(user)
-    for label, url in cases(user, entity_name)[:4]:
+    for label, url in cases(user, entity_name)[:5]:
         with CaptureQueriesContext(connection) as queries:
             client.get(url)
         for query in queries.captured_queries:

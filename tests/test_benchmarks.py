@@ -75,6 +75,7 @@ def test_bench_launch_page_runs_and_each_page_keeps_its_query_budget():
         "launch": 5,  # filtered by one entity: the same queries
         "launch sort=-queued": 5,
         "launch sort=queued": 5,
+        "launch search": 5,  # searched and sorted by queued count
         "queue overview": 8,
         "agents page": 8,
     }, output
