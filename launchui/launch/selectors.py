@@ -397,11 +397,14 @@ class QueueName(NamedTuple):
     name: str
 
 
-# A page of agents (LAUNCHUI_PAGE_SIZE's default) has its queues and current items read by statements compiled
-# once per connection (core/compiled.py) with an IN list of this many ids: building and compiling the two
-# querysets cost more CPU than PostgreSQL spends on them. Longer lists (a queue's Agents tab is not paged)
-# run the same ORM code as one ordinary query, so the count of queries stays constant in the rows.
-COMPILED_IDS = 50
+# A page of agents or items (LAUNCHUI_PAGE_SIZE's default) has its queues, current items, waiting positions
+# and live agents read by statements compiled once per connection (core/compiled.py) with an IN list of
+# STATEMENT_IDS ids, padded: building and compiling those querysets cost more CPU than PostgreSQL spends on
+# them. Lists longer than COMPILED_IDS (a queue's Agents tab is not paged) run the same ORM code as one
+# ordinary query, so the count of queries stays constant in the rows. Tests lower COMPILED_IDS to take
+# that path.
+STATEMENT_IDS = 50
+COMPILED_IDS = STATEMENT_IDS
 
 
 def _queue_pairs(agent_ids: list[int]) -> QuerySet:
@@ -416,7 +419,7 @@ def _queue_pairs(agent_ids: list[int]) -> QuerySet:
 
 _QUEUE_PAIRS = compiled.Statement(
     lambda conn, **ids: compiled.select_sql(_queue_pairs(list(ids.values())), conn),
-    **compiled.id_parameters("agent", COMPILED_IDS),
+    **compiled.id_parameters("agent", STATEMENT_IDS),
 )
 
 
@@ -426,7 +429,7 @@ def _queues_of(agent_ids: list[int]) -> dict[int, list[QueueName]]:
     if not agent_ids:
         return found
     if len(agent_ids) <= COMPILED_IDS:
-        pairs = _QUEUE_PAIRS.rows(**compiled.ids_bound("agent", COMPILED_IDS, agent_ids))
+        pairs = _QUEUE_PAIRS.rows(**compiled.ids_bound("agent", STATEMENT_IDS, agent_ids))
     else:
         pairs = list(_queue_pairs(agent_ids))
     for agent_id, entity_name, name in pairs:
@@ -440,7 +443,7 @@ def _current_items(agent_ids: list[int]) -> QuerySet[RunQueueItem]:
 
 _CURRENT_ITEMS = compiled.Statement(
     lambda conn, **ids: compiled.select_instances(_current_items(list(ids.values())), conn),
-    **compiled.id_parameters("agent", COMPILED_IDS),
+    **compiled.id_parameters("agent", STATEMENT_IDS),
 )
 
 
@@ -453,7 +456,7 @@ def _current_items_of(agents: list[LaunchAgent], now: datetime) -> dict[int, lis
         return current
     ids = list(live)
     if len(ids) <= COMPILED_IDS:
-        items = _CURRENT_ITEMS.rows(**compiled.ids_bound("agent", COMPILED_IDS, ids))
+        items = _CURRENT_ITEMS.rows(**compiled.ids_bound("agent", STATEMENT_IDS, ids))
     else:
         items = list(_current_items(ids))
     for item in items:
@@ -728,7 +731,7 @@ _WAITING_POSITIONS = {
         queue_id=int,
         expired_before=datetime,
         cap=int,
-        **compiled.id_parameters("item", COMPILED_IDS),
+        **compiled.id_parameters("item", STATEMENT_IDS),
     )
     for prioritized in (False, True)
 }
@@ -749,7 +752,7 @@ def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int
         "cap": limits.OVERVIEW_POSITIONS_MAX,
     }
     if len(ids) <= COMPILED_IDS:
-        rows = _WAITING_POSITIONS[queue.is_prioritized].rows(**values, **compiled.ids_bound("item", COMPILED_IDS, ids))
+        rows = _WAITING_POSITIONS[queue.is_prioritized].rows(**values, **compiled.ids_bound("item", STATEMENT_IDS, ids))
     else:
         ranked_ids: dict[str, Any] = {f"item{index}": value for index, value in enumerate(ids)}
         rows = compiled.rows_once(_waiting_positions_sql, prioritized=queue.is_prioritized, **values, **ranked_ids)
@@ -847,17 +850,33 @@ class ItemRow:
         return self.status in (ItemStatus.FAILED, ItemStatus.CRASHED, ItemStatus.KILLED)
 
 
+def _live_agents_of_queues(seen_since: datetime, queue_ids: list[int]) -> QuerySet:
+    """(queue id, agent id, reported status, config) of the live agents polling these queues."""
+    agents = LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=seen_since), queues__in=queue_ids)
+    return agents.values_list("queues", "pk", "reported_status", "config")
+
+
+# Read for every page of items (a queue's Overview and its refresh, the Launch page's expanded rows).
+_LIVE_AGENTS_OF_QUEUES = compiled.Statement(
+    lambda conn, seen_since, **ids: compiled.select_sql(_live_agents_of_queues(seen_since, list(ids.values())), conn),
+    seen_since=datetime,
+    **compiled.id_parameters("queue", STATEMENT_IDS),
+)
+
+
 def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
     """Each item's run, status and reason, for items of any queues, in three queries whatever their number."""
     if not items:
         return []
-    queue_ids = {item.queue_id for item in items}
+    queue_ids = sorted({item.queue_id for item in items})
     now = timezone.now()
-    live = list(
-        LaunchAgent.objects.filter(liveness.live_agent_q(now=now), queues__in=queue_ids).values_list(
-            "queues", "pk", "reported_status", "config"
+    seen_since = liveness.offline_cutoff(now)
+    if len(queue_ids) <= COMPILED_IDS:
+        live = _LIVE_AGENTS_OF_QUEUES.rows(
+            seen_since=seen_since, **compiled.ids_bound("queue", STATEMENT_IDS, queue_ids)
         )
-    )
+    else:
+        live = list(_live_agents_of_queues(seen_since, queue_ids))
     # Only running agents with more than one slot need their running jobs counted (two more queries).
     multi_slot = {
         pk for _, pk, status, config in live if status == LaunchAgent.RUNNING and liveness.agent_slots(config) != 1

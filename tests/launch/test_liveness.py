@@ -106,8 +106,11 @@ def test_an_agent_is_full_when_running_its_only_job_slot(status, config, full):
     assert liveness.agent_is_full(status, config) is full
 
 
-def test_waiting_items_name_full_agents_from_their_reports(queue, owner):
+@pytest.mark.parametrize("compiled_ids", [50, 0], ids=["compiled", "more queues than a compiled statement takes"])
+def test_waiting_items_name_full_agents_from_their_reports(queue, owner, monkeypatch, compiled_ids):
     from launchui.launch.selectors import with_item_status
+
+    monkeypatch.setattr("launchui.launch.selectors.COMPILED_IDS", compiled_ids)
     from launchui.launch.services import item_push
 
     waiting = item_push(queue=queue, run_spec={"project": "p"}, created_by=owner)
