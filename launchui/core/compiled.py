@@ -128,20 +128,6 @@ def _row_converter(compiler, converters: dict) -> Callable[[tuple], tuple] | Non
     return convert
 
 
-def id_parameters(prefix: str, count: int) -> dict[str, type]:
-    """`count` int parameters named prefix0, prefix1, ...: for an IN list of up to that many ids, which a
-    statement compiled once needs at a fixed length. ids_bound fills them, padding with an id no row has."""
-    return {f"{prefix}{index}": int for index in range(count)}
-
-
-def ids_bound(prefix: str, count: int, ids: list[int]) -> dict[str, Any]:
-    """Values for id_parameters(prefix, count): the ids, then 0 (never a primary key) up to `count`."""
-    if len(ids) > count:
-        raise ValueError(f"{len(ids)} ids for a statement of {count}: read them in chunks, or with the ORM.")
-    padded = [*ids, *[0] * (count - len(ids))]
-    return {f"{prefix}{index}": value for index, value in enumerate(padded)}
-
-
 class Statement:
     """One statement, compiled per connection from `build(connection, **sentinels)`, which returns
     (sql, params, row converter or None): select_sql, select_instances, update_sql, or SQL written around
@@ -181,11 +167,7 @@ class Statement:
         return connection, text, bound, convert
 
     def rows(self, *, using: str = "default", **values: Any) -> list[Any]:
-        connection, text, bound, convert = self._prepared(using, values)
-        with connection.cursor() as cursor:
-            cursor.execute(text, bound)
-            rows = cursor.fetchall()
-        return [convert(row) for row in rows] if convert else rows
+        return _fetch(*self._prepared(using, values))
 
     def execute(self, *, using: str = "default", **values: Any) -> int:
         """Runs the statement; the number of rows it changed."""
@@ -199,11 +181,53 @@ def rows_once(build: Callable[..., tuple[str, tuple, Any]], *, using: str = "def
     """A builder's statement built with these values and run once, uncached: for the shapes of a read that a
     Statement cannot take (a value the ORM transforms, such as a search pattern), so they share its builder."""
     connection = connections[using]
-    text, params, convert = build(connection, **values)
+    return _fetch(connection, *build(connection, **values))
+
+
+def _fetch(connection, text: str, params, convert) -> list[Any]:
     with connection.cursor() as cursor:
         cursor.execute(text, params)
         rows = cursor.fetchall()
     return [convert(row) for row in rows] if convert else rows
+
+
+def count_sql(queryset: QuerySet, connection) -> tuple[str, tuple, None]:
+    """SELECT COUNT(*) of a queryset's rows, as QuerySet.count() answers, for a Statement's builder."""
+    text, params, _ = select_sql(queryset.order_by().values("pk"), connection)
+    return f"SELECT COUNT(*) FROM ({text}) AS counted", params, None
+
+
+def paged(built: tuple[str, tuple, Any], limit: Any, offset: Any) -> tuple[str, tuple, Any]:
+    """A built SELECT (select_sql, select_instances), ordered, with LIMIT and OFFSET as parameters: the ORM
+    writes a slice's bounds into the SQL, where a compiled statement would keep the first call's."""
+    text, params, convert = built
+    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), convert
+
+
+class IdsStatement:
+    """A statement over an IN list of ids (a page's agents, items or queues): `build(connection, ids=[...],
+    **values)`. Lists of up to COMPILE_UP_TO ids run one Statement compiled for that many, padded with 0
+    (never a primary key); a longer one (a list that is not paged) runs the same builder once, uncompiled,
+    so a read stays one query whatever its length."""
+
+    COMPILE_UP_TO = 50  # a page of LAUNCHUI_PAGE_SIZE's default; tests lower it to take the uncompiled path
+
+    def __init__(self, build: Callable[..., tuple[str, tuple, Any]], **parameters: type):
+        self.build = build
+        self.size = self.COMPILE_UP_TO
+        self.names = [f"id{index}" for index in range(self.size)]
+
+        def build_padded(connection, **values):
+            ids = [values.pop(name) for name in self.names]
+            return build(connection, ids=ids, **values)
+
+        self.statement = Statement(build_padded, **parameters, **dict.fromkeys(self.names, int))
+
+    def rows(self, ids: list[int], *, using: str = "default", **values: Any) -> list[Any]:
+        if len(ids) > min(self.size, self.COMPILE_UP_TO):
+            return rows_once(self.build, using=using, ids=ids, **values)
+        padded = dict(zip(self.names, [*ids, *[0] * (self.size - len(ids))], strict=True))
+        return self.statement.rows(using=using, **values, **padded)
 
 
 def _adapt(value: Any, connection) -> Any:

@@ -121,6 +121,14 @@ def queue_list(
 LAUNCH_ROW_FIELDS = ("name", "resource", "entity__name")
 
 
+def _limit_offset(index: slice, reader: str) -> tuple[int, int]:
+    """A Paginator's page (a bounded slice) as the LIMIT and OFFSET of a list's compiled statement."""
+    if not isinstance(index, slice) or index.stop is None or index.step is not None:
+        raise TypeError(f"{reader} takes bounded slices only, as a Paginator's pages")
+    start = index.start or 0
+    return max(index.stop - start, 0), start
+
+
 class LaunchQueues:
     """The Launch page's queues, for a Paginator: count() and slices, in one query each.
 
@@ -165,10 +173,8 @@ class LaunchQueues:
         return self.visible_count
 
     def __getitem__(self, index: slice) -> "list[QueueWithStats]":
-        if not isinstance(index, slice) or index.stop is None or index.step is not None:
-            raise TypeError("LaunchQueues takes bounded slices only, as a Paginator's pages")
-        start, stop = index.start or 0, index.stop
-        values = {**self.values, "limit": max(stop - start, 0), "offset": start}
+        limit, offset = _limit_offset(index, "LaunchQueues")
+        values = {**self.values, "limit": limit, "offset": offset}
         if self.search:
             # Every sort, the queued ones too, with a correlated count per matching queue: PostgreSQL cannot
             # estimate how many names match a pattern (it guesses one), and planned the grouped count of
@@ -181,9 +187,7 @@ class LaunchQueues:
 
 
 def _launch_count_sql(conn, *, user_id, entity_name="", search=""):
-    visible = _listed_queues(User(pk=user_id), entity_name, search).order_by().values("pk")
-    text, params, _ = compiled.select_sql(visible, conn)
-    return f"SELECT COUNT(*) FROM ({text}) AS visible", params, None
+    return compiled.count_sql(_listed_queues(User(pk=user_id), entity_name, search), conn)
 
 
 def _launch_page_sql(conn, *, user_id, sort, seen_since, expired_before, limit, offset, entity_name="", search=""):
@@ -194,8 +198,7 @@ def _launch_page_sql(conn, *, user_id, sort, seen_since, expired_before, limit, 
         sort=sort,
         cutoffs=Cutoffs(seen_since, expired_before),
     ).only(*LAUNCH_ROW_FIELDS)
-    text, params, to_instance = compiled.select_instances(queues, conn)
-    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), to_instance
+    return compiled.paged(compiled.select_instances(queues, conn), limit, offset)
 
 
 def _ranked_sql(conn, *, user_id, sort, one_pass, seen_since, expired_before, limit, offset, entity_name=""):
@@ -223,9 +226,10 @@ def _ranked_sql(conn, *, user_id, sort, one_pass, seen_since, expired_before, li
     text = (
         f"SELECT q.*, COALESCE(w.waiting, 0) AS queued_count FROM ({rows_sql}) q "
         f"LEFT JOIN ({waiting_sql}) w ON w.queue_id = q.id "
-        f"ORDER BY queued_count {direction}, q.entity_name, q.name LIMIT %s OFFSET %s"
+        f"ORDER BY queued_count {direction}, q.entity_name, q.name"
     )
-    return text, (*rows_params, *waiting_params, limit, offset), functools.partial(_ranked_queue, conn.alias)
+    ranked = (text, (*rows_params, *waiting_params), functools.partial(_ranked_queue, conn.alias))
+    return compiled.paged(ranked, limit, offset)
 
 
 def _ranked_queue(alias: str, row: tuple) -> RunQueue:
@@ -397,30 +401,24 @@ class QueueName(NamedTuple):
     name: str
 
 
-# A page of agents or items (LAUNCHUI_PAGE_SIZE's default) has its queues, current items, waiting positions
-# and live agents read by statements compiled once per connection (core/compiled.py) with an IN list of
-# STATEMENT_IDS ids, padded: building and compiling those querysets cost more CPU than PostgreSQL spends on
-# them. Lists longer than COMPILED_IDS (a queue's Agents tab is not paged) run the same ORM code as one
-# ordinary query, so the count of queries stays constant in the rows. Tests lower COMPILED_IDS to take
-# that path.
-STATEMENT_IDS = 50
-COMPILED_IDS = STATEMENT_IDS
+# A page of agents or items has its queues, current items, waiting positions and live agents read by
+# statements compiled once per connection over its ids (compiled.IdsStatement): building and compiling those
+# querysets cost more CPU than PostgreSQL spends on them. A longer list (a queue's Agents tab is not paged)
+# runs the same builder as one ordinary query, so the count of queries stays constant in the rows.
 
 
-def _queue_pairs(agent_ids: list[int]) -> QuerySet:
+def _queue_pairs_sql(conn, *, ids):
     """(agent id, entity name, queue name) of the queues these agents poll, ordered by entity and name."""
     through = LaunchAgent.queues.through
-    return (
-        through.objects.filter(launchagent_id__in=agent_ids)
+    pairs = (
+        through.objects.filter(launchagent_id__in=ids)
         .order_by("runqueue__entity__name", "runqueue__name")
         .values_list("launchagent_id", "runqueue__entity__name", "runqueue__name")
     )
+    return compiled.select_sql(pairs, conn)
 
 
-_QUEUE_PAIRS = compiled.Statement(
-    lambda conn, **ids: compiled.select_sql(_queue_pairs(list(ids.values())), conn),
-    **compiled.id_parameters("agent", STATEMENT_IDS),
-)
+_QUEUE_PAIRS = compiled.IdsStatement(_queue_pairs_sql)
 
 
 def _queues_of(agent_ids: list[int]) -> dict[int, list[QueueName]]:
@@ -428,22 +426,13 @@ def _queues_of(agent_ids: list[int]) -> dict[int, list[QueueName]]:
     found: dict[int, list[QueueName]] = {}
     if not agent_ids:
         return found
-    if len(agent_ids) <= COMPILED_IDS:
-        pairs = _QUEUE_PAIRS.rows(**compiled.ids_bound("agent", STATEMENT_IDS, agent_ids))
-    else:
-        pairs = list(_queue_pairs(agent_ids))
-    for agent_id, entity_name, name in pairs:
+    for agent_id, entity_name, name in _QUEUE_PAIRS.rows(agent_ids):
         found.setdefault(agent_id, []).append(QueueName(entity_name, name))
     return found
 
 
-def _current_items(agent_ids: list[int]) -> QuerySet[RunQueueItem]:
-    return active_items().filter(agent_id__in=agent_ids).order_by("-updated_at")
-
-
-_CURRENT_ITEMS = compiled.Statement(
-    lambda conn, **ids: compiled.select_instances(_current_items(list(ids.values())), conn),
-    **compiled.id_parameters("agent", STATEMENT_IDS),
+_CURRENT_ITEMS = compiled.IdsStatement(
+    lambda conn, ids: compiled.select_instances(active_items().filter(agent_id__in=ids).order_by("-updated_at"), conn)
 )
 
 
@@ -454,12 +443,7 @@ def _current_items_of(agents: list[LaunchAgent], now: datetime) -> dict[int, lis
     current: dict[int, list[RunQueueItem]] = {}
     if not live:
         return current
-    ids = list(live)
-    if len(ids) <= COMPILED_IDS:
-        items = _CURRENT_ITEMS.rows(**compiled.ids_bound("agent", STATEMENT_IDS, ids))
-    else:
-        items = list(_current_items(ids))
-    for item in items:
+    for item in _CURRENT_ITEMS.rows(list(live)):
         agent = live[item.agent_id]
         item.agent = agent  # the item's agent is this one: no query to read it back
         current.setdefault(agent.pk, []).append(item)
@@ -545,9 +529,7 @@ def _agents_listed(user: User, entity_name: str, status: str, seen_since: dateti
 
 
 def _agent_count_sql(conn, *, user_id, status, entity_name="", seen_since=None):
-    agents = _agents_listed(User(pk=user_id), entity_name, status, seen_since).order_by().values("pk")
-    text, params, _ = compiled.select_sql(agents, conn)
-    return f"SELECT COUNT(*) FROM ({text}) AS listed", params, None
+    return compiled.count_sql(_agents_listed(User(pk=user_id), entity_name, status, seen_since), conn)
 
 
 # What the Agents page's rows read of an agent (web's agent_rows tag, liveness.agent_status, AgentRow.slots);
@@ -574,8 +556,7 @@ def _agent_page_sql(conn, *, user_id, status, limit, offset, entity_name="", see
         .annotate(controlled=agent_controlled(user))
         .order_by("entity__name", "-started_at", "id")
     )
-    text, params, to_instance = compiled.select_instances(agents, conn)
-    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), to_instance
+    return compiled.paged(compiled.select_instances(agents, conn), limit, offset)
 
 
 def _agent_statements(build, **extra: type) -> dict[tuple[bool, str], compiled.Statement]:
@@ -617,10 +598,8 @@ class AgentList:
         return _AGENT_COUNTS[self.shape].rows(**self.values)[0][0]
 
     def __getitem__(self, index: slice) -> list[LaunchAgent]:
-        if not isinstance(index, slice) or index.stop is None or index.step is not None:
-            raise TypeError("AgentList takes bounded slices only, as a Paginator's pages")
-        start = index.start or 0
-        return _AGENT_PAGES[self.shape].rows(**self.values, limit=max(index.stop - start, 0), offset=start)
+        limit, offset = _limit_offset(index, "AgentList")
+        return _AGENT_PAGES[self.shape].rows(**self.values, limit=limit, offset=offset)
 
 
 def _unserved_sql(conn, *, user_id, entity_name="", seen_since, expired_before, limit):
@@ -674,18 +653,14 @@ def items_for_queue(queue: RunQueue) -> QuerySet[RunQueueItem]:
     return queue.items.select_related("agent").order_by("-created_at", "-id")
 
 
-def _queue_items_count_sql(conn, *, queue_id):
-    text, params, _ = compiled.select_sql(RunQueueItem.objects.filter(queue_id=queue_id).values("pk"), conn)
-    return f"SELECT COUNT(*) FROM ({text}) AS items", params, None
-
-
 def _queue_items_page_sql(conn, *, queue_id, limit, offset):
     items = items_for_queue(RunQueue(pk=queue_id)).select_related("created_by")
-    text, params, to_instance = compiled.select_instances(items, conn)
-    return f"{text} LIMIT %s OFFSET %s", (*params, limit, offset), to_instance
+    return compiled.paged(compiled.select_instances(items, conn), limit, offset)
 
 
-_QUEUE_ITEMS_COUNT = compiled.Statement(_queue_items_count_sql, queue_id=int)
+_QUEUE_ITEMS_COUNT = compiled.Statement(
+    lambda conn, queue_id: compiled.count_sql(RunQueueItem.objects.filter(queue_id=queue_id), conn), queue_id=int
+)
 _QUEUE_ITEMS_PAGE = compiled.Statement(_queue_items_page_sql, queue_id=int, limit=int, offset=int)
 
 
@@ -700,16 +675,14 @@ class QueueItems:
         return _QUEUE_ITEMS_COUNT.rows(queue_id=self.queue.pk)[0][0]
 
     def __getitem__(self, index: slice) -> list[RunQueueItem]:
-        if not isinstance(index, slice) or index.stop is None or index.step is not None:
-            raise TypeError("QueueItems takes bounded slices only, as a Paginator's pages")
-        start = index.start or 0
-        items = _QUEUE_ITEMS_PAGE.rows(queue_id=self.queue.pk, limit=max(index.stop - start, 0), offset=start)
+        limit, offset = _limit_offset(index, "QueueItems")
+        items = _QUEUE_ITEMS_PAGE.rows(queue_id=self.queue.pk, limit=limit, offset=offset)
         for item in items:
             item.queue = self.queue  # the page's queue: no query to read it back
         return items
 
 
-def _waiting_positions_sql(conn, *, prioritized, queue_id, expired_before, cap, **ids):
+def _waiting_positions_sql(conn, *, prioritized, queue_id, expired_before, cap, ids):
     names = liveness.pop_order(prioritized)
     ranked = (
         RunQueueItem.objects.filter(liveness.waiting_q(expired_before=expired_before), queue_id=queue_id)
@@ -722,16 +695,15 @@ def _waiting_positions_sql(conn, *, prioritized, queue_id, expired_before, cap, 
     text, params, _ = compiled.select_sql(ranked, conn)
     marks = ", ".join(["%s"] * len(ids))
     sql = f"SELECT ranked.id, ranked.position FROM ({text} LIMIT %s) ranked WHERE ranked.id IN ({marks})"
-    return sql, (*params, cap, *ids.values()), None
+    return sql, (*params, cap, *ids), None
 
 
 _WAITING_POSITIONS = {
-    prioritized: compiled.Statement(
+    prioritized: compiled.IdsStatement(
         functools.partial(_waiting_positions_sql, prioritized=prioritized),
         queue_id=int,
         expired_before=datetime,
         cap=int,
-        **compiled.id_parameters("item", STATEMENT_IDS),
     )
     for prioritized in (False, True)
 }
@@ -741,21 +713,13 @@ def waiting_positions(queue: RunQueue, item_ids: Iterable[int]) -> dict[int, int
     """{item id: its place in the order agents take them (1 = next)} for those of item_ids still waiting
     among the first OVERVIEW_POSITIONS_MAX in that order, in one query whatever the queue's depth. The order
     is liveness.pop_order, the rule item_pop uses; the pop index serves it in order, so the query stops
-    after that many rows instead of ranking every waiting item. A page of ids (COMPILED_IDS) is one compiled
-    statement; more run the same builder uncompiled."""
+    after that many rows instead of ranking every waiting item."""
     ids = list(item_ids)
     if not ids:
         return {}
-    values: dict[str, Any] = {
-        "queue_id": queue.pk,
-        "expired_before": liveness.lease_expired_before(),
-        "cap": limits.OVERVIEW_POSITIONS_MAX,
-    }
-    if len(ids) <= COMPILED_IDS:
-        rows = _WAITING_POSITIONS[queue.is_prioritized].rows(**values, **compiled.ids_bound("item", STATEMENT_IDS, ids))
-    else:
-        ranked_ids: dict[str, Any] = {f"item{index}": value for index, value in enumerate(ids)}
-        rows = compiled.rows_once(_waiting_positions_sql, prioritized=queue.is_prioritized, **values, **ranked_ids)
+    rows = _WAITING_POSITIONS[queue.is_prioritized].rows(
+        ids, queue_id=queue.pk, expired_before=liveness.lease_expired_before(), cap=limits.OVERVIEW_POSITIONS_MAX
+    )
     return dict(rows)
 
 
@@ -850,18 +814,14 @@ class ItemRow:
         return self.status in (ItemStatus.FAILED, ItemStatus.CRASHED, ItemStatus.KILLED)
 
 
-def _live_agents_of_queues(seen_since: datetime, queue_ids: list[int]) -> QuerySet:
+def _live_agents_of_queues_sql(conn, *, seen_since, ids):
     """(queue id, agent id, reported status, config) of the live agents polling these queues."""
-    agents = LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=seen_since), queues__in=queue_ids)
-    return agents.values_list("queues", "pk", "reported_status", "config")
+    agents = LaunchAgent.objects.filter(liveness.live_agent_q(seen_since=seen_since), queues__in=ids)
+    return compiled.select_sql(agents.values_list("queues", "pk", "reported_status", "config"), conn)
 
 
 # Read for every page of items (a queue's Overview and its refresh, the Launch page's expanded rows).
-_LIVE_AGENTS_OF_QUEUES = compiled.Statement(
-    lambda conn, seen_since, **ids: compiled.select_sql(_live_agents_of_queues(seen_since, list(ids.values())), conn),
-    seen_since=datetime,
-    **compiled.id_parameters("queue", STATEMENT_IDS),
-)
+_LIVE_AGENTS_OF_QUEUES = compiled.IdsStatement(_live_agents_of_queues_sql, seen_since=datetime)
 
 
 def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
@@ -870,13 +830,7 @@ def with_item_status(items: list[RunQueueItem]) -> list[ItemRow]:
         return []
     queue_ids = sorted({item.queue_id for item in items})
     now = timezone.now()
-    seen_since = liveness.offline_cutoff(now)
-    if len(queue_ids) <= COMPILED_IDS:
-        live = _LIVE_AGENTS_OF_QUEUES.rows(
-            seen_since=seen_since, **compiled.ids_bound("queue", STATEMENT_IDS, queue_ids)
-        )
-    else:
-        live = list(_live_agents_of_queues(seen_since, queue_ids))
+    live = _LIVE_AGENTS_OF_QUEUES.rows(queue_ids, seen_since=liveness.offline_cutoff(now))
     # Only running agents with more than one slot need their running jobs counted (two more queries).
     multi_slot = {
         pk for _, pk, status, config in live if status == LaunchAgent.RUNNING and liveness.agent_slots(config) != 1

@@ -106,7 +106,24 @@ def test_a_compiled_select_of_instances_loads_them_as_the_orm_does(team, queue, 
     assert statement.rows(entity_id=team.pk + 1000) == []
 
 
-def test_an_in_list_of_ids_is_bound_at_its_fixed_length(db):
-    assert compiled.ids_bound("a", 3, [7]) == {"a0": 7, "a1": 0, "a2": 0}
-    with pytest.raises(ValueError, match="4 ids for a statement of 3"):
-        compiled.ids_bound("a", 3, [1, 2, 3, 4])
+def test_an_in_list_of_ids_is_compiled_for_a_page_and_read_uncompiled_past_it(team, queue, make_agent, monkeypatch):
+    """IdsStatement: up to COMPILE_UP_TO ids, one statement compiled once and padded with 0 (no row's id);
+    a longer list runs the same builder once. Both answer as the ORM, in one query each."""
+    agents = [make_agent(queue, f"box-{i}") for i in range(3)]
+    built = []
+
+    def hostnames(conn, *, entity_id, ids):
+        built.append(len(ids))
+        queryset = LaunchAgent.objects.filter(entity_id=entity_id, pk__in=ids).order_by("pk")
+        return compiled.select_sql(queryset.values_list("hostname"), conn)
+
+    statement = compiled.IdsStatement(hostnames, entity_id=int)
+    ids = [agent.pk for agent in agents]
+    assert statement.rows(ids[:2], entity_id=team.pk) == [("box-0",), ("box-1",)]
+    assert statement.rows(ids[2:], entity_id=team.pk) == [("box-2",)]
+    assert statement.rows(ids, entity_id=team.pk + 1000) == []
+    assert built == [compiled.IdsStatement.COMPILE_UP_TO]  # compiled once, for a whole page of ids
+    monkeypatch.setattr(compiled.IdsStatement, "COMPILE_UP_TO", 2)
+    with CaptureQueriesContext(connection) as captured:
+        assert statement.rows(ids, entity_id=team.pk) == [("box-0",), ("box-1",), ("box-2",)]
+    assert len(captured) == 1 and built[-1] == 3  # the same builder, once, with the ids it was given

@@ -110,7 +110,7 @@ def test_an_agent_is_full_when_running_its_only_job_slot(status, config, full):
 def test_waiting_items_name_full_agents_from_their_reports(queue, owner, monkeypatch, compiled_ids):
     from launchui.launch.selectors import with_item_status
 
-    monkeypatch.setattr("launchui.launch.selectors.COMPILED_IDS", compiled_ids)
+    monkeypatch.setattr("launchui.core.compiled.IdsStatement.COMPILE_UP_TO", compiled_ids)
     from launchui.launch.services import item_push
 
     waiting = item_push(queue=queue, run_spec={"project": "p"}, created_by=owner)

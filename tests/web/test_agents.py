@@ -3,7 +3,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from launchui.launch import selectors as launch_selectors
 from launchui.launch.models import LaunchAgent
 from launchui.launch.services import agent_update_status, item_pop, item_push
 from tests.web.helpers import count_queries, text
@@ -104,7 +103,7 @@ def _rows(response) -> list[tuple]:
 def test_tab_reads_the_same_with_more_agents_than_its_compiled_statements_take(
     client, owner, queue, make_agent, monkeypatch
 ):
-    """A page of agents has its queues and current items read by statements compiled for COMPILED_IDS ids;
+    """A page of agents has its queues and current items read by statements compiled for a page of ids;
     a longer list (this tab is not paged) by the same ORM code as an ordinary query: the same rows, and
     still one query each."""
     for i in range(6):
@@ -114,7 +113,7 @@ def test_tab_reads_the_same_with_more_agents_than_its_compiled_statements_take(
             item_pop(queue=queue, agent_id=agent.pk)
     client.force_login(owner)
     compiled_count, compiled_page = count_queries(client, TAB)
-    monkeypatch.setattr(launch_selectors, "COMPILED_IDS", 2)
+    monkeypatch.setattr("launchui.core.compiled.IdsStatement.COMPILE_UP_TO", 2)
     orm_count, orm_page = count_queries(client, TAB)
     assert _rows(compiled_page) == _rows(orm_page)
     assert sum(len(row[4]) for row in _rows(orm_page)) == 3 and all(row[3] for row in _rows(orm_page))

@@ -128,7 +128,7 @@ def positions(client):
 
 @pytest.mark.parametrize("compiled_ids", [50, 1], ids=["compiled", "more ids than a compiled statement takes"])
 def test_overview_positions_follow_the_pop_order(client, owner, prioritized, make_agent, monkeypatch, compiled_ids):
-    monkeypatch.setattr("launchui.launch.selectors.COMPILED_IDS", compiled_ids)
+    monkeypatch.setattr("launchui.core.compiled.IdsStatement.COMPILE_UP_TO", compiled_ids)
     low, medium, critical, medium2 = (
         item_push(queue=prioritized, run_spec={}, priority=p, created_by=owner) for p in (3, 2, 0, 2)
     )
