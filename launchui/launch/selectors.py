@@ -993,11 +993,14 @@ ERROR_FILE_TAIL_BYTES = 16 * 1024
 
 
 def error_file_tail(file: RunFile) -> str:
-    """The end of an attached log, as text: where a traceback's cause is."""
+    """The end of an attached log, as text: where a traceback's cause is. A carriage return that ends no line
+    is dropped: wandb's local runners append one to every read of the process's output that holds none, so
+    a line that arrived in two reads ("FileNotFoundError", ": no dataset") would show as two."""
     with run_files.open_file(file.storage_key) as handle:
         if file.size > ERROR_FILE_TAIL_BYTES:
             handle.seek(file.size - ERROR_FILE_TAIL_BYTES)
-        return handle.read(ERROR_FILE_TAIL_BYTES).decode("utf-8", errors="replace")
+        text = handle.read(ERROR_FILE_TAIL_BYTES).decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "")
 
 
 # --- a project's runs, with the queue item that launched each (the project page) ---------------------------

@@ -25,7 +25,9 @@ saved = os.path.join(item_id, "error", "error.log")
 os.makedirs(os.path.join(root, item_id, "error"), exist_ok=True)
 with open(os.path.join(root, saved), "w") as f:
     f.write("".join(f"frame {{i}}\\n" for i in range(3000)))
-    f.write("Traceback (most recent call last):\\nRuntimeError: CUDA out of memory (from the test)\\n")
+    # As the agent's reader of the process's output writes it: a "\\r" after each read that held none, here
+    # one in the middle of the last line (wandb/sdk/launch/runner/local_container.py).
+    f.write("Traceback (most recent call last):\\n\\rRuntimeError\\r: CUDA out of memory (from the test)\\n\\r")
 run.save(os.path.join(root, saved), base_path=root, policy="now")
 run.finish()
 print(saved)
@@ -56,7 +58,7 @@ def test_a_failed_items_agent_error_log_is_readable_and_downloadable_from_the_it
     download = client.get(file_url)
     assert download.status_code == 200
     whole = b"".join(download.streaming_content).decode()
-    assert whole.startswith("frame 0\n") and whole.endswith("(from the test)\n")
+    assert whole.startswith("frame 0\n") and whole.endswith("RuntimeError\r: CUDA out of memory (from the test)\n\r")
     assert client.get(f"{page_url}/files/{item_id}/error/other.log").status_code == 404
 
     client.force_login(outsider)
