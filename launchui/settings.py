@@ -241,6 +241,8 @@ LAUNCHUI_PAGE_SIZE = env_int("LAUNCHUI_PAGE_SIZE", 50, minimum=1)
 # Artifact download URLs are bearer tokens: the wandb client uses each right after asking for it.
 LAUNCHUI_DOWNLOAD_URL_MAX_AGE = env_int("LAUNCHUI_DOWNLOAD_URL_MAX_AGE", 300, minimum=1)
 
+# Django's database sessions, read with a compiled statement (launchui/accounts/sessions.py).
+SESSION_ENGINE = "launchui.accounts.sessions"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
