@@ -3,7 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from launchui.launch.models import LaunchAgent
+from launchui.launch import selectors as launch_selectors
+from launchui.launch.models import LaunchAgent, RunQueueItem
 from launchui.launch.services import agent_update_status, item_pop, item_push
 from tests.web.helpers import count_queries, text
 
@@ -178,6 +179,22 @@ def fleet(owner, team, queue, make_queue, make_agent):
     agent_update_status(agent_id=killed.pk, status="KILLED")
     item_push(queue=mine, run_spec={}, created_by=owner)
     return polling, offline, killed
+
+
+def test_the_unserved_list_counts_a_deep_queue_up_to_its_cap(client, owner, make_queue):
+    """The Agents page refreshes every 3 s: a queue nobody serves shows "1,000+ waiting" rather than being
+    counted to its depth on every refresh; below the cap the count is exact."""
+    deep, shallow = make_queue(owner.personal_entity, "deep"), make_queue(owner.personal_entity, "shallow")
+    cap = launch_selectors.UNSERVED_COUNT_UP_TO
+    RunQueueItem.objects.bulk_create(
+        [RunQueueItem(queue=deep, run_spec={}, created_by=owner) for _ in range(cap + 5)]
+        + [RunQueueItem(queue=shallow, run_spec={}, created_by=owner) for _ in range(cap)]
+    )
+    client.force_login(owner)
+    body = text(client.get("/launch/agents"))
+    assert "olivia/deep</a> · 1,000+ waiting · " in body
+    assert "olivia/shallow</a> · 1,000 waiting · " in body
+    assert launch_selectors.queue_list(user=owner).get(name="deep").queued_count == cap + 5  # the Launch page's: exact
 
 
 def hosts(response) -> list[str]:

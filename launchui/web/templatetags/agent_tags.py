@@ -6,6 +6,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from launchui.launch import liveness
+from launchui.launch import selectors as launch_selectors
 from launchui.web.templatetags.launchui_tags import (
     badge,
     button_form,
@@ -78,6 +79,11 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
     return mark_safe("".join(parts))  # every value from the database is escaped above
 
 
+def _waiting(count: int) -> str:
+    cap = launch_selectors.UNSERVED_COUNT_UP_TO
+    return f"{cap:,}+" if count > cap else f"{count:,}"
+
+
 @register.simple_tag
 def unserved_items(queues) -> SafeString:
     """The <li>s of the Agents page's unserved queues (launch.selectors.unserved_queues), written in Python
@@ -87,7 +93,7 @@ def unserved_items(queues) -> SafeString:
         "".join(
             f'<li>{unserved} <a class="strong" href="{html.escape(queue_url(queue, "queue_agents"))}">'
             f"{html.escape(queue.entity.name)}/{html.escape(queue.name)}</a>"
-            f" · {int(queue.queued_count)} waiting · {html.escape(queue.get_resource_display())}</li>\n"
+            f" · {_waiting(queue.queued_count)} waiting · {html.escape(queue.get_resource_display())}</li>\n"
             for queue in queues
         )
     )
