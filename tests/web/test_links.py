@@ -30,11 +30,13 @@ def test_route_is_what_reverse_gives(name, args):
 
 
 def test_route_follows_the_script_prefix():
-    from django.urls import set_script_prefix
+    from django.urls import get_script_prefix, set_script_prefix
 
     try:
         set_script_prefix("/sub/")
         assert route("agent", 5) == reverse("agent", args=[5]) == "/sub/launch/agents/5"
+        # Rows written in Python read the prefix once per table and pass it.
+        assert route("agent", 5, prefix=get_script_prefix()) == "/sub/launch/agents/5"
     finally:
         set_script_prefix("/")
     assert route("agent", 5) == "/launch/agents/5"

@@ -3,6 +3,7 @@
 import html
 
 from django import template
+from django.urls import get_script_prefix
 from django.utils.safestring import SafeString, mark_safe
 
 from launchui.launch import liveness
@@ -34,6 +35,7 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
     now, zone = clock(context)
     csrf = csrf_input(context)
     back = esc(context["request"].get_full_path())
+    prefix = get_script_prefix()
     badges: dict[str, str] = {}
     parts = []
     for row in rows:
@@ -44,12 +46,13 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
             badges[row.status] = badge(row.status, row.status_label)
         cells = [
             f'<tr data-agent="{name}">',
-            f'<td class="mono"><a href="{esc(route("agent", agent.pk))}">{name}</a></td>',
+            f'<td class="mono"><a href="{esc(route("agent", agent.pk, prefix=prefix))}">{name}</a></td>',
             f"<td>{badges[row.status]}{STOPPING if live and agent.stop_requested else ''}</td>",
         ]
         if show_queues:
             links = ", ".join(
-                f'<a href="{esc(route("queue_agents", q.entity_name, q.name))}">{esc(q.name)}</a>' for q in row.queues
+                f'<a href="{esc(route("queue_agents", q.entity_name, q.name, prefix=prefix))}">{esc(q.name)}</a>'
+                for q in row.queues
             )
             cells.append(f"<td>{esc(agent.entity.name)}</td><td>{links}</td>")
         cells.append(
@@ -63,17 +66,18 @@ def agent_rows(context, rows, show_queues: bool) -> SafeString:
         else:
             slots = f'<span class="slots">{row.used_slots} / {row.slots} running, {row.free_slots} free</span>'
         running = "".join(
-            f'<br><a class="muted" href="{esc(item_url(item, "queue_item"))}">#{item.pk} in {esc(item.queue.name)}'
+            f'<br><a class="muted" href="{esc(item_url(item, "queue_item", prefix))}">'
+            f"#{item.pk} in {esc(item.queue.name)}"
             f"{' → ' + esc(item.associated_run_id) if item.associated_run_id else ''}</a>"
             for item in row.running_items
         )
         cells.append(f'<td class="agent-slots">{slots}{running}</td>')
         action = ""
         if row.controlled and live and not agent.stop_requested:
-            stop = esc(route("agent_stop", agent.pk))
+            stop = esc(route("agent_stop", agent.pk, prefix=prefix))
             action = button_form(stop, csrf, "Stop", confirm=f"Stop {name}? It finishes its poll and exits.", back=back)
         elif row.controlled and not live:
-            action = button_form(esc(route("agent_delete", agent.pk)), csrf, "Delete", back=back)
+            action = button_form(esc(route("agent_delete", agent.pk, prefix=prefix)), csrf, "Delete", back=back)
         cells.append(f'<td class="row-actions">{action}</td></tr>\n')
         parts.append("".join(cells))
     return mark_safe("".join(parts))  # every value from the database is escaped above

@@ -4,6 +4,7 @@ import html
 import json
 
 from django import template
+from django.urls import get_script_prefix
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -119,13 +120,14 @@ def item_rows(context, rows, back: str, on_overview: bool = False) -> SafeString
     else:
         columns = 9
     error_template = None
+    prefix = get_script_prefix()
     parts = []
     for row in rows:
         item, run, status = row.item, row.run, row.status
         pk = item.pk
-        page = esc(item_url(item, "queue_item"))
+        page = esc(item_url(item, "queue_item", prefix))
         if run is not None:
-            run_url = esc(route("run", item.queue.entity.name, run.project.name, run.name))
+            run_url = esc(route("run", item.queue.entity.name, run.project.name, run.name, prefix=prefix))
             first = f'<a href="{run_url}">{esc(run.name)}</a><br>'
             first += f'<a class="muted item-link" href="{page}">Item #{pk}</a>'
         else:
@@ -145,7 +147,8 @@ def item_rows(context, rows, back: str, on_overview: bool = False) -> SafeString
                         for value, label in context["priorities"]
                     )
                     priority = (
-                        f'<form method="post" action="{esc(item_url(item, "item_priority"))}" class="inline-form">'
+                        f'<form method="post" action="{esc(item_url(item, "item_priority", prefix))}" '
+                        'class="inline-form">'
                         f'{csrf}<label class="sr-only" for="priority-{pk}">Priority of item #{pk}</label>'
                         f'<select id="priority-{pk}" name="priority" hx-preserve>{options}</select>'
                         f'<button type="submit" class="btn btn-small" aria-label="Set priority of item #{pk}">'
@@ -165,12 +168,12 @@ def item_rows(context, rows, back: str, on_overview: bool = False) -> SafeString
             f'<td>{started}</td><td class="num">{esc(duration_text(row.duration))}</td>'
         )
         if status in _WAITING:
-            cancel = esc(item_url(item, "item_delete"))
+            cancel = esc(item_url(item, "item_delete", prefix))
             confirm = f"Cancel item #{pk}? It leaves the queue."
             action = button_form(cancel, csrf, "Cancel", confirm=confirm, label=f"Cancel item #{pk}")
         elif status == "running":
             run_name = esc(run.name) if run is not None else ""
-            stop = esc(item_url(item, "item_stop"))
+            stop = esc(item_url(item, "item_stop", prefix))
             action = button_form(
                 stop, csrf, "Stop", confirm=f"Stop run {run_name}?", back=back, label=f"Stop run {run_name}"
             )
