@@ -93,9 +93,10 @@ def unserved_items(queues) -> SafeString:
     """The <li>s of the Agents page's unserved queues (launch.selectors.unserved_queues), written in Python
     like the rows above: as a template loop its 20 items cost ~4 ms, a fifth of the page's rendering."""
     unserved = badge("OFFLINE", "Unserved")
+    prefix = get_script_prefix()
     return mark_safe(  # every value from the database is escaped
         "".join(
-            f'<li>{unserved} <a class="strong" href="{html.escape(queue_url(queue, "queue_agents"))}">'
+            f'<li>{unserved} <a class="strong" href="{html.escape(queue_url(queue, "queue_agents", prefix))}">'
             f"{html.escape(queue.entity.name)}/{html.escape(queue.name)}</a>"
             f" · {_waiting(queue.queued_count)} waiting · {html.escape(queue.get_resource_display())}</li>\n"
             for queue in queues
